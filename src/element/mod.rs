@@ -1,0 +1,1 @@
+//! element (work in progress)

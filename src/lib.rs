@@ -1,0 +1,13 @@
+//! bst-rs: a Rust reimplementation of the BuildStream 2 build orchestrator.
+//!
+//! The modules follow the data flow (see `docs/architecture.md`):
+//! [`yaml`] -> [`project`] -> [`loader`] -> [`element`] / [`source`] -> [`cachekey`] -> [`graph`] -> [`cli`].
+
+pub mod cachekey;
+pub mod cli;
+pub mod element;
+pub mod graph;
+pub mod loader;
+pub mod project;
+pub mod source;
+pub mod yaml;

@@ -1,0 +1,3 @@
+//! The loader: `.bst` files to a dependency graph of load elements.
+
+pub mod listsort;

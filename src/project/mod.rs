@@ -1,0 +1,3 @@
+//! Projects: `project.conf`, options, conditionals, includes, variables.
+
+pub mod expr;

@@ -1,0 +1,3 @@
+//! Source kinds and their unique keys.
+
+pub mod dirdigest;

@@ -1,0 +1,261 @@
+//! Parsing text into a [`Node`] tree with BuildStream's rules, on saphyr's event parser.
+
+use super::node::{register_file, FileId, Map, Node, Provenance, Value};
+use super::{LoadError, LoadErrorReason, Result};
+use saphyr_parser::{Event, Parser, ScanError, Span};
+use std::path::Path;
+use std::sync::Arc;
+
+/// Loads a YAML file; `displayname` is used in error messages and provenance.
+pub fn load_file(path: &Path, displayname: &str) -> Result<Node> {
+    let text = match std::fs::read(path) {
+        Ok(bytes) => String::from_utf8(bytes).map_err(|_| {
+            LoadError::new(
+                LoadErrorReason::InvalidYaml,
+                format!("{displayname}: File is not valid UTF-8"),
+            )
+        })?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            return Err(LoadError::new(
+                LoadErrorReason::MissingFile,
+                format!("Could not find file at {}", path.display()),
+            ))
+        }
+        Err(_) if path.is_dir() => {
+            return Err(LoadError::new(
+                LoadErrorReason::LoadingDirectory,
+                format!("{} is a directory", path.display()),
+            ))
+        }
+        Err(e) => {
+            return Err(LoadError::new(
+                LoadErrorReason::MissingFile,
+                format!("{displayname}: {e}"),
+            ))
+        }
+    };
+    let file = register_file(path.to_path_buf(), displayname.to_owned());
+    parse_str(&text, file).map_err(|e| e.prefixed(&format!("{displayname}: ")))
+}
+
+/// Python's `str.strip()` whitespace set.
+fn py_strip(s: &str) -> &str {
+    s.trim_matches(|c: char| c.is_whitespace() || ('\x1c'..='\x1f').contains(&c))
+}
+
+enum Frame {
+    Map(Map, Provenance, Option<Arc<str>>),
+    Seq(Vec<Node>, Provenance),
+}
+
+fn prov(file: FileId, span: &Span) -> Provenance {
+    Provenance {
+        file,
+        line: span.start.line().saturating_sub(1) as u32,
+        col: span.start.col() as u32,
+    }
+}
+
+fn malformed(msg: String) -> LoadError {
+    LoadError::new(
+        LoadErrorReason::InvalidYaml,
+        format!("Malformed YAML:\n\n{msg}\n\n"),
+    )
+}
+
+fn scan_error(e: &ScanError) -> LoadError {
+    let m = e.marker();
+    LoadError::new(
+        LoadErrorReason::InvalidYaml,
+        format!(
+            "Severely malformed YAML:\n\n{}\n  in \"<unicode string>\", line {}, column {}\n\n",
+            e.info(),
+            m.line(),
+            m.col() + 1
+        ),
+    )
+}
+
+/// Parses YAML text whose nodes are attributed to `file` (use [`super::node::SYNTHETIC`]
+/// for built-in data). Errors carry no file prefix.
+pub fn parse_str(text: &str, file: FileId) -> Result<Node> {
+    let mut stack: Vec<Frame> = Vec::new();
+    let mut docs: Vec<Node> = Vec::new();
+    let mut parser = Parser::new_from_str(text);
+    while let Some(item) = parser.next_event() {
+        let (event, span) = item.map_err(|e| scan_error(&e))?;
+        let here = prov(file, &span);
+        let pos = format!("at line {} column {}", here.line, here.col);
+        let finished: Option<Node> = match event {
+            Event::StreamStart | Event::StreamEnd | Event::Nothing => None,
+            Event::DocumentStart(_) => None,
+            Event::DocumentEnd => {
+                if docs.len() != 1 {
+                    return Err(malformed(
+                        "Zero, or more than one document found in YAML stream".into(),
+                    ));
+                }
+                None
+            }
+            Event::Alias(_) => {
+                return Err(malformed(format!(
+                    "Anchors are disallowed in BuildStream {pos}"
+                )))
+            }
+            Event::Scalar(value, _style, anchor, tag) => {
+                if anchor != 0 {
+                    return Err(malformed(format!(
+                        "Anchors are disallowed in BuildStream {pos}"
+                    )));
+                }
+                if let Some(tag) = tag {
+                    if tag.handle != "tag:yaml.org,2002:" && tag.handle != "!!" {
+                        return Err(malformed(format!(
+                            "Non-core tag expressed in input.  This is disallowed in BuildStream. At {}",
+                            &pos[3..]
+                        )));
+                    }
+                }
+                // A scalar in key position becomes the pending key.
+                if let Some(Frame::Map(map, _, key @ None)) = stack.last_mut() {
+                    if map.contains_key(&*value) {
+                        return Err(malformed(format!("Duplicate key {value} {pos}")));
+                    }
+                    *key = Some(Arc::from(&*value));
+                    None
+                } else {
+                    Some(Node::scalar(py_strip(&value), here))
+                }
+            }
+            Event::SequenceStart(anchor, _) | Event::MappingStart(anchor, _) if anchor != 0 => {
+                return Err(malformed(format!(
+                    "Anchors are disallowed in BuildStream {pos}"
+                )))
+            }
+            Event::SequenceStart(..) => {
+                check_not_key(&stack, &pos)?;
+                if stack.is_empty() {
+                    return Err(malformed(format!("Invalid input detected. No handler for SequenceStartEvent in state doc {pos}")));
+                }
+                stack.push(Frame::Seq(Vec::new(), here));
+                None
+            }
+            Event::MappingStart(..) => {
+                check_not_key(&stack, &pos)?;
+                stack.push(Frame::Map(Map::new(), here, None));
+                None
+            }
+            Event::SequenceEnd => match stack.pop() {
+                Some(Frame::Seq(items, p)) => Some(Node {
+                    value: Value::Seq(items),
+                    prov: p,
+                }),
+                _ => return Err(malformed(format!("Unexpected end of sequence {pos}"))),
+            },
+            Event::MappingEnd => match stack.pop() {
+                Some(Frame::Map(map, p, _)) => Some(Node {
+                    value: Value::Map(map),
+                    prov: p,
+                }),
+                _ => return Err(malformed(format!("Unexpected end of mapping {pos}"))),
+            },
+        };
+        if let Some(node) = finished {
+            match stack.last_mut() {
+                Some(Frame::Seq(items, _)) => items.push(node),
+                Some(Frame::Map(map, _, key)) => {
+                    let k = key.take().expect("value follows a key");
+                    map.insert(k, node);
+                }
+                None => {
+                    if !node.is_map() {
+                        return Err(malformed(format!(
+                            "Invalid input detected. No handler for {} in state doc {pos}",
+                            if node.is_scalar() {
+                                "ScalarEvent"
+                            } else {
+                                "SequenceStartEvent"
+                            }
+                        )));
+                    }
+                    docs.push(node);
+                }
+            }
+        }
+    }
+    match docs.len() {
+        0 => Ok(Node::empty_map(Provenance {
+            file,
+            line: 0,
+            col: 0,
+        })),
+        1 => Ok(docs.pop().expect("one document")),
+        _ => Err(malformed(
+            "Zero, or more than one document found in YAML stream".into(),
+        )),
+    }
+}
+
+/// Mapping keys must be scalars.
+fn check_not_key(stack: &[Frame], pos: &str) -> Result<()> {
+    if let Some(Frame::Map(_, _, None)) = stack.last() {
+        return Err(malformed(format!(
+            "Invalid input detected. Mapping keys must be scalars {pos}"
+        )));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::yaml::node::SYNTHETIC;
+
+    fn parse(text: &str) -> Result<Node> {
+        parse_str(text, SYNTHETIC)
+    }
+
+    #[test]
+    fn scalars_are_stripped_strings() {
+        let n = parse("a: 1\nb: true\nc: |\n  x\n  y\nd:\ne: ' q '\n").unwrap();
+        assert_eq!(
+            n.to_plain(),
+            "{'a': '1', 'b': 'true', 'c': 'x\ny', 'd': '', 'e': 'q'}"
+        );
+    }
+
+    #[test]
+    fn empty_file_is_empty_mapping() {
+        assert_eq!(parse("# only a comment\n").unwrap().to_plain(), "{}");
+        assert_eq!(parse("").unwrap().to_plain(), "{}");
+    }
+
+    #[test]
+    fn provenance_is_zero_based_line_and_column() {
+        let n = parse("kind: import\nfoo: bar\n").unwrap();
+        let p = n.get("foo").unwrap().prov;
+        assert_eq!((p.line, p.col), (1, 5));
+    }
+
+    #[test]
+    fn rejects_anchors_duplicates_and_documents() {
+        let e = parse("a: &x 1\nb: *x\n").unwrap_err();
+        assert!(e.message.contains("Anchors are disallowed"), "{}", e.message);
+        let e = parse("a: 1\na: 2\n").unwrap_err();
+        assert!(
+            e.message.contains("Duplicate key a at line 1 column 0"),
+            "{}",
+            e.message
+        );
+        let e = parse("a: 1\n---\nb: 2\n").unwrap_err();
+        assert!(e.message.contains("more than one document"), "{}", e.message);
+        let e = parse("- a\n").unwrap_err();
+        assert_eq!(e.reason, LoadErrorReason::InvalidYaml);
+    }
+
+    #[test]
+    fn nested_structures() {
+        let n = parse("l:\n- a\n- {b: c}\n- [d, e]\n").unwrap();
+        assert_eq!(n.to_plain(), "{'l': ['a', {'b': 'c'}, ['d', 'e']]}");
+    }
+}
