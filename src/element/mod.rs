@@ -1,1 +1,706 @@
-//! element (work in progress)
+//! Elements: a loaded element composed with its kind's defaults and its project's
+//! configuration, variable-expanded, configured by its kind, with its sources configured.
+//!
+//! Composition follows BuildStream (`element.py: __init_defaults, __extract_*`):
+//! kind defaults = `<kind>.yaml` (from the kind's plugin origin) with the project's
+//! `elements: <kind>:` on top, and `public.bst.split-rules` = project split rules with the
+//! kind's rules on top; then per element, in this order: variables (project <- kind <-
+//! element), environment, public, config (then the kind's `configure`), sandbox.
+//! Elements are instantiated depth first from the targets, like BuildStream, so that the
+//! first error reported is the same.
+
+pub mod kinds;
+
+use crate::cachekey::json::KeyValue;
+use crate::loader::{ElementId, LoadContext, DEP_BUILD, DEP_RUNTIME};
+use crate::project::options::canonicalize_arch;
+use crate::project::variables::Variables;
+use crate::project::{PluginOrigin, ProjectId};
+use crate::source::{self, SourceInput};
+use crate::yaml::{parse_str, register_file, LoadError, LoadErrorReason, Node, Provenance, Result};
+use indexmap::IndexMap;
+use kinds::{ConfigureInput, DepConfiguration, ElementKind, KindTraits};
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+/// The sandbox configuration that enters cache keys.
+#[derive(Clone, Debug)]
+pub struct SandboxConfig {
+    /// `build-os`, lower-case.
+    pub build_os: String,
+    /// `build-arch`, canonical.
+    pub build_arch: String,
+    /// `build-uid`.
+    pub build_uid: Option<i64>,
+    /// `build-gid`.
+    pub build_gid: Option<i64>,
+    /// `remote-apis-socket: path`.
+    pub remote_apis_socket: Option<String>,
+    /// `remote-apis-socket: action-cache-enable-update`.
+    pub action_cache_enable_update: bool,
+}
+
+impl SandboxConfig {
+    /// The dictionary BuildStream puts in cache keys.
+    pub fn to_key(&self) -> KeyValue {
+        let mut m = std::collections::BTreeMap::new();
+        m.insert("build-os".to_owned(), KeyValue::Str(self.build_os.clone()));
+        m.insert(
+            "build-arch".to_owned(),
+            KeyValue::Str(self.build_arch.clone()),
+        );
+        if let Some(u) = self.build_uid {
+            m.insert("build-uid".to_owned(), KeyValue::Int(u));
+        }
+        if let Some(g) = self.build_gid {
+            m.insert("build-gid".to_owned(), KeyValue::Int(g));
+        }
+        if let Some(p) = &self.remote_apis_socket {
+            let mut s = std::collections::BTreeMap::new();
+            s.insert("path".to_owned(), KeyValue::Str(p.clone()));
+            if self.action_cache_enable_update {
+                s.insert(
+                    "action-cache-enable-update".to_owned(),
+                    KeyValue::Bool(true),
+                );
+            }
+            m.insert("remote-apis-socket".to_owned(), KeyValue::Dict(s));
+        }
+        KeyValue::Dict(m)
+    }
+}
+
+/// One configured source of an element.
+#[derive(Clone, Debug)]
+pub struct ElementSource {
+    /// Source kind.
+    pub kind: String,
+    /// `directory:`.
+    pub directory: Option<String>,
+    /// Unique key, or None if unresolved (no ref).
+    pub unique_key: Option<KeyValue>,
+}
+
+/// A fully configured element.
+pub struct Element {
+    /// The load element it comes from.
+    pub id: ElementId,
+    /// Kind name.
+    pub kind: String,
+    /// Owning project's name.
+    pub project_name: String,
+    /// Project-local name.
+    pub name: String,
+    /// Full name (with junction prefixes).
+    pub full_name: String,
+    /// `description:`.
+    pub description: String,
+    /// Resolved variables.
+    pub variables: Variables,
+    /// Expanded environment, in composition order.
+    pub environment: IndexMap<String, String>,
+    /// `environment-nocache` names.
+    pub env_nocache: Vec<String>,
+    /// Public data, expanded.
+    pub public: Node,
+    /// Configuration, expanded.
+    pub config: Node,
+    /// Sandbox configuration.
+    pub sandbox: SandboxConfig,
+    /// Sources.
+    pub sources: Vec<ElementSource>,
+    /// The kind's unique key.
+    pub unique_key: KeyValue,
+    /// Whether the sandbox and environment enter the key.
+    pub run_commands: bool,
+    /// Kind class attributes.
+    pub traits: KindTraits,
+    /// Direct build dependencies, in sorted order.
+    pub build_deps: Vec<ElementId>,
+    /// Direct runtime dependencies, in sorted order.
+    pub runtime_deps: Vec<ElementId>,
+    /// Direct dependencies declared `strict: true`.
+    pub strict_deps: Vec<ElementId>,
+    /// Fatal warnings of the owning project.
+    pub fatal_warnings: Vec<String>,
+}
+
+impl Element {
+    /// All sources resolved (have refs)?
+    pub fn sources_resolved(&self) -> bool {
+        self.sources.iter().all(|s| s.unique_key.is_some())
+    }
+}
+
+struct KindDefaults {
+    node: Node,
+    imp: &'static dyn ElementKind,
+}
+
+/// Instantiates elements from loaded ones.
+pub struct Instantiator<'a> {
+    ctx: &'a mut LoadContext,
+    defaults: HashMap<(ProjectId, String), std::sync::Arc<KindDefaults>>,
+    /// Instantiated elements by load element id.
+    pub elements: HashMap<ElementId, Element>,
+}
+
+fn plugin_error(msg: String) -> LoadError {
+    LoadError::new(LoadErrorReason::UnsupportedPlugin, msg)
+}
+
+fn empty() -> Node {
+    Node::empty_map(Provenance::synthetic())
+}
+
+fn host_os() -> String {
+    std::env::consts::OS.to_lowercase()
+}
+
+impl<'a> Instantiator<'a> {
+    /// A new instantiator over a load context.
+    pub fn new(ctx: &'a mut LoadContext) -> Self {
+        Instantiator {
+            ctx,
+            defaults: HashMap::new(),
+            elements: HashMap::new(),
+        }
+    }
+
+    /// The load context.
+    pub fn ctx(&self) -> &LoadContext {
+        self.ctx
+    }
+
+    /// Finds the YAML defaults text of `kind` as seen from project `pid`.
+    fn kind_yaml(
+        &mut self,
+        pid: ProjectId,
+        kind: &str,
+        prov: Provenance,
+    ) -> Result<(Option<String>, String)> {
+        let origin = self.ctx.projects[pid].element_origins.get(kind).cloned();
+        match origin {
+            Some(PluginOrigin::Local(dir)) => {
+                let path = dir.join(format!("{kind}.yaml"));
+                let text = std::fs::read_to_string(&path).ok();
+                Ok((text, format!("local plugin in {}", dir.display())))
+            }
+            Some(PluginOrigin::Pip(pkg)) => match kinds::pip_defaults(&pkg, kind) {
+                Some(t) => Ok((Some(t.to_owned()), format!("pip package '{pkg}'"))),
+                None => Err(plugin_error(format!(
+                    "{prov}: No package {pkg} found for plugin {kind}"
+                ))),
+            },
+            Some(PluginOrigin::Junction(jname, node)) => {
+                let sub = self.ctx.get_loader(pid, &jname, Some(node.prov))?;
+                if !self.ctx.projects[sub].element_origins.contains_key(kind) {
+                    return Err(plugin_error(format!(
+                        "{}: project '{}' referred to by junction '{jname}' does not declare a element plugin named: '{kind}'",
+                        node.prov, self.ctx.projects[sub].name
+                    )));
+                }
+                self.kind_yaml(sub, kind, node.prov)
+            }
+            None => match kinds::core_defaults(kind) {
+                Some(t) => Ok((Some(t.to_owned()), "core plugin".to_owned())),
+                None => Err(plugin_error(format!(
+                    "{prov}: No element plugin registered for kind '{kind}'"
+                ))),
+            },
+        }
+    }
+
+    fn kind_defaults(
+        &mut self,
+        pid: ProjectId,
+        kind: &str,
+        first_pass: bool,
+        prov: Provenance,
+    ) -> Result<std::sync::Arc<KindDefaults>> {
+        if let Some(d) = self.defaults.get(&(pid, kind.to_owned())) {
+            return Ok(d.clone());
+        }
+        let (text, origin) = self.kind_yaml(pid, kind, prov)?;
+        let Some(imp) = kinds::lookup(kind) else {
+            return Err(plugin_error(format!(
+                "{prov}: Element kind '{kind}' ({origin}) is not implemented by bst-rs"
+            )));
+        };
+        let mut defaults = match text {
+            Some(t) if !t.trim().is_empty() => {
+                let file = register_file(
+                    PathBuf::from(format!("{kind}.yaml")),
+                    format!("{kind}.yaml"),
+                );
+                parse_str(&t, file).map_err(|e| e.prefixed(&format!("{kind}.yaml: ")))?
+            }
+            _ => empty(),
+        };
+        // public.bst.split-rules = project split rules <- plugin split rules
+        let mut public = defaults
+            .get_mapping("public")?
+            .cloned()
+            .unwrap_or_else(empty);
+        let mut bst = public.get_mapping("bst")?.cloned().unwrap_or_else(empty);
+        let element_splits = bst
+            .get_mapping("split-rules")?
+            .cloned()
+            .unwrap_or_else(empty);
+        let splits = if first_pass {
+            element_splits
+        } else {
+            self.ctx.ensure_fully_loaded(pid)?;
+            let mut s = self.ctx.projects[pid]
+                .second_pass
+                .as_ref()
+                .expect("fully loaded")
+                .splits
+                .clone();
+            element_splits.composite(&mut s)?;
+            s
+        };
+        bst.insert("split-rules", splits);
+        public.insert("bst", bst);
+        defaults.insert("public", public);
+        let overrides_root = if first_pass {
+            self.ctx.projects[pid].first_pass.element_overrides.clone()
+        } else {
+            self.ctx.projects[pid]
+                .second_pass
+                .as_ref()
+                .expect("fully loaded")
+                .pass
+                .element_overrides
+                .clone()
+        };
+        if let Some(ov) = overrides_root.get_mapping(kind)? {
+            ov.composite(&mut defaults)?;
+        }
+        let d = std::sync::Arc::new(KindDefaults {
+            node: defaults,
+            imp,
+        });
+        self.defaults.insert((pid, kind.to_owned()), d.clone());
+        Ok(d)
+    }
+
+    /// Instantiates `id` and, depth first, its dependencies.
+    pub fn instantiate(&mut self, id: ElementId) -> Result<()> {
+        if self.elements.contains_key(&id) {
+            return Ok(());
+        }
+        let el = self.ctx.elements[id].clone();
+        let pid = el.project;
+        let kind = el.kind.clone().ok_or_else(|| el.node.missing_key("kind"))?;
+        if !el.first_pass {
+            self.ctx.ensure_fully_loaded(pid)?;
+        }
+        let defaults = self.kind_defaults(pid, &kind, el.first_pass, el.node.prov)?;
+        let d = &defaults.node;
+        let project = &self.ctx.projects[pid];
+        let full = project.second_pass.as_ref();
+        let syn = Provenance::synthetic();
+
+        // Variables
+        let mut variables_node = if el.first_pass {
+            project.first_pass.base_variables.clone()
+        } else {
+            full.expect("fully loaded").pass.base_variables.clone()
+        };
+        if let Some(v) = d.get_mapping("variables")? {
+            v.composite(&mut variables_node)?;
+        }
+        if let Some(v) = el.node.get_mapping("variables")? {
+            v.composite(&mut variables_node)?;
+        }
+        variables_node.assert_fully_composited()?;
+        for var in ["project-name", "element-name", "max-jobs"] {
+            if let Some(n) = variables_node.get(var) {
+                if n.prov.col != u32::MAX && n.prov.file != u32::MAX {
+                    return Err(LoadError::new(
+                        LoadErrorReason::ProtectedVariableRedefined,
+                        format!(
+                            "{}: invalid redefinition of protected variable '{var}'",
+                            n.prov
+                        ),
+                    ));
+                }
+            }
+        }
+        variables_node.insert("element-name", Node::scalar(el.name.as_str(), syn));
+        let variables = Variables::new(&mut variables_node)?;
+        if !el.first_pass {
+            variables.check()?;
+        }
+
+        // Environment
+        let mut env = if el.first_pass {
+            empty()
+        } else {
+            full.expect("fully loaded").environment.clone()
+        };
+        if let Some(e) = d.get_mapping("environment")? {
+            e.composite(&mut env)?;
+        }
+        if let Some(e) = el.node.get_mapping("environment")? {
+            e.composite(&mut env)?;
+        }
+        env.assert_fully_composited()?;
+        variables.expand(&mut env)?;
+        let mut environment = IndexMap::new();
+        for (k, v) in env.as_map().into_iter().flatten() {
+            let s = env.get_str(k)?.unwrap_or_default();
+            let _ = v;
+            environment.insert(k.to_string(), s.to_owned());
+        }
+
+        // environment-nocache
+        let mut env_nocache: Vec<String> = if el.first_pass {
+            Vec::new()
+        } else {
+            full.expect("fully loaded").env_nocache.clone()
+        };
+        env_nocache.extend(d.get_str_list("environment-nocache")?);
+        env_nocache.extend(el.node.get_str_list("environment-nocache")?);
+        env_nocache.sort();
+        env_nocache.dedup();
+
+        // Public
+        let mut element_public = el
+            .node
+            .get_mapping("public")?
+            .cloned()
+            .unwrap_or_else(empty);
+        let base_public = d.get_mapping("public")?.cloned().unwrap_or_else(empty);
+        let base_bst = base_public
+            .get_mapping("bst")?
+            .cloned()
+            .unwrap_or_else(empty);
+        let mut base_splits = base_bst
+            .get_mapping("split-rules")?
+            .cloned()
+            .unwrap_or_else(empty);
+        let mut element_bst = element_public
+            .get_mapping("bst")?
+            .cloned()
+            .unwrap_or_else(empty);
+        let element_splits = element_bst
+            .get_mapping("split-rules")?
+            .cloned()
+            .unwrap_or_else(empty);
+        element_splits.composite(&mut base_splits)?;
+        element_bst.insert("split-rules", base_splits);
+        element_public.insert("bst", element_bst);
+        element_public.assert_fully_composited()?;
+        let mut public = element_public;
+        variables.expand(&mut public)?;
+
+        // Config
+        let mut config = d.get_mapping("config")?.cloned().unwrap_or_else(empty);
+        if let Some(c) = el.node.get_mapping("config")? {
+            c.composite(&mut config)?;
+        }
+        config.assert_fully_composited()?;
+        variables.expand(&mut config)?;
+
+        // Sandbox
+        let mut sandbox_node = if el.first_pass {
+            empty()
+        } else {
+            full.expect("fully loaded").sandbox.clone()
+        };
+        if let Some(s) = d.get_mapping("sandbox")? {
+            s.composite(&mut sandbox_node)?;
+        }
+        if let Some(s) = el.node.get_mapping("sandbox")? {
+            s.composite(&mut sandbox_node)?;
+        }
+        sandbox_node.assert_fully_composited()?;
+        variables.expand(&mut sandbox_node)?;
+        let sandbox = parse_sandbox(&sandbox_node)?;
+
+        // Sources
+        let sources = self.load_sources(id, &variables)?;
+
+        // Dependencies (depth first, like BuildStream)
+        let deps = self.ctx.elements[id].deps.clone();
+        for dep in &deps {
+            self.instantiate(dep.element)?;
+        }
+        let traits = defaults.imp.traits();
+        let mut dep_configs: Vec<(String, Option<Node>)> = Vec::new();
+        let mut build_deps = Vec::new();
+        let mut runtime_deps = Vec::new();
+        let mut strict_deps = Vec::new();
+        for dep in &deps {
+            if dep.dep_type & DEP_BUILD != 0 {
+                build_deps.push(dep.element);
+                if traits.configures_dependencies {
+                    if dep.config_nodes.is_empty() {
+                        dep_configs.push((dep.path(), None));
+                    } else {
+                        for c in &dep.config_nodes {
+                            let mut c = c.clone();
+                            variables.expand(&mut c)?;
+                            dep_configs.push((dep.path(), Some(c)));
+                        }
+                    }
+                } else if let Some(c) = dep.config_nodes.first() {
+                    return Err(LoadError::new(
+                        LoadErrorReason::InvalidDependencyConfig,
+                        format!(
+                            "{}: Custom dependency configuration is not supported by element plugin '{kind}'",
+                            c.prov
+                        ),
+                    ));
+                }
+            }
+            if dep.dep_type & DEP_RUNTIME != 0 {
+                runtime_deps.push(dep.element);
+            }
+            if dep.strict {
+                strict_deps.push(dep.element);
+            }
+        }
+        let dep_conf: Vec<DepConfiguration> = dep_configs
+            .iter()
+            .map(|(p, c)| DepConfiguration {
+                path: p,
+                config: c.as_ref(),
+            })
+            .collect();
+        let configured = defaults.imp.configure(&ConfigureInput {
+            config: &config,
+            variables: &variables,
+            deps: &dep_conf,
+            name: &el.name,
+        })?;
+
+        // Preflight
+        let display = format!("{} element '{}'", kind, el.full_name);
+        let _ = display;
+        let pf = |what: &str| {
+            LoadError::new(
+                LoadErrorReason::PluginConfig,
+                format!(
+                    "{kind} element '{}': {what} are forbidden for '{kind}' elements",
+                    el.full_name
+                ),
+            )
+        };
+        if traits.forbid_rdepends && traits.forbid_bdepends {
+            if !deps.is_empty() {
+                return Err(pf("Dependencies"));
+            }
+        } else {
+            if traits.forbid_rdepends && !runtime_deps.is_empty() {
+                return Err(pf("Runtime dependencies"));
+            }
+            if traits.forbid_bdepends && !build_deps.is_empty() {
+                return Err(pf("Build dependencies"));
+            }
+        }
+        if traits.forbid_sources && !sources.is_empty() {
+            return Err(pf("Sources"));
+        }
+        if kind == "filter" {
+            let n = build_deps.len();
+            if n != 1 {
+                return Err(LoadError::new(
+                    LoadErrorReason::PluginConfig,
+                    format!(
+                        "filter element '{}': FilterElement element must have exactly 1 build-dependency, actually have {n}",
+                        el.full_name
+                    ),
+                ));
+            }
+            if runtime_deps.contains(&build_deps[0]) {
+                return Err(LoadError::new(
+                    LoadErrorReason::PluginConfig,
+                    format!(
+                        "filter element '{}': FilterElement element's build dependency must not also be a runtime dependency",
+                        el.full_name
+                    ),
+                ));
+            }
+            if self.elements[&build_deps[0]].traits.no_artifact {
+                return Err(LoadError::new(
+                    LoadErrorReason::PluginConfig,
+                    format!(
+                        "filter element '{}': FilterElement element's build dependency must produce an artifact",
+                        el.full_name
+                    ),
+                ));
+            }
+        }
+
+        let project = &self.ctx.projects[pid];
+        let element = Element {
+            id,
+            kind: kind.clone(),
+            project_name: project.name.clone(),
+            name: el.name.clone(),
+            full_name: el.full_name.clone(),
+            description: el.description.clone().unwrap_or_default(),
+            variables,
+            environment,
+            env_nocache,
+            public,
+            config,
+            sandbox,
+            sources,
+            unique_key: configured.unique_key,
+            run_commands: configured.run_commands,
+            traits,
+            build_deps,
+            runtime_deps,
+            strict_deps,
+            fatal_warnings: project.fatal_warnings.clone(),
+        };
+        self.elements.insert(id, element);
+        Ok(())
+    }
+
+    fn load_sources(&mut self, id: ElementId, variables: &Variables) -> Result<Vec<ElementSource>> {
+        let el = &self.ctx.elements[id];
+        let pid = el.project;
+        let Some(seq) = el.node.get_sequence("sources")? else {
+            return Ok(Vec::new());
+        };
+        let seq = seq.clone();
+        let el_name = el.name.clone();
+        let first_pass = el.first_pass;
+        let mut out = Vec::new();
+        for (index, src) in seq.as_seq().unwrap_or(&[]).iter().enumerate() {
+            if !src.is_map() {
+                return Err(LoadError::new(
+                    LoadErrorReason::InvalidData,
+                    format!(
+                        "{}: Value of 'sources' is not of the expected type 'dict'",
+                        src.prov
+                    ),
+                ));
+            }
+            let kind_node = src.get("kind").ok_or_else(|| src.missing_key("kind"))?;
+            let kind = src.req_str("kind")?.to_owned();
+            if kind == "workspace" {
+                return Err(LoadError::new(
+                    LoadErrorReason::InvalidData,
+                    format!("{}: Invalid usage of workspace source kind", kind_node.prov),
+                ));
+            }
+            let mut node = src.clone();
+            node.remove("kind");
+            let directory = node.get_str("directory")?.map(str::to_owned);
+            if directory.is_some() {
+                node.remove("directory");
+            }
+            if let Some(p) = node.get_mapping("provenance")? {
+                for (k, v) in p.as_map().into_iter().flatten() {
+                    if !v.is_scalar() {
+                        return Err(LoadError::new(
+                            LoadErrorReason::InvalidData,
+                            format!(
+                                "{}: Expected string for the value of provenance attribute '{k}'",
+                                v.prov
+                            ),
+                        ));
+                    }
+                }
+                node.remove("provenance");
+            }
+            let project = &self.ctx.projects[pid];
+            let declared = project.source_origins.get(&kind).cloned();
+            if declared.is_none() && !source::CORE_SOURCE_KINDS.contains(&kind.as_str()) {
+                return Err(plugin_error(format!(
+                    "{}: No source plugin registered for kind '{kind}'",
+                    src.prov
+                )));
+            }
+            let Some(imp) = source::lookup(&kind) else {
+                return Err(plugin_error(format!(
+                    "{}: Source kind '{kind}' is not implemented by bst-rs",
+                    src.prov
+                )));
+            };
+            let (overrides, aliases) = if first_pass {
+                (
+                    project.first_pass.source_overrides.clone(),
+                    project.first_pass.aliases.clone(),
+                )
+            } else {
+                let f = project.second_pass.as_ref().expect("fully loaded");
+                (f.pass.source_overrides.clone(), f.pass.aliases.clone())
+            };
+            let mut config = overrides
+                .get_mapping(&kind)?
+                .and_then(|k| k.get("config").cloned())
+                .unwrap_or_else(empty);
+            node.composite(&mut config)?;
+            config.assert_fully_composited()?;
+            variables.expand(&mut config)?;
+            let display = format!("{kind} source at {}", src.prov);
+            let _ = format!("{el_name}-{index}");
+            let configured = imp.configure(&SourceInput {
+                config: &config,
+                project_dir: &project.directory,
+                aliases: &aliases,
+                display: &display,
+            })?;
+            out.push(ElementSource {
+                kind,
+                directory,
+                unique_key: configured.unique_key,
+            });
+        }
+        Ok(out)
+    }
+}
+
+fn parse_sandbox(node: &Node) -> Result<SandboxConfig> {
+    node.validate_keys(&[
+        "build-uid",
+        "build-gid",
+        "build-os",
+        "build-arch",
+        "remote-apis-socket",
+    ])?;
+    let build_os = match node.get_str("build-os")? {
+        Some(s) if !s.is_empty() => s.to_lowercase(),
+        _ => host_os(),
+    };
+    let build_arch = match node.get_str("build-arch")? {
+        Some(s) if !s.is_empty() => match canonicalize_arch(s) {
+            Some(a) => a.to_owned(),
+            None => {
+                return Err(LoadError::new(
+                    LoadErrorReason::InvalidData,
+                    format!("Unknown architecture: {s}"),
+                ))
+            }
+        },
+        _ => crate::project::options::host_arch().to_owned(),
+    };
+    let build_uid = node.get_int("build-uid")?;
+    let build_gid = node.get_int("build-gid")?;
+    let (remote_apis_socket, action_cache_enable_update) =
+        match node.get_mapping("remote-apis-socket")? {
+            Some(r) if r.as_map().is_some_and(|m| !m.is_empty()) => {
+                r.validate_keys(&["path", "action-cache-enable-update"])?;
+                (
+                    Some(r.req_str("path")?.to_owned()),
+                    r.get_bool("action-cache-enable-update", false)?,
+                )
+            }
+            _ => (None, false),
+        };
+    Ok(SandboxConfig {
+        build_os,
+        build_arch,
+        build_uid,
+        build_gid,
+        remote_apis_socket,
+        action_cache_enable_update,
+    })
+}

@@ -1,1 +1,232 @@
-//! graph (work in progress)
+//! The element graph: loaded, instantiated elements in a petgraph `DiGraph`, with their
+//! cache keys, and BuildStream's dependency traversals (`_dependencies` in each scope).
+//!
+//! Edges point from an element to the elements it depends on, labelled with the dependency
+//! type bits. The graph is built once per invocation; traversal orders follow the sorted
+//! dependency lists of the loader, so they match BuildStream's staging order.
+
+use crate::cachekey::{self, Keys};
+use crate::element::{Element, Instantiator};
+use crate::loader::{ElementId, LoadContext};
+use crate::yaml::Result;
+use petgraph::graph::{DiGraph, NodeIndex};
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+
+/// Dependency scopes, as BuildStream's `_Scope`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Scope {
+    /// The element, its build and runtime dependencies, recursively.
+    All,
+    /// Build dependencies and their runtime closure, without the element.
+    Build,
+    /// The element and its runtime dependencies, recursively.
+    Run,
+    /// Only the element.
+    None,
+}
+
+/// A loaded pipeline: elements, graph and keys.
+pub struct Pipeline {
+    /// The load context (projects, load elements).
+    pub ctx: LoadContext,
+    /// Instantiated elements.
+    pub elements: HashMap<ElementId, Element>,
+    /// Dependency graph; node weights are element ids.
+    pub graph: DiGraph<ElementId, u8>,
+    /// Graph node of each element.
+    pub nodes: HashMap<ElementId, NodeIndex>,
+    /// Cache keys.
+    pub keys: HashMap<ElementId, Keys>,
+    /// The targets, in command line order.
+    pub targets: Vec<ElementId>,
+}
+
+impl Pipeline {
+    /// Loads the project in `directory` with the targets (default targets when empty) and
+    /// the `--except` elements, all in one loader pass as BuildStream does.
+    pub fn load(
+        directory: &Path,
+        options: Vec<(String, String)>,
+        targets: &[String],
+        except: &[String],
+    ) -> Result<(Pipeline, Vec<ElementId>)> {
+        let mut ctx = LoadContext::new(directory, options)?;
+        let names = if targets.is_empty() {
+            ctx.default_targets()
+        } else {
+            targets.to_vec()
+        };
+        let mut all = names.clone();
+        all.extend(except.iter().cloned());
+        let ids = ctx.load(&all)?;
+        let (t, e) = ids.split_at(names.len());
+        let except_ids = e.to_vec();
+        let mut p = Self::load_in(t.to_vec(), except_ids.clone(), ctx)?;
+        p.targets = t.to_vec();
+        Ok((p, except_ids))
+    }
+
+    fn load_in(
+        targets: Vec<ElementId>,
+        except: Vec<ElementId>,
+        mut ctx: LoadContext,
+    ) -> Result<Pipeline> {
+        let mut inst = Instantiator::new(&mut ctx);
+        for &t in targets.iter().chain(except.iter()) {
+            inst.instantiate(t)?;
+        }
+        let elements = std::mem::take(&mut inst.elements);
+        let mut graph = DiGraph::new();
+        let mut nodes = HashMap::new();
+        let mut ids: Vec<ElementId> = elements.keys().copied().collect();
+        ids.sort_unstable();
+        for &id in &ids {
+            nodes.insert(id, graph.add_node(id));
+        }
+        for &id in &ids {
+            for dep in &ctx.elements[id].deps {
+                graph.add_edge(nodes[&id], nodes[&dep.element], dep.dep_type);
+            }
+        }
+        let order: Vec<ElementId> = match petgraph::algo::toposort(&graph, None) {
+            Ok(o) => o.into_iter().rev().map(|n| graph[n]).collect(),
+            Err(_) => ids.clone(),
+        };
+        let keys = cachekey::compute_keys(&elements, &order);
+        Ok(Pipeline {
+            ctx,
+            elements,
+            graph,
+            nodes,
+            keys,
+            targets,
+        })
+    }
+
+    /// Elements of `targets` in `scope`, in BuildStream's staging order, each once.
+    pub fn dependencies(&self, targets: &[ElementId], scope: Scope) -> Vec<ElementId> {
+        let mut visited_build: HashSet<ElementId> = HashSet::new();
+        let mut visited_run: HashSet<ElementId> = HashSet::new();
+        let mut out = Vec::new();
+        for &t in targets {
+            if matches!(scope, Scope::Build | Scope::All) && visited_build.contains(&t) {
+                continue;
+            }
+            if matches!(scope, Scope::Run | Scope::All) && visited_run.contains(&t) {
+                continue;
+            }
+            self.visit(t, scope, &mut visited_build, &mut visited_run, &mut out);
+        }
+        out
+    }
+
+    fn visit(
+        &self,
+        e: ElementId,
+        scope: Scope,
+        vb: &mut HashSet<ElementId>,
+        vr: &mut HashSet<ElementId>,
+        out: &mut Vec<ElementId>,
+    ) {
+        let el = &self.elements[&e];
+        match scope {
+            Scope::All => {
+                vb.insert(e);
+                vr.insert(e);
+                for &d in el.build_deps.iter().chain(el.runtime_deps.iter()) {
+                    if !vb.contains(&d) && !vr.contains(&d) {
+                        self.visit(d, Scope::All, vb, vr, out);
+                    }
+                }
+                out.push(e);
+            }
+            Scope::Build => {
+                vb.insert(e);
+                for &d in &el.build_deps {
+                    if !vr.contains(&d) {
+                        self.visit(d, Scope::Run, vb, vr, out);
+                    }
+                }
+            }
+            Scope::Run => {
+                vr.insert(e);
+                for &d in &el.runtime_deps {
+                    if !vr.contains(&d) {
+                        self.visit(d, Scope::Run, vb, vr, out);
+                    }
+                }
+                out.push(e);
+            }
+            Scope::None => out.push(e),
+        }
+    }
+
+    /// Direct dependencies of `e` in a scope (`recurse=False`).
+    pub fn direct_deps(&self, e: ElementId, scope: Scope) -> Vec<ElementId> {
+        let el = &self.elements[&e];
+        let mut out: Vec<ElementId> = Vec::new();
+        if matches!(scope, Scope::Build | Scope::All) {
+            for &d in &el.build_deps {
+                if !out.contains(&d) {
+                    out.push(d);
+                }
+            }
+        }
+        if matches!(scope, Scope::Run | Scope::All) {
+            for &d in &el.runtime_deps {
+                if !out.contains(&d) {
+                    out.push(d);
+                }
+            }
+        }
+        out
+    }
+
+    /// BuildStream's `except_elements`: removes `except` and what only they pull in.
+    pub fn except_elements(
+        &self,
+        targets: &[ElementId],
+        elements: Vec<ElementId>,
+        except: &[ElementId],
+    ) -> Vec<ElementId> {
+        if except.is_empty() {
+            return elements;
+        }
+        let targeted: HashSet<ElementId> =
+            self.dependencies(targets, Scope::All).into_iter().collect();
+        let mut visited: HashSet<ElementId> = HashSet::new();
+        let mut intersection: HashSet<ElementId> = HashSet::new();
+        fn find(
+            p: &Pipeline,
+            e: ElementId,
+            targeted: &HashSet<ElementId>,
+            visited: &mut HashSet<ElementId>,
+            out: &mut HashSet<ElementId>,
+        ) {
+            if !visited.insert(e) {
+                return;
+            }
+            if targeted.contains(&e) {
+                out.insert(e);
+            } else {
+                for d in p.direct_deps(e, Scope::All) {
+                    find(p, d, targeted, visited, out);
+                }
+            }
+        }
+        for &x in except {
+            find(self, x, &targeted, &mut visited, &mut intersection);
+        }
+        let mut queue: Vec<ElementId> = targets.to_vec();
+        let mut seen: HashSet<ElementId> = HashSet::new();
+        while let Some(e) = queue.pop() {
+            if seen.contains(&e) || intersection.contains(&e) {
+                continue;
+            }
+            seen.insert(e);
+            queue.extend(self.direct_deps(e, Scope::All));
+        }
+        elements.into_iter().filter(|e| seen.contains(e)).collect()
+    }
+}

@@ -1,3 +1,1249 @@
-//! The loader: `.bst` files to a dependency graph of load elements.
+//! The loader: `.bst` files to a graph of [`LoadElement`]s across projects and junctions.
+//!
+//! [`LoadContext`] owns every loaded project and element (an arena indexed by
+//! [`ProjectId`] and [`ElementId`]). It follows BuildStream's loader step by step, because
+//! the order of loading decides dependency merging, link and override resolution, and error
+//! messages:
+//!
+//! 1. each target is parsed (`junction.bst:element.bst` walks junctions) and loaded with a
+//!    depth-first walk over its dependency declarations;
+//! 2. junctions load subprojects (only `local` sources are supported here), links are
+//!    followed, overrides are searched from the highest ancestor down;
+//! 3. circular dependencies are rejected with the chain of full names;
+//! 4. every reachable element's direct dependencies are sorted with CPython's list sort
+//!    ([`listsort`]) and BuildStream's non-transitive comparator.
 
 pub mod listsort;
+
+use crate::project::options::OptionPool;
+use crate::project::variables::Variables;
+use crate::project::{includes, JunctionConfig, Project, ProjectHost, ProjectId};
+use crate::yaml::{load_file, LoadError, LoadErrorReason, Node, Provenance, Result};
+use indexmap::IndexMap;
+use std::collections::{HashMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Index of a load element in the context.
+pub type ElementId = usize;
+
+/// Dependency type bit: needed at build time.
+pub const DEP_BUILD: u8 = 1;
+/// Dependency type bit: needed at run time.
+pub const DEP_RUNTIME: u8 = 2;
+/// Both.
+pub const DEP_ALL: u8 = 3;
+
+/// A resolved dependency of a load element.
+#[derive(Clone, Debug)]
+pub struct Dependency {
+    /// The element depended on.
+    pub element: ElementId,
+    /// [`DEP_BUILD`] / [`DEP_RUNTIME`] bits.
+    pub dep_type: u8,
+    /// The name as written (project-local to the junction, if any).
+    pub name: String,
+    /// The junction path as written, if any.
+    pub junction: Option<String>,
+    /// `strict: true`.
+    pub strict: bool,
+    /// `config:` nodes (merged duplicates concatenate).
+    pub config_nodes: Vec<Node>,
+    /// Where the dependency was declared.
+    pub prov: Provenance,
+}
+
+impl Dependency {
+    /// The dependency path as written: `junction:name` or `name`.
+    pub fn path(&self) -> String {
+        match &self.junction {
+            Some(j) => format!("{j}:{}", self.name),
+            None => self.name.clone(),
+        }
+    }
+
+    fn merge(&mut self, other: &Dependency) {
+        self.dep_type |= other.dep_type;
+        self.strict = self.strict || other.strict;
+        self.config_nodes.extend(other.config_nodes.iter().cloned());
+    }
+}
+
+/// A declared (unresolved) dependency.
+#[derive(Clone, Debug)]
+struct DepDecl {
+    dep: Dependency,
+}
+
+/// An element as loaded from its `.bst` file.
+#[derive(Clone, Debug)]
+pub struct LoadElement {
+    /// Project-local name (the `.bst` path relative to the element path).
+    pub name: String,
+    /// Name with junction prefixes, for display.
+    pub full_name: String,
+    /// Owning project.
+    pub project: ProjectId,
+    /// The processed YAML (dependency keys removed).
+    pub node: Node,
+    /// `kind:`.
+    pub kind: Option<String>,
+    /// `description:`.
+    pub description: Option<String>,
+    /// Junction and link elements are loaded with first-pass configuration.
+    pub first_pass: bool,
+    /// For links: the `target` node.
+    pub link_target: Option<Node>,
+    /// Dependencies, sorted after loading.
+    pub deps: Vec<Dependency>,
+    fully_loaded: bool,
+    declared: Vec<DepDecl>,
+}
+
+#[derive(Default)]
+struct ProjectLoader {
+    parent: Option<ProjectId>,
+    alternative_parents: Vec<ProjectId>,
+    elements: HashMap<String, ElementId>,
+    links: IndexMap<String, String>,
+    loaders: HashMap<String, ProjectId>,
+    searching: HashMap<String, Provenance>,
+}
+
+struct ProjectMeta {
+    directory: PathBuf,
+    element_path: PathBuf,
+    display_prefix: String,
+}
+
+/// Everything loaded for one invocation: projects, loaders and elements.
+pub struct LoadContext {
+    /// Loaded projects; index 0 is the top-level project.
+    pub projects: Vec<Project>,
+    /// Loaded elements.
+    pub elements: Vec<LoadElement>,
+    loaders: Vec<ProjectLoader>,
+    metas: Vec<ProjectMeta>,
+    cli_options: Vec<(String, String)>,
+    include_cache: HashMap<(ProjectId, PathBuf), Node>,
+}
+
+fn invalid(msg: String) -> LoadError {
+    LoadError::new(LoadErrorReason::InvalidData, msg)
+}
+
+/// Python's `os.path.normpath` for relative element names.
+pub fn normpath(path: &str) -> String {
+    if path.is_empty() {
+        return ".".into();
+    }
+    let absolute = path.starts_with('/');
+    let mut parts: Vec<&str> = Vec::new();
+    for comp in path.split('/') {
+        match comp {
+            "" | "." => {}
+            ".." => {
+                if matches!(parts.last(), Some(p) if *p != "..") {
+                    parts.pop();
+                } else if !absolute {
+                    parts.push("..");
+                }
+            }
+            c => parts.push(c),
+        }
+    }
+    let joined = parts.join("/");
+    if absolute {
+        format!("/{joined}")
+    } else if joined.is_empty() {
+        ".".into()
+    } else {
+        joined
+    }
+}
+
+const VALID_ELEMENT_KEYS: &[&str] = &[
+    "kind",
+    "depends",
+    "sources",
+    "sandbox",
+    "variables",
+    "environment",
+    "environment-nocache",
+    "config",
+    "public",
+    "description",
+    "build-depends",
+    "runtime-depends",
+];
+
+fn parse_dependency_filename(
+    node: &Node,
+    junction: Option<&str>,
+) -> Result<(Option<String>, String)> {
+    let name = node.as_str().unwrap_or_default();
+    match junction {
+        Some(j) => {
+            if name.contains(':') {
+                return Err(invalid(format!(
+                    "{}: Dependency {name} contains `:` in its name. `:` characters are not allowed in filename when junction attribute is specified.",
+                    node.prov
+                )));
+            }
+            Ok((Some(j.to_owned()), name.to_owned()))
+        }
+        None => match name.rsplit_once(':') {
+            Some((j, n)) => Ok((Some(j.to_owned()), n.to_owned())),
+            None => Ok((None, name.to_owned())),
+        },
+    }
+}
+
+fn load_dependency(
+    dep: &Node,
+    junction: Option<String>,
+    name: String,
+    default_type: u8,
+) -> Result<Dependency> {
+    let mut d = Dependency {
+        element: usize::MAX,
+        dep_type: DEP_ALL,
+        name,
+        junction,
+        strict: false,
+        config_nodes: Vec::new(),
+        prov: dep.prov,
+    };
+    if dep.is_scalar() {
+        d.dep_type = if default_type != 0 {
+            default_type
+        } else {
+            DEP_ALL
+        };
+    } else if dep.is_map() {
+        if default_type != 0 {
+            dep.validate_keys(&["filename", "junction", "strict", "config"])?;
+            d.dep_type = default_type;
+        } else {
+            dep.validate_keys(&["filename", "type", "junction", "strict", "config"])?;
+            d.dep_type = match dep.get_str("type")? {
+                None | Some("all") => DEP_ALL,
+                Some("build") => DEP_BUILD,
+                Some("runtime") => DEP_RUNTIME,
+                Some(other) => {
+                    let p = dep.get("type").map(|n| n.prov).unwrap_or(dep.prov);
+                    return Err(invalid(format!(
+                        "{p}: Dependency type '{other}' is not 'build', 'runtime' or 'all'"
+                    )));
+                }
+            };
+        }
+        d.strict = dep.get_bool("strict", false)?;
+        if let Some(config) = dep.get_mapping("config")? {
+            if d.dep_type == DEP_RUNTIME {
+                return Err(invalid(format!(
+                    "{}: Specifying 'config' for a runtime dependency is not allowed",
+                    config.prov
+                )));
+            }
+            if config.as_map().is_some_and(|m| !m.is_empty()) {
+                d.config_nodes.push(config.clone());
+            }
+        }
+        if !d.strict && dep.get("strict").is_some() {
+            let p = dep.get("strict").map(|n| n.prov).unwrap_or(dep.prov);
+            return Err(invalid(format!(
+                "{p}: Setting 'strict' to False is unsupported"
+            )));
+        }
+    } else {
+        return Err(invalid(format!(
+            "{}: Dependency is not specified as a string or a dictionary",
+            dep.prov
+        )));
+    }
+    if d.strict && d.dep_type == DEP_RUNTIME {
+        return Err(invalid(format!(
+            "{}: Runtime dependency {} specified as `strict`.",
+            dep.prov, d.name
+        ))
+        .with_detail("Only dependencies required at build time may be declared `strict`."));
+    }
+    Ok(d)
+}
+
+/// Extracts and merges `build-depends`, `runtime-depends` and `depends`, removing them from
+/// the node.
+fn extract_depends(node: &mut Node) -> Result<Vec<DepDecl>> {
+    let mut acc: IndexMap<(Option<String>, String), Dependency> = IndexMap::new();
+    for (key, default_type) in [
+        ("build-depends", DEP_BUILD),
+        ("runtime-depends", DEP_RUNTIME),
+        ("depends", 0u8),
+    ] {
+        let Some(seq) = node.get_sequence(key)?.cloned() else {
+            continue;
+        };
+        for dep_node in seq.as_seq().unwrap_or(&[]) {
+            let files: Vec<(Option<String>, String)> = if dep_node.is_scalar() {
+                vec![parse_dependency_filename(dep_node, None)?]
+            } else if dep_node.is_map() {
+                let junction = dep_node.get_str("junction")?;
+                let fnode = dep_node
+                    .get("filename")
+                    .ok_or_else(|| dep_node.missing_key("filename"))?;
+                if fnode.is_scalar() {
+                    vec![parse_dependency_filename(fnode, junction)?]
+                } else if let Some(items) = fnode.as_seq() {
+                    let mut v = Vec::new();
+                    for item in items {
+                        if !item.is_scalar() {
+                            return Err(invalid(format!(
+                                "{}: Expected string while parsing the filename list",
+                                item.prov
+                            )));
+                        }
+                        v.push(parse_dependency_filename(item, junction)?);
+                    }
+                    v
+                } else {
+                    return Err(invalid(format!(
+                        "{}: Value of 'filename' is not one of the following: list, scalar.",
+                        fnode.prov
+                    )));
+                }
+            } else {
+                return Err(invalid(format!(
+                    "{}: Dependency is not specified as a string or a dictionary",
+                    dep_node.prov
+                )));
+            };
+            for (junction, filename) in files {
+                let dep =
+                    load_dependency(dep_node, junction.clone(), filename.clone(), default_type)?;
+                match acc.get_mut(&(junction.clone(), filename.clone())) {
+                    Some(existing) => existing.merge(&dep),
+                    None => {
+                        acc.insert((junction, filename), dep);
+                    }
+                }
+            }
+        }
+        node.remove(key);
+    }
+    Ok(acc.into_values().map(|dep| DepDecl { dep }).collect())
+}
+
+impl ProjectHost for LoadContext {
+    fn options(&mut self, project: ProjectId) -> Result<Arc<OptionPool>> {
+        self.ensure_fully_loaded(project)?;
+        Ok(self.projects[project]
+            .second_pass
+            .as_ref()
+            .expect("fully loaded")
+            .pass
+            .options
+            .clone())
+    }
+
+    fn load_include(
+        &mut self,
+        from: ProjectId,
+        include: &Node,
+    ) -> Result<(Node, PathBuf, ProjectId)> {
+        let include_str = include.as_str().unwrap_or_default().to_owned();
+        let (target, rel) = match include_str.rsplit_once(':') {
+            Some((junction, rel)) => {
+                let sub = self.get_loader(from, junction, Some(include.prov))?;
+                self.ensure_fully_loaded(sub)?;
+                (sub, rel.to_owned())
+            }
+            None => (from, include_str.clone()),
+        };
+        let file_path = self.metas[target].directory.join(&rel);
+        let key = (target, file_path.clone());
+        if !self.include_cache.contains_key(&key) {
+            let display = format!("{}{}", self.metas[target].display_prefix, include_str);
+            let mut node = load_file(&file_path, &display).map_err(|e| {
+                let detail = e.detail.clone();
+                let mut n = LoadError::new(e.reason, format!("{}: {}", include.prov, e.message));
+                n.detail = detail;
+                n
+            })?;
+            if target != from {
+                let mut vars_node = self.projects[target]
+                    .second_pass
+                    .as_ref()
+                    .expect("fully loaded")
+                    .pass
+                    .base_variables
+                    .clone();
+                let vars = Variables::new(&mut vars_node)?;
+                vars.expand(&mut node)?;
+            }
+            self.include_cache.insert(key.clone(), node);
+        }
+        Ok((self.include_cache[&key].clone(), file_path, target))
+    }
+}
+
+impl LoadContext {
+    /// Loads the top-level project in `directory` (first pass only).
+    pub fn new(directory: &Path, cli_options: Vec<(String, String)>) -> Result<LoadContext> {
+        let directory =
+            std::fs::canonicalize(directory).unwrap_or_else(|_| directory.to_path_buf());
+        let mut ctx = LoadContext {
+            projects: Vec::new(),
+            elements: Vec::new(),
+            loaders: Vec::new(),
+            metas: Vec::new(),
+            cli_options,
+            include_cache: HashMap::new(),
+        };
+        ctx.add_project(directory, None, None)?;
+        Ok(ctx)
+    }
+
+    fn add_project(
+        &mut self,
+        directory: PathBuf,
+        junction: Option<JunctionConfig>,
+        parent: Option<ProjectId>,
+    ) -> Result<ProjectId> {
+        let id = self.projects.len();
+        assert_eq!(id, self.metas.len());
+        self.metas.push(ProjectMeta {
+            directory: directory.clone(),
+            element_path: directory.clone(),
+            display_prefix: junction
+                .as_ref()
+                .map(|j| format!("{}:", j.name))
+                .unwrap_or_default(),
+        });
+        self.loaders.push(ProjectLoader {
+            parent,
+            ..Default::default()
+        });
+        let cli = if junction.is_none() {
+            self.cli_options.clone()
+        } else {
+            Vec::new()
+        };
+        let project = match Project::load_first_pass(self, id, directory, junction, &cli) {
+            Ok(p) => p,
+            Err(e) => {
+                self.metas.pop();
+                self.loaders.pop();
+                return Err(e);
+            }
+        };
+        self.metas[id].element_path = project.element_path.clone();
+        self.projects.push(project);
+        Ok(id)
+    }
+
+    /// Runs a project's second pass if not done yet.
+    pub fn ensure_fully_loaded(&mut self, project: ProjectId) -> Result<()> {
+        if self.projects[project].second_pass.is_some() {
+            return Ok(());
+        }
+        let snapshot = self.projects[project].clone_for_second_pass();
+        let cli = if snapshot.junction.is_none() {
+            self.cli_options.clone()
+        } else {
+            Vec::new()
+        };
+        let full = snapshot.load_second_pass(self, &cli)?;
+        self.projects[project].second_pass = Some(full);
+        Ok(())
+    }
+
+    /// Default targets of the top-level project: `defaults: targets:` or every element.
+    pub fn default_targets(&self) -> Vec<String> {
+        let p = &self.projects[0];
+        if !p.default_targets.is_empty() {
+            return p.default_targets.clone();
+        }
+        let mut out = Vec::new();
+        fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) {
+            let Ok(rd) = std::fs::read_dir(dir) else {
+                return;
+            };
+            for e in rd.flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    walk(base, &p, out);
+                } else if p.extension().is_some_and(|x| x == "bst") {
+                    if let Ok(rel) = p.strip_prefix(base) {
+                        out.push(rel.to_string_lossy().into_owned());
+                    }
+                }
+            }
+        }
+        walk(&p.element_path, &p.element_path, &mut out);
+        out.sort();
+        out
+    }
+
+    /// Loads `targets` (names relative to the top-level element path) and returns their ids.
+    pub fn load(&mut self, targets: &[String]) -> Result<Vec<ElementId>> {
+        for t in targets {
+            if t.starts_with('/') {
+                return Err(invalid(format!(
+                    "Target '{t}' was not specified as a relative path to the base project directory: {}",
+                    self.projects[0].element_path.display()
+                )));
+            }
+        }
+        let mut ids = Vec::new();
+        for t in targets {
+            let (_, name, loader) = self.parse_name(0, t, None)?;
+            let id = self.load_file(loader, &name, None)?;
+            ids.push(id);
+        }
+        self.check_circular(&ids)?;
+        let mut visited = HashSet::new();
+        for &id in &ids {
+            self.sort_dependencies(id, &mut visited);
+        }
+        Ok(ids)
+    }
+
+    fn parse_name(
+        &mut self,
+        pid: ProjectId,
+        name: &str,
+        prov: Option<Provenance>,
+    ) -> Result<(Option<String>, String, ProjectId)> {
+        match name.rsplit_once(':') {
+            None => Ok((None, normpath(name), pid)),
+            Some((junction, element)) => {
+                let loader = self.get_loader(pid, junction, prov)?;
+                Ok((Some(junction.to_owned()), normpath(element), loader))
+            }
+        }
+    }
+
+    /// Resolves a (possibly nested, `a.bst:b.bst`) junction path from project `pid`.
+    pub fn get_loader(
+        &mut self,
+        pid: ProjectId,
+        name: &str,
+        prov: Option<Provenance>,
+    ) -> Result<ProjectId> {
+        if let Some(p) = prov {
+            if let Some(circ) = self.loaders[pid].searching.get(name).copied() {
+                let mut e = LoadError::new(
+                    LoadErrorReason::CircularReference,
+                    format!("{p}: Circular reference while searching for '{name}'"),
+                );
+                if circ != p {
+                    e = e.with_detail(format!("Already searching for '{name}' at: {circ}"));
+                }
+                return Err(e);
+            }
+            self.loaders[pid].searching.insert(name.to_owned(), p);
+        }
+        let mut loader = pid;
+        let mut result = Ok(());
+        for junction_name in name.split(':') {
+            match self.get_one_loader(loader, junction_name, prov) {
+                Ok(l) => loader = l,
+                Err(e) => {
+                    result = Err(e);
+                    break;
+                }
+            }
+        }
+        if prov.is_some() {
+            self.loaders[pid].searching.remove(name);
+        }
+        result.map(|_| loader)
+    }
+
+    fn get_one_loader(
+        &mut self,
+        pid: ProjectId,
+        filename: &str,
+        prov: Option<Provenance>,
+    ) -> Result<ProjectId> {
+        if let Some(&l) = self.loaders[pid].loaders.get(filename) {
+            return Ok(l);
+        }
+        let prov_str = prov.map(|p| format!("{p}: ")).unwrap_or_default();
+        if let Some(l) = self.search_for_override_loader(pid, filename)? {
+            self.loaders[pid].loaders.insert(filename.to_owned(), l);
+            return Ok(l);
+        }
+        self.load_file(pid, filename, prov)?;
+        let filename_n = normpath(filename);
+        let eid = self.loaders[pid].elements[&filename_n];
+        if let Some(target) = self.elements[eid].link_target.clone() {
+            let (_, tname, tloader) =
+                self.parse_name(pid, target.as_str().unwrap_or_default(), Some(target.prov))?;
+            return self.get_loader(tloader, &tname, Some(target.prov));
+        }
+        let el = &self.elements[eid];
+        if el.kind.as_deref() != Some("junction") {
+            return Err(invalid(format!(
+                "{prov_str}{filename}: Expected junction but element kind is {}",
+                el.kind.as_deref().unwrap_or("None")
+            )));
+        }
+        if let Some(d) = el
+            .declared
+            .first()
+            .map(|d| d.dep.prov)
+            .or(el.deps.first().map(|d| d.prov))
+        {
+            return Err(LoadError::new(
+                LoadErrorReason::InvalidJunction,
+                format!("{d}: Dependencies are forbidden for 'junction' elements"),
+            ));
+        }
+        let junction = self.configure_junction(eid)?;
+        let subdir = self.junction_source_dir(eid, &prov_str, filename)?;
+        let project_dir = if junction.path.is_empty() {
+            subdir
+        } else {
+            subdir.join(&junction.path)
+        };
+        let jname = junction.name.clone();
+        let jpath = junction.path.clone();
+        let sub = match self.add_project(project_dir, Some(junction), Some(pid)) {
+            Ok(s) => s,
+            Err(e) if e.reason == LoadErrorReason::MissingProjectConf => {
+                let mut message = format!(
+                    "{prov_str}Could not find the project.conf file in the project referred to by junction element '{jname}'."
+                );
+                if !jpath.is_empty() {
+                    message.push_str(&format!(
+                        " Was expecting it at path '{jpath}' in the junction's source."
+                    ));
+                }
+                return Err(LoadError::new(LoadErrorReason::InvalidJunction, message));
+            }
+            Err(e) => return Err(e),
+        };
+        self.loaders[pid].loaders.insert(filename.to_owned(), sub);
+        Ok(sub)
+    }
+
+    /// Directory of a junction's single `local` source.
+    fn junction_source_dir(
+        &mut self,
+        eid: ElementId,
+        prov_str: &str,
+        filename: &str,
+    ) -> Result<PathBuf> {
+        let el = &self.elements[eid];
+        let sources = el.node.get_sequence("sources")?.cloned();
+        let items = sources.as_ref().and_then(|s| s.as_seq()).unwrap_or(&[]);
+        if items.len() == 1 && items[0].get_str("kind")? == Some("local") {
+            let path = items[0].req_str("path")?;
+            return Ok(self.projects[el.project].directory.join(path));
+        }
+        if items.is_empty() {
+            return Err(LoadError::new(
+                LoadErrorReason::SubprojectInconsistent,
+                format!("{prov_str}Subproject has no ref for junction: {filename}"),
+            )
+            .with_detail(format!(
+                "Try tracking the junction element with `bst source track {filename}`"
+            )));
+        }
+        Err(LoadError::new(
+            LoadErrorReason::InvalidJunction,
+            format!(
+                "{prov_str}{filename}: junctions are supported with a single 'local' source only"
+            ),
+        ))
+    }
+
+    /// Composes and validates a junction element's configuration.
+    fn configure_junction(&mut self, eid: ElementId) -> Result<JunctionConfig> {
+        let el = self.elements[eid].clone();
+        let project = &self.projects[el.project];
+        let mut vars_node = project.first_pass.base_variables.clone();
+        vars_node.insert(
+            "element-name",
+            Node::scalar(el.name.as_str(), Provenance::synthetic()),
+        );
+        let vars = Variables::new(&mut vars_node)?;
+        let mut config = el
+            .node
+            .get_mapping("config")?
+            .cloned()
+            .unwrap_or_else(|| Node::empty_map(Provenance::synthetic()));
+        vars.expand(&mut config)?;
+        config.validate_keys(&["path", "options", "overrides", "aliases", "map-aliases"])?;
+        let path = config.get_str("path")?.unwrap_or("").to_owned();
+        let options = config
+            .get_mapping("options")?
+            .cloned()
+            .unwrap_or_else(|| Node::empty_map(Provenance::synthetic()));
+        let mut overrides = IndexMap::new();
+        if let Some(o) = config.get_mapping("overrides")? {
+            for (k, v) in o.as_map().into_iter().flatten() {
+                let target = o.req_str(k)?;
+                if target == el.name {
+                    return Err(LoadError::new(
+                        LoadErrorReason::PluginConfig,
+                        format!(
+                            "{}: Attempt to override subproject junction '{k}' with the overriding junction '{target}' itself",
+                            v.prov
+                        ),
+                    ));
+                }
+                overrides.insert(k.to_string(), v.clone());
+            }
+        }
+        let aliases = config
+            .get_mapping("aliases")?
+            .cloned()
+            .unwrap_or_else(|| Node::empty_map(Provenance::synthetic()));
+        let map_aliases_identity = match config.get_str("map-aliases")? {
+            None | Some("none") => false,
+            Some("identity") => true,
+            Some(_) => {
+                let p = config
+                    .get("map-aliases")
+                    .map(|n| n.prov)
+                    .unwrap_or(config.prov);
+                return Err(invalid(format!(
+                    "{p}: Value of 'map-aliases' should be one of 'none, identity'"
+                )));
+            }
+        };
+        Ok(JunctionConfig {
+            name: el.name.clone(),
+            full_name: el.full_name.clone(),
+            parent: el.project,
+            path,
+            options,
+            overrides,
+            aliases,
+            map_aliases_identity,
+        })
+    }
+
+    fn expand_link(&self, pid: ProjectId, path: &str) -> String {
+        for (link, target) in &self.loaders[pid].links {
+            if let Some(rest) = path.strip_prefix(link.as_str()) {
+                return format!("{target}{rest}");
+            }
+        }
+        path.to_owned()
+    }
+
+    fn resolve_link(&mut self, pid: ProjectId, link_path: &str, target_path: &str) {
+        let links = &mut self.loaders[pid].links;
+        links.insert(link_path.to_owned(), target_path.to_owned());
+        let snapshot: Vec<(String, String)> =
+            links.iter().map(|(a, b)| (a.clone(), b.clone())).collect();
+        for (cached_link, cached_target) in snapshot {
+            if self.expand_link(pid, &cached_target) == link_path {
+                self.loaders[pid]
+                    .links
+                    .insert(cached_link, target_path.to_owned());
+            }
+        }
+    }
+
+    fn search_for_local_override(&self, pid: ProjectId, override_path: &str) -> Option<Node> {
+        let junction = self.projects.get(pid)?.junction.as_ref()?;
+        if let Some(n) = junction.overrides.get(override_path) {
+            return Some(n.clone());
+        }
+        for (key, node) in &junction.overrides {
+            if self.expand_link(pid, key) == override_path {
+                return Some(node.clone());
+            }
+        }
+        None
+    }
+
+    fn search_for_overrides(&self, pid: ProjectId, filename: &str) -> Vec<(ProjectId, Node)> {
+        let mut out = Vec::new();
+        let mut loader = pid;
+        let mut path = filename.to_owned();
+        while let Some(parent) = self.loaders[loader].parent {
+            let junction_name = self.projects[loader]
+                .junction
+                .as_ref()
+                .map(|j| j.name.clone())
+                .unwrap_or_default();
+            if let Some(node) = self.search_for_local_override(loader, &path) {
+                out.push((parent, node));
+            }
+            path = format!("{junction_name}:{path}");
+            loader = parent;
+        }
+        out
+    }
+
+    fn search_for_override_loader(
+        &mut self,
+        pid: ProjectId,
+        filename: &str,
+    ) -> Result<Option<ProjectId>> {
+        let mut overriding = self.search_for_overrides(pid, filename);
+        let Some((oloader, onode)) = overriding.pop() else {
+            return Ok(None);
+        };
+        let l = self.get_loader(
+            oloader,
+            onode.as_str().unwrap_or_default(),
+            Some(onode.prov),
+        )?;
+        if l != pid {
+            self.loaders[l].alternative_parents.push(pid);
+        }
+        for (x, _) in overriding {
+            self.loaders[l].alternative_parents.push(x);
+        }
+        Ok(Some(l))
+    }
+
+    fn search_for_override_element(
+        &mut self,
+        pid: ProjectId,
+        filename: &str,
+    ) -> Result<Option<ElementId>> {
+        let mut overriding = self.search_for_overrides(pid, filename);
+        let Some((oloader, onode)) = overriding.pop() else {
+            return Ok(None);
+        };
+        let (_, name, loader) = self.parse_name(
+            oloader,
+            onode.as_str().unwrap_or_default(),
+            Some(onode.prov),
+        )?;
+        self.load_file(loader, &name, Some(onode.prov)).map(Some)
+    }
+
+    fn assert_element_name(filename: &str, prov: Option<Provenance>) -> Result<()> {
+        let (msg, reason) = if !filename.ends_with(".bst") {
+            (
+                format!("Element '{filename}' does not have expected file extension `.bst`"),
+                LoadErrorReason::BadElementSuffix,
+            )
+        } else if filename
+            .chars()
+            .any(|c| (c as u32) <= 31 || (c as u32) >= 127 || "<>\"|?*".contains(c))
+        {
+            (
+                format!("Element '{filename}' has invalid characters."),
+                LoadErrorReason::BadCharactersInName,
+            )
+        } else {
+            return Ok(());
+        };
+        let msg = match prov {
+            Some(p) => format!("{p}: {msg}"),
+            None => msg,
+        };
+        Err(LoadError::new(reason, msg))
+    }
+
+    fn load_file_no_deps(
+        &mut self,
+        pid: ProjectId,
+        filename: &str,
+        prov: Option<Provenance>,
+    ) -> Result<ElementId> {
+        Self::assert_element_name(filename, prov)?;
+        let element_path = self.metas[pid].element_path.clone();
+        let fullpath = element_path.join(filename);
+        let display = format!("{}{}", self.metas[pid].display_prefix, filename);
+        let mut node = load_file(&fullpath, &display).map_err(|e| {
+            if e.reason != LoadErrorReason::MissingFile {
+                return e;
+            }
+            let mut message = match &self.projects[pid].junction {
+                Some(j) => format!(
+                    "Could not find element '{filename}' in project referred to by junction element '{}'",
+                    j.name
+                ),
+                None => format!(
+                    "Could not find element '{filename}' in elements directory '{}'",
+                    element_path.display()
+                ),
+            };
+            if let Some(p) = prov {
+                message = format!("{p}: {message}");
+            }
+            let mut err = LoadError::new(LoadErrorReason::MissingFile, message);
+            let project_dir = &self.projects[pid].directory;
+            if let Ok(elements_dir) = element_path.strip_prefix(project_dir) {
+                let ed = elements_dir.to_string_lossy();
+                if !ed.is_empty() {
+                    if let Some(rel) = filename.strip_prefix(&format!("{ed}/")) {
+                        if element_path.join(rel).exists() {
+                            err = err.with_detail(format!("Did you mean '{rel}'?"));
+                        }
+                    }
+                }
+            }
+            err
+        })?;
+        let kind = node.get_str("kind")?.map(str::to_owned);
+        let first_pass = matches!(kind.as_deref(), Some("junction" | "link"));
+        if first_pass {
+            let pool = self.projects[pid].first_pass.options.clone();
+            pool.process_node(&mut node, &[])?;
+        } else {
+            self.ensure_fully_loaded(pid)?;
+            includes::process(self, &mut node, pid, false, true)?;
+        }
+        node.validate_keys(VALID_ELEMENT_KEYS)?;
+        let description = node.get_str("description")?.map(str::to_owned);
+        let full_name = match &self.projects[pid].junction {
+            Some(j) => format!("{}:{filename}", j.full_name),
+            None => filename.to_owned(),
+        };
+        let mut link_target = None;
+        if kind.as_deref() == Some("link") {
+            let deps = extract_depends(&mut node.clone())?;
+            if !deps.is_empty() {
+                return Err(LoadError::new(
+                    LoadErrorReason::LinkForbiddenDependencies,
+                    format!("link element '{full_name}': Dependencies are forbidden for 'link' elements"),
+                ));
+            }
+            let project = &self.projects[pid];
+            let mut vars_node = project.first_pass.base_variables.clone();
+            vars_node.insert(
+                "element-name",
+                Node::scalar(filename, Provenance::synthetic()),
+            );
+            let vars = Variables::new(&mut vars_node)?;
+            let mut config = node
+                .get_mapping("config")?
+                .cloned()
+                .unwrap_or_else(|| Node::empty_map(Provenance::synthetic()));
+            vars.expand(&mut config)?;
+            config.validate_keys(&["target"])?;
+            let target = config
+                .get("target")
+                .ok_or_else(|| config.missing_key("target"))?;
+            if !target.is_scalar() {
+                return Err(invalid(format!(
+                    "{}: Value of 'target' is not of the expected type 'scalar'",
+                    target.prov
+                )));
+            }
+            link_target = Some(target.clone());
+        }
+        let id = self.elements.len();
+        self.elements.push(LoadElement {
+            name: filename.to_owned(),
+            full_name,
+            project: pid,
+            node,
+            kind,
+            description,
+            first_pass,
+            link_target: link_target.clone(),
+            deps: Vec::new(),
+            fully_loaded: false,
+            declared: Vec::new(),
+        });
+        self.loaders[pid].elements.insert(filename.to_owned(), id);
+        if let Some(target) = link_target {
+            let mut link_path = filename.to_owned();
+            let mut target_path = target.as_str().unwrap_or_default().to_owned();
+            self.resolve_link(pid, &link_path, &target_path);
+            let mut loader = pid;
+            while let Some(parent) = self.loaders[loader].parent {
+                let jname = self.projects[loader]
+                    .junction
+                    .as_ref()
+                    .map(|j| j.name.clone())
+                    .unwrap_or_default();
+                link_path = format!("{jname}:{link_path}");
+                target_path = format!("{jname}:{target_path}");
+                loader = parent;
+                self.resolve_link(loader, &link_path, &target_path);
+            }
+        }
+        Ok(id)
+    }
+
+    fn load_one_file(
+        &mut self,
+        pid: ProjectId,
+        filename: &str,
+        prov: Option<Provenance>,
+    ) -> Result<ElementId> {
+        let filename = normpath(filename);
+        let id = match self.loaders[pid].elements.get(&filename) {
+            Some(&id) => {
+                if self.elements[id].fully_loaded {
+                    return Ok(id);
+                }
+                id
+            }
+            None => self.load_file_no_deps(pid, &filename, prov)?,
+        };
+        if let Some(o) = self.search_for_override_element(pid, &filename)? {
+            return Ok(o);
+        }
+        if let Some(target) = self.elements[id].link_target.clone() {
+            let (_, name, loader) =
+                self.parse_name(pid, target.as_str().unwrap_or_default(), Some(target.prov))?;
+            return self.load_file(loader, &name, Some(target.prov));
+        }
+        Ok(id)
+    }
+
+    fn load_file(
+        &mut self,
+        pid: ProjectId,
+        filename: &str,
+        prov: Option<Provenance>,
+    ) -> Result<ElementId> {
+        let top = self.load_one_file(pid, filename, prov)?;
+        if self.elements[top].fully_loaded {
+            return Ok(top);
+        }
+        self.mark_fully_loaded(top)?;
+        // Stack of (element, remaining declarations reversed, element -> index in deps).
+        let mut queue: Vec<(ElementId, Vec<DepDecl>, HashMap<ElementId, usize>)> = Vec::new();
+        let mut decls = self.elements[top].declared.clone();
+        decls.reverse();
+        queue.push((top, decls, HashMap::new()));
+        while let Some(last) = queue.last_mut() {
+            let Some(decl) = last.1.pop() else {
+                queue.pop();
+                continue;
+            };
+            let current = last.0;
+            let cur_pid = self.elements[current].project;
+            let mut dep = decl.dep;
+            let dep_element = if let Some(j) = dep.junction.clone() {
+                let loader = self.get_loader(cur_pid, &j, Some(dep.prov))?;
+                self.load_file(loader, &dep.name, Some(dep.prov))?
+            } else {
+                let de = self.load_one_file(cur_pid, &dep.name, Some(dep.prov))?;
+                if !self.elements[de].fully_loaded {
+                    self.mark_fully_loaded(de)?;
+                    let mut dd = self.elements[de].declared.clone();
+                    dd.reverse();
+                    queue.push((de, dd, HashMap::new()));
+                    if self.elements[de].kind.as_deref() == Some("junction") {
+                        return Err(invalid(format!("{}: Cannot depend on junction", dep.prov)));
+                    }
+                }
+                de
+            };
+            dep.element = dep_element;
+            // `queue` may have grown; find the entry of `current` again.
+            let entry = queue
+                .iter_mut()
+                .rev()
+                .find(|(e, _, _)| *e == current)
+                .expect("current element is on the stack");
+            match entry.2.get(&dep_element) {
+                Some(&idx) => self.elements[current].deps[idx].merge(&dep),
+                None => {
+                    let idx = self.elements[current].deps.len();
+                    self.elements[current].deps.push(dep);
+                    entry.2.insert(dep_element, idx);
+                }
+            }
+        }
+        Ok(top)
+    }
+
+    fn mark_fully_loaded(&mut self, id: ElementId) -> Result<()> {
+        let el = &mut self.elements[id];
+        el.fully_loaded = true;
+        let mut node = std::mem::replace(&mut el.node, Node::empty_map(Provenance::synthetic()));
+        let decls = extract_depends(&mut node);
+        let el = &mut self.elements[id];
+        el.node = node;
+        el.declared = decls?;
+        Ok(())
+    }
+
+    fn check_circular(&self, targets: &[ElementId]) -> Result<()> {
+        // Iterative DFS from a virtual root depending on all targets.
+        let mut validated = vec![false; self.elements.len()];
+        let mut on_stack = vec![false; self.elements.len()];
+        let children = |id: Option<ElementId>| -> Vec<ElementId> {
+            match id {
+                None => targets.to_vec(),
+                Some(i) => self.elements[i].deps.iter().map(|d| d.element).collect(),
+            }
+        };
+        let mut sequence: Vec<Option<ElementId>> = vec![None];
+        let mut indices: Vec<usize> = vec![0];
+        while let Some(&this) = sequence.last() {
+            let idx = *indices.last().expect("parallel stacks");
+            let kids = children(this);
+            if idx < kids.len() {
+                let e = kids[idx];
+                *indices.last_mut().expect("parallel stacks") += 1;
+                if on_stack[e] {
+                    let start = sequence.iter().position(|s| *s == Some(e)).unwrap_or(0);
+                    let mut chain: Vec<&str> = sequence[start..]
+                        .iter()
+                        .flatten()
+                        .map(|&i| self.elements[i].full_name.as_str())
+                        .collect();
+                    chain.push(&self.elements[e].full_name);
+                    return Err(LoadError::new(
+                        LoadErrorReason::CircularDependency,
+                        format!(
+                            "Circular dependency detected at element: {}\nDependency chain: {}",
+                            self.elements[e].full_name,
+                            chain.join(" -> ")
+                        ),
+                    ));
+                }
+                if !validated[e] {
+                    sequence.push(Some(e));
+                    indices.push(0);
+                    on_stack[e] = true;
+                }
+            } else {
+                sequence.pop();
+                indices.pop();
+                if let Some(i) = this {
+                    on_stack[i] = false;
+                    validated[i] = true;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Transitive dependency sets (any type), computed bottom-up.
+    fn depends_sets(&self, roots: &[ElementId]) -> HashMap<ElementId, HashSet<ElementId>> {
+        let mut sets: HashMap<ElementId, HashSet<ElementId>> = HashMap::new();
+        let mut stack: Vec<(ElementId, bool)> = roots.iter().map(|&r| (r, false)).collect();
+        while let Some((id, expanded)) = stack.pop() {
+            if sets.contains_key(&id) {
+                continue;
+            }
+            if expanded {
+                let mut s = HashSet::new();
+                for d in &self.elements[id].deps {
+                    s.insert(d.element);
+                    if let Some(ds) = sets.get(&d.element) {
+                        s.extend(ds.iter().copied());
+                    }
+                }
+                sets.insert(id, s);
+            } else {
+                stack.push((id, true));
+                for d in &self.elements[id].deps {
+                    if !sets.contains_key(&d.element) {
+                        stack.push((d.element, false));
+                    }
+                }
+            }
+        }
+        sets
+    }
+
+    fn sort_dependencies(&mut self, root: ElementId, visited: &mut HashSet<ElementId>) {
+        if !visited.insert(root) {
+            return;
+        }
+        let sets = self.depends_sets(&[root]);
+        let mut working = vec![root];
+        while let Some(id) = working.pop() {
+            for d in &self.elements[id].deps {
+                if visited.insert(d.element) {
+                    working.push(d.element);
+                }
+            }
+            let mut deps = std::mem::take(&mut self.elements[id].deps);
+            let elements = &self.elements;
+            let projects = &self.projects;
+            listsort::list_sort(&mut deps, |a, b| {
+                dependency_cmp(elements, projects, &sets, a, b) == std::cmp::Ordering::Less
+            });
+            self.elements[id].deps = deps;
+        }
+    }
+}
+
+/// BuildStream's (non-transitive) dependency comparator.
+fn dependency_cmp(
+    elements: &[LoadElement],
+    projects: &[Project],
+    sets: &HashMap<ElementId, HashSet<ElementId>>,
+    a: &Dependency,
+    b: &Dependency,
+) -> std::cmp::Ordering {
+    use std::cmp::Ordering::*;
+    let depends = |x: ElementId, y: ElementId| sets.get(&x).is_some_and(|s| s.contains(&y));
+    if depends(a.element, b.element) {
+        return Greater;
+    }
+    if depends(b.element, a.element) {
+        return Less;
+    }
+    if a.dep_type != b.dep_type {
+        if a.dep_type == DEP_RUNTIME {
+            return Greater;
+        } else if b.dep_type == DEP_RUNTIME {
+            return Less;
+        }
+    }
+    let ea = &elements[a.element];
+    let eb = &elements[b.element];
+    match ea.name.cmp(&eb.name) {
+        Equal => {}
+        o => return o,
+    }
+    let ja = projects[ea.project]
+        .junction
+        .as_ref()
+        .map(|j| j.name.as_str());
+    let jb = projects[eb.project]
+        .junction
+        .as_ref()
+        .map(|j| j.name.as_str());
+    match (ja, jb) {
+        (Some(x), Some(y)) => x.cmp(y),
+        (Some(_), None) => Less,
+        (None, Some(_)) => Greater,
+        (None, None) => Equal,
+    }
+}
+
+impl Project {
+    /// A copy used to run the second pass while the context is borrowed mutably.
+    fn clone_for_second_pass(&self) -> Project {
+        Project {
+            id: self.id,
+            name: self.name.clone(),
+            directory: self.directory.clone(),
+            element_path: self.element_path.clone(),
+            junction: self.junction.clone(),
+            raw_conf: self.raw_conf.clone(),
+            default_targets: self.default_targets.clone(),
+            fatal_warnings: self.fatal_warnings.clone(),
+            element_origins: self.element_origins.clone(),
+            source_origins: self.source_origins.clone(),
+            first_pass: self.first_pass.clone(),
+            second_pass: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normpath;
+
+    #[test]
+    fn normpath_like_python() {
+        assert_eq!(normpath("a/./b//c.bst"), "a/b/c.bst");
+        assert_eq!(normpath("a/../b.bst"), "b.bst");
+        assert_eq!(normpath("../x.bst"), "../x.bst");
+    }
+}

@@ -1,3 +1,573 @@
-//! Projects: `project.conf`, options, conditionals, includes, variables.
+//! Projects: `project.conf`, options, conditionals, includes, variables, plugin origins.
+//!
+//! A project loads in two passes, as in BuildStream. The first pass composes the built-in
+//! defaults with `project.conf` and only its local includes, enough to load `junction` and
+//! `link` elements. The second pass (on first use of any other element) processes all
+//! includes, including `junction.bst:file.yml`, then options, and yields the base variables,
+//! environment, sandbox, split rules and per-kind overrides that elements compose on.
+//!
+//! **Architecture invariant:** this module reaches other projects only through
+//! [`ProjectHost`], which the loader implements; it never reads element files itself.
 
 pub mod expr;
+pub mod includes;
+pub mod options;
+pub mod variables;
+
+use crate::yaml::{
+    assert_symbol_name, load_file, parse_str, LoadError, LoadErrorReason, Node, Provenance, Result,
+};
+use indexmap::IndexMap;
+use options::OptionPool;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+/// Index of a project in the load context.
+pub type ProjectId = usize;
+
+/// The built-in project defaults (BuildStream's `projectconfig.yaml`).
+pub const DEFAULT_PROJECT_CONFIG: &str = include_str!("../../data/projectconfig.yaml");
+
+/// The BuildStream version whose behaviour we reproduce (for `min-version` checks).
+pub const BST_API_VERSION: (u32, u32) = (2, 8);
+
+/// What the project layer needs from the loader.
+pub trait ProjectHost {
+    /// Second-pass options of a project (loading the project fully if needed).
+    fn options(&mut self, project: ProjectId) -> Result<Arc<OptionPool>>;
+    /// Loads the file named by an `(@)` include scalar in `from`; returns a private copy
+    /// of the parsed node, its path (for recursion checks) and the project it belongs to.
+    fn load_include(
+        &mut self,
+        from: ProjectId,
+        include: &Node,
+    ) -> Result<(Node, PathBuf, ProjectId)>;
+}
+
+/// Where the plugins of some kinds come from.
+#[derive(Clone, Debug)]
+pub enum PluginOrigin {
+    /// `origin: local`, with the absolute plugin directory.
+    Local(PathBuf),
+    /// `origin: pip`, with the package name.
+    Pip(String),
+    /// `origin: junction`, with the junction name and the declaring node (for errors).
+    Junction(String, Node),
+}
+
+/// Per-pass configuration.
+#[derive(Clone, Debug)]
+pub struct PassConfig {
+    /// Option values for this pass.
+    pub options: Arc<OptionPool>,
+    /// `elements:` overrides by kind.
+    pub element_overrides: Node,
+    /// `sources:` overrides by kind.
+    pub source_overrides: Node,
+    /// Base variables (with `project-name`, `max-jobs` and exported options).
+    pub base_variables: Node,
+    /// `aliases:`, variable-expanded.
+    pub aliases: Node,
+}
+
+/// What a junction element says about the subproject it loads.
+#[derive(Clone, Debug)]
+pub struct JunctionConfig {
+    /// The junction element's project-local name.
+    pub name: String,
+    /// The junction element's full name (with parent junctions).
+    pub full_name: String,
+    /// The project containing the junction element.
+    pub parent: ProjectId,
+    /// `path:` inside the junction's sources.
+    pub path: String,
+    /// `options:` for the subproject.
+    pub options: Node,
+    /// `overrides:`: subproject element path -> parent element node.
+    pub overrides: IndexMap<String, Node>,
+    /// `aliases:` mapping subproject aliases to parent aliases.
+    pub aliases: Node,
+    /// `map-aliases: identity`.
+    pub map_aliases_identity: bool,
+}
+
+/// A loaded project.
+#[derive(Debug)]
+pub struct Project {
+    /// Its id in the load context.
+    pub id: ProjectId,
+    /// `name:`.
+    pub name: String,
+    /// Absolute directory holding project.conf.
+    pub directory: PathBuf,
+    /// Absolute directory holding the elements.
+    pub element_path: PathBuf,
+    /// The junction that loaded this project, if it is a subproject.
+    pub junction: Option<JunctionConfig>,
+    /// project.conf as parsed.
+    pub raw_conf: Node,
+    /// `defaults: targets:`.
+    pub default_targets: Vec<String>,
+    /// `fatal-warnings:`.
+    pub fatal_warnings: Vec<String>,
+    /// Element and source kinds declared by `plugins:`, with their origins.
+    pub element_origins: IndexMap<String, PluginOrigin>,
+    /// Source kinds declared by `plugins:`.
+    pub source_origins: IndexMap<String, PluginOrigin>,
+    /// First-pass configuration (for junction and link elements).
+    pub first_pass: PassConfig,
+    /// Second-pass configuration, once loaded.
+    pub second_pass: Option<FullConfig>,
+}
+
+/// Everything the second pass adds.
+#[derive(Clone, Debug)]
+pub struct FullConfig {
+    /// Options, overrides, variables and aliases.
+    pub pass: PassConfig,
+    /// `environment:`.
+    pub environment: Node,
+    /// `environment-nocache:`.
+    pub env_nocache: Vec<String>,
+    /// `sandbox:`.
+    pub sandbox: Node,
+    /// `split-rules:`.
+    pub splits: Node,
+}
+
+fn default_config() -> &'static Node {
+    static NODE: OnceLock<Node> = OnceLock::new();
+    NODE.get_or_init(|| {
+        let file = crate::yaml::register_file(
+            PathBuf::from("projectconfig.yaml"),
+            "projectconfig.yaml".into(),
+        );
+        parse_str(DEFAULT_PROJECT_CONFIG, file).expect("built-in project config parses")
+    })
+}
+
+const TOPLEVEL_KEYS: &[&str] = &[
+    "min-version",
+    "element-path",
+    "variables",
+    "environment",
+    "environment-nocache",
+    "split-rules",
+    "elements",
+    "plugins",
+    "aliases",
+    "name",
+    "defaults",
+    "artifacts",
+    "options",
+    "fail-on-overlap",
+    "shell",
+    "fatal-warnings",
+    "ref-storage",
+    "sandbox",
+    "mirrors",
+    "sources",
+    "source-caches",
+    "junctions",
+    "source-provenance-attributes",
+    "(@)",
+    "(?)",
+];
+
+const RESTRICTED_CONDITIONAL: &[&str] = &[
+    "min-version",
+    "name",
+    "element-path",
+    "junctions",
+    "defaults",
+    "fatal-warnings",
+    "ref-storage",
+    "options",
+    "plugins",
+];
+
+fn invalid(msg: String) -> LoadError {
+    LoadError::new(LoadErrorReason::InvalidData, msg)
+}
+
+fn validate_version(config: &Node) -> Result<()> {
+    let Some(node) = config.get("min-version") else {
+        return Err(invalid(format!(
+            "{}: Dictionary did not contain expected key 'min-version'",
+            config.prov
+        ))
+        .with_detail(
+            "If you are trying to use a BuildStream 1 project, please install BuildStream 1 to use this project.",
+        ));
+    };
+    let text = config.req_str("min-version")?;
+    let parsed = text
+        .split_once('.')
+        .and_then(|(a, b)| Some((a.parse::<u32>().ok()?, b.parse::<u32>().ok()?)));
+    let Some((major, minor)) = parsed else {
+        return Err(invalid(format!(
+            "{}: Malformed version string: {text}\n",
+            node.prov
+        ))
+        .with_detail("The min-version must be specified as MAJOR.MINOR with numeric major and minor minimum required version numbers"));
+    };
+    let (bmaj, bmin) = BST_API_VERSION;
+    if major != bmaj {
+        return Err(LoadError::new(
+            LoadErrorReason::UnsupportedProject,
+            format!("{}: Version mismatch", node.prov),
+        )
+        .with_detail(format!(
+            "Project requires BuildStream {major}, but BuildStream {bmaj} is installed.\nPlease use BuildStream {major} with this project."
+        )));
+    }
+    if minor > bmin {
+        return Err(LoadError::new(
+            LoadErrorReason::UnsupportedProject,
+            format!("{}: Version mismatch", node.prov),
+        )
+        .with_detail(format!(
+            "Project requires at least BuildStream {major}.{minor}, but BuildStream {bmaj}.{bmin} is installed.\nPlease upgrade BuildStream."
+        )));
+    }
+    Ok(())
+}
+
+fn parse_plugin_origins(
+    project_dir: &Path,
+    config: &Node,
+) -> Result<(
+    IndexMap<String, PluginOrigin>,
+    IndexMap<String, PluginOrigin>,
+)> {
+    let mut elements = IndexMap::new();
+    let mut sources = IndexMap::new();
+    let Some(seq) = config.get_sequence("plugins")? else {
+        return Ok((elements, sources));
+    };
+    for origin_node in seq.as_seq().unwrap_or(&[]) {
+        if !origin_node.is_map() {
+            return Err(invalid(format!(
+                "{}: Value is not one of the following: dict.",
+                origin_node.prov
+            )));
+        }
+        let common = [
+            "origin",
+            "elements",
+            "sources",
+            "source-mirrors",
+            "allow-deprecated",
+        ];
+        let origin_kind = origin_node.req_str("origin")?;
+        let origin = match origin_kind {
+            "local" => {
+                let mut keys = common.to_vec();
+                keys.push("path");
+                origin_node.validate_keys(&keys)?;
+                PluginOrigin::Local(project_dir.join(origin_node.req_str("path")?))
+            }
+            "pip" => {
+                let mut keys = common.to_vec();
+                keys.push("package-name");
+                origin_node.validate_keys(&keys)?;
+                PluginOrigin::Pip(origin_node.req_str("package-name")?.to_owned())
+            }
+            "junction" => {
+                let mut keys = common.to_vec();
+                keys.push("junction");
+                origin_node.validate_keys(&keys)?;
+                PluginOrigin::Junction(
+                    origin_node.req_str("junction")?.to_owned(),
+                    origin_node.clone(),
+                )
+            }
+            _ => {
+                let p = origin_node
+                    .get("origin")
+                    .map(|n| n.prov)
+                    .unwrap_or(origin_node.prov);
+                return Err(invalid(format!(
+                    "{p}: Value of 'origin' should be one of 'core, local, junction, pip'"
+                )));
+            }
+        };
+        origin_node.get_bool("allow-deprecated", false)?;
+        for (key, table) in [("elements", &mut elements), ("sources", &mut sources)] {
+            let Some(list) = origin_node.get_sequence(key)? else {
+                continue;
+            };
+            for item in list.as_seq().unwrap_or(&[]) {
+                let kind = if let Some(s) = item.as_str() {
+                    s.to_owned()
+                } else if item.is_map() {
+                    item.validate_keys(&["kind", "allow-deprecated"])?;
+                    item.get_bool("allow-deprecated", false)?;
+                    item.req_str("kind")?.to_owned()
+                } else {
+                    return Err(invalid(format!(
+                        "{}: Plugin is not specified as a string or a dictionary",
+                        item.prov
+                    )));
+                };
+                table.insert(kind, origin.clone());
+            }
+        }
+    }
+    Ok((elements, sources))
+}
+
+impl Project {
+    /// The display name of files of this project: `junction:` prefix for subprojects.
+    pub fn display_prefix(&self) -> String {
+        match &self.junction {
+            Some(j) => format!("{}:", j.name),
+            None => String::new(),
+        }
+    }
+
+    /// Loads `project.conf` in `directory` and runs the first pass.
+    ///
+    /// `cli_options` are the command line's `-o` pairs (top-level project only).
+    pub fn load_first_pass(
+        host: &mut dyn ProjectHost,
+        id: ProjectId,
+        directory: PathBuf,
+        junction: Option<JunctionConfig>,
+        cli_options: &[(String, String)],
+    ) -> Result<Project> {
+        let conf_path = directory.join("project.conf");
+        let display = match &junction {
+            Some(j) => format!("{}:project.conf", j.name),
+            None => "project.conf".to_owned(),
+        };
+        let raw_conf = load_file(&conf_path, &display).map_err(|mut e| {
+            if e.reason == LoadErrorReason::MissingFile {
+                e.reason = LoadErrorReason::MissingProjectConf;
+            }
+            e
+        })?;
+        let mut pre = default_config().clone();
+        raw_conf.composite(&mut pre)?;
+        validate_version(&pre)?;
+        pre.validate_keys(TOPLEVEL_KEYS)?;
+        let name = raw_conf.req_str("name")?.to_owned();
+        assert_symbol_name(&name, "project name", pre.get("name"), true)?;
+        let element_path_str = pre.req_str("element-path")?;
+        let element_path = directory.join(element_path_str);
+        if !element_path.is_dir() {
+            let p = pre.get("element-path").map(|n| n.prov).unwrap_or(pre.prov);
+            let reason = if element_path.exists() {
+                LoadErrorReason::ProjPathInvalidKind
+            } else {
+                LoadErrorReason::MissingFile
+            };
+            let msg = if element_path.exists() {
+                format!("{p}: Specified path '{element_path_str}' must be a directory")
+            } else {
+                format!("{p}: Specified path '{element_path_str}' does not exist")
+            };
+            return Err(LoadError::new(reason, msg));
+        }
+        let defaults = pre
+            .get_mapping("defaults")?
+            .cloned()
+            .unwrap_or_else(|| Node::empty_map(pre.prov));
+        defaults.validate_keys(&["targets"])?;
+        let default_targets = defaults.get_str_list("targets")?;
+        let fatal_warnings = pre.get_str_list("fatal-warnings")?;
+        if let Some(j) = pre.get_mapping("junctions")? {
+            j.validate_keys(&["duplicates", "internal", "disallow-subproject-uris"])?;
+            j.get_bool("disallow-subproject-uris", false)?;
+        }
+
+        let mut project = Project {
+            id,
+            name,
+            directory: directory.clone(),
+            element_path,
+            junction,
+            raw_conf: raw_conf.clone(),
+            default_targets,
+            fatal_warnings,
+            element_origins: IndexMap::new(),
+            source_origins: IndexMap::new(),
+            first_pass: PassConfig {
+                options: Arc::new(OptionPool::default()),
+                element_overrides: Node::empty_map(Provenance::synthetic()),
+                source_overrides: Node::empty_map(Provenance::synthetic()),
+                base_variables: Node::empty_map(Provenance::synthetic()),
+                aliases: Node::empty_map(Provenance::synthetic()),
+            },
+            second_pass: None,
+        };
+
+        let mut first = raw_conf.clone();
+        includes::process(host, &mut first, id, true, false)?;
+        let mut config = default_config().clone();
+        first.composite(&mut config)?;
+        let (elements, sources) = parse_plugin_origins(&directory, &config)?;
+        project.element_origins = elements;
+        project.source_origins = sources;
+        project.first_pass = project.load_pass(&mut config, cli_options, true)?;
+        let ref_storage = pre.req_str("ref-storage")?;
+        if ref_storage != "inline" && ref_storage != "project.refs" {
+            let p = pre.get("ref-storage").map(|n| n.prov).unwrap_or(pre.prov);
+            return Err(invalid(format!(
+                "{p}: Invalid value '{ref_storage}' specified for ref-storage"
+            )));
+        }
+        Ok(project)
+    }
+
+    /// Runs the second pass: all includes, options, and the element-facing configuration.
+    pub fn load_second_pass(
+        &self,
+        host: &mut dyn ProjectHost,
+        cli_options: &[(String, String)],
+    ) -> Result<FullConfig> {
+        let mut conf = self.raw_conf.clone();
+        includes::process(host, &mut conf, self.id, false, false)?;
+        let mut config = default_config().clone();
+        conf.composite(&mut config)?;
+        let pass = self.load_pass(&mut config, cli_options, false)?;
+        config.validate_keys(TOPLEVEL_KEYS)?;
+        for key in ["name", "element-path", "min-version", "plugins"] {
+            if let Some(n) = config.get(key) {
+                let info = n.prov.displayname();
+                if info != "project.conf"
+                    && !info.ends_with(":project.conf")
+                    && info != "projectconfig.yaml"
+                {
+                    return Err(
+                        invalid(format!("{}: Unexpected key: {key}", n.prov)).with_detail(format!(
+                            "The '{key}' configuration must be specified in project.conf"
+                        )),
+                    );
+                }
+            }
+        }
+        for key in ["artifacts", "source-caches"] {
+            if let Some(seq) = config.get_sequence(key)? {
+                for item in seq.as_seq().unwrap_or(&[]) {
+                    if !item.is_map() {
+                        return Err(invalid(format!(
+                            "{}: Value is not one of the following: dict.",
+                            item.prov
+                        )));
+                    }
+                }
+            }
+        }
+        let environment = config
+            .get_mapping("environment")?
+            .cloned()
+            .unwrap_or_else(|| Node::empty_map(Provenance::synthetic()));
+        let env_nocache = config.get_str_list("environment-nocache")?;
+        let sandbox = config
+            .get_mapping("sandbox")?
+            .cloned()
+            .unwrap_or_else(|| Node::empty_map(Provenance::synthetic()));
+        let splits = config
+            .get_mapping("split-rules")?
+            .cloned()
+            .unwrap_or_else(|| Node::empty_map(Provenance::synthetic()));
+        if let Some(shell) = config.get_mapping("shell")? {
+            shell.validate_keys(&["command", "environment", "host-files"])?;
+            shell.get_str_list("command")?;
+        }
+        Ok(FullConfig {
+            pass,
+            environment,
+            env_nocache,
+            sandbox,
+            splits,
+        })
+    }
+
+    fn load_pass(
+        &self,
+        config: &mut Node,
+        cli_options: &[(String, String)],
+        first_pass: bool,
+    ) -> Result<PassConfig> {
+        let mut pool = OptionPool::new(self.element_path.clone());
+        if let Some(options) = config.get_mapping("options")? {
+            pool.load(options)?;
+        }
+        if let Some(j) = &self.junction {
+            pool.load_yaml_values(&j.options)?;
+        }
+        if self.junction.is_none() {
+            pool.load_cli_values(cli_options, first_pass)?;
+        }
+        pool.resolve()?;
+        pool.process_node(config, RESTRICTED_CONDITIONAL)?;
+        let element_overrides = config
+            .remove("elements")
+            .unwrap_or_else(|| Node::empty_map(Provenance::synthetic()));
+        if !element_overrides.is_map() {
+            return Err(invalid(format!(
+                "{}: Value of 'elements' is not of the expected type 'dict'",
+                element_overrides.prov
+            )));
+        }
+        let source_overrides = config
+            .remove("sources")
+            .unwrap_or_else(|| Node::empty_map(Provenance::synthetic()));
+        if !source_overrides.is_map() {
+            return Err(invalid(format!(
+                "{}: Value of 'sources' is not of the expected type 'dict'",
+                source_overrides.prov
+            )));
+        }
+        config.assert_fully_composited()?;
+        let mut base_variables = config
+            .get_mapping("variables")?
+            .cloned()
+            .unwrap_or_else(|| Node::empty_map(Provenance::synthetic()));
+        let syn = Provenance::synthetic();
+        base_variables.insert("project-name", Node::scalar(self.name.as_str(), syn));
+        base_variables.insert("max-jobs", Node::scalar(max_jobs().to_string(), syn));
+        pool.export_variables(&mut base_variables);
+
+        let mut vars_node = base_variables.clone();
+        let root = self.directory.to_string_lossy().into_owned();
+        vars_node.insert("project-root", Node::scalar(root.as_str(), syn));
+        vars_node.insert("toplevel-root", Node::scalar(root.as_str(), syn));
+        vars_node.insert(
+            "project-root-uri",
+            Node::scalar(format!("file://{root}"), syn),
+        );
+        vars_node.insert(
+            "toplevel-root-uri",
+            Node::scalar(format!("file://{root}"), syn),
+        );
+        let variables = variables::Variables::new(&mut vars_node)?;
+        let mut aliases = config
+            .get_mapping("aliases")?
+            .cloned()
+            .unwrap_or_else(|| Node::empty_map(Provenance::synthetic()));
+        variables.expand(&mut aliases)?;
+        if let Some(mirrors) = config.get_sequence("mirrors")? {
+            let mut m = mirrors.clone();
+            variables.expand(&mut m)?;
+        }
+        Ok(PassConfig {
+            options: Arc::new(pool),
+            element_overrides,
+            source_overrides,
+            base_variables,
+            aliases,
+        })
+    }
+}
+
+/// `max-jobs` as BuildStream computes it with the default user configuration:
+/// min(number of usable CPUs, 8).
+pub fn max_jobs() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1)
+        .min(8)
+}

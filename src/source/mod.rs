@@ -1,3 +1,371 @@
-//! Source kinds and their unique keys.
+//! Source kinds and their unique keys, registered in [`SOURCE_KINDS`].
+//!
+//! A source's configuration is the project's `sources: <kind>: config` composed with the
+//! element's source entry, variable-expanded. Keys use the URL as written (with its alias),
+//! never the translated URL, so changing a mirror or alias target does not change keys.
 
 pub mod dirdigest;
+
+use crate::cachekey::json::KeyValue;
+use crate::yaml::{LoadError, LoadErrorReason, Node, Result};
+use std::path::Path;
+
+/// What a source kind needs to configure itself.
+pub struct SourceInput<'a> {
+    /// Composed, expanded configuration (without `kind`, `directory`, `provenance`).
+    pub config: &'a Node,
+    /// The owning project's directory (local paths are relative to it).
+    pub project_dir: &'a Path,
+    /// The project's `aliases:` (expanded), for default file names.
+    pub aliases: &'a Node,
+    /// Display name of the source for messages (`element.bst-0`-like).
+    pub display: &'a str,
+}
+
+/// A configured source.
+pub struct ConfiguredSource {
+    /// `get_unique_key()`, or `None` when the source has no ref yet.
+    pub unique_key: Option<KeyValue>,
+    /// For `local` sources: the absolute path (used for junctions).
+    pub local_path: Option<std::path::PathBuf>,
+}
+
+/// A source kind.
+pub trait SourceKind: Send + Sync {
+    /// Validates configuration and computes the unique key.
+    fn configure(&self, input: &SourceInput) -> Result<ConfiguredSource>;
+}
+
+/// Keys every source accepts besides its own.
+pub const COMMON_KEYS: [&str; 3] = ["kind", "directory", "provenance"];
+
+fn keys_with(own: &[&'static str]) -> Vec<&'static str> {
+    let mut v = own.to_vec();
+    v.extend_from_slice(&COMMON_KEYS);
+    v
+}
+
+fn source_error(msg: String) -> LoadError {
+    LoadError::new(LoadErrorReason::PluginConfig, msg)
+}
+
+/// Checks a project-relative path like `Plugin.node_get_project_path`.
+fn project_path(node: &Node, key: &str, project_dir: &Path, must_be_file: bool) -> Result<String> {
+    let scalar = node.get(key).ok_or_else(|| node.missing_key(key))?;
+    let path = node.req_str(key)?;
+    let prov = scalar.prov;
+    if Path::new(path).is_absolute() {
+        return Err(LoadError::new(
+            LoadErrorReason::ProjPathInvalid,
+            format!("{prov}: Absolute path: '{path}' invalid.\n"),
+        )
+        .with_detail("Please specify a path relative to the project's root."));
+    }
+    let full = project_dir.join(path);
+    if !full.exists() && full.symlink_metadata().is_err() {
+        return Err(LoadError::new(
+            LoadErrorReason::MissingFile,
+            format!("{prov}: Specified path '{path}' does not exist"),
+        ));
+    }
+    if must_be_file && !full.is_file() {
+        return Err(LoadError::new(
+            LoadErrorReason::ProjPathInvalidKind,
+            format!("{prov}: Specified path '{path}' must be a regular file"),
+        ));
+    }
+    let canon = std::fs::canonicalize(&full).unwrap_or(full.clone());
+    let proj = std::fs::canonicalize(project_dir).unwrap_or(project_dir.to_path_buf());
+    if !canon.starts_with(&proj) {
+        return Err(LoadError::new(
+            LoadErrorReason::ProjPathInvalid,
+            format!(
+                "{prov}: Specified path '{path}' must not lead outside of the project directory"
+            ),
+        ));
+    }
+    // BuildStream normalises the path it stores.
+    Ok(crate::loader::normpath(path))
+}
+
+/// `local`: a file or directory of the project.
+pub struct LocalSource;
+
+impl SourceKind for LocalSource {
+    fn configure(&self, input: &SourceInput) -> Result<ConfiguredSource> {
+        input.config.validate_keys(&keys_with(&["path"]))?;
+        let path = project_path(input.config, "path", input.project_dir, false)?;
+        let full = input.project_dir.join(&path);
+        let digest = dirdigest::local_source_digest(&full)
+            .map_err(|e| source_error(format!("{}: {e}", input.display)))?;
+        Ok(ConfiguredSource {
+            unique_key: Some(KeyValue::Str(digest.hash)),
+            local_path: Some(full),
+        })
+    }
+}
+
+/// Translates `alias:rest` with the project's aliases (for default file names only).
+fn translate_url(url: &str, aliases: &Node) -> String {
+    if let Some((alias, rest)) = url.split_once(':') {
+        let schemes = ["http", "https", "git", "ssh", "file", "ftp"];
+        if !schemes.contains(&alias.to_lowercase().as_str()) {
+            if let Some(Some(base)) = aliases.get(alias).map(Node::as_str) {
+                return format!("{base}{rest}");
+            }
+        }
+    }
+    url.to_owned()
+}
+
+fn downloadable_key(c: &Node) -> Result<(Vec<KeyValue>, bool)> {
+    let url = c.req_str("url")?;
+    let r#ref = c.get_str("ref")?;
+    let mut key = vec![
+        KeyValue::Str(url.to_owned()),
+        r#ref
+            .map(|r| KeyValue::Str(r.to_owned()))
+            .unwrap_or(KeyValue::Null),
+    ];
+    if let Some(v) = c.get_str("version")? {
+        key.push(KeyValue::Str(v.to_owned()));
+    } else if let Some(p) = c.get_str("version-guess-pattern")? {
+        key.push(KeyValue::Str(p.to_owned()));
+    }
+    Ok((key, r#ref.is_some()))
+}
+
+const DOWNLOADABLE_KEYS: [&str; 4] = ["url", "ref", "version", "version-guess-pattern"];
+
+/// `remote`: a single downloaded file.
+pub struct RemoteSource;
+
+impl SourceKind for RemoteSource {
+    fn configure(&self, input: &SourceInput) -> Result<ConfiguredSource> {
+        let c = input.config;
+        let (mut key, resolved) = downloadable_key(c)?;
+        let url = translate_url(c.req_str("url")?, input.aliases);
+        let default_name = url.rsplit('/').next().unwrap_or("").to_owned();
+        let filename = c
+            .get_str("filename")?
+            .map(str::to_owned)
+            .unwrap_or(default_name);
+        let executable = c.get_bool("executable", false)?;
+        if filename.contains('/') {
+            return Err(source_error(format!(
+                "{}: filename parameter cannot contain directories",
+                input.display
+            )));
+        }
+        let mut valid = keys_with(&DOWNLOADABLE_KEYS);
+        valid.extend(["filename", "executable"]);
+        c.validate_keys(&valid)?;
+        key.push(KeyValue::Str(filename));
+        key.push(KeyValue::Bool(executable));
+        Ok(ConfiguredSource {
+            unique_key: resolved.then_some(KeyValue::List(key)),
+            local_path: None,
+        })
+    }
+}
+
+/// `tar`: a downloaded tarball.
+pub struct TarSource;
+
+impl SourceKind for TarSource {
+    fn configure(&self, input: &SourceInput) -> Result<ConfiguredSource> {
+        let c = input.config;
+        let (mut key, resolved) = downloadable_key(c)?;
+        let base_dir = c.get_str("base-dir")?.unwrap_or("*").to_owned();
+        let mut valid = keys_with(&DOWNLOADABLE_KEYS);
+        valid.push("base-dir");
+        c.validate_keys(&valid)?;
+        key.push(KeyValue::Str(base_dir));
+        Ok(ConfiguredSource {
+            unique_key: resolved.then_some(KeyValue::List(key)),
+            local_path: None,
+        })
+    }
+}
+
+/// `patch` (buildstream-plugins): a patch file of the project.
+pub struct PatchSource;
+
+impl SourceKind for PatchSource {
+    fn configure(&self, input: &SourceInput) -> Result<ConfiguredSource> {
+        let c = input.config;
+        c.validate_keys(&keys_with(&["path", "strip-level"]))?;
+        let path = project_path(c, "path", input.project_dir, true)?;
+        let strip = c.get_int("strip-level")?.unwrap_or(1);
+        let sha = sha256_file(&input.project_dir.join(&path))
+            .map_err(|e| source_error(format!("{}: {e}", input.display)))?;
+        Ok(ConfiguredSource {
+            unique_key: Some(KeyValue::List(vec![
+                KeyValue::Str(path),
+                KeyValue::Str(sha),
+                KeyValue::Int(strip),
+            ])),
+            local_path: None,
+        })
+    }
+}
+
+/// sha256 hex digest of a file, streamed.
+pub fn sha256_file(path: &Path) -> std::io::Result<String> {
+    use sha2::{Digest, Sha256};
+    use std::io::Read;
+    let mut f = std::fs::File::open(path)
+        .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        h.update(&buf[..n]);
+    }
+    Ok(format!("{:x}", h.finalize()))
+}
+
+/// `git` (buildstream-plugins).
+pub struct GitSource;
+
+impl SourceKind for GitSource {
+    fn configure(&self, input: &SourceInput) -> Result<ConfiguredSource> {
+        let c = input.config;
+        c.validate_keys(&keys_with(&[
+            "url",
+            "track",
+            "ref",
+            "submodules",
+            "checkout-submodules",
+            "ref-format",
+            "track-tags",
+            "tags",
+            "version",
+            "version-guess-pattern",
+        ]))?;
+        let mut tags: Vec<(String, String, bool)> = Vec::new();
+        if let Some(seq) = c.get_sequence("tags")? {
+            for t in seq.as_seq().unwrap_or(&[]) {
+                t.validate_keys(&["tag", "commit", "annotated"])?;
+                tags.push((
+                    t.req_str("tag")?.to_owned(),
+                    t.req_str("commit")?.to_owned(),
+                    {
+                        if t.get("annotated").is_none() {
+                            return Err(t.missing_key("annotated"));
+                        }
+                        t.get_bool("annotated", false)?
+                    },
+                ));
+            }
+        }
+        c.get_bool("track-tags", false)?;
+        let url = c.req_str("url")?.to_owned();
+        let r#ref = c.get_str("ref")?.map(str::to_owned);
+        let track = c.get_str("track")?;
+        match c.get_str("ref-format")? {
+            None | Some("sha1") | Some("git-describe") => {}
+            Some(_) => {
+                let p = c.get("ref-format").map(|n| n.prov).unwrap_or(c.prov);
+                return Err(LoadError::new(
+                    LoadErrorReason::InvalidData,
+                    format!("{p}: Value of 'ref-format' should be one of 'sha1, git-describe'"),
+                ));
+            }
+        }
+        if r#ref.is_none() && track.is_none() {
+            return Err(source_error(format!(
+                "{}: Git sources require a ref and/or track",
+                input.display
+            )));
+        }
+        let checkout_submodules = c.get_bool("checkout-submodules", true)?;
+        let mut overrides: Vec<(String, KeyValue)> = Vec::new();
+        let mut checkout_overrides: Vec<(String, KeyValue)> = Vec::new();
+        if let Some(modules) = c.get_mapping("submodules")? {
+            for (path, sub) in modules.as_map().into_iter().flatten() {
+                let sub = modules.get_mapping(path)?.unwrap_or(sub);
+                let url = sub.get_str("url")?;
+                overrides.push((
+                    path.to_string(),
+                    url.map(|u| KeyValue::Str(u.to_owned()))
+                        .unwrap_or(KeyValue::Null),
+                ));
+                if sub.get("checkout").is_some() {
+                    checkout_overrides.push((
+                        path.to_string(),
+                        KeyValue::Bool(sub.get_bool("checkout", false)?),
+                    ));
+                }
+            }
+        }
+        let Some(r) = r#ref else {
+            return Ok(ConfiguredSource {
+                unique_key: None,
+                local_path: None,
+            });
+        };
+        let stripped = r.rsplit("-g").next().unwrap_or(&r).to_owned();
+        let mut key = vec![KeyValue::Str(url), KeyValue::Str(stripped)];
+        if !tags.is_empty() {
+            let mut m = std::collections::BTreeMap::new();
+            for (tag, commit, annotated) in tags {
+                m.insert(
+                    tag,
+                    KeyValue::List(vec![KeyValue::Str(commit), KeyValue::Bool(annotated)]),
+                );
+            }
+            let mut outer = std::collections::BTreeMap::new();
+            outer.insert("tags".to_owned(), KeyValue::Dict(m));
+            key.push(KeyValue::Dict(outer));
+        }
+        if !checkout_submodules {
+            let mut m = std::collections::BTreeMap::new();
+            m.insert("checkout_submodules".to_owned(), KeyValue::Bool(false));
+            key.push(KeyValue::Dict(m));
+        }
+        if !overrides.is_empty() {
+            key.push(KeyValue::Dict(overrides.into_iter().collect()));
+        }
+        if !checkout_overrides.is_empty() {
+            let mut m = std::collections::BTreeMap::new();
+            m.insert(
+                "submodule_checkout_overrides".to_owned(),
+                KeyValue::Dict(checkout_overrides.into_iter().collect()),
+            );
+            key.push(KeyValue::Dict(m));
+        }
+        if let Some(v) = c.get_str("version")? {
+            key.push(KeyValue::Str(v.to_owned()));
+        } else if let Some(p) = c.get_str("version-guess-pattern")? {
+            key.push(KeyValue::Str(p.to_owned()));
+        }
+        Ok(ConfiguredSource {
+            unique_key: Some(KeyValue::List(key)),
+            local_path: None,
+        })
+    }
+}
+
+/// Every source kind bst-rs implements.
+pub static SOURCE_KINDS: &[(&str, &dyn SourceKind)] = &[
+    ("local", &LocalSource),
+    ("remote", &RemoteSource),
+    ("tar", &TarSource),
+    ("patch", &PatchSource),
+    ("git", &GitSource),
+];
+
+/// Core source kinds (no plugin declaration needed).
+pub const CORE_SOURCE_KINDS: [&str; 3] = ["local", "remote", "tar"];
+
+/// Looks up a source kind implementation.
+pub fn lookup(kind: &str) -> Option<&'static dyn SourceKind> {
+    SOURCE_KINDS
+        .iter()
+        .find(|(n, _)| *n == kind)
+        .map(|(_, k)| *k)
+}

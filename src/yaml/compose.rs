@@ -18,7 +18,6 @@ struct CompositeError {
     message: String,
 }
 
-
 impl Node {
     /// Is this a mapping of list directives only? Mixed directives and keys are an error.
     pub fn is_composite_list(&self) -> Result<bool> {
@@ -142,10 +141,7 @@ impl Node {
                     if !listlike {
                         return err(
                             path,
-                            format!(
-                                "{}: List cannot overwrite {key} at: {}",
-                                self.prov, tv.prov
-                            ),
+                            format!("{}: List cannot overwrite {key} at: {}", self.prov, tv.prov),
                         );
                     }
                     if &**key == "(?)" {
@@ -171,10 +167,7 @@ impl Node {
                             } else {
                                 return err(
                                     path,
-                                    format!(
-                                        "{}: Cannot compose lists onto {}",
-                                        self.prov, tv.prov
-                                    ),
+                                    format!("{}: Cannot compose lists onto {}", self.prov, tv.prov),
                                 );
                             }
                         }
@@ -331,7 +324,10 @@ mod tests {
     #[test]
     fn directives_accumulate_on_directives() {
         assert_eq!(
-            compose("l: {'(>)': [a], '(<)': [z]}\n", "l: {'(>)': [b], '(<)': [y]}\n"),
+            compose(
+                "l: {'(>)': [a], '(<)': [z]}\n",
+                "l: {'(>)': [b], '(<)': [y]}\n"
+            ),
             "{'l': {'(>)': ['a', 'b'], '(<)': ['y', 'z']}}"
         );
         let mut t = p("l: {'(>)': [a]}\n");
@@ -356,7 +352,9 @@ mod tests {
     fn mixed_directives_are_rejected() {
         let mut t = p("l: [a]\n");
         let e = p("l: {'(>)': [b], x: 1}\n").composite(&mut t).unwrap_err();
-        assert!(e.message.contains("list composition directives and arbitrary keys"));
+        assert!(e
+            .message
+            .contains("list composition directives and arbitrary keys"));
     }
 
     #[test]

@@ -323,10 +323,7 @@ impl Node {
                 n.as_str().map(str::to_owned).ok_or_else(|| {
                     LoadError::new(
                         LoadErrorReason::InvalidData,
-                        format!(
-                            "{}: List item is not of the expected type 'scalar'",
-                            n.prov
-                        ),
+                        format!("{}: List item is not of the expected type 'scalar'", n.prov),
                     )
                 })
             })

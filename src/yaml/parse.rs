@@ -240,7 +240,11 @@ mod tests {
     #[test]
     fn rejects_anchors_duplicates_and_documents() {
         let e = parse("a: &x 1\nb: *x\n").unwrap_err();
-        assert!(e.message.contains("Anchors are disallowed"), "{}", e.message);
+        assert!(
+            e.message.contains("Anchors are disallowed"),
+            "{}",
+            e.message
+        );
         let e = parse("a: 1\na: 2\n").unwrap_err();
         assert!(
             e.message.contains("Duplicate key a at line 1 column 0"),
@@ -248,7 +252,11 @@ mod tests {
             e.message
         );
         let e = parse("a: 1\n---\nb: 2\n").unwrap_err();
-        assert!(e.message.contains("more than one document"), "{}", e.message);
+        assert!(
+            e.message.contains("more than one document"),
+            "{}",
+            e.message
+        );
         let e = parse("- a\n").unwrap_err();
         assert_eq!(e.reason, LoadErrorReason::InvalidYaml);
     }

@@ -1,0 +1,278 @@
+//! Variables: `%{name}` substitution with undefined and circular reference detection.
+//!
+//! A variable value is split once into literal text and references. A reference is `%{` + a
+//! name matching `[a-zA-Z][a-zA-Z0-9_-]*` + `}`; anything else (including `%{` followed by other
+//! text) is literal: BuildStream has no escape syntax. Values resolve lazily and are memoised.
+
+use crate::yaml::{LoadError, LoadErrorReason, Node, Provenance, Result, Value};
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// A value split into parts: even indices literal text, odd indices variable names.
+type Expr = Vec<Arc<str>>;
+
+/// Splits a value into literal text and variable names (like BuildStream's regex split).
+fn parse_expr(value: &str) -> Expr {
+    let bytes = value.as_bytes();
+    let mut parts: Expr = Vec::new();
+    let mut lit_start = 0;
+    let mut i = 0;
+    while i + 1 < bytes.len() {
+        if bytes[i] == b'%' && bytes[i + 1] == b'{' {
+            let name_start = i + 2;
+            let mut j = name_start;
+            if j < bytes.len() && bytes[j].is_ascii_alphabetic() {
+                j += 1;
+                while j < bytes.len()
+                    && (bytes[j].is_ascii_alphanumeric() || bytes[j] == b'_' || bytes[j] == b'-')
+                {
+                    j += 1;
+                }
+                if j < bytes.len() && bytes[j] == b'}' {
+                    parts.push(Arc::from(&value[lit_start..i]));
+                    parts.push(Arc::from(&value[name_start..j]));
+                    i = j + 1;
+                    lit_start = i;
+                    continue;
+                }
+            }
+        }
+        i += 1;
+    }
+    let rest = &value[lit_start..];
+    if !rest.is_empty() || parts.is_empty() {
+        parts.push(Arc::from(rest));
+    }
+    parts
+}
+
+#[derive(Clone)]
+enum Slot {
+    Unresolved(Expr),
+    Resolved(Arc<str>),
+}
+
+/// A resolved set of variables for one element (or project).
+pub struct Variables {
+    slots: RefCell<HashMap<Arc<str>, Slot>>,
+    order: Vec<Arc<str>>,
+    provs: HashMap<Arc<str>, Provenance>,
+}
+
+impl Variables {
+    /// Builds variables from a mapping node of scalar values. `notparallel: true` forces
+    /// `max-jobs` to 1, as in BuildStream.
+    pub fn new(node: &mut Node) -> Result<Variables> {
+        if node.get_bool("notparallel", false)? {
+            let prov = Provenance::synthetic();
+            node.insert("max-jobs", Node::scalar("1", prov));
+        }
+        let mut slots = HashMap::new();
+        let mut order = Vec::new();
+        let mut provs = HashMap::new();
+        if let Some(map) = node.as_map() {
+            for (key, value) in map {
+                let s = node.get_str(key)?.unwrap_or_default();
+                let _ = value;
+                let expr = parse_expr(s);
+                let slot = if expr.len() == 1 {
+                    Slot::Resolved(expr[0].clone())
+                } else {
+                    Slot::Unresolved(expr)
+                };
+                slots.insert(key.clone(), slot);
+                order.push(key.clone());
+                provs.insert(key.clone(), value.prov);
+            }
+        }
+        Ok(Variables {
+            slots: RefCell::new(slots),
+            order,
+            provs,
+        })
+    }
+
+    /// Resolves every variable, reporting the first undefined or circular reference.
+    pub fn check(&self) -> Result<()> {
+        for name in &self.order {
+            self.resolve(name, None)?;
+        }
+        Ok(())
+    }
+
+    /// Is `name` defined?
+    pub fn contains(&self, name: &str) -> bool {
+        self.slots.borrow().contains_key(name)
+    }
+
+    /// The resolved value of `name`, or None if undefined.
+    pub fn get(&self, name: &str) -> Result<Option<Arc<str>>> {
+        if !self.contains(name) {
+            return Ok(None);
+        }
+        self.resolve(name, None).map(Some)
+    }
+
+    /// All variables, resolved, in definition order.
+    pub fn resolved_pairs(&self) -> Result<Vec<(Arc<str>, Arc<str>)>> {
+        self.order
+            .iter()
+            .map(|n| Ok((n.clone(), self.resolve(n, None)?)))
+            .collect()
+    }
+
+    fn resolve(&self, name: &str, node_prov: Option<Provenance>) -> Result<Arc<str>> {
+        let mut stack: Vec<Arc<str>> = Vec::new();
+        self.resolve_inner(name, &mut stack, node_prov)
+    }
+
+    fn resolve_inner(
+        &self,
+        name: &str,
+        stack: &mut Vec<Arc<str>>,
+        node_prov: Option<Provenance>,
+    ) -> Result<Arc<str>> {
+        let slot = self.slots.borrow().get(name).cloned();
+        let expr = match slot {
+            Some(Slot::Resolved(v)) => return Ok(v),
+            Some(Slot::Unresolved(e)) => e,
+            None => {
+                let prov = stack
+                    .last()
+                    .and_then(|referee| self.provs.get(referee).copied())
+                    .or(node_prov);
+                let mut msg = format!("Reference to undefined variable '{name}'");
+                if let Some(p) = prov {
+                    msg = format!("{p}: {msg}");
+                }
+                return Err(LoadError::new(LoadErrorReason::UnresolvedVariable, msg));
+            }
+        };
+        if let Some(pos) = stack.iter().position(|s| &**s == name) {
+            let mut lines = Vec::new();
+            let chain: Vec<&Arc<str>> = stack[pos..].iter().collect();
+            for (i, referee) in chain.iter().enumerate() {
+                let target = chain.get(i + 1).map(|s| &***s).unwrap_or(name);
+                let prov = self
+                    .provs
+                    .get(*referee)
+                    .copied()
+                    .unwrap_or(Provenance::synthetic());
+                lines.push(format!(
+                    "{prov}: Variable '{referee}' refers to variable '{target}'"
+                ));
+            }
+            return Err(LoadError::new(
+                LoadErrorReason::CircularReferenceVariable,
+                format!("Circular dependency detected on variable '{name}'"),
+            )
+            .with_detail(lines.join("\n")));
+        }
+        stack.push(Arc::from(name));
+        let value = self.expand_expr(&expr, stack, node_prov)?;
+        stack.pop();
+        self.slots
+            .borrow_mut()
+            .insert(Arc::from(name), Slot::Resolved(value.clone()));
+        Ok(value)
+    }
+
+    fn expand_expr(
+        &self,
+        expr: &Expr,
+        stack: &mut Vec<Arc<str>>,
+        node_prov: Option<Provenance>,
+    ) -> Result<Arc<str>> {
+        let mut out = String::new();
+        for (i, part) in expr.iter().enumerate() {
+            if i % 2 == 0 {
+                out.push_str(part);
+            } else {
+                out.push_str(&self.resolve_inner(part, stack, node_prov)?);
+            }
+        }
+        Ok(Arc::from(out))
+    }
+
+    /// Substitutes variables in a string; `prov` is used in errors.
+    pub fn subst(&self, value: &str, prov: Provenance) -> Result<Arc<str>> {
+        let expr = parse_expr(value);
+        if expr.len() == 1 {
+            return Ok(expr[0].clone());
+        }
+        let mut stack = Vec::new();
+        self.expand_expr(&expr, &mut stack, Some(prov))
+    }
+
+    /// Substitutes variables in every scalar of a node tree, in place.
+    pub fn expand(&self, node: &mut Node) -> Result<()> {
+        match &mut node.value {
+            Value::Scalar(s) => {
+                if s.contains("%{") {
+                    *s = self.subst(s, node.prov)?;
+                }
+            }
+            Value::Seq(items) => {
+                for item in items {
+                    self.expand(item)?;
+                }
+            }
+            Value::Map(map) => {
+                for (_, v) in map.iter_mut() {
+                    self.expand(v)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::yaml::parse_str;
+
+    fn vars(text: &str) -> Variables {
+        let mut node = parse_str(text, u32::MAX).unwrap();
+        Variables::new(&mut node).unwrap()
+    }
+
+    #[test]
+    fn splits_like_buildstream() {
+        let e = parse_expr("a%{b}c%{d-e_1}");
+        let s: Vec<&str> = e.iter().map(|x| &**x).collect();
+        assert_eq!(s, ["a", "b", "c", "d-e_1"]);
+        let e = parse_expr("%{1x} %{ y} %{");
+        assert_eq!(e.len(), 1);
+        let e = parse_expr("%{x}");
+        let s: Vec<&str> = e.iter().map(|x| &**x).collect();
+        assert_eq!(s, ["", "x"]);
+    }
+
+    #[test]
+    fn resolves_nested() {
+        let v = vars("prefix: /usr\nlib: lib\nlibdir: '%{prefix}/%{lib}'\nx: '%{libdir}/%{'\n");
+        assert_eq!(&*v.get("x").unwrap().unwrap(), "/usr/lib/%{");
+    }
+
+    #[test]
+    fn reports_undefined_and_circular() {
+        let v = vars("a: '%{b}'\n");
+        let e = v.check().unwrap_err();
+        assert_eq!(e.reason, LoadErrorReason::UnresolvedVariable);
+        assert!(e.message.ends_with("Reference to undefined variable 'b'"));
+        let v = vars("a: '%{b}'\nb: '%{a}'\n");
+        let e = v.check().unwrap_err();
+        assert_eq!(e.message, "Circular dependency detected on variable 'a'");
+        let detail = e.detail.unwrap();
+        assert!(detail.contains("Variable 'a' refers to variable 'b'"));
+        assert!(detail.contains("Variable 'b' refers to variable 'a'"));
+    }
+
+    #[test]
+    fn notparallel_forces_max_jobs() {
+        let v = vars("max-jobs: '8'\nnotparallel: 'true'\n");
+        assert_eq!(&*v.get("max-jobs").unwrap().unwrap(), "1");
+    }
+}
