@@ -82,7 +82,8 @@ succeeded=()
 warnings=()
 count=0
 
-while IFS=$'\t' read -r name dir gopts args || [ -n "${name:-}" ]; do
+# Tabs are converted to \037 first: with IFS=TAB, `read` would merge empty fields.
+while IFS=$'\037' read -r name dir gopts args || [ -n "${name:-}" ]; do
     case "$name" in '' | '#'*) continue ;; esac
     if [ ${#only[@]} -gt 0 ]; then
         want=0
@@ -92,6 +93,9 @@ while IFS=$'\t' read -r name dir gopts args || [ -n "${name:-}" ]; do
     projdir="$ERRORS/$dir"
     [ -d "$projdir" ] || { echo "record-errors: $name: no such project dir $projdir" >&2; exit 2; }
 
+    # bst may stage junctions into <project>/.bst; remove it again if we made it.
+    had_dotbst=0; [ -e "$projdir/.bst" ] && had_dotbst=1
+
     # Word-splitting of options/arguments is intended here.
     # shellcheck disable=SC2086
     set +e
@@ -100,6 +104,7 @@ while IFS=$'\t' read -r name dir gopts args || [ -n "${name:-}" ]; do
         >"$TMP/stdout" 2>"$TMP/stderr" </dev/null
     rc=$?
     set -e
+    [ $had_dotbst = 1 ] || rm -rf "$projdir/.bst"
     count=$((count + 1))
 
     if [ $rc -eq 0 ]; then
@@ -110,11 +115,11 @@ while IFS=$'\t' read -r name dir gopts args || [ -n "${name:-}" ]; do
         continue
     fi
     [ $rc -eq 255 ] || warnings+=("$name: exit code $rc (expected 255)")
-    grep -q '^Traceback' "$TMP/stderr" && warnings+=("$name: stderr contains a Python traceback")
+    grep -q 'Traceback (most recent call last)' "$TMP/stderr" && warnings+=("$name: stderr contains a Python traceback")
 
     { echo "exit: $rc"; filter <"$TMP/stderr"; } >"$OUT/$name.txt"
     printf '%-40s %s\n' "$name" "$(sed -n 2p "$OUT/$name.txt")"
-done <"$CASES"
+done < <(tr '\t' '\037' <"$CASES")
 
 echo "record-errors: recorded $((count - ${#succeeded[@]})) of $count case(s) into ${OUT#"$ROOT"/}"
 if [ ${#warnings[@]} -gt 0 ]; then printf 'record-errors: WARNING: %s\n' "${warnings[@]}" >&2; fi

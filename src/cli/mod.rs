@@ -144,13 +144,52 @@ fn find_project_dir(start: &std::path::Path) -> Result<PathBuf, LoadError> {
     }
 }
 
+/// BuildStream's `_expand_and_classify_targets` for commands that take only elements:
+/// dedupes, and rejects names that do not end in `.bst`.
+fn classify_targets(targets: &[String]) -> Result<Vec<String>, LoadError> {
+    let mut names: Vec<String> = Vec::new();
+    let mut invalid: Vec<String> = Vec::new();
+    for t in targets {
+        if t.ends_with(".bst") {
+            if !names.contains(t) {
+                names.push(t.clone());
+            }
+        } else if !invalid.contains(t) {
+            invalid.push(t.clone());
+        }
+    }
+    if !invalid.is_empty() {
+        return Err(LoadError::new(
+            crate::yaml::LoadErrorReason::InvalidData,
+            format!(
+                "Invalid element names or element glob patterns were specified: {}",
+                invalid.join(", ")
+            ),
+        )
+        .with_detail("Element names and element glob expressions must end in '.bst'"));
+    }
+    Ok(names)
+}
+
 fn show(
     directory: &std::path::Path,
     options: Vec<(String, String)>,
     args: &ShowArgs,
 ) -> Result<String, LoadError> {
-    let project_dir = find_project_dir(directory)?;
-    let (pipeline, except) = Pipeline::load(&project_dir, options, &args.elements, &args.except)?;
+    let targets = classify_targets(&args.elements)?;
+    let project_dir = match find_project_dir(directory) {
+        Ok(d) => d,
+        Err(_) if !targets.is_empty() => {
+            return Err(LoadError::new(
+                crate::yaml::LoadErrorReason::MissingProjectConf,
+                format!("Unable to load elements: {}", targets.join(", ")),
+            )
+            .with_detail("No project.conf or active workspace was located"))
+        }
+        Err(e) => return Err(e.prefixed("Error loading project: ")),
+    };
+    let except = classify_targets(&args.except)?;
+    let (pipeline, except) = Pipeline::load(&project_dir, options, &targets, &except)?;
     let targets = pipeline.targets.clone();
     let scope = match args.deps {
         Deps::None => Scope::None,

@@ -300,7 +300,6 @@ impl<'a> Instantiator<'a> {
         let d = &defaults.node;
         let project = &self.ctx.projects[pid];
         let full = project.second_pass.as_ref();
-        let syn = Provenance::synthetic();
 
         // Variables
         let mut variables_node = if el.first_pass {
@@ -317,7 +316,7 @@ impl<'a> Instantiator<'a> {
         variables_node.assert_fully_composited()?;
         for var in ["project-name", "element-name", "max-jobs"] {
             if let Some(n) = variables_node.get(var) {
-                if n.prov.col != u32::MAX && n.prov.file != u32::MAX {
+                if n.prov.col != u32::MAX && n.prov.file != crate::yaml::SYNTHETIC {
                     return Err(LoadError::new(
                         LoadErrorReason::ProtectedVariableRedefined,
                         format!(
@@ -328,7 +327,7 @@ impl<'a> Instantiator<'a> {
                 }
             }
         }
-        variables_node.insert("element-name", Node::scalar(el.name.as_str(), syn));
+        variables_node.set_str("element-name", &el.name);
         let variables = Variables::new(&mut variables_node)?;
         if !el.first_pass {
             variables.check()?;

@@ -51,7 +51,8 @@ impl Pipeline {
         targets: &[String],
         except: &[String],
     ) -> Result<(Pipeline, Vec<ElementId>)> {
-        let mut ctx = LoadContext::new(directory, options)?;
+        let mut ctx = LoadContext::new(directory, options)
+            .map_err(|e| e.prefixed("Error loading project: "))?;
         let names = if targets.is_empty() {
             ctx.default_targets()
         } else {

@@ -527,8 +527,8 @@ impl Project {
             .cloned()
             .unwrap_or_else(|| Node::empty_map(Provenance::synthetic()));
         let syn = Provenance::synthetic();
-        base_variables.insert("project-name", Node::scalar(self.name.as_str(), syn));
-        base_variables.insert("max-jobs", Node::scalar(max_jobs().to_string(), syn));
+        base_variables.set_str("project-name", &self.name);
+        base_variables.set_str("max-jobs", &max_jobs().to_string());
         pool.export_variables(&mut base_variables);
 
         let mut vars_node = base_variables.clone();

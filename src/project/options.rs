@@ -310,11 +310,10 @@ impl OptionPool {
                 validate_value(&probe, &probe.value, default_node.or(Some(def)))?;
                 (ty, OptValue::List(default))
             }
-            other => return Err(invalid(format!(
+            _ => return Err(invalid(format!(
                 "{}: Value of 'type' should be one of 'bool, enum, flags, element-mask, arch, os'",
                 type_node.prov
-            ))
-            .with_detail(format!("got '{other}'"))),
+            ))),
         };
         Ok(ProjectOption {
             name: name.to_owned(),
@@ -413,8 +412,7 @@ impl OptionPool {
     pub fn export_variables(&self, variables: &mut Node) {
         for opt in self.options.values() {
             if let Some(var) = &opt.variable {
-                let prov = crate::yaml::Provenance::synthetic();
-                variables.insert(var, Node::scalar(opt.printable(), prov));
+                variables.set_str(var, &opt.printable());
             }
         }
     }
@@ -425,8 +423,14 @@ impl OptionPool {
     }
 
     fn evaluate(&self, expression: &str) -> std::result::Result<bool, String> {
-        expr::evaluate(expression, &|n| self.value(n))
-            .map_err(|e| format!("Failed to evaluate expression ({expression}): {e}"))
+        expr::evaluate(expression, &|n| self.value(n)).map_err(|e| {
+            let m = e.to_string();
+            if m.starts_with("Failed to evaluate expression") {
+                m
+            } else {
+                format!("Failed to evaluate expression ({expression}): {m}")
+            }
+        })
     }
 
     /// Processes `(?)` conditionals and `(!)` assertions in a node tree, recursively.

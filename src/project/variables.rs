@@ -65,8 +65,7 @@ impl Variables {
     /// `max-jobs` to 1, as in BuildStream.
     pub fn new(node: &mut Node) -> Result<Variables> {
         if node.get_bool("notparallel", false)? {
-            let prov = Provenance::synthetic();
-            node.insert("max-jobs", Node::scalar("1", prov));
+            node.set_str("max-jobs", "1");
         }
         let mut slots = HashMap::new();
         let mut order = Vec::new();

@@ -15,7 +15,9 @@ mod node;
 mod parse;
 
 pub use error::{LoadError, LoadErrorReason};
-pub use node::{assert_symbol_name, register_file, FileId, FileInfo, Map, Node, Provenance, Value};
+pub use node::{
+    assert_symbol_name, register_file, FileId, FileInfo, Map, Node, Provenance, Value, SYNTHETIC,
+};
 pub use parse::{load_file, parse_str};
 
 /// The result type of the loading layers.

@@ -224,6 +224,17 @@ impl Node {
         }
     }
 
+    /// Sets entry `key` to a scalar the way BuildStream's `MappingNode.__setitem__` does with
+    /// a plain string: the new node keeps the provenance of the value it replaces, or is a
+    /// synthetic node of this mapping's file.
+    pub fn set_str(&mut self, key: &str, value: &str) {
+        let prov = match self.get(key) {
+            Some(old) => old.prov,
+            None => self.prov.synthetic_in_file(),
+        };
+        self.insert(key, Node::scalar(value, prov));
+    }
+
     /// Removes entry `key`, keeping the order of the others.
     pub fn remove(&mut self, key: &str) -> Option<Node> {
         self.as_map_mut().and_then(|m| m.shift_remove(key))

@@ -38,6 +38,31 @@ pub fn load_file(path: &Path, displayname: &str) -> Result<Node> {
     parse_str(&text, file).map_err(|e| e.prefixed(&format!("{displayname}: ")))
 }
 
+/// Python's `repr()` of a string (common cases).
+fn py_repr(s: &str) -> String {
+    let quote = if s.contains('\'') && !s.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
+    let mut out = String::new();
+    out.push(quote);
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            c if c == quote => {
+                out.push('\\');
+                out.push(c);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push(quote);
+    out
+}
+
 /// Python's `str.strip()` whitespace set.
 fn py_strip(s: &str) -> &str {
     s.trim_matches(|c: char| c.is_whitespace() || ('\x1c'..='\x1f').contains(&c))
@@ -65,6 +90,17 @@ fn malformed(msg: String) -> LoadError {
 
 fn scan_error(e: &ScanError) -> LoadError {
     let m = e.marker();
+    if e.info().starts_with("tabs disallowed") {
+        // libyaml's wording for a tab where indentation is expected.
+        return LoadError::new(
+            LoadErrorReason::InvalidYaml,
+            format!(
+                "Severely malformed YAML:\n\nwhile scanning for the next token\nfound character that cannot start any token\n  in \"<unicode string>\", line {}, column {}\n\n",
+                m.line(),
+                m.col()
+            ),
+        );
+    }
     LoadError::new(
         LoadErrorReason::InvalidYaml,
         format!(
@@ -82,14 +118,33 @@ pub fn parse_str(text: &str, file: FileId) -> Result<Node> {
     let mut stack: Vec<Frame> = Vec::new();
     let mut docs: Vec<Node> = Vec::new();
     let mut parser = Parser::new_from_str(text);
+    let mut lines: Option<Vec<&str>> = None;
     while let Some(item) = parser.next_event() {
-        let (event, span) = item.map_err(|e| scan_error(&e))?;
+        let (event, span) = item.map_err(|e| {
+            if e.info().contains("unknown anchor") {
+                // libyaml emits the alias event, which BuildStream then rejects.
+                let m = e.marker();
+                return malformed(format!(
+                    "Anchors are disallowed in BuildStream at line {} column {}",
+                    m.line().saturating_sub(1),
+                    m.col()
+                ));
+            }
+            scan_error(&e)
+        })?;
         let here = prov(file, &span);
         let pos = format!("at line {} column {}", here.line, here.col);
         let finished: Option<Node> = match event {
             Event::StreamStart | Event::StreamEnd | Event::Nothing => None,
             Event::DocumentStart(_) => None,
             Event::DocumentEnd => {
+                if docs.len() > 1 {
+                    // BuildStream's representer is left waiting for a key by the second
+                    // document's mapping and has no handler for the document end.
+                    return Err(malformed(format!(
+                        "Invalid input detected. No handler for DocumentEndEvent() in state 3 {pos}"
+                    )));
+                }
                 if docs.len() != 1 {
                     return Err(malformed(
                         "Zero, or more than one document found in YAML stream".into(),
@@ -102,7 +157,7 @@ pub fn parse_str(text: &str, file: FileId) -> Result<Node> {
                     "Anchors are disallowed in BuildStream {pos}"
                 )))
             }
-            Event::Scalar(value, _style, anchor, tag) => {
+            Event::Scalar(value, style, anchor, tag) => {
                 if anchor != 0 {
                     return Err(malformed(format!(
                         "Anchors are disallowed in BuildStream {pos}"
@@ -117,6 +172,19 @@ pub fn parse_str(text: &str, file: FileId) -> Result<Node> {
                     }
                 }
                 // A scalar in key position becomes the pending key.
+                if stack.is_empty() {
+                    let (implicit, style) = match style {
+                        saphyr_parser::ScalarStyle::Plain => ("(True, False)", "''"),
+                        saphyr_parser::ScalarStyle::SingleQuoted => ("(False, True)", "\"'\""),
+                        saphyr_parser::ScalarStyle::DoubleQuoted => ("(False, True)", "'\"'"),
+                        saphyr_parser::ScalarStyle::Literal => ("(False, True)", "'|'"),
+                        _ => ("(False, True)", "'>'"),
+                    };
+                    return Err(malformed(format!(
+                        "Invalid input detected. No handler for ScalarEvent({}, implicit={implicit}, style={style}) in state 0 {pos}",
+                        py_repr(&value)
+                    )));
+                }
                 if let Some(Frame::Map(map, _, key @ None)) = stack.last_mut() {
                     if map.contains_key(&*value) {
                         return Err(malformed(format!("Duplicate key {value} {pos}")));
@@ -134,8 +202,17 @@ pub fn parse_str(text: &str, file: FileId) -> Result<Node> {
             }
             Event::SequenceStart(..) => {
                 check_not_key(&stack, &pos)?;
+                let here = fix_indentless_sequence(text, &mut lines, here);
                 if stack.is_empty() {
-                    return Err(malformed(format!("Invalid input detected. No handler for SequenceStartEvent in state doc {pos}")));
+                    let flow = text
+                        .split('\n')
+                        .nth(here.line as usize)
+                        .and_then(|l| l.chars().nth(here.col as usize))
+                        == Some('[');
+                    return Err(malformed(format!(
+                        "Invalid input detected. No handler for SequenceStartEvent(implicit=True, flow_style={}) in state 0 {pos}",
+                        if flow { "True" } else { "False" }
+                    )));
                 }
                 stack.push(Frame::Seq(Vec::new(), here));
                 None
@@ -194,6 +271,35 @@ pub fn parse_str(text: &str, file: FileId) -> Result<Node> {
             "Zero, or more than one document found in YAML stream".into(),
         )),
     }
+}
+
+/// saphyr marks an indentless block sequence (`key:` then `- item` at the key's column) at
+/// its first item; BuildStream (libyaml) marks it at the dash. Move such marks to the dash.
+fn fix_indentless_sequence<'t>(
+    text: &'t str,
+    lines: &mut Option<Vec<&'t str>>,
+    here: Provenance,
+) -> Provenance {
+    let lines = lines.get_or_insert_with(|| text.split('\n').collect());
+    let Some(line) = lines.get(here.line as usize) else {
+        return here;
+    };
+    let chars: Vec<char> = line.chars().collect();
+    let col = here.col as usize;
+    if col >= chars.len() || matches!(chars[col], '-' | '[') || col == 0 {
+        return here;
+    }
+    let mut i = col;
+    while i > 0 && chars[i - 1] == ' ' {
+        i -= 1;
+    }
+    if i > 0 && chars[i - 1] == '-' {
+        return Provenance {
+            col: (i - 1) as u32,
+            ..here
+        };
+    }
+    here
 }
 
 /// Mapping keys must be scalars.
