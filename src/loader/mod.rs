@@ -19,6 +19,7 @@ use crate::project::options::OptionPool;
 use crate::project::variables::Variables;
 use crate::project::{includes, JunctionConfig, Project, ProjectHost, ProjectId};
 use crate::yaml::{load_file, LoadError, LoadErrorReason, Node, Provenance, Result};
+use fixedbitset::FixedBitSet;
 use indexmap::IndexMap;
 use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
@@ -126,6 +127,8 @@ pub struct LoadContext {
     metas: Vec<ProjectMeta>,
     cli_options: Vec<(String, String)>,
     include_cache: HashMap<(ProjectId, PathBuf), Node>,
+    /// `.bst` files parsed ahead of time, in parallel, by full path.
+    prefetched: HashMap<PathBuf, Result<Node>>,
 }
 
 fn invalid(msg: String) -> LoadError {
@@ -399,6 +402,7 @@ impl LoadContext {
             metas: Vec::new(),
             cli_options,
             include_cache: HashMap::new(),
+            prefetched: HashMap::new(),
         };
         ctx.add_project(directory, None, None)?;
         Ok(ctx)
@@ -438,8 +442,48 @@ impl LoadContext {
             }
         };
         self.metas[id].element_path = project.element_path.clone();
+        self.prefetch(
+            &project.element_path,
+            &self.metas[id].display_prefix.clone(),
+        );
         self.projects.push(project);
         Ok(id)
+    }
+
+    /// Parses every `.bst` file under `element_path` in parallel (rayon), so that the
+    /// sequential loader only looks them up. Files that are never loaded cost parsing time
+    /// only; their errors are reported only if they are loaded.
+    fn prefetch(&mut self, element_path: &Path, display_prefix: &str) {
+        use rayon::prelude::*;
+        let mut files = Vec::new();
+        let mut stack = vec![element_path.to_path_buf()];
+        while let Some(dir) = stack.pop() {
+            let Ok(rd) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            for entry in rd.flatten() {
+                let path = entry.path();
+                match entry.file_type() {
+                    Ok(t) if t.is_dir() => stack.push(path),
+                    Ok(t) if t.is_file() && path.extension().is_some_and(|e| e == "bst") => {
+                        files.push(path)
+                    }
+                    _ => {}
+                }
+            }
+        }
+        let parsed: Vec<(PathBuf, Result<Node>)> = files
+            .into_par_iter()
+            .map(|path| {
+                let rel = path
+                    .strip_prefix(element_path)
+                    .map(|r| r.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                let node = load_file(&path, &format!("{display_prefix}{rel}"));
+                (path, node)
+            })
+            .collect();
+        self.prefetched.extend(parsed);
     }
 
     /// Runs a project's second pass if not done yet.
@@ -503,8 +547,9 @@ impl LoadContext {
         }
         self.check_circular(&ids)?;
         let mut visited = HashSet::new();
+        let mut sets = Vec::new();
         for &id in &ids {
-            self.sort_dependencies(id, &mut visited);
+            self.sort_dependencies(id, &mut visited, &mut sets);
         }
         Ok(ids)
     }
@@ -854,7 +899,11 @@ impl LoadContext {
         let element_path = self.metas[pid].element_path.clone();
         let fullpath = element_path.join(filename);
         let display = format!("{}{}", self.metas[pid].display_prefix, filename);
-        let mut node = load_file(&fullpath, &display).map_err(|e| {
+        let loaded = match self.prefetched.remove(&fullpath) {
+            Some(r) => r,
+            None => load_file(&fullpath, &display),
+        };
+        let mut node = loaded.map_err(|e| {
             if e.reason != LoadErrorReason::MissingFile {
                 return e;
             }
@@ -1120,40 +1169,46 @@ impl LoadContext {
         Ok(())
     }
 
-    /// Transitive dependency sets (any type), computed bottom-up.
-    fn depends_sets(&self, roots: &[ElementId]) -> HashMap<ElementId, HashSet<ElementId>> {
-        let mut sets: HashMap<ElementId, HashSet<ElementId>> = HashMap::new();
+    /// Transitive dependency sets (any type) of everything reachable from `roots`, as
+    /// bitsets indexed by element id, computed bottom-up and memoised in `sets`.
+    fn depends_sets(&self, roots: &[ElementId], sets: &mut Vec<Option<FixedBitSet>>) {
+        let n = self.elements.len();
+        sets.resize(n, None);
         let mut stack: Vec<(ElementId, bool)> = roots.iter().map(|&r| (r, false)).collect();
         while let Some((id, expanded)) = stack.pop() {
-            if sets.contains_key(&id) {
+            if sets[id].is_some() {
                 continue;
             }
             if expanded {
-                let mut s = HashSet::new();
+                let mut s = FixedBitSet::with_capacity(n);
                 for d in &self.elements[id].deps {
                     s.insert(d.element);
-                    if let Some(ds) = sets.get(&d.element) {
-                        s.extend(ds.iter().copied());
+                    if let Some(ds) = &sets[d.element] {
+                        s.union_with(ds);
                     }
                 }
-                sets.insert(id, s);
+                sets[id] = Some(s);
             } else {
                 stack.push((id, true));
                 for d in &self.elements[id].deps {
-                    if !sets.contains_key(&d.element) {
+                    if sets[d.element].is_none() {
                         stack.push((d.element, false));
                     }
                 }
             }
         }
-        sets
     }
 
-    fn sort_dependencies(&mut self, root: ElementId, visited: &mut HashSet<ElementId>) {
+    fn sort_dependencies(
+        &mut self,
+        root: ElementId,
+        visited: &mut HashSet<ElementId>,
+        sets: &mut Vec<Option<FixedBitSet>>,
+    ) {
         if !visited.insert(root) {
             return;
         }
-        let sets = self.depends_sets(&[root]);
+        self.depends_sets(&[root], sets);
         let mut working = vec![root];
         while let Some(id) = working.pop() {
             for d in &self.elements[id].deps {
@@ -1165,7 +1220,7 @@ impl LoadContext {
             let elements = &self.elements;
             let projects = &self.projects;
             listsort::list_sort(&mut deps, |a, b| {
-                dependency_cmp(elements, projects, &sets, a, b) == std::cmp::Ordering::Less
+                dependency_cmp(elements, projects, sets, a, b) == std::cmp::Ordering::Less
             });
             self.elements[id].deps = deps;
         }
@@ -1176,12 +1231,12 @@ impl LoadContext {
 fn dependency_cmp(
     elements: &[LoadElement],
     projects: &[Project],
-    sets: &HashMap<ElementId, HashSet<ElementId>>,
+    sets: &[Option<FixedBitSet>],
     a: &Dependency,
     b: &Dependency,
 ) -> std::cmp::Ordering {
     use std::cmp::Ordering::*;
-    let depends = |x: ElementId, y: ElementId| sets.get(&x).is_some_and(|s| s.contains(&y));
+    let depends = |x: ElementId, y: ElementId| sets[x].as_ref().is_some_and(|s| s.contains(y));
     if depends(a.element, b.element) {
         return Greater;
     }
