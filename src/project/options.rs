@@ -310,10 +310,12 @@ impl OptionPool {
                 validate_value(&probe, &probe.value, default_node.or(Some(def)))?;
                 (ty, OptValue::List(default))
             }
-            _ => return Err(invalid(format!(
+            _ => {
+                return Err(invalid(format!(
                 "{}: Value of 'type' should be one of 'bool, enum, flags, element-mask, arch, os'",
                 type_node.prov
-            ))),
+            )))
+            }
         };
         Ok(ProjectOption {
             name: name.to_owned(),
