@@ -23,7 +23,7 @@ pub fn apply_spec(value: &str, spec: &str) -> String {
         i += 1;
     }
     if i < chars.len() && chars[i] == '0' {
-        if !(chars.len() >= 2 && is_align(chars[1])) && !is_align(chars[0]) {
+        if !(is_align(chars[0]) || chars.len() >= 2 && is_align(chars[1])) {
             fill = '0';
             align = '=';
         }
@@ -102,6 +102,79 @@ pub fn fmt_subst(text: &str, name: &str, value: &str) -> String {
     out
 }
 
+/// Would a plain (unquoted) YAML scalar read back as something other than this string?
+fn resolves_to_non_string(s: &str) -> bool {
+    let lower = s.to_ascii_lowercase();
+    if matches!(
+        lower.as_str(),
+        "" | "~" | "null" | "true" | "false" | ".inf" | "-.inf" | "+.inf" | ".nan"
+    ) {
+        return true;
+    }
+    let t = s.strip_prefix(['-', '+']).unwrap_or(s);
+    let digits = |x: &str| !x.is_empty() && x.bytes().all(|b| b.is_ascii_digit() || b == b'_');
+    if digits(t) {
+        return true;
+    }
+    if let Some(h) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0o")) {
+        if !h.is_empty() && h.bytes().all(|b| b.is_ascii_hexdigit() || b == b'_') {
+            return true;
+        }
+    }
+    // floats: digits with one dot and optional exponent
+    let mant = t.split(['e', 'E']).next().unwrap_or("");
+    let parts: Vec<&str> = mant.split('.').collect();
+    if parts.len() == 2
+        && (digits(parts[0]) || digits(parts[1]))
+        && parts.iter().all(|p| p.is_empty() || digits(p))
+    {
+        return true;
+    }
+    false
+}
+
+/// A string as ruamel's round-trip dumper writes a block scalar in a list: plain when
+/// that reads back as the same string, else single-quoted (double-quoted if it holds `'`).
+pub fn yaml_scalar(s: &str) -> String {
+    let first = s.chars().next();
+    let needs_quotes = s.is_empty()
+        || resolves_to_non_string(s)
+        || matches!(
+            first,
+            Some(
+                '#' | ','
+                    | '['
+                    | ']'
+                    | '{'
+                    | '}'
+                    | '&'
+                    | '*'
+                    | '!'
+                    | '|'
+                    | '>'
+                    | '\''
+                    | '"'
+                    | '%'
+                    | '@'
+                    | '`'
+            )
+        )
+        || (matches!(first, Some('-' | '?' | ':')) && s.chars().nth(1).is_none_or(|c| c == ' '))
+        || s.contains(": ")
+        || s.contains(" #")
+        || s.ends_with(':')
+        || s.starts_with(' ')
+        || s.ends_with(' ')
+        || s.chars().any(|c| c.is_control());
+    if !needs_quotes {
+        return s.to_owned();
+    }
+    if s.contains('\'') && !s.contains('"') && !s.chars().any(|c| c.is_control()) {
+        return format!("\"{s}\"");
+    }
+    format!("'{}'", s.replace('\'', "''"))
+}
+
 /// YAML for a list of strings, as ruamel dumps it (`[]` when empty).
 fn yaml_str_list(items: &[String]) -> String {
     if items.is_empty() {
@@ -109,7 +182,7 @@ fn yaml_str_list(items: &[String]) -> String {
     }
     items
         .iter()
-        .map(|s| format!("- {s}"))
+        .map(|s| format!("- {}", yaml_scalar(s)))
         .collect::<Vec<_>>()
         .join("\n")
 }

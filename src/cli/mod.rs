@@ -32,6 +32,13 @@ struct Cli {
     /// Print debugging output
     #[arg(long, global = true)]
     debug: bool,
+    /// Elements must be rebuilt when their dependencies have changed
+    #[arg(long = "strict", global = true, overrides_with = "no_strict")]
+    strict: bool,
+    /// Elements need not be rebuilt when their dependencies have changed (without an
+    /// artifact cache, keys shown are the same as in strict mode)
+    #[arg(long = "no-strict", global = true)]
+    no_strict: bool,
     #[command(subcommand)]
     command: Command,
 }

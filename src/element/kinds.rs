@@ -437,6 +437,26 @@ pub static KINDS: &[(&str, &dyn ElementKind)] = &[
     ("meson", &BuildKind),
     ("pip", &BuildKind),
     ("setuptools", &BuildKind),
+    // buildstream-plugins-community: BuildElement subclasses that add nothing.
+    ("cargo", &BuildKind),
+    ("pyproject", &BuildKind),
+    ("makemaker", &BuildKind),
+    ("modulebuild", &BuildKind),
+    // buildstream-plugins-community: kinds with their own configuration and keys.
+    ("collect_manifest", &super::community::CollectManifestKind),
+    ("flatpak_image", &super::community::FlatpakImageKind),
+    ("flatpak_repo", &super::community::FlatpakRepoKind),
+    (
+        "collect_integration",
+        &super::community::CollectIntegrationKind,
+    ),
+    ("check_forbidden", &super::community::CheckForbiddenKind),
+    ("ostree", &super::community::OstreeKind),
+    // freedesktop-sdk's and gnome-build-meta's local plugin.
+    (
+        "collect_initial_scripts",
+        &super::community::CollectInitialScriptsKind,
+    ),
 ];
 
 /// Looks up an element kind implementation by name.
@@ -478,6 +498,30 @@ pub fn pip_defaults(package: &str, kind: &str) -> Option<&'static str> {
         ("buildstream-plugins", "setuptools") => {
             include_str!("../../data/plugins/pip/buildstream-plugins/elements/setuptools.yaml")
         }
+        ("buildstream-plugins-community", "cargo") => {
+            include_str!("../../data/plugins/pip/buildstream-plugins-community/elements/cargo.yaml")
+        }
+        ("buildstream-plugins-community", "pyproject") => include_str!(
+            "../../data/plugins/pip/buildstream-plugins-community/elements/pyproject.yaml"
+        ),
+        ("buildstream-plugins-community", "makemaker") => include_str!(
+            "../../data/plugins/pip/buildstream-plugins-community/elements/makemaker.yaml"
+        ),
+        ("buildstream-plugins-community", "modulebuild") => include_str!(
+            "../../data/plugins/pip/buildstream-plugins-community/elements/modulebuild.yaml"
+        ),
+        ("buildstream-plugins-community", "flatpak_image") => include_str!(
+            "../../data/plugins/pip/buildstream-plugins-community/elements/flatpak_image.yaml"
+        ),
+        ("buildstream-plugins-community", "flatpak_repo") => include_str!(
+            "../../data/plugins/pip/buildstream-plugins-community/elements/flatpak_repo.yaml"
+        ),
+        // Registered by the package's entry points, with no YAML defaults. (Its `ostree`
+        // element is not registered as a pip entry point, so it is junction/local only.)
+        (
+            "buildstream-plugins-community",
+            "collect_manifest" | "collect_integration" | "check_forbidden",
+        ) => "",
         _ => return None,
     })
 }

@@ -9,6 +9,7 @@
 //! Elements are instantiated depth first from the targets, like BuildStream, so that the
 //! first error reported is the same.
 
+pub mod community;
 pub mod kinds;
 
 use crate::cachekey::json::KeyValue;
@@ -639,6 +640,7 @@ impl<'a> Instantiator<'a> {
             node.composite(&mut config)?;
             config.assert_fully_composited()?;
             variables.expand(&mut config)?;
+            self.apply_project_refs(pid, &el_name, index, &kind, &mut config);
             let display = format!("{kind} source at {}", src.prov);
             let _ = format!("{el_name}-{index}");
             let configured = imp.configure(&SourceInput {
@@ -654,6 +656,57 @@ impl<'a> Instantiator<'a> {
             });
         }
         Ok(out)
+    }
+}
+
+impl Instantiator<'_> {
+    /// With `ref-storage: project.refs`, a source's ref comes from the refs file (the
+    /// top-level project's file first for subproject sources), not from the element.
+    fn apply_project_refs(
+        &self,
+        pid: ProjectId,
+        element: &str,
+        index: usize,
+        kind: &str,
+        config: &mut Node,
+    ) {
+        let ref_keys: &[&str] = if kind == "git" || kind == "git_repo" {
+            &["ref", "tags"]
+        } else {
+            &["ref"]
+        };
+        let apply = |config: &mut Node, refnode: &Node| {
+            for (k, v) in refnode.as_map().into_iter().flatten() {
+                config.insert(k, v.clone());
+            }
+        };
+        let top = &self.ctx.projects[0];
+        let project = &self.ctx.projects[pid];
+        if pid != 0 && top.refs_in_file {
+            if let Some(refs) = top.second_pass.as_ref().and_then(|f| f.refs.as_ref()) {
+                if let Some(r) =
+                    crate::project::Project::lookup_ref(refs, &project.name, element, index)
+                {
+                    for k in ref_keys {
+                        config.remove(k);
+                    }
+                    apply(config, r);
+                    return;
+                }
+            }
+        }
+        if project.refs_in_file {
+            for k in ref_keys {
+                config.remove(k);
+            }
+            if let Some(refs) = project.second_pass.as_ref().and_then(|f| f.refs.as_ref()) {
+                if let Some(r) =
+                    crate::project::Project::lookup_ref(refs, &project.name, element, index)
+                {
+                    apply(config, r);
+                }
+            }
+        }
     }
 }
 

@@ -1284,6 +1284,7 @@ impl Project {
             raw_conf: self.raw_conf.clone(),
             default_targets: self.default_targets.clone(),
             fatal_warnings: self.fatal_warnings.clone(),
+            refs_in_file: self.refs_in_file,
             element_origins: self.element_origins.clone(),
             source_origins: self.source_origins.clone(),
             first_pass: self.first_pass.clone(),

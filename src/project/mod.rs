@@ -110,6 +110,8 @@ pub struct Project {
     pub default_targets: Vec<String>,
     /// `fatal-warnings:`.
     pub fatal_warnings: Vec<String>,
+    /// `ref-storage: project.refs`.
+    pub refs_in_file: bool,
     /// Element and source kinds declared by `plugins:`, with their origins.
     pub element_origins: IndexMap<String, PluginOrigin>,
     /// Source kinds declared by `plugins:`.
@@ -133,6 +135,8 @@ pub struct FullConfig {
     pub sandbox: Node,
     /// `split-rules:`.
     pub splits: Node,
+    /// With `ref-storage: project.refs`: the processed `project.refs` file.
+    pub refs: Option<Node>,
 }
 
 fn default_config() -> &'static Node {
@@ -353,22 +357,12 @@ impl Project {
         pre.validate_keys(TOPLEVEL_KEYS)?;
         let name = raw_conf.req_str("name")?.to_owned();
         assert_symbol_name(&name, "project name", pre.get("name"), true)?;
-        let element_path_str = pre.req_str("element-path")?;
-        let element_path = directory.join(element_path_str);
-        if !element_path.is_dir() {
-            let p = pre.get("element-path").map(|n| n.prov).unwrap_or(pre.prov);
-            let reason = if element_path.exists() {
-                LoadErrorReason::ProjPathInvalidKind
-            } else {
-                LoadErrorReason::MissingFile
-            };
-            let msg = if element_path.exists() {
-                format!("{p}: Specified path '{element_path_str}' must be a directory")
-            } else {
-                format!("{p}: Specified path '{element_path_str}' does not exist")
-            };
-            return Err(LoadError::new(reason, msg));
-        }
+        let ep_node = pre
+            .get("element-path")
+            .ok_or_else(|| pre.missing_key("element-path"))?;
+        pre.req_str("element-path")?;
+        let element_path_str = path_from_node(&directory, ep_node, false, true)?;
+        let element_path = directory.join(&element_path_str);
         let defaults = pre
             .get_mapping("defaults")?
             .cloned()
@@ -390,6 +384,7 @@ impl Project {
             raw_conf: raw_conf.clone(),
             default_targets,
             fatal_warnings,
+            refs_in_file: false,
             element_origins: IndexMap::new(),
             source_origins: IndexMap::new(),
             first_pass: PassConfig {
@@ -411,6 +406,7 @@ impl Project {
         project.source_origins = sources;
         project.first_pass = project.load_pass(&mut config, cli_options, true)?;
         let ref_storage = pre.req_str("ref-storage")?;
+        project.refs_in_file = ref_storage == "project.refs";
         if ref_storage != "inline" && ref_storage != "project.refs" {
             let p = pre.get("ref-storage").map(|n| n.prov).unwrap_or(pre.prov);
             return Err(invalid(format!(
@@ -476,13 +472,48 @@ impl Project {
             shell.validate_keys(&["command", "environment", "host-files"])?;
             shell.get_str_list("command")?;
         }
+        let refs = if self.refs_in_file {
+            Some(self.load_refs(&pass.options)?)
+        } else {
+            None
+        };
         Ok(FullConfig {
+            refs,
             pass,
             environment,
             env_nocache,
             sandbox,
             splits,
         })
+    }
+
+    /// Loads `project.refs` (missing file = no refs), processing options in it.
+    fn load_refs(&self, options: &OptionPool) -> Result<Node> {
+        let path = self.directory.join("project.refs");
+        let mut node = match load_file(&path, "project.refs") {
+            Ok(n) => n,
+            Err(e) if e.reason == LoadErrorReason::MissingFile => {
+                Node::empty_map(Provenance::synthetic())
+            }
+            Err(e) => return Err(e),
+        };
+        options.process_node(&mut node, &[])?;
+        node.assert_fully_composited()?;
+        node.validate_keys(&["projects"])?;
+        Ok(node)
+    }
+
+    /// The ref node for source `index` of `element` of project `project` in a refs file.
+    pub fn lookup_ref<'n>(
+        refs: &'n Node,
+        project: &str,
+        element: &str,
+        index: usize,
+    ) -> Option<&'n Node> {
+        let projects = refs.get("projects")?.as_map()?;
+        let elements = projects.get(project)?;
+        let list = elements.get(element)?.as_seq()?;
+        list.get(index).filter(|n| n.is_map())
     }
 
     fn load_pass(
@@ -561,6 +592,77 @@ impl Project {
             aliases,
         })
     }
+}
+
+/// Validates a project-relative path from a scalar node like BuildStream's
+/// `Project.get_path_from_node`, returning the path exactly as written.
+pub fn path_from_node(
+    project_dir: &Path,
+    node: &Node,
+    check_is_file: bool,
+    check_is_dir: bool,
+) -> Result<String> {
+    let path_str = node.as_str().unwrap_or_default();
+    let prov = node.prov;
+    let err = |reason, msg: String| Err(LoadError::new(reason, format!("{prov}: {msg}")));
+    let full = project_dir.join(path_str);
+    if full
+        .symlink_metadata()
+        .is_ok_and(|m| m.file_type().is_symlink())
+    {
+        return err(
+            LoadErrorReason::ProjPathInvalidKind,
+            format!("Specified path '{path_str}' must not point to symbolic links "),
+        );
+    }
+    if Path::new(path_str).components().next() == Some(std::path::Component::ParentDir) {
+        return err(
+            LoadErrorReason::ProjPathInvalid,
+            format!("Specified path '{path_str}' first component must not be '..'"),
+        );
+    }
+    let Ok(resolved) = std::fs::canonicalize(&full) else {
+        return err(
+            LoadErrorReason::MissingFile,
+            format!("Specified path '{path_str}' does not exist"),
+        );
+    };
+    let proj = std::fs::canonicalize(project_dir).unwrap_or_else(|_| project_dir.to_path_buf());
+    if !resolved.starts_with(&proj) {
+        return err(
+            LoadErrorReason::ProjPathInvalid,
+            format!("Specified path '{path_str}' must not lead outside of the project directory"),
+        );
+    }
+    if Path::new(path_str).is_absolute() {
+        return err(
+            LoadErrorReason::ProjPathInvalid,
+            format!("Absolute path: '{path_str}' invalid.\nPlease specify a path relative to the project's root."),
+        );
+    }
+    if let Ok(meta) = std::fs::metadata(&resolved) {
+        use std::os::unix::fs::FileTypeExt;
+        let t = meta.file_type();
+        if t.is_socket() || t.is_fifo() || t.is_block_device() {
+            return err(
+                LoadErrorReason::ProjPathInvalidKind,
+                format!("Specified path '{path_str}' points to an unsupported file kind"),
+            );
+        }
+        if check_is_file && !t.is_file() {
+            return err(
+                LoadErrorReason::ProjPathInvalidKind,
+                format!("Specified path '{path_str}' is not a regular file"),
+            );
+        }
+        if check_is_dir && !t.is_dir() {
+            return err(
+                LoadErrorReason::ProjPathInvalidKind,
+                format!("Specified path '{path_str}' is not a directory"),
+            );
+        }
+    }
+    Ok(path_str.to_owned())
 }
 
 /// `max-jobs` as BuildStream computes it with the default user configuration:

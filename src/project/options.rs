@@ -115,26 +115,24 @@ fn validate_value(opt: &ProjectOption, value: &OptValue, node: Option<&Node>) ->
         (
             OptionType::Enum(values) | OptionType::Arch(values) | OptionType::Os(values),
             OptValue::Str(v),
-        ) => {
-            if !values.contains(v) {
-                return Err(invalid(format!(
-                    "{prefix}Invalid value for {} option '{}': {v}\nValid values: {}",
-                    opt.ty.type_name(),
-                    opt.name,
-                    values.join(", ")
-                )));
-            }
+        ) if !values.contains(v) => {
+            return Err(invalid(format!(
+                "{prefix}Invalid value for {} option '{}': {v}\nValid values: {}",
+                opt.ty.type_name(),
+                opt.name,
+                values.join(", ")
+            )));
         }
-        (OptionType::Flags(values) | OptionType::EltMask(values), OptValue::List(list)) => {
-            if list.iter().any(|f| !values.contains(f)) {
-                let shown: Vec<String> = list.iter().map(|f| format!("'{f}'")).collect();
-                return Err(invalid(format!(
-                    "{prefix}Invalid value for flags option '{}': [{}]\nValid values: {}",
-                    opt.name,
-                    shown.join(", "),
-                    values.join(", ")
-                )));
-            }
+        (OptionType::Flags(values) | OptionType::EltMask(values), OptValue::List(list))
+            if list.iter().any(|f| !values.contains(f)) =>
+        {
+            let shown: Vec<String> = list.iter().map(|f| format!("'{f}'")).collect();
+            return Err(invalid(format!(
+                "{prefix}Invalid value for flags option '{}': [{}]\nValid values: {}",
+                opt.name,
+                shown.join(", "),
+                values.join(", ")
+            )));
         }
         _ => {}
     }

@@ -4,6 +4,7 @@
 //! element's source entry, variable-expanded. Keys use the URL as written (with its alias),
 //! never the translated URL, so changing a mirror or alias target does not change keys.
 
+pub mod community;
 pub mod dirdigest;
 
 use crate::cachekey::json::KeyValue;
@@ -49,43 +50,11 @@ fn source_error(msg: String) -> LoadError {
     LoadError::new(LoadErrorReason::PluginConfig, msg)
 }
 
-/// Checks a project-relative path like `Plugin.node_get_project_path`.
+/// Checks a project-relative path like `Plugin.node_get_project_path`; returns it as written.
 fn project_path(node: &Node, key: &str, project_dir: &Path, must_be_file: bool) -> Result<String> {
     let scalar = node.get(key).ok_or_else(|| node.missing_key(key))?;
-    let path = node.req_str(key)?;
-    let prov = scalar.prov;
-    if Path::new(path).is_absolute() {
-        return Err(LoadError::new(
-            LoadErrorReason::ProjPathInvalid,
-            format!("{prov}: Absolute path: '{path}' invalid.\n"),
-        )
-        .with_detail("Please specify a path relative to the project's root."));
-    }
-    let full = project_dir.join(path);
-    if !full.exists() && full.symlink_metadata().is_err() {
-        return Err(LoadError::new(
-            LoadErrorReason::MissingFile,
-            format!("{prov}: Specified path '{path}' does not exist"),
-        ));
-    }
-    if must_be_file && !full.is_file() {
-        return Err(LoadError::new(
-            LoadErrorReason::ProjPathInvalidKind,
-            format!("{prov}: Specified path '{path}' must be a regular file"),
-        ));
-    }
-    let canon = std::fs::canonicalize(&full).unwrap_or(full.clone());
-    let proj = std::fs::canonicalize(project_dir).unwrap_or(project_dir.to_path_buf());
-    if !canon.starts_with(&proj) {
-        return Err(LoadError::new(
-            LoadErrorReason::ProjPathInvalid,
-            format!(
-                "{prov}: Specified path '{path}' must not lead outside of the project directory"
-            ),
-        ));
-    }
-    // BuildStream normalises the path it stores.
-    Ok(crate::loader::normpath(path))
+    node.req_str(key)?;
+    crate::project::path_from_node(project_dir, scalar, must_be_file, false)
 }
 
 /// `local`: a file or directory of the project.
@@ -357,6 +326,21 @@ pub static SOURCE_KINDS: &[(&str, &dyn SourceKind)] = &[
     ("tar", &TarSource),
     ("patch", &PatchSource),
     ("git", &GitSource),
+    // buildstream-plugins-community
+    ("git_repo", &community::GitRepoSource),
+    ("git_module", &community::GitModuleSource),
+    ("patch_queue", &community::PatchQueueSource),
+    ("zip", &community::ZipSource),
+    ("cargo2", &community::Cargo2Source),
+    ("go_module", &community::GoModuleSource),
+    ("cpan", &community::CpanSource),
+    ("pypi", &community::PypiSource),
+    ("gen_cargo_lock", &community::GenCargoLockSource),
+    ("ostree", &community::OstreeSource),
+    // buildstream-plugins
+    ("docker", &community::DockerSource),
+    // freedesktop-sdk's local plugin
+    ("ostree_mirror", &community::OstreeMirrorSource),
 ];
 
 /// Core source kinds (no plugin declaration needed).
