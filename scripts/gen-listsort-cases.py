@@ -190,7 +190,7 @@ PyMODINIT_FUNC PyInit_vendored_listsort(void) { return PyModule_Create(&mod); }
     spec = importlib.util.spec_from_file_location("vendored_listsort", so, loader=loader)
     module = importlib.util.module_from_spec(spec)
     loader.exec_module(module)
-    print(f"using vendored sort from {listsort_c}", file=sys.stderr)
+    print(f"compiled {listsort_c}", file=sys.stderr)
     return module.sort
 
 
@@ -239,6 +239,8 @@ def main():
     name = "vendored listsort.c (CPython 3.12.9)" if vendored else (
         "builtin list.sort of Python %d.%d.%d" % sys.version_info[:3]
     )
+
+    print(f"using {name}", file=sys.stderr)
 
     if args.show:
         cmp, shape, n, m, seed = args.show
