@@ -19,7 +19,8 @@
 
 pub mod json;
 
-use crate::element::Element;
+use crate::element::{Element, ElementSource, SandboxConfig};
+use indexmap::IndexMap;
 use crate::loader::ElementId;
 use crate::yaml::{Node, Value};
 use json::KeyValue;
@@ -77,30 +78,53 @@ pub fn build_scope(elements: &HashMap<ElementId, Element>, id: ElementId) -> Vec
     out
 }
 
-fn base_dict(e: &Element) -> BTreeMap<String, KeyValue> {
+/// Everything of an element that enters its key besides its dependencies.
+pub struct KeyInputs<'a> {
+    /// Kind name.
+    pub kind: &'a str,
+    /// `%{build-root}`.
+    pub build_root: Option<&'a str>,
+    /// The kind's unique key.
+    pub unique_key: &'a KeyValue,
+    /// The kind's artifact version.
+    pub artifact_version: i64,
+    /// Expanded public data.
+    pub public: &'a Node,
+    /// Configured sources.
+    pub sources: &'a [ElementSource],
+    /// Project fatal warnings.
+    pub fatal_warnings: &'a [String],
+    /// Whether sandbox and environment enter the key.
+    pub run_commands: bool,
+    /// Sandbox configuration.
+    pub sandbox: &'a SandboxConfig,
+    /// Expanded environment.
+    pub environment: &'a IndexMap<String, String>,
+    /// Names kept out of the key.
+    pub env_nocache: &'a [String],
+}
+
+/// The key dictionary without `dependencies` (which sorts second) and `weak-cache-key`
+/// (which sorts last), serialised as `,"element-base-key":...,"sources":[...]`, so that a key
+/// is `sha256(HEAD + deps + tail + ["weak-cache-key"] + "}")`.
+pub fn key_tail(k: &KeyInputs) -> String {
     let mut m = BTreeMap::new();
-    m.insert(
-        "core-artifact-version".into(),
-        KeyValue::Int(CORE_ARTIFACT_VERSION),
-    );
-    let build_root = e
-        .variables
-        .get("build-root")
-        .ok()
-        .flatten()
-        .map(|s| KeyValue::Str(s.to_string()))
-        .unwrap_or(KeyValue::Null);
     let mut base = BTreeMap::new();
-    base.insert("build-root".to_owned(), build_root);
-    m.insert("element-base-key".into(), KeyValue::Dict(base));
-    m.insert("element-plugin-key".into(), e.unique_key.clone());
-    m.insert("element-plugin-name".into(), KeyValue::Str(e.kind.clone()));
+    base.insert(
+        "build-root".to_owned(),
+        k.build_root
+            .map(|s| KeyValue::Str(s.to_owned()))
+            .unwrap_or(KeyValue::Null),
+    );
+    m.insert("element-base-key".to_owned(), KeyValue::Dict(base));
+    m.insert("element-plugin-key".into(), k.unique_key.clone());
+    m.insert("element-plugin-name".into(), KeyValue::Str(k.kind.to_owned()));
     m.insert(
         "element-plugin-version".into(),
-        KeyValue::Int(e.traits.artifact_version),
+        KeyValue::Int(k.artifact_version),
     );
-    m.insert("public".into(), node_to_key(&e.public));
-    let sources = e
+    m.insert("public".into(), node_to_key(k.public));
+    let sources = k
         .sources
         .iter()
         .map(|s| {
@@ -117,23 +141,80 @@ fn base_dict(e: &Element) -> BTreeMap<String, KeyValue> {
         })
         .collect();
     m.insert("sources".into(), KeyValue::List(sources));
-    let mut fw = e.fatal_warnings.clone();
+    let mut fw = k.fatal_warnings.to_vec();
     fw.sort();
     m.insert(
         "fatal-warnings".into(),
         KeyValue::List(fw.into_iter().map(KeyValue::Str).collect()),
     );
-    if e.run_commands {
-        m.insert("sandbox".into(), e.sandbox.to_key());
-        let env: BTreeMap<String, KeyValue> = e
+    if k.run_commands {
+        m.insert("sandbox".into(), k.sandbox.to_key());
+        let env: BTreeMap<String, KeyValue> = k
             .environment
             .iter()
-            .filter(|(k, _)| !e.env_nocache.contains(k))
-            .map(|(k, v)| (k.clone(), KeyValue::Str(v.clone())))
+            .filter(|(name, _)| !k.env_nocache.contains(name))
+            .map(|(name, v)| (name.clone(), KeyValue::Str(v.clone())))
             .collect();
         m.insert("environment".into(), KeyValue::Dict(env));
     }
-    m
+    let mut out = String::new();
+    json::to_json(&KeyValue::Dict(m), &mut out);
+    // `{...}` -> `,...` (the dictionary is never empty)
+    out.pop();
+    out.replace_range(0..1, ",");
+    out
+}
+
+const HEAD: &[u8] = b"{\"core-artifact-version\":11,\"dependencies\":[";
+
+/// Feeds a key's JSON to sha256 through a buffer, so that nothing is allocated per key.
+struct KeyHasher {
+    hasher: sha2::Sha256,
+    buf: Vec<u8>,
+}
+
+impl KeyHasher {
+    fn new() -> Self {
+        KeyHasher {
+            hasher: sha2::Sha256::default(),
+            buf: Vec::with_capacity(1 << 16),
+        }
+    }
+
+    fn push(&mut self, bytes: &[u8]) {
+        if self.buf.len() + bytes.len() > self.buf.capacity() {
+            use sha2::Digest;
+            self.hasher.update(&self.buf);
+            self.buf.clear();
+        }
+        if bytes.len() > self.buf.capacity() {
+            use sha2::Digest;
+            self.hasher.update(bytes);
+        } else {
+            self.buf.extend_from_slice(bytes);
+        }
+    }
+
+    fn finish(mut self) -> String {
+        use sha2::Digest;
+        self.hasher.update(&self.buf);
+        let digest = self.hasher.finalize();
+        let mut out = String::with_capacity(64);
+        for b in digest {
+            use std::fmt::Write;
+            let _ = write!(out, "{b:02x}");
+        }
+        out
+    }
+}
+
+/// `["project","name"` for each element, escaped once.
+fn name_prefix(e: &Element) -> String {
+    let mut out = String::from("[");
+    json::to_json(&KeyValue::Str(e.project_name.clone()), &mut out);
+    out.push(',');
+    json::to_json(&KeyValue::Str(e.name.clone()), &mut out);
+    out
 }
 
 /// Computes weak and strict keys for every element, dependencies first.
@@ -141,6 +222,8 @@ pub fn compute_keys(
     elements: &HashMap<ElementId, Element>,
     order: &[ElementId],
 ) -> HashMap<ElementId, Keys> {
+    let prefixes: HashMap<ElementId, String> =
+        elements.iter().map(|(&id, e)| (id, name_prefix(e))).collect();
     let mut keys: HashMap<ElementId, Keys> = HashMap::new();
     for &id in order {
         let e = &elements[&id];
@@ -149,49 +232,47 @@ pub fn compute_keys(
             continue;
         }
         let deps = build_scope(elements, id);
-        let base = base_dict(e);
-        let mut weak_deps = Vec::new();
-        let mut strict_deps = Vec::new();
-        let mut missing = false;
-        for d in &deps {
-            let de = &elements[d];
-            let dk = keys.get(d).cloned().unwrap_or_default();
-            let name = [
-                KeyValue::Str(de.project_name.clone()),
-                KeyValue::Str(de.name.clone()),
-            ];
-            if e.traits.strict_rebuild || e.strict_deps.contains(d) {
-                match &dk.weak {
-                    Some(w) => {
-                        let mut v = name.to_vec();
-                        v.push(KeyValue::Str(w.clone()));
-                        weak_deps.push(KeyValue::List(v));
-                    }
-                    None => missing = true,
-                }
-            } else {
-                weak_deps.push(KeyValue::List(name.to_vec()));
-            }
-            match &dk.strict {
-                Some(s) => {
-                    let mut v = name.to_vec();
-                    v.push(KeyValue::Str(s.clone()));
-                    strict_deps.push(KeyValue::List(v));
-                }
-                None => missing = true,
-            }
-        }
-        if missing {
+        if deps.iter().any(|d| keys.get(d).is_none_or(|k| k.strict.is_none())) {
             keys.insert(id, Keys::default());
             continue;
         }
-        let mut weak_dict = base.clone();
-        weak_dict.insert("dependencies".into(), KeyValue::List(weak_deps));
-        let weak = json::generate_key(&KeyValue::Dict(weak_dict));
-        let mut strict_dict = base;
-        strict_dict.insert("dependencies".into(), KeyValue::List(strict_deps));
-        strict_dict.insert("weak-cache-key".into(), KeyValue::Str(weak.clone()));
-        let strict = json::generate_key(&KeyValue::Dict(strict_dict));
+        let mut weak_h = KeyHasher::new();
+        weak_h.push(HEAD);
+        for (i, d) in deps.iter().enumerate() {
+            if i > 0 {
+                weak_h.push(b",");
+            }
+            weak_h.push(prefixes[d].as_bytes());
+            if e.traits.strict_rebuild || e.strict_deps.contains(d) {
+                let w = keys[d].weak.as_deref().unwrap_or_default();
+                weak_h.push(b",\"");
+                weak_h.push(w.as_bytes());
+                weak_h.push(b"\"");
+            }
+            weak_h.push(b"]");
+        }
+        weak_h.push(b"]");
+        weak_h.push(e.key_tail.as_bytes());
+        weak_h.push(b"}");
+        let weak = weak_h.finish();
+
+        let mut strict_h = KeyHasher::new();
+        strict_h.push(HEAD);
+        for (i, d) in deps.iter().enumerate() {
+            if i > 0 {
+                strict_h.push(b",");
+            }
+            strict_h.push(prefixes[d].as_bytes());
+            strict_h.push(b",\"");
+            strict_h.push(keys[d].strict.as_deref().unwrap_or_default().as_bytes());
+            strict_h.push(b"\"]");
+        }
+        strict_h.push(b"]");
+        strict_h.push(e.key_tail.as_bytes());
+        strict_h.push(b",\"weak-cache-key\":\"");
+        strict_h.push(weak.as_bytes());
+        strict_h.push(b"\"}");
+        let strict = strict_h.finish();
         keys.insert(
             id,
             Keys {

@@ -196,7 +196,12 @@ fn show(
         Err(e) => return Err(e.prefixed("Error loading project: ")),
     };
     let except = classify_targets(&args.except)?;
-    let (pipeline, except) = Pipeline::load(&project_dir, options, &targets, &except)?;
+    let fmt = args.format.as_deref().unwrap_or(DEFAULT_ELEMENT_FORMAT);
+    let keep_details = ["%{config", "%{vars", "%{env", "%{public"]
+        .iter()
+        .any(|t| fmt.contains(t));
+    let (pipeline, except) =
+        Pipeline::load(&project_dir, options, &targets, &except, keep_details)?;
     let targets = pipeline.targets.clone();
     let scope = match args.deps {
         Deps::None => Scope::None,
@@ -209,7 +214,6 @@ fn show(
     if let Order::Alpha = args.order {
         selection.sort_by(|a, b| pipeline.elements[a].name.cmp(&pipeline.elements[b].name));
     }
-    let fmt = args.format.as_deref().unwrap_or(DEFAULT_ELEMENT_FORMAT);
     let mut lines = Vec::new();
     for id in selection {
         lines.push(format::render(&pipeline, id, fmt)?);

@@ -82,6 +82,23 @@ pub struct ElementSource {
     pub unique_key: Option<KeyValue>,
 }
 
+/// What an element was composed from; kept only when asked for (`show --format` tokens
+/// such as `%{vars}`), since it dominates memory on large projects.
+pub struct ElementDetails {
+    /// Resolved variables.
+    pub variables: Variables,
+    /// Expanded environment, in composition order.
+    pub environment: IndexMap<String, String>,
+    /// `environment-nocache` names.
+    pub env_nocache: Vec<String>,
+    /// Public data, expanded.
+    pub public: Node,
+    /// Configuration, expanded.
+    pub config: Node,
+    /// Sandbox configuration.
+    pub sandbox: SandboxConfig,
+}
+
 /// A fully configured element.
 pub struct Element {
     /// The load element it comes from.
@@ -96,24 +113,8 @@ pub struct Element {
     pub full_name: String,
     /// `description:`.
     pub description: String,
-    /// Resolved variables.
-    pub variables: Variables,
-    /// Expanded environment, in composition order.
-    pub environment: IndexMap<String, String>,
-    /// `environment-nocache` names.
-    pub env_nocache: Vec<String>,
-    /// Public data, expanded.
-    pub public: Node,
-    /// Configuration, expanded.
-    pub config: Node,
-    /// Sandbox configuration.
-    pub sandbox: SandboxConfig,
     /// Sources.
     pub sources: Vec<ElementSource>,
-    /// The kind's unique key.
-    pub unique_key: KeyValue,
-    /// Whether the sandbox and environment enter the key.
-    pub run_commands: bool,
     /// Kind class attributes.
     pub traits: KindTraits,
     /// Direct build dependencies, in sorted order.
@@ -122,8 +123,11 @@ pub struct Element {
     pub runtime_deps: Vec<ElementId>,
     /// Direct dependencies declared `strict: true`.
     pub strict_deps: Vec<ElementId>,
-    /// Fatal warnings of the owning project.
-    pub fatal_warnings: Vec<String>,
+    /// The cache key dictionary without `dependencies` and `weak-cache-key`, serialised
+    /// (see [`crate::cachekey::key_tail`]).
+    pub key_tail: String,
+    /// Composition results, if kept.
+    pub details: Option<Box<ElementDetails>>,
 }
 
 impl Element {
@@ -141,6 +145,7 @@ struct KindDefaults {
 /// Instantiates elements from loaded ones.
 pub struct Instantiator<'a> {
     ctx: &'a mut LoadContext,
+    keep_details: bool,
     defaults: HashMap<(ProjectId, String), std::sync::Arc<KindDefaults>>,
     /// Instantiated elements by load element id.
     pub elements: HashMap<ElementId, Element>,
@@ -160,9 +165,10 @@ fn host_os() -> String {
 
 impl<'a> Instantiator<'a> {
     /// A new instantiator over a load context.
-    pub fn new(ctx: &'a mut LoadContext) -> Self {
+    pub fn new(ctx: &'a mut LoadContext, keep_details: bool) -> Self {
         Instantiator {
             ctx,
+            keep_details,
             defaults: HashMap::new(),
             elements: HashMap::new(),
         }
@@ -536,6 +542,29 @@ impl<'a> Instantiator<'a> {
         }
 
         let project = &self.ctx.projects[pid];
+        let key_tail = crate::cachekey::key_tail(&crate::cachekey::KeyInputs {
+            kind: &kind,
+            build_root: variables.get("build-root")?.as_deref(),
+            unique_key: &configured.unique_key,
+            artifact_version: traits.artifact_version,
+            public: &public,
+            sources: &sources,
+            fatal_warnings: &project.fatal_warnings,
+            run_commands: configured.run_commands,
+            sandbox: &sandbox,
+            environment: &environment,
+            env_nocache: &env_nocache,
+        });
+        let details = self.keep_details.then(|| {
+            Box::new(ElementDetails {
+                variables,
+                environment,
+                env_nocache,
+                public,
+                config,
+                sandbox,
+            })
+        });
         let element = Element {
             id,
             kind: kind.clone(),
@@ -543,20 +572,13 @@ impl<'a> Instantiator<'a> {
             name: el.name.clone(),
             full_name: el.full_name.clone(),
             description: el.description.clone().unwrap_or_default(),
-            variables,
-            environment,
-            env_nocache,
-            public,
-            config,
-            sandbox,
             sources,
-            unique_key: configured.unique_key,
-            run_commands: configured.run_commands,
             traits,
             build_deps,
             runtime_deps,
             strict_deps,
-            fatal_warnings: project.fatal_warnings.clone(),
+            key_tail,
+            details,
         };
         self.elements.insert(id, element);
         Ok(())

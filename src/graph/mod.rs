@@ -50,6 +50,7 @@ impl Pipeline {
         options: Vec<(String, String)>,
         targets: &[String],
         except: &[String],
+        keep_details: bool,
     ) -> Result<(Pipeline, Vec<ElementId>)> {
         let mut ctx = LoadContext::new(directory, options)
             .map_err(|e| e.prefixed("Error loading project: "))?;
@@ -63,7 +64,7 @@ impl Pipeline {
         let ids = ctx.load(&all)?;
         let (t, e) = ids.split_at(names.len());
         let except_ids = e.to_vec();
-        let mut p = Self::load_in(t.to_vec(), except_ids.clone(), ctx)?;
+        let mut p = Self::load_in(t.to_vec(), except_ids.clone(), ctx, keep_details)?;
         p.targets = t.to_vec();
         Ok((p, except_ids))
     }
@@ -72,8 +73,9 @@ impl Pipeline {
         targets: Vec<ElementId>,
         except: Vec<ElementId>,
         mut ctx: LoadContext,
+        keep_details: bool,
     ) -> Result<Pipeline> {
-        let mut inst = Instantiator::new(&mut ctx);
+        let mut inst = Instantiator::new(&mut ctx, keep_details);
         for &t in targets.iter().chain(except.iter()) {
             inst.instantiate(t)?;
         }

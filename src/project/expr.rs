@@ -26,11 +26,18 @@
 //!
 //! Supported literals: strings (both quotes, Python escapes, implicit
 //! concatenation), integers (64-bit), floats, `true`/`false`/`none` in either
-//! capitalisation, lists and tuples. Valid Jinja that bst-rs does not
-//! implement (filters `|`, tests `is`, attribute access, subscripts, calls,
-//! dict literals, `%` string formatting, integers beyond 64 bits, `\N{..}`
-//! escapes, `%}` outside a string) is rejected with an error rather than
-//! evaluated differently.
+//! capitalisation, lists and tuples. Of Jinja's filters and tests, `length`
+//! / `count` and the tests `defined`, `undefined`, `none`, `true`, `false`,
+//! `boolean`, `string`, `number`, `integer`, `float`, `in` and the
+//! comparison tests (`eq`, `ne`, `lt`, ... and their aliases) are
+//! implemented; unknown names fail as in Jinja (`No filter named 'x'
+//! found.`). Valid Jinja that bst-rs does not implement (other filters and
+//! tests, attribute access, subscripts, calls, dict literals, `%` string
+//! formatting, integers beyond 64 bits, complex numbers, `\N{..}` escapes,
+//! `self`, `%}` outside a string) fails with an `... is not supported in
+//! bst-rs conditional expressions` error rather than being evaluated
+//! differently; operands are still evaluated first, so an undefined name in
+//! them is reported as Jinja would.
 //!
 //! Errors read `Failed to evaluate expression (EXPR): MSG`, as BuildStream's
 //! `LoadError` does; the caller prepends the provenance. For Python errors
@@ -129,11 +136,13 @@ impl Fail {
     }
 }
 
+/// Valid Jinja that bst-rs does not evaluate.
 fn unsupported<T>(what: &str) -> Result<T, Fail> {
     Err(Fail::Unsupported(what.to_string()))
 }
 
-fn type_error<T>(msg: String) -> Result<T, Fail> {
+/// A Python exception other than a `TemplateError`.
+fn python_error<T>(msg: String) -> Result<T, Fail> {
     Err(Fail::Python(msg))
 }
 
@@ -252,6 +261,15 @@ fn is_word(c: char) -> bool {
     c == '_' || c.is_alphanumeric()
 }
 
+/// Approximates Python's `str.isidentifier` for a run of [`is_word`]
+/// characters: a letter or `_` first, and no non-ASCII number that is not a
+/// letter (`²`, `½`; non-ASCII decimal digits are rejected too).
+fn is_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    let valid = |c: char| c.is_alphabetic() || c == '_' || c.is_ascii_digit();
+    chars.next().is_some_and(|c| c.is_alphabetic() || c == '_') && chars.all(valid)
+}
+
 /// Matches `(\d+_)*\d+` at `i`, returning the end.
 fn digits_us(b: &[u8], i: usize) -> Option<usize> {
     if !b.get(i).is_some_and(u8::is_ascii_digit) {
@@ -301,7 +319,7 @@ fn match_float(b: &[u8]) -> Option<usize> {
 }
 
 /// Matches `(_?[digit])+` at `i` for the given digit class.
-fn prefixed_digits(b: &[u8], i: usize, is_digit: fn(&u8) -> bool) -> Option<usize> {
+fn prefixed_digits(b: &[u8], i: usize, is_digit: DigitClass) -> Option<usize> {
     let mut j = i;
     loop {
         if b.get(j).is_some_and(is_digit) {
@@ -315,6 +333,9 @@ fn prefixed_digits(b: &[u8], i: usize, is_digit: fn(&u8) -> bool) -> Option<usiz
     (j > i).then_some(j)
 }
 
+/// Whether a byte is a digit of some radix.
+type DigitClass = fn(&u8) -> bool;
+
 /// Jinja's `integer_re`; returns the length and the value.
 fn match_integer(b: &[u8]) -> Option<(usize, Option<i64>)> {
     let value = |digits: &[u8], radix: u32| {
@@ -326,7 +347,7 @@ fn match_integer(b: &[u8]) -> Option<(usize, Option<i64>)> {
         i64::from_str_radix(&clean, radix).ok()
     };
     if b.first() == Some(&b'0') {
-        let prefixed: Option<(u32, fn(&u8) -> bool)> = match b.get(1) {
+        let prefixed: Option<(u32, DigitClass)> = match b.get(1) {
             Some(b'b' | b'B') => Some((2, |c| matches!(c, b'0' | b'1'))),
             Some(b'o' | b'O') => Some((8, |c| matches!(c, b'0'..=b'7'))),
             Some(b'x' | b'X') => Some((16, u8::is_ascii_hexdigit)),
@@ -533,8 +554,9 @@ fn lex_token(rest: &str, prev_is_dot: bool, stack: &mut Vec<char>) -> Option<(To
     }
     if is_word(c) {
         let len = rest.find(|c| !is_word(c)).unwrap_or(rest.len());
-        if c.is_alphabetic() || c == '_' {
-            return Some((Tok::Name(rest[..len].to_string()), len));
+        let name = &rest[..len];
+        if is_identifier(name) {
+            return Some((Tok::Name(name.to_string()), len));
         }
         let msg = "Invalid character in identifier".to_string();
         return Some((Tok::Error(Fail::Template(msg)), len));
@@ -629,6 +651,9 @@ enum Node {
         otherwise: Option<Box<Node>>,
         line: usize,
     },
+    /// A constant holding a non-finite float, which Jinja's generated code
+    /// spells as the undefined Python name `inf` or `nan`.
+    NonFinite(&'static str),
     /// A construct bst-rs evaluates only in part. The operands are evaluated
     /// first, so that their errors (and undefined ones) come out as in Jinja.
     Special(Construct, Vec<Node>),
@@ -642,6 +667,7 @@ enum Construct {
     Call,
     Dict,
     BigInt,
+    TemplateReference,
     /// `|name(args)`; `simple` when there are only positional arguments.
     Filter {
         name: String,
@@ -663,6 +689,7 @@ impl Construct {
             Construct::Call => "a function call".into(),
             Construct::Dict => "a dict literal".into(),
             Construct::BigInt => "an integer beyond 64 bits".into(),
+            Construct::TemplateReference => "'self' (Jinja's template reference)".into(),
             Construct::Filter { name, .. } => format!("the '{name}' filter"),
             Construct::Test { name, .. } => format!("the '{name}' test"),
         }
@@ -670,104 +697,23 @@ impl Construct {
 }
 
 /// The filters of a default jinja2 3.1 `Environment`.
+#[rustfmt::skip]
 const JINJA_FILTERS: &[&str] = &[
-    "abs",
-    "attr",
-    "batch",
-    "capitalize",
-    "center",
-    "count",
-    "d",
-    "default",
-    "dictsort",
-    "e",
-    "escape",
-    "filesizeformat",
-    "first",
-    "float",
-    "forceescape",
-    "format",
-    "groupby",
-    "indent",
-    "int",
-    "items",
-    "join",
-    "last",
-    "length",
-    "list",
-    "lower",
-    "map",
-    "max",
-    "min",
-    "pprint",
-    "random",
-    "reject",
-    "rejectattr",
-    "replace",
-    "reverse",
-    "round",
-    "safe",
-    "select",
-    "selectattr",
-    "slice",
-    "sort",
-    "string",
-    "striptags",
-    "sum",
-    "title",
-    "tojson",
-    "trim",
-    "truncate",
-    "unique",
-    "upper",
-    "urlencode",
-    "urlize",
-    "wordcount",
-    "wordwrap",
-    "xmlattr",
+    "abs", "attr", "batch", "capitalize", "center", "count", "d", "default", "dictsort", "e",
+    "escape", "filesizeformat", "first", "float", "forceescape", "format", "groupby", "indent",
+    "int", "items", "join", "last", "length", "list", "lower", "map", "max", "min", "pprint",
+    "random", "reject", "rejectattr", "replace", "reverse", "round", "safe", "select",
+    "selectattr", "slice", "sort", "string", "striptags", "sum", "title", "tojson", "trim",
+    "truncate", "unique", "upper", "urlencode", "urlize", "wordcount", "wordwrap", "xmlattr",
 ];
 
 /// The tests of a default jinja2 3.1 `Environment`.
+#[rustfmt::skip]
 const JINJA_TESTS: &[&str] = &[
-    "!=",
-    "<",
-    "<=",
-    "==",
-    ">",
-    ">=",
-    "boolean",
-    "callable",
-    "defined",
-    "divisibleby",
-    "eq",
-    "equalto",
-    "escaped",
-    "even",
-    "false",
-    "filter",
-    "float",
-    "ge",
-    "greaterthan",
-    "gt",
-    "in",
-    "integer",
-    "iterable",
-    "le",
-    "lessthan",
-    "lower",
-    "lt",
-    "mapping",
-    "ne",
-    "none",
-    "number",
-    "odd",
-    "sameas",
-    "sequence",
-    "string",
-    "test",
-    "true",
-    "undefined",
-    "upper",
+    "!=", "<", "<=", "==", ">", ">=", "boolean", "callable", "defined", "divisibleby", "eq",
+    "equalto", "escaped", "even", "false", "filter", "float", "ge", "greaterthan", "gt", "in",
+    "integer", "iterable", "le", "lessthan", "lower", "lt", "mapping", "ne", "none", "number",
+    "odd", "sameas", "sequence", "string", "test", "true", "undefined", "upper",
 ];
 
 /// What a token is called in Jinja's messages (`describe_token`).
@@ -802,7 +748,7 @@ fn parse_root(expr: &str) -> Result<Node, Fail> {
     let node = p.parse_tuple(false, false)?;
     p.skip_if_op(Op::Colon)?;
     match p.cur() {
-        Tok::BlockEnd { injected: false } => Ok(node),
+        Tok::BlockEnd { injected: false } => Ok(fold(node)),
         // `%}` in the expression closed the `if` tag early: the rest of the
         // template is no longer BuildStream's.
         Tok::BlockEnd { injected: true } => unsupported("'%}' outside a string"),
@@ -1088,6 +1034,8 @@ impl Parser {
                     "true" | "True" => Node::Const(Value::Bool(true)),
                     "false" | "False" => Node::Const(Value::Bool(false)),
                     "none" | "None" => Node::Const(Value::None),
+                    // Jinja binds `self` to a `TemplateReference`.
+                    "self" => Node::Special(Construct::TemplateReference, Vec::new()),
                     _ => Node::Name(name),
                 }
             }
@@ -1349,6 +1297,126 @@ impl Parser {
 }
 
 // ---------------------------------------------------------------------------
+// Constant folding
+// ---------------------------------------------------------------------------
+
+/// Mirrors Jinja's optimizer, which folds constant sub-expressions and
+/// writes them into the generated Python code with `repr`. That only shows
+/// for non-finite floats (`1e500`, `1e308 * 10`): their `repr` is `inf` or
+/// `nan`, an undefined name when the generated code runs. Such constants
+/// become [`Node::NonFinite`].
+fn fold(node: Node) -> Node {
+    if let Some(value) = const_value(&node) {
+        return match non_finite(&value) {
+            Some(name) => Node::NonFinite(name),
+            None => Node::Const(value),
+        };
+    }
+    let fold_box = |n: Box<Node>| Box::new(fold(*n));
+    let fold_all = |nodes: Vec<Node>| nodes.into_iter().map(fold).collect();
+    match node {
+        Node::List(items) => Node::List(fold_all(items)),
+        Node::Tuple(items) => Node::Tuple(fold_all(items)),
+        Node::Not(x) => Node::Not(fold_box(x)),
+        Node::And(a, b) => Node::And(fold_box(a), fold_box(b)),
+        Node::Or(a, b) => Node::Or(fold_box(a), fold_box(b)),
+        Node::Compare(first, ops) => Node::Compare(
+            fold_box(first),
+            ops.into_iter().map(|(op, n)| (op, fold(n))).collect(),
+        ),
+        Node::Binary(op, a, b) => Node::Binary(op, fold_box(a), fold_box(b)),
+        Node::Concat(items) => Node::Concat(fold_all(items)),
+        Node::Neg(x) => Node::Neg(fold_box(x)),
+        Node::Pos(x) => Node::Pos(fold_box(x)),
+        Node::CondExpr {
+            test,
+            then,
+            otherwise,
+            line,
+        } => Node::CondExpr {
+            test: fold_box(test),
+            then: fold_box(then),
+            otherwise: otherwise.map(fold_box),
+            line,
+        },
+        Node::Special(construct, operands) => Node::Special(construct, fold_all(operands)),
+        other @ (Node::Const(_) | Node::Name(_) | Node::NonFinite(_)) => other,
+    }
+}
+
+/// The first non-finite float in `value`, as Python's `repr` spells it.
+fn non_finite(value: &Value) -> Option<&'static str> {
+    match value {
+        Value::Float(f) if f.is_nan() => Some("nan"),
+        Value::Float(f) if f.is_infinite() => Some("inf"),
+        Value::List(items) | Value::Tuple(items) => items.iter().find_map(non_finite),
+        _ => None,
+    }
+}
+
+/// The value of a constant expression (Jinja's `as_const`), or `None` when
+/// it depends on names or its evaluation fails.
+fn const_value(node: &Node) -> Option<Value> {
+    let all = |nodes: &[Node]| nodes.iter().map(const_value).collect::<Option<Vec<_>>>();
+    match node {
+        Node::Const(v) => Some(v.clone()),
+        Node::Name(_) | Node::Special(..) | Node::NonFinite(_) => None,
+        Node::List(items) => all(items).map(Value::List),
+        Node::Tuple(items) => all(items).map(Value::Tuple),
+        Node::Not(x) => Some(Value::Bool(!truthy(&const_value(x)?).ok()?)),
+        Node::And(a, b) => {
+            let left = const_value(a)?;
+            if truthy(&left).ok()? {
+                const_value(b)
+            } else {
+                Some(left)
+            }
+        }
+        Node::Or(a, b) => {
+            let left = const_value(a)?;
+            if truthy(&left).ok()? {
+                Some(left)
+            } else {
+                const_value(b)
+            }
+        }
+        Node::Compare(first, ops) => {
+            let mut left = const_value(first)?;
+            for (op, rhs) in ops {
+                let right = const_value(rhs)?;
+                if !py_compare(*op, &left, &right).ok()? {
+                    return Some(Value::Bool(false));
+                }
+                left = right;
+            }
+            Some(Value::Bool(true))
+        }
+        Node::Binary(op, a, b) => py_binary(*op, &const_value(a)?, &const_value(b)?).ok(),
+        Node::Concat(items) => {
+            let mut out = String::new();
+            for value in all(items)? {
+                py_str(&value, &mut out).ok()?;
+            }
+            Some(Value::Str(out))
+        }
+        Node::Neg(x) => py_unary(true, &const_value(x)?).ok(),
+        Node::Pos(x) => py_unary(false, &const_value(x)?).ok(),
+        Node::CondExpr {
+            test,
+            then,
+            otherwise,
+            ..
+        } => {
+            if truthy(&const_value(test)?).ok()? {
+                const_value(then)
+            } else {
+                const_value(otherwise.as_deref()?)
+            }
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------
 // Values and evaluation
 // ---------------------------------------------------------------------------
 
@@ -1416,7 +1484,9 @@ impl Value {
     }
 }
 
-/// Fails if either operand is `StrictUndefined` (left first).
+/// Fails if either operand is `StrictUndefined`, left first. For rich
+/// comparisons Python tries the subclass (`StrictUndefined`) before a lenient
+/// `Undefined` on the other side, so this check comes first.
 fn check_strict(a: &Value, b: &Value) -> Result<(), Fail> {
     for v in [a, b] {
         if let Value::Strict(_) = v {
@@ -1426,9 +1496,10 @@ fn check_strict(a: &Value, b: &Value) -> Result<(), Fail> {
     Ok(())
 }
 
-/// Fails if either operand is undefined of any kind (strict ones first).
+/// Fails if either operand is undefined of any kind, left first. (For
+/// arithmetic, Python tries a subclass's reflected method first only when
+/// it overrides it, and `StrictUndefined` inherits those of `Undefined`.)
 fn check_defined(a: &Value, b: &Value) -> Result<(), Fail> {
-    check_strict(a, b)?;
     match a.undefined_error().or_else(|| b.undefined_error()) {
         Some(fail) => Err(fail),
         None => Ok(()),
@@ -1538,6 +1609,7 @@ fn py_compare(op: CmpOp, a: &Value, b: &Value) -> Result<bool, Fail> {
         CmpOp::Gt => ">",
         CmpOp::GtEq => ">=",
     };
+    check_strict(a, b)?;
     check_defined(a, b)?;
     match (a, b) {
         (Value::Str(x), Value::Str(y)) => Ok(want(x.as_str().cmp(y.as_str()))),
@@ -1551,7 +1623,7 @@ fn py_compare(op: CmpOp, a: &Value, b: &Value) -> Result<bool, Fail> {
         }
         _ => match (a.num(), b.num()) {
             (Some(x), Some(y)) => Ok(num_cmp(x, y).is_some_and(want)),
-            _ => type_error(format!(
+            _ => python_error(format!(
                 "'{symbol}' not supported between instances of '{}' and '{}'",
                 a.type_name(),
                 b.type_name()
@@ -1576,12 +1648,12 @@ fn py_contains(container: &Value, item: &Value) -> Result<bool, Fail> {
         }
         Value::Str(s) => match item {
             Value::Str(sub) => Ok(s.contains(sub.as_str())),
-            _ => type_error(format!(
+            _ => python_error(format!(
                 "'in <string>' requires string as left operand, not {}",
                 item.type_name()
             )),
         },
-        _ => type_error(format!(
+        _ => python_error(format!(
             "argument of type '{}' is not iterable",
             container.type_name()
         )),
@@ -1643,14 +1715,14 @@ fn py_pow(x: Num, y: Num) -> Result<Value, Fail> {
     }
     let (a, b) = (x.as_f64(), y.as_f64());
     if a == 0.0 && b < 0.0 {
-        return type_error("0.0 cannot be raised to a negative power".into());
+        return python_error("0.0 cannot be raised to a negative power".into());
     }
     if a < 0.0 && b.is_finite() && b.fract() != 0.0 {
         return unsupported("a complex number result");
     }
     let r = a.powf(b);
     if r.is_infinite() && a.is_finite() && b.is_finite() {
-        return type_error("(34, 'Numerical result out of range')".into());
+        return python_error("(34, 'Numerical result out of range')".into());
     }
     Ok(Value::Float(r))
 }
@@ -1673,7 +1745,7 @@ fn sequence_repeat(seq: &Value, count: &Value) -> Result<Value, Fail> {
         Value::Bool(b) => i64::from(*b),
         Value::Int(i) => *i,
         other => {
-            return type_error(format!(
+            return python_error(format!(
                 "can't multiply sequence by non-int of type '{}'",
                 other.type_name()
             ))
@@ -1696,13 +1768,17 @@ fn is_sequence(v: &Value) -> bool {
 
 /// Python `a OP b` for an arithmetic operator.
 fn py_binary(op: BinOp, a: &Value, b: &Value) -> Result<Value, Fail> {
+    if op == BinOp::Mod && matches!(a, Value::Str(_)) {
+        // `str.__mod__` formats whatever the right operand is.
+        return unsupported("'%' string formatting");
+    }
     check_defined(a, b)?;
     let unsupported_operands = || {
         let symbol = match op {
             BinOp::Pow => "** or pow()",
             _ => op.as_str(),
         };
-        type_error(format!(
+        python_error(format!(
             "unsupported operand type(s) for {symbol}: '{}' and '{}'",
             a.type_name(),
             b.type_name()
@@ -1737,12 +1813,12 @@ fn py_binary(op: BinOp, a: &Value, b: &Value) -> Result<Value, Fail> {
                     } else {
                         "float division by zero"
                     };
-                    return type_error(msg.into());
+                    return python_error(msg.into());
                 }
                 Ok(Value::Float(fx / fy))
             }
             BinOp::FloorDiv | BinOp::Mod => match ints {
-                Some((_, 0)) => type_error(
+                Some((_, 0)) => python_error(
                     if op == BinOp::Mod {
                         "integer modulo by zero"
                     } else {
@@ -1765,7 +1841,7 @@ fn py_binary(op: BinOp, a: &Value, b: &Value) -> Result<Value, Fail> {
                     let adjust = i % j != 0 && (i < 0) != (j < 0);
                     Ok(Value::Int(if adjust { q - 1 } else { q }))
                 }
-                None if fy == 0.0 => type_error(
+                None if fy == 0.0 => python_error(
                     if op == BinOp::Mod {
                         "float modulo"
                     } else {
@@ -1784,7 +1860,7 @@ fn py_binary(op: BinOp, a: &Value, b: &Value) -> Result<Value, Fail> {
             (Value::Str(x), Value::Str(y)) => Ok(Value::Str(format!("{x}{y}"))),
             (Value::List(x), Value::List(y)) => Ok(Value::List([x.as_slice(), y].concat())),
             (Value::Tuple(x), Value::Tuple(y)) => Ok(Value::Tuple([x.as_slice(), y].concat())),
-            (Value::Str(_) | Value::List(_) | Value::Tuple(_), _) => type_error(format!(
+            (Value::Str(_) | Value::List(_) | Value::Tuple(_), _) => python_error(format!(
                 "can only concatenate {} (not \"{}\") to {}",
                 a.type_name(),
                 b.type_name(),
@@ -1794,8 +1870,26 @@ fn py_binary(op: BinOp, a: &Value, b: &Value) -> Result<Value, Fail> {
         },
         BinOp::Mul if is_sequence(a) => sequence_repeat(a, b),
         BinOp::Mul if is_sequence(b) => sequence_repeat(b, a),
-        BinOp::Mod if matches!(a, Value::Str(_)) => unsupported("'%' string formatting"),
         _ => unsupported_operands(),
+    }
+}
+
+/// Python `-v` (`neg`) or `+v`.
+fn py_unary(neg: bool, v: &Value) -> Result<Value, Fail> {
+    if let Some(fail) = v.undefined_error() {
+        return Err(fail);
+    }
+    match v.num() {
+        Some(Num::Int(i)) if neg => i.checked_neg().map_or_else(overflow, |i| Ok(Value::Int(i))),
+        Some(Num::Int(i)) => Ok(Value::Int(i)),
+        Some(Num::Float(f)) => Ok(Value::Float(if neg { -f } else { f })),
+        None => {
+            let sign = if neg { '-' } else { '+' };
+            python_error(format!(
+                "bad operand type for unary {sign}: '{}'",
+                v.type_name()
+            ))
+        }
     }
 }
 
@@ -1837,6 +1931,47 @@ fn py_repr(v: &Value, out: &mut String) {
     }
 }
 
+/// Format (Cf) and private-use (Co) characters, as of Unicode 14.0
+/// (Python 3.11); `repr` escapes them.
+const FORMAT_AND_PRIVATE: &[(u32, u32)] = &[
+    (0xAD, 0xAD),
+    (0x600, 0x605),
+    (0x61C, 0x61C),
+    (0x6DD, 0x6DD),
+    (0x70F, 0x70F),
+    (0x890, 0x891),
+    (0x8E2, 0x8E2),
+    (0x180E, 0x180E),
+    (0x200B, 0x200F),
+    (0x202A, 0x202E),
+    (0x2060, 0x2064),
+    (0x2066, 0x206F),
+    (0xE000, 0xF8FF),
+    (0xFEFF, 0xFEFF),
+    (0xFFF9, 0xFFFB),
+    (0x110BD, 0x110BD),
+    (0x110CD, 0x110CD),
+    (0x13430, 0x13438),
+    (0x1BCA0, 0x1BCA3),
+    (0x1D173, 0x1D17A),
+    (0xE0001, 0xE0001),
+    (0xE0020, 0xE007F),
+    (0xF0000, 0xFFFFD),
+    (0x100000, 0x10FFFD),
+];
+
+/// Python's `str.isprintable` for one character (unassigned code points
+/// are not detected).
+fn is_py_printable(c: char) -> bool {
+    let code = c as u32;
+    c == ' '
+        || !(c.is_control()
+            || c.is_whitespace()
+            || FORMAT_AND_PRIVATE
+                .iter()
+                .any(|&(lo, hi)| (lo..=hi).contains(&code)))
+}
+
 /// Python `repr(s)` for a `str`.
 fn py_repr_str(s: &str) -> String {
     let quote = if s.contains('\'') && !s.contains('"') {
@@ -1857,7 +1992,7 @@ fn py_repr_str(s: &str) -> String {
                 out.push(c);
             }
             ' ' => out.push(' '),
-            c if c.is_control() || c.is_whitespace() => {
+            c if !is_py_printable(c) => {
                 let code = c as u32;
                 if code < 0x100 {
                     out.push_str(&format!("\\x{code:02x}"));
@@ -1885,8 +2020,11 @@ fn py_float_repr(f: f64) -> String {
     if f == 0.0 {
         return if f.is_sign_negative() { "-0.0" } else { "0.0" }.into();
     }
-    // Shortest round-trip digits, e.g. "-1.2345e-7".
-    let sci = format!("{:e}", f.abs());
+    // As many digits as the shortest round-trip form, e.g. "1.2345e-7", but
+    // the closest such digits (ties to even), as Python picks them.
+    let shortest = format!("{:e}", f.abs());
+    let precision = shortest.split('e').next().map_or(1, |m| m.len().max(2) - 2);
+    let sci = format!("{:.*e}", precision, f.abs());
     let (mantissa, exp) = sci.split_once('e').expect("exponent");
     let exp: i32 = exp.parse().expect("exponent value");
     let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
@@ -1967,32 +2105,20 @@ fn eval(node: &Node, lookup: &dyn Fn(&str) -> Option<OptValue>) -> Result<Value,
             py_binary(*op, &left, &right)?
         }
         Node::Concat(items) => {
+            let values = items
+                .iter()
+                .map(|n| eval(n, lookup))
+                .collect::<Result<Vec<_>, _>>()?;
             let mut out = String::new();
-            for item in items {
-                py_str(&eval(item, lookup)?, &mut out)?;
+            for value in &values {
+                py_str(value, &mut out)?;
             }
             Value::Str(out)
         }
-        Node::Neg(x) | Node::Pos(x) => {
-            let v = eval(x, lookup)?;
-            let neg = matches!(node, Node::Neg(_));
-            if let Some(fail) = v.undefined_error() {
-                return Err(fail);
-            }
-            match v.num() {
-                Some(Num::Int(i)) if neg => i
-                    .checked_neg()
-                    .map_or_else(overflow, |i| Ok(Value::Int(i)))?,
-                Some(Num::Int(i)) => Value::Int(i),
-                Some(Num::Float(f)) => Value::Float(if neg { -f } else { f }),
-                None => {
-                    let sign = if neg { '-' } else { '+' };
-                    return type_error(format!(
-                        "bad operand type for unary {sign}: '{}'",
-                        v.type_name()
-                    ));
-                }
-            }
+        Node::Neg(x) => py_unary(true, &eval(x, lookup)?)?,
+        Node::Pos(x) => py_unary(false, &eval(x, lookup)?)?,
+        Node::NonFinite(name) => {
+            return python_error(format!("name '{name}' is not defined"));
         }
         Node::CondExpr {
             test,
@@ -2066,7 +2192,7 @@ fn py_len(v: &Value) -> Result<i64, Fail> {
         Value::Lenient(_) => 0,
         Value::Strict(_) => return Err(v.undefined_error().expect("undefined")),
         _ => {
-            return type_error(format!("object of type '{}' has no len()", v.type_name()));
+            return python_error(format!("object of type '{}' has no len()", v.type_name()));
         }
     };
     Ok(len as i64)
@@ -2255,6 +2381,17 @@ mod tests {
         ("(1,) ~ () == '(1,)()'", ["T", "T", "T"]),
         ("1.5 ~ 1e20 ~ 2.0 == '1.51e+202.0'", ["T", "T", "T"]),
         ("1 ~ 2 == '12'", ["T", "T", "T"]),
+        ("1e500", ["X:name 'inf' is not defined", "X:name 'inf' is not defined", "X:name 'inf' is not defined"]),
+        ("-1e500", ["X:name 'inf' is not defined", "X:name 'inf' is not defined", "X:name 'inf' is not defined"]),
+        ("1e500 > 1", ["T", "T", "T"]),
+        ("1e308 * 10", ["X:name 'inf' is not defined", "X:name 'inf' is not defined", "X:name 'inf' is not defined"]),
+        ("1e500 - 1e500", ["X:name 'nan' is not defined", "X:name 'nan' is not defined", "X:name 'nan' is not defined"]),
+        ("(1e500 - 1e500) ~ '' == 'nan'", ["T", "T", "T"]),
+        ("[1, 1e500]", ["X:name 'inf' is not defined", "X:name 'inf' is not defined", "X:name 'inf' is not defined"]),
+        ("debug and 1e500", ["F", "X:name 'inf' is not defined", "F"]),
+        ("bootstrap and 1e500", ["X:name 'inf' is not defined", "F", "F"]),
+        ("1e500 and debug", ["X:name 'inf' is not defined", "X:name 'inf' is not defined", "X:name 'inf' is not defined"]),
+        ("-(1e500 if debug else 1) < 0", ["T", "X:name 'inf' is not defined", "T"]),
         ("debug, bootstrap", ["T", "T", "T"]),
         ("debug,", ["T", "T", "T"]),
         ("debug:", ["F", "T", "F"]),
@@ -2334,6 +2471,55 @@ mod tests {
         ("2 ** -1 == 0.5", ["T", "T", "T"]),
         ("[1] - [1]", ["X:unsupported operand type(s) for -: 'list' and 'list'", "X:unsupported operand type(s) for -: 'list' and 'list'", "X:unsupported operand type(s) for -: 'list' and 'list'"]),
         ("None + None", ["X:unsupported operand type(s) for +: 'NoneType' and 'NoneType'", "X:unsupported operand type(s) for +: 'NoneType' and 'NoneType'", "X:unsupported operand type(s) for +: 'NoneType' and 'NoneType'"]),
+        ("foo is defined", ["F", "F", "F"]),
+        ("debug is defined", ["T", "T", "T"]),
+        ("foo is not defined", ["T", "T", "T"]),
+        ("debug is undefined", ["F", "F", "F"]),
+        ("(1 if debug) is defined", ["F", "T", "F"]),
+        ("arch is string", ["T", "T", "T"]),
+        ("debug is boolean", ["T", "T", "T"]),
+        ("debug is true", ["F", "T", "F"]),
+        ("debug is not false", ["F", "T", "F"]),
+        ("1 is number and True is number", ["T", "T", "T"]),
+        ("True is integer", ["F", "F", "F"]),
+        ("1 is integer", ["T", "T", "T"]),
+        ("1.5 is float", ["T", "T", "T"]),
+        ("none is none", ["T", "T", "T"]),
+        ("'a' is in flags", ["T", "F", "F"]),
+        ("arch is eq 'x86_64'", ["T", "F", "F"]),
+        ("arch is equalto('x86_64')", ["T", "F", "F"]),
+        ("arch is ne 'x86_64'", ["F", "T", "T"]),
+        ("1 is lt 2", ["T", "T", "T"]),
+        ("2 is greaterthan(1)", ["T", "T", "T"]),
+        ("arch is ge 'b'", ["T", "F", "F"]),
+        ("flags|length == 2", ["T", "F", "F"]),
+        ("flags|count > 0", ["T", "T", "F"]),
+        ("arch|length", ["T", "T", "F"]),
+        ("(1 if debug)|length == 0", ["T", "X:object of type 'int' has no len()", "T"]),
+        ("debug|length", ["X:object of type 'bool' has no len()", "X:object of type 'bool' has no len()", "X:object of type 'bool' has no len()"]),
+        ("foo|length", ["E:'foo' is undefined", "E:'foo' is undefined", "E:'foo' is undefined"]),
+        ("debug|nosuch", ["E:No filter named 'nosuch' found.", "E:No filter named 'nosuch' found.", "E:No filter named 'nosuch' found."]),
+        ("debug is nosuch", ["E:No test named 'nosuch' found.", "E:No test named 'nosuch' found.", "E:No test named 'nosuch' found."]),
+        ("debug is not nosuch", ["E:No test named 'nosuch' found.", "E:No test named 'nosuch' found.", "E:No test named 'nosuch' found."]),
+        ("false and debug|nosuch", ["F", "F", "F"]),
+        ("(1 + foo)|nosuch", ["E:'foo' is undefined", "E:'foo' is undefined", "E:'foo' is undefined"]),
+        ("foo.bar", ["E:'foo' is undefined", "E:'foo' is undefined", "E:'foo' is undefined"]),
+        ("foo[0]", ["E:'foo' is undefined", "E:'foo' is undefined", "E:'foo' is undefined"]),
+        ("foo()", ["E:'foo' is undefined", "E:'foo' is undefined", "E:'foo' is undefined"]),
+        ("debug == not (bootstrap)", ["E:'not' is undefined", "E:'not' is undefined", "E:'not' is undefined"]),
+        ("{foo: 1}", ["E:'foo' is undefined", "E:'foo' is undefined", "E:'foo' is undefined"]),
+        ("\n(1\n if debug) + 1", ["E:the inline if-expression on line 2 evaluated to false and no else section was defined.", "T", "E:the inline if-expression on line 2 evaluated to false and no else section was defined."]),
+        ("debug ==\r\n== 1", ["E:unexpected '=='", "E:unexpected '=='", "E:unexpected '=='"]),
+        ("é == 1", ["E:'é' is undefined", "E:'é' is undefined", "E:'é' is undefined"]),
+        ("a¹ == 1", ["E:Invalid character in identifier", "E:Invalid character in identifier", "E:Invalid character in identifier"]),
+        ("'\\U00110000'", ["E:illegal Unicode character", "E:illegal Unicode character", "E:illegal Unicode character"]),
+        ("debug is defined is defined", ["E:You cannot chain multiple tests with is", "E:You cannot chain multiple tests with is", "E:You cannot chain multiple tests with is"]),
+        ("arch is == 'x86_64'", ["E:expected token 'name', got '=='", "E:expected token 'name', got '=='", "E:expected token 'name', got '=='"]),
+        ("debug|", ["E:expected token 'name', got 'end of statement block'", "E:expected token 'name', got 'end of statement block'", "E:expected token 'name', got 'end of statement block'"]),
+        ("debug | length(", ["E:unexpected '%'", "E:unexpected '%'", "E:unexpected '%'"]),
+        ("foo(1, x=2, 3)", ["E:invalid syntax for function call expression", "E:invalid syntax for function call expression", "E:invalid syntax for function call expression"]),
+        ("foo(*a, *b)", ["E:invalid syntax for function call expression", "E:invalid syntax for function call expression", "E:invalid syntax for function call expression"]),
+        ("foo(**a, x=1)", ["E:invalid syntax for function call expression", "E:invalid syntax for function call expression", "E:invalid syntax for function call expression"]),
         ("", ["E:Expected an expression, got 'end of statement block'", "E:Expected an expression, got 'end of statement block'", "E:Expected an expression, got 'end of statement block'"]),
         (" ", ["E:Expected an expression, got 'end of statement block'", "E:Expected an expression, got 'end of statement block'", "E:Expected an expression, got 'end of statement block'"]),
         ("debug ==", ["E:unexpected 'end of statement block'", "E:unexpected 'end of statement block'", "E:unexpected 'end of statement block'"]),
@@ -2390,6 +2576,136 @@ mod tests {
         ("(1 2)", ["E:expected token ')', got 'integer'", "E:expected token ')', got 'integer'", "E:expected token ')', got 'integer'"]),
     ];
     // END GENERATED CASES
+
+    /// Error texts printed by real `bst show` (BuildStream 2, jinja2 3.1.6)
+    /// after the `e.bst [line 4 column 4]: ` provenance.
+    #[test]
+    fn error_texts_match_real_bst() {
+        let lookup = |name: &str| match name {
+            "debug" => Some(OptValue::Bool(false)),
+            "arch2" => Some(OptValue::Str("x86_64".into())),
+            "fl" => Some(OptValue::List(vec!["a".into(), "b".into()])),
+            _ => None,
+        };
+        let cases = [
+            (
+                "foo == 'x'",
+                "Failed to evaluate expression (foo == 'x'): 'foo' is undefined",
+            ),
+            (
+                "debug ==",
+                "Failed to evaluate expression (debug ==): unexpected 'end of statement block'",
+            ),
+            (
+                "debug not arch2",
+                "Failed to evaluate expression (debug not arch2): expected token 'end of statement block', got 'not'",
+            ),
+            (
+                "(debug",
+                "Failed to evaluate expression ((debug): unexpected '}', expected ')'",
+            ),
+            (
+                "'abc",
+                "Failed to evaluate expression ('abc): unexpected char \"'\" at 6",
+            ),
+            (
+                "a.b",
+                "Failed to evaluate expression (a.b): 'a' is undefined",
+            ),
+            (
+                "(1 if debug) + 1",
+                "Failed to evaluate expression ((1 if debug) + 1): the inline if-expression on line 1 evaluated to false and no else section was defined.",
+            ),
+            (
+                "debug|nosuch",
+                "Failed to evaluate expression (debug|nosuch): No filter named 'nosuch' found.",
+            ),
+            (
+                "",
+                "Failed to evaluate expression (): Expected an expression, got 'end of statement block'",
+            ),
+            (
+                "arch2 == 'x86_64' and (fl",
+                "Failed to evaluate expression (arch2 == 'x86_64' and (fl): unexpected '}', expected ')'",
+            ),
+        ];
+        for (expr, want) in cases {
+            let err = evaluate(expr, &lookup).expect_err(expr);
+            assert_eq!(err.message, want);
+            assert_eq!(err.to_string(), want);
+        }
+        assert_eq!(evaluate("'a' in fl and 'c' not in fl", &lookup), Ok(true));
+    }
+
+    #[test]
+    fn unsupported_constructs_are_errors() {
+        let lookup = env(0);
+        let cases = [
+            ("arch.startswith('x')", "attribute access"),
+            ("flags[0] == 'a'", "subscription"),
+            ("arch[1:]", "subscription"),
+            ("{'a': 1}", "a dict literal"),
+            ("'%s' % arch", "'%' string formatting"),
+            ("self", "'self' (Jinja's template reference)"),
+            ("99999999999999999999 > 1", "an integer beyond 64 bits"),
+            ("2 ** 64 > 1", "an integer result beyond 64 bits"),
+            ("(-8) ** 0.5", "a complex number result"),
+            ("'\\N{BULLET}'", "a '\\N{...}' escape"),
+            ("arch|upper == 'X86_64'", "the 'upper' filter"),
+            ("arch is lower", "the 'lower' test"),
+            ("debug %} x {% if bootstrap", "'%}' outside a string"),
+        ];
+        for (expr, what) in cases {
+            let err = evaluate(expr, &lookup).expect_err(expr);
+            let want = format!(
+                "Failed to evaluate expression ({expr}): {what} is not supported in bst-rs conditional expressions"
+            );
+            assert_eq!(err.message, want);
+        }
+        // Short-circuiting still skips them, and `%}` inside a string is data.
+        assert_eq!(evaluate("debug and arch.upper()", &lookup), Ok(false));
+        assert_eq!(evaluate("'%}' == '%' ~ '}'", &lookup), Ok(true));
+    }
+
+    #[test]
+    fn parse_once_evaluate_many() {
+        let expr = parse("arch in ['x86_64', 'i686'] and not debug").unwrap();
+        assert_eq!(expr.source(), "arch in ['x86_64', 'i686'] and not debug");
+        assert_eq!(expr.eval(&env(0)), Ok(true));
+        assert_eq!(expr.eval(&env(1)), Ok(false));
+        let err = expr.eval(&|_: &str| None).unwrap_err();
+        assert_eq!(
+            err.message,
+            "Failed to evaluate expression (arch in ['x86_64', 'i686'] and not debug): 'arch' is undefined"
+        );
+        // Syntax errors are found without any lookup.
+        assert!(parse("debug ==").is_err());
+    }
+
+    #[test]
+    fn python_repr_of_floats_and_strings() {
+        let floats = [
+            (1.5, "1.5"),
+            (1e16, "1e+16"),
+            (1e15, "1000000000000000.0"),
+            (1e-4, "0.0001"),
+            (1e-5, "1e-05"),
+            (0.1, "0.1"),
+            (-2.0, "-2.0"),
+            (-0.0, "-0.0"),
+            (1201151154146267.2, "1201151154146267.2"),
+            (f64::INFINITY, "inf"),
+        ];
+        for (f, want) in floats {
+            assert_eq!(py_float_repr(f), want);
+        }
+        assert_eq!(py_repr_str("it's"), "\"it's\"");
+        assert_eq!(py_repr_str("a'b\""), "'a\\'b\"'");
+        assert_eq!(
+            py_repr_str("\u{7f}\t\u{a0}\u{200b}é"),
+            "'\\x7f\\t\\xa0\\u200bé'"
+        );
+    }
 
     #[test]
     fn generated_cases_match_jinja2() {
