@@ -20,9 +20,9 @@
 pub mod json;
 
 use crate::element::{Element, ElementSource, SandboxConfig};
-use indexmap::IndexMap;
 use crate::loader::ElementId;
 use crate::yaml::{Node, Value};
+use indexmap::IndexMap;
 use json::KeyValue;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -118,7 +118,10 @@ pub fn key_tail(k: &KeyInputs) -> String {
     );
     m.insert("element-base-key".to_owned(), KeyValue::Dict(base));
     m.insert("element-plugin-key".into(), k.unique_key.clone());
-    m.insert("element-plugin-name".into(), KeyValue::Str(k.kind.to_owned()));
+    m.insert(
+        "element-plugin-name".into(),
+        KeyValue::Str(k.kind.to_owned()),
+    );
     m.insert(
         "element-plugin-version".into(),
         KeyValue::Int(k.artifact_version),
@@ -222,8 +225,10 @@ pub fn compute_keys(
     elements: &HashMap<ElementId, Element>,
     order: &[ElementId],
 ) -> HashMap<ElementId, Keys> {
-    let prefixes: HashMap<ElementId, String> =
-        elements.iter().map(|(&id, e)| (id, name_prefix(e))).collect();
+    let prefixes: HashMap<ElementId, String> = elements
+        .iter()
+        .map(|(&id, e)| (id, name_prefix(e)))
+        .collect();
     let mut keys: HashMap<ElementId, Keys> = HashMap::new();
     for &id in order {
         let e = &elements[&id];
@@ -232,7 +237,10 @@ pub fn compute_keys(
             continue;
         }
         let deps = build_scope(elements, id);
-        if deps.iter().any(|d| keys.get(d).is_none_or(|k| k.strict.is_none())) {
+        if deps
+            .iter()
+            .any(|d| keys.get(d).is_none_or(|k| k.strict.is_none()))
+        {
             keys.insert(id, Keys::default());
             continue;
         }

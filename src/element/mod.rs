@@ -292,441 +292,506 @@ impl<'a> Instantiator<'a> {
         Ok(d)
     }
 
-    /// Instantiates `id` and, depth first, its dependencies.
-    pub fn instantiate(&mut self, id: ElementId) -> Result<()> {
-        if self.elements.contains_key(&id) {
-            return Ok(());
-        }
-        let el = self.ctx.elements[id].clone();
-        let pid = el.project;
-        let kind = el.kind.clone().ok_or_else(|| el.node.missing_key("kind"))?;
-        if !el.first_pass {
-            self.ctx.ensure_fully_loaded(pid)?;
-        }
-        let defaults = self.kind_defaults(pid, &kind, el.first_pass, el.node.prov)?;
-        let d = &defaults.node;
-        let project = &self.ctx.projects[pid];
-        let full = project.second_pass.as_ref();
-
-        // Variables
-        let mut variables_node = if el.first_pass {
-            project.first_pass.base_variables.clone()
-        } else {
-            full.expect("fully loaded").pass.base_variables.clone()
-        };
-        if let Some(v) = d.get_mapping("variables")? {
-            v.composite(&mut variables_node)?;
-        }
-        if let Some(v) = el.node.get_mapping("variables")? {
-            v.composite(&mut variables_node)?;
-        }
-        variables_node.assert_fully_composited()?;
-        for var in ["project-name", "element-name", "max-jobs"] {
-            if let Some(n) = variables_node.get(var) {
-                if n.prov.col != u32::MAX && n.prov.file != crate::yaml::SYNTHETIC {
-                    return Err(LoadError::new(
-                        LoadErrorReason::ProtectedVariableRedefined,
-                        format!(
-                            "{}: invalid redefinition of protected variable '{var}'",
-                            n.prov
-                        ),
-                    ));
-                }
+    /// Instantiates `targets` and everything they depend on.
+    ///
+    /// Kind defaults are resolved sequentially in BuildStream's instantiation order (depth
+    /// first from the targets); elements are then built in parallel. If anything fails, the
+    /// error reported is the first one in that order, as BuildStream would report it.
+    pub fn instantiate_all(&mut self, targets: &[ElementId]) -> Result<()> {
+        use rayon::prelude::*;
+        let mut order: Vec<ElementId> = Vec::new();
+        let mut seen = std::collections::HashSet::new();
+        let mut prepare_errors: HashMap<ElementId, LoadError> = HashMap::new();
+        let mut stack: Vec<ElementId> = targets.iter().rev().copied().collect();
+        while let Some(id) = stack.pop() {
+            if !seen.insert(id) || self.elements.contains_key(&id) {
+                continue;
+            }
+            order.push(id);
+            if let Err(e) = self.prepare(id) {
+                prepare_errors.insert(id, e);
+            }
+            for dep in self.ctx.elements[id].deps.iter().rev() {
+                stack.push(dep.element);
             }
         }
-        variables_node.set_str("element-name", &el.name);
-        let variables = Variables::new(&mut variables_node)?;
-        if !el.first_pass {
-            variables.check()?;
+        let ctx: &LoadContext = self.ctx;
+        let defaults = &self.defaults;
+        let keep = self.keep_details;
+        let built: Vec<(ElementId, Result<Element>)> = order
+            .par_iter()
+            .filter(|id| !prepare_errors.contains_key(id))
+            .map(|&id| (id, build_element(ctx, defaults, id, keep)))
+            .collect();
+        let mut results: HashMap<ElementId, Result<Element>> = built.into_iter().collect();
+        for id in &order {
+            if let Some(e) = prepare_errors.remove(id) {
+                return Err(e);
+            }
+            if let Some(Err(e)) = results
+                .remove(id)
+                .map(|r| r.map(|el| self.elements.insert(*id, el)))
+            {
+                return Err(e);
+            }
         }
+        Ok(())
+    }
 
-        // Environment
-        let mut env = if el.first_pass {
-            empty()
-        } else {
-            full.expect("fully loaded").environment.clone()
-        };
-        if let Some(e) = d.get_mapping("environment")? {
-            e.composite(&mut env)?;
+    /// Loads what building `id` needs from the mutable context: its project's second pass
+    /// and its kind's defaults (which may load junctions for plugin origins).
+    fn prepare(&mut self, id: ElementId) -> Result<()> {
+        let el = &self.ctx.elements[id];
+        let pid = el.project;
+        let first_pass = el.first_pass;
+        let prov = el.node.prov;
+        let kind = el.kind.clone().ok_or_else(|| el.node.missing_key("kind"))?;
+        if !first_pass {
+            self.ctx.ensure_fully_loaded(pid)?;
         }
-        if let Some(e) = el.node.get_mapping("environment")? {
-            e.composite(&mut env)?;
-        }
-        env.assert_fully_composited()?;
-        variables.expand(&mut env)?;
-        let mut environment = IndexMap::new();
-        for (k, v) in env.as_map().into_iter().flatten() {
-            let s = env.get_str(k)?.unwrap_or_default();
-            let _ = v;
-            environment.insert(k.to_string(), s.to_owned());
-        }
+        self.kind_defaults(pid, &kind, first_pass, prov)?;
+        Ok(())
+    }
+}
 
-        // environment-nocache
-        let mut env_nocache: Vec<String> = if el.first_pass {
-            Vec::new()
-        } else {
-            full.expect("fully loaded").env_nocache.clone()
-        };
-        env_nocache.extend(d.get_str_list("environment-nocache")?);
-        env_nocache.extend(el.node.get_str_list("environment-nocache")?);
-        env_nocache.sort();
-        env_nocache.dedup();
+type DefaultsMap = HashMap<(ProjectId, String), std::sync::Arc<KindDefaults>>;
 
-        // Public
-        let mut element_public = el
-            .node
-            .get_mapping("public")?
-            .cloned()
-            .unwrap_or_else(empty);
-        let base_public = d.get_mapping("public")?.cloned().unwrap_or_else(empty);
-        let base_bst = base_public
-            .get_mapping("bst")?
-            .cloned()
-            .unwrap_or_else(empty);
-        let mut base_splits = base_bst
-            .get_mapping("split-rules")?
-            .cloned()
-            .unwrap_or_else(empty);
-        let mut element_bst = element_public
-            .get_mapping("bst")?
-            .cloned()
-            .unwrap_or_else(empty);
-        let element_splits = element_bst
-            .get_mapping("split-rules")?
-            .cloned()
-            .unwrap_or_else(empty);
-        element_splits.composite(&mut base_splits)?;
-        element_bst.insert("split-rules", base_splits);
-        element_public.insert("bst", element_bst);
-        element_public.assert_fully_composited()?;
-        let mut public = element_public;
-        variables.expand(&mut public)?;
+/// Builds one element from its load element, its kind's defaults and its project.
+fn build_element(
+    ctx: &LoadContext,
+    defaults_map: &DefaultsMap,
+    id: ElementId,
+    keep_details: bool,
+) -> Result<Element> {
+    let el = &ctx.elements[id];
+    let pid = el.project;
+    let kind = el.kind.clone().ok_or_else(|| el.node.missing_key("kind"))?;
+    let defaults = defaults_map[&(pid, kind.clone())].clone();
+    let d = &defaults.node;
+    let project = &ctx.projects[pid];
+    let full = project.second_pass.as_ref();
 
-        // Config
-        let mut config = d.get_mapping("config")?.cloned().unwrap_or_else(empty);
-        if let Some(c) = el.node.get_mapping("config")? {
-            c.composite(&mut config)?;
+    // Variables
+    let mut variables_node = if el.first_pass {
+        project.first_pass.base_variables.clone()
+    } else {
+        full.expect("fully loaded").pass.base_variables.clone()
+    };
+    if let Some(v) = d.get_mapping("variables")? {
+        v.composite(&mut variables_node)?;
+    }
+    if let Some(v) = el.node.get_mapping("variables")? {
+        v.composite(&mut variables_node)?;
+    }
+    variables_node.assert_fully_composited()?;
+    for var in ["project-name", "element-name", "max-jobs"] {
+        if let Some(n) = variables_node.get(var) {
+            if n.prov.col != u32::MAX && n.prov.file != crate::yaml::SYNTHETIC {
+                return Err(LoadError::new(
+                    LoadErrorReason::ProtectedVariableRedefined,
+                    format!(
+                        "{}: invalid redefinition of protected variable '{var}'",
+                        n.prov
+                    ),
+                ));
+            }
         }
-        config.assert_fully_composited()?;
-        variables.expand(&mut config)?;
+    }
+    variables_node.set_str("element-name", &el.name);
+    let variables = Variables::new(&mut variables_node)?;
+    if !el.first_pass {
+        variables.check()?;
+    }
 
-        // Sandbox
-        let mut sandbox_node = if el.first_pass {
-            empty()
-        } else {
-            full.expect("fully loaded").sandbox.clone()
-        };
-        if let Some(s) = d.get_mapping("sandbox")? {
-            s.composite(&mut sandbox_node)?;
-        }
-        if let Some(s) = el.node.get_mapping("sandbox")? {
-            s.composite(&mut sandbox_node)?;
-        }
-        sandbox_node.assert_fully_composited()?;
-        variables.expand(&mut sandbox_node)?;
-        let sandbox = parse_sandbox(&sandbox_node)?;
+    // Environment
+    let mut env = if el.first_pass {
+        empty()
+    } else {
+        full.expect("fully loaded").environment.clone()
+    };
+    if let Some(e) = d.get_mapping("environment")? {
+        e.composite(&mut env)?;
+    }
+    if let Some(e) = el.node.get_mapping("environment")? {
+        e.composite(&mut env)?;
+    }
+    env.assert_fully_composited()?;
+    variables.expand(&mut env)?;
+    let mut environment = IndexMap::new();
+    for (k, v) in env.as_map().into_iter().flatten() {
+        let s = env.get_str(k)?.unwrap_or_default();
+        let _ = v;
+        environment.insert(k.to_string(), s.to_owned());
+    }
 
-        // Sources
-        let sources = self.load_sources(id, &variables)?;
+    // environment-nocache
+    let mut env_nocache: Vec<String> = if el.first_pass {
+        Vec::new()
+    } else {
+        full.expect("fully loaded").env_nocache.clone()
+    };
+    env_nocache.extend(d.get_str_list("environment-nocache")?);
+    env_nocache.extend(el.node.get_str_list("environment-nocache")?);
+    env_nocache.sort();
+    env_nocache.dedup();
 
-        // Dependencies (depth first, like BuildStream)
-        let deps = self.ctx.elements[id].deps.clone();
-        for dep in &deps {
-            self.instantiate(dep.element)?;
-        }
-        let traits = defaults.imp.traits();
-        let mut dep_configs: Vec<(String, Option<Node>)> = Vec::new();
-        let mut build_deps = Vec::new();
-        let mut runtime_deps = Vec::new();
-        let mut strict_deps = Vec::new();
-        for dep in &deps {
-            if dep.dep_type & DEP_BUILD != 0 {
-                build_deps.push(dep.element);
-                if traits.configures_dependencies {
-                    if dep.config_nodes.is_empty() {
-                        dep_configs.push((dep.path(), None));
-                    } else {
-                        for c in &dep.config_nodes {
-                            let mut c = c.clone();
-                            variables.expand(&mut c)?;
-                            dep_configs.push((dep.path(), Some(c)));
-                        }
+    // Public
+    let mut element_public = el
+        .node
+        .get_mapping("public")?
+        .cloned()
+        .unwrap_or_else(empty);
+    let base_public = d.get_mapping("public")?.cloned().unwrap_or_else(empty);
+    let base_bst = base_public
+        .get_mapping("bst")?
+        .cloned()
+        .unwrap_or_else(empty);
+    let mut base_splits = base_bst
+        .get_mapping("split-rules")?
+        .cloned()
+        .unwrap_or_else(empty);
+    let mut element_bst = element_public
+        .get_mapping("bst")?
+        .cloned()
+        .unwrap_or_else(empty);
+    let element_splits = element_bst
+        .get_mapping("split-rules")?
+        .cloned()
+        .unwrap_or_else(empty);
+    element_splits.composite(&mut base_splits)?;
+    element_bst.insert("split-rules", base_splits);
+    element_public.insert("bst", element_bst);
+    element_public.assert_fully_composited()?;
+    let mut public = element_public;
+    variables.expand(&mut public)?;
+
+    // Config
+    let mut config = d.get_mapping("config")?.cloned().unwrap_or_else(empty);
+    if let Some(c) = el.node.get_mapping("config")? {
+        c.composite(&mut config)?;
+    }
+    config.assert_fully_composited()?;
+    variables.expand(&mut config)?;
+
+    // Sandbox
+    let mut sandbox_node = if el.first_pass {
+        empty()
+    } else {
+        full.expect("fully loaded").sandbox.clone()
+    };
+    if let Some(s) = d.get_mapping("sandbox")? {
+        s.composite(&mut sandbox_node)?;
+    }
+    if let Some(s) = el.node.get_mapping("sandbox")? {
+        s.composite(&mut sandbox_node)?;
+    }
+    sandbox_node.assert_fully_composited()?;
+    variables.expand(&mut sandbox_node)?;
+    let sandbox = parse_sandbox(&sandbox_node)?;
+
+    // Sources
+    let sources = load_sources(ctx, id, &variables)?;
+
+    let deps = &el.deps;
+    let traits = defaults.imp.traits();
+    let mut dep_configs: Vec<(String, Option<Node>)> = Vec::new();
+    let mut build_deps = Vec::new();
+    let mut runtime_deps = Vec::new();
+    let mut strict_deps = Vec::new();
+    for dep in deps {
+        if dep.dep_type & DEP_BUILD != 0 {
+            build_deps.push(dep.element);
+            if traits.configures_dependencies {
+                if dep.config_nodes.is_empty() {
+                    dep_configs.push((dep.path(), None));
+                } else {
+                    for c in &dep.config_nodes {
+                        let mut c = c.clone();
+                        variables.expand(&mut c)?;
+                        dep_configs.push((dep.path(), Some(c)));
                     }
-                } else if let Some(c) = dep.config_nodes.first() {
-                    return Err(LoadError::new(
+                }
+            } else if let Some(c) = dep.config_nodes.first() {
+                return Err(LoadError::new(
                         LoadErrorReason::InvalidDependencyConfig,
                         format!(
                             "{}: Custom dependency configuration is not supported by element plugin '{kind}'",
                             c.prov
                         ),
                     ));
-                }
-            }
-            if dep.dep_type & DEP_RUNTIME != 0 {
-                runtime_deps.push(dep.element);
-            }
-            if dep.strict {
-                strict_deps.push(dep.element);
             }
         }
-        let dep_conf: Vec<DepConfiguration> = dep_configs
-            .iter()
-            .map(|(p, c)| DepConfiguration {
-                path: p,
-                config: c.as_ref(),
-            })
-            .collect();
-        let configured = defaults.imp.configure(&ConfigureInput {
-            config: &config,
-            variables: &variables,
-            deps: &dep_conf,
-            name: &el.name,
-        })?;
+        if dep.dep_type & DEP_RUNTIME != 0 {
+            runtime_deps.push(dep.element);
+        }
+        if dep.strict {
+            strict_deps.push(dep.element);
+        }
+    }
+    let dep_conf: Vec<DepConfiguration> = dep_configs
+        .iter()
+        .map(|(p, c)| DepConfiguration {
+            path: p,
+            config: c.as_ref(),
+        })
+        .collect();
+    let configured = defaults.imp.configure(&ConfigureInput {
+        config: &config,
+        variables: &variables,
+        deps: &dep_conf,
+        name: &el.name,
+    })?;
 
-        // Preflight
-        let display = format!("{} element '{}'", kind, el.full_name);
-        let _ = display;
-        let pf = |what: &str| {
-            LoadError::new(
-                LoadErrorReason::PluginConfig,
-                format!(
-                    "{kind} element '{}': {what} are forbidden for '{kind}' elements",
-                    el.full_name
-                ),
-            )
-        };
-        if traits.forbid_rdepends && traits.forbid_bdepends {
-            if !deps.is_empty() {
-                return Err(pf("Dependencies"));
-            }
-        } else {
-            if traits.forbid_rdepends && !runtime_deps.is_empty() {
-                return Err(pf("Runtime dependencies"));
-            }
-            if traits.forbid_bdepends && !build_deps.is_empty() {
-                return Err(pf("Build dependencies"));
-            }
+    // Preflight
+    let display = format!("{} element '{}'", kind, el.full_name);
+    let _ = display;
+    let pf = |what: &str| {
+        LoadError::new(
+            LoadErrorReason::PluginConfig,
+            format!(
+                "{kind} element '{}': {what} are forbidden for '{kind}' elements",
+                el.full_name
+            ),
+        )
+    };
+    if traits.forbid_rdepends && traits.forbid_bdepends {
+        if !deps.is_empty() {
+            return Err(pf("Dependencies"));
         }
-        if traits.forbid_sources && !sources.is_empty() {
-            return Err(pf("Sources"));
+    } else {
+        if traits.forbid_rdepends && !runtime_deps.is_empty() {
+            return Err(pf("Runtime dependencies"));
         }
-        if kind == "filter" {
-            let n = build_deps.len();
-            if n != 1 {
-                return Err(LoadError::new(
+        if traits.forbid_bdepends && !build_deps.is_empty() {
+            return Err(pf("Build dependencies"));
+        }
+    }
+    if traits.forbid_sources && !sources.is_empty() {
+        return Err(pf("Sources"));
+    }
+    if kind == "filter" {
+        let n = build_deps.len();
+        if n != 1 {
+            return Err(LoadError::new(
                     LoadErrorReason::PluginConfig,
                     format!(
                         "filter element '{}': FilterElement element must have exactly 1 build-dependency, actually have {n}",
                         el.full_name
                     ),
                 ));
-            }
-            if runtime_deps.contains(&build_deps[0]) {
-                return Err(LoadError::new(
+        }
+        if runtime_deps.contains(&build_deps[0]) {
+            return Err(LoadError::new(
                     LoadErrorReason::PluginConfig,
                     format!(
                         "filter element '{}': FilterElement element's build dependency must not also be a runtime dependency",
                         el.full_name
                     ),
                 ));
-            }
-            if self.elements[&build_deps[0]].traits.no_artifact {
-                return Err(LoadError::new(
+        }
+        let dep_el = &ctx.elements[build_deps[0]];
+        let dep_no_artifact = dep_el
+            .kind
+            .as_ref()
+            .and_then(|k| defaults_map.get(&(dep_el.project, k.clone())))
+            .is_some_and(|d| d.imp.traits().no_artifact);
+        if dep_no_artifact {
+            return Err(LoadError::new(
                     LoadErrorReason::PluginConfig,
                     format!(
                         "filter element '{}': FilterElement element's build dependency must produce an artifact",
                         el.full_name
                     ),
                 ));
-            }
         }
-
-        let project = &self.ctx.projects[pid];
-        let key_tail = crate::cachekey::key_tail(&crate::cachekey::KeyInputs {
-            kind: &kind,
-            build_root: variables.get("build-root")?.as_deref(),
-            unique_key: &configured.unique_key,
-            artifact_version: traits.artifact_version,
-            public: &public,
-            sources: &sources,
-            fatal_warnings: &project.fatal_warnings,
-            run_commands: configured.run_commands,
-            sandbox: &sandbox,
-            environment: &environment,
-            env_nocache: &env_nocache,
-        });
-        let details = self.keep_details.then(|| {
-            Box::new(ElementDetails {
-                variables,
-                environment,
-                env_nocache,
-                public,
-                config,
-                sandbox,
-            })
-        });
-        let element = Element {
-            id,
-            kind: kind.clone(),
-            project_name: project.name.clone(),
-            name: el.name.clone(),
-            full_name: el.full_name.clone(),
-            description: el.description.clone().unwrap_or_default(),
-            sources,
-            traits,
-            build_deps,
-            runtime_deps,
-            strict_deps,
-            key_tail,
-            details,
-        };
-        self.elements.insert(id, element);
-        Ok(())
     }
 
-    fn load_sources(&mut self, id: ElementId, variables: &Variables) -> Result<Vec<ElementSource>> {
-        let el = &self.ctx.elements[id];
-        let pid = el.project;
-        let Some(seq) = el.node.get_sequence("sources")? else {
-            return Ok(Vec::new());
-        };
-        let seq = seq.clone();
-        let el_name = el.name.clone();
-        let first_pass = el.first_pass;
-        let mut out = Vec::new();
-        for (index, src) in seq.as_seq().unwrap_or(&[]).iter().enumerate() {
-            if !src.is_map() {
-                return Err(LoadError::new(
-                    LoadErrorReason::InvalidData,
-                    format!(
-                        "{}: Value of 'sources' is not of the expected type 'dict'",
-                        src.prov
-                    ),
-                ));
-            }
-            let kind_node = src.get("kind").ok_or_else(|| src.missing_key("kind"))?;
-            let kind = src.req_str("kind")?.to_owned();
-            if kind == "workspace" {
-                return Err(LoadError::new(
-                    LoadErrorReason::InvalidData,
-                    format!("{}: Invalid usage of workspace source kind", kind_node.prov),
-                ));
-            }
-            let mut node = src.clone();
-            node.remove("kind");
-            let directory = node.get_str("directory")?.map(str::to_owned);
-            if directory.is_some() {
-                node.remove("directory");
-            }
-            if let Some(p) = node.get_mapping("provenance")? {
-                for (k, v) in p.as_map().into_iter().flatten() {
-                    if !v.is_scalar() {
-                        return Err(LoadError::new(
-                            LoadErrorReason::InvalidData,
-                            format!(
-                                "{}: Expected string for the value of provenance attribute '{k}'",
-                                v.prov
-                            ),
-                        ));
-                    }
-                }
-                node.remove("provenance");
-            }
-            let project = &self.ctx.projects[pid];
-            let declared = project.source_origins.get(&kind).cloned();
-            if declared.is_none() && !source::CORE_SOURCE_KINDS.contains(&kind.as_str()) {
-                return Err(plugin_error(format!(
-                    "{}: No source plugin registered for kind '{kind}'",
-                    src.prov
-                )));
-            }
-            let Some(imp) = source::lookup(&kind) else {
-                return Err(plugin_error(format!(
-                    "{}: Source kind '{kind}' is not implemented by bst-rs",
-                    src.prov
-                )));
-            };
-            let (overrides, aliases) = if first_pass {
-                (
-                    project.first_pass.source_overrides.clone(),
-                    project.first_pass.aliases.clone(),
-                )
-            } else {
-                let f = project.second_pass.as_ref().expect("fully loaded");
-                (f.pass.source_overrides.clone(), f.pass.aliases.clone())
-            };
-            let mut config = overrides
-                .get_mapping(&kind)?
-                .and_then(|k| k.get("config").cloned())
-                .unwrap_or_else(empty);
-            node.composite(&mut config)?;
-            config.assert_fully_composited()?;
-            variables.expand(&mut config)?;
-            self.apply_project_refs(pid, &el_name, index, &kind, &mut config);
-            let display = format!("{kind} source at {}", src.prov);
-            let _ = format!("{el_name}-{index}");
-            let configured = imp.configure(&SourceInput {
-                config: &config,
-                project_dir: &project.directory,
-                aliases: &aliases,
-                display: &display,
-            })?;
-            out.push(ElementSource {
-                kind,
-                directory,
-                unique_key: configured.unique_key,
-            });
-        }
-        Ok(out)
-    }
+    let project = &ctx.projects[pid];
+    let key_tail = crate::cachekey::key_tail(&crate::cachekey::KeyInputs {
+        kind: &kind,
+        build_root: variables.get("build-root")?.as_deref(),
+        unique_key: &configured.unique_key,
+        artifact_version: traits.artifact_version,
+        public: &public,
+        sources: &sources,
+        fatal_warnings: &project.fatal_warnings,
+        run_commands: configured.run_commands,
+        sandbox: &sandbox,
+        environment: &environment,
+        env_nocache: &env_nocache,
+    });
+    let details = keep_details.then(|| {
+        Box::new(ElementDetails {
+            variables,
+            environment,
+            env_nocache,
+            public,
+            config,
+            sandbox,
+        })
+    });
+    let element = Element {
+        id,
+        kind: kind.clone(),
+        project_name: project.name.clone(),
+        name: el.name.clone(),
+        full_name: el.full_name.clone(),
+        description: el.description.clone().unwrap_or_default(),
+        sources,
+        traits,
+        build_deps,
+        runtime_deps,
+        strict_deps,
+        key_tail,
+        details,
+    };
+    Ok(element)
 }
 
-impl Instantiator<'_> {
-    /// With `ref-storage: project.refs`, a source's ref comes from the refs file (the
-    /// top-level project's file first for subproject sources), not from the element.
-    fn apply_project_refs(
-        &self,
-        pid: ProjectId,
-        element: &str,
-        index: usize,
-        kind: &str,
-        config: &mut Node,
-    ) {
-        let ref_keys: &[&str] = if kind == "git" || kind == "git_repo" {
-            &["ref", "tags"]
-        } else {
-            &["ref"]
-        };
-        let apply = |config: &mut Node, refnode: &Node| {
-            for (k, v) in refnode.as_map().into_iter().flatten() {
-                config.insert(k, v.clone());
-            }
-        };
-        let top = &self.ctx.projects[0];
-        let project = &self.ctx.projects[pid];
-        if pid != 0 && top.refs_in_file {
-            if let Some(refs) = top.second_pass.as_ref().and_then(|f| f.refs.as_ref()) {
-                if let Some(r) =
-                    crate::project::Project::lookup_ref(refs, &project.name, element, index)
-                {
-                    for k in ref_keys {
-                        config.remove(k);
-                    }
-                    apply(config, r);
-                    return;
+fn load_sources(
+    ctx: &LoadContext,
+    id: ElementId,
+    variables: &Variables,
+) -> Result<Vec<ElementSource>> {
+    let el = &ctx.elements[id];
+    let pid = el.project;
+    let Some(seq) = el.node.get_sequence("sources")? else {
+        return Ok(Vec::new());
+    };
+    let seq = seq.clone();
+    let el_name = el.name.clone();
+    let first_pass = el.first_pass;
+    let mut out = Vec::new();
+    for (index, src) in seq.as_seq().unwrap_or(&[]).iter().enumerate() {
+        if !src.is_map() {
+            return Err(LoadError::new(
+                LoadErrorReason::InvalidData,
+                format!(
+                    "{}: Value of 'sources' is not of the expected type 'dict'",
+                    src.prov
+                ),
+            ));
+        }
+        let kind_node = src.get("kind").ok_or_else(|| src.missing_key("kind"))?;
+        let kind = src.req_str("kind")?.to_owned();
+        if kind == "workspace" {
+            return Err(LoadError::new(
+                LoadErrorReason::InvalidData,
+                format!("{}: Invalid usage of workspace source kind", kind_node.prov),
+            ));
+        }
+        let mut node = src.clone();
+        node.remove("kind");
+        let directory = node.get_str("directory")?.map(str::to_owned);
+        if directory.is_some() {
+            node.remove("directory");
+        }
+        if let Some(p) = node.get_mapping("provenance")? {
+            for (k, v) in p.as_map().into_iter().flatten() {
+                if !v.is_scalar() {
+                    return Err(LoadError::new(
+                        LoadErrorReason::InvalidData,
+                        format!(
+                            "{}: Expected string for the value of provenance attribute '{k}'",
+                            v.prov
+                        ),
+                    ));
                 }
+            }
+            node.remove("provenance");
+        }
+        let project = &ctx.projects[pid];
+        let declared = project.source_origins.get(&kind).cloned();
+        if declared.is_none() && !source::CORE_SOURCE_KINDS.contains(&kind.as_str()) {
+            return Err(plugin_error(format!(
+                "{}: No source plugin registered for kind '{kind}'",
+                src.prov
+            )));
+        }
+        let Some(imp) = source::lookup(&kind) else {
+            return Err(plugin_error(format!(
+                "{}: Source kind '{kind}' is not implemented by bst-rs",
+                src.prov
+            )));
+        };
+        let (overrides, aliases) = if first_pass {
+            (
+                project.first_pass.source_overrides.clone(),
+                project.first_pass.aliases.clone(),
+            )
+        } else {
+            let f = project.second_pass.as_ref().expect("fully loaded");
+            (f.pass.source_overrides.clone(), f.pass.aliases.clone())
+        };
+        let mut config = overrides
+            .get_mapping(&kind)?
+            .and_then(|k| k.get("config").cloned())
+            .unwrap_or_else(empty);
+        node.composite(&mut config)?;
+        config.assert_fully_composited()?;
+        variables.expand(&mut config)?;
+        apply_project_refs(ctx, pid, &el_name, index, &kind, &mut config);
+        let display = format!("{kind} source at {}", src.prov);
+        let _ = format!("{el_name}-{index}");
+        let configured = imp.configure(&SourceInput {
+            config: &config,
+            project_dir: &project.directory,
+            aliases: &aliases,
+            display: &display,
+        })?;
+        out.push(ElementSource {
+            kind,
+            directory,
+            unique_key: configured.unique_key,
+        });
+    }
+    Ok(out)
+}
+
+/// With `ref-storage: project.refs`, a source's ref comes from the refs file (the
+/// top-level project's file first for subproject sources), not from the element.
+fn apply_project_refs(
+    ctx: &LoadContext,
+    pid: ProjectId,
+    element: &str,
+    index: usize,
+    kind: &str,
+    config: &mut Node,
+) {
+    let ref_keys: &[&str] = if kind == "git" || kind == "git_repo" {
+        &["ref", "tags"]
+    } else {
+        &["ref"]
+    };
+    let apply = |config: &mut Node, refnode: &Node| {
+        for (k, v) in refnode.as_map().into_iter().flatten() {
+            config.insert(k, v.clone());
+        }
+    };
+    let top = &ctx.projects[0];
+    let project = &ctx.projects[pid];
+    if pid != 0 && top.refs_in_file {
+        if let Some(refs) = top.second_pass.as_ref().and_then(|f| f.refs.as_ref()) {
+            if let Some(r) =
+                crate::project::Project::lookup_ref(refs, &project.name, element, index)
+            {
+                for k in ref_keys {
+                    config.remove(k);
+                }
+                apply(config, r);
+                return;
             }
         }
-        if project.refs_in_file {
-            for k in ref_keys {
-                config.remove(k);
-            }
-            if let Some(refs) = project.second_pass.as_ref().and_then(|f| f.refs.as_ref()) {
-                if let Some(r) =
-                    crate::project::Project::lookup_ref(refs, &project.name, element, index)
-                {
-                    apply(config, r);
-                }
+    }
+    if project.refs_in_file {
+        for k in ref_keys {
+            config.remove(k);
+        }
+        if let Some(refs) = project.second_pass.as_ref().and_then(|f| f.refs.as_ref()) {
+            if let Some(r) =
+                crate::project::Project::lookup_ref(refs, &project.name, element, index)
+            {
+                apply(config, r);
             }
         }
     }

@@ -76,9 +76,8 @@ impl Pipeline {
         keep_details: bool,
     ) -> Result<Pipeline> {
         let mut inst = Instantiator::new(&mut ctx, keep_details);
-        for &t in targets.iter().chain(except.iter()) {
-            inst.instantiate(t)?;
-        }
+        let all: Vec<ElementId> = targets.iter().chain(except.iter()).copied().collect();
+        inst.instantiate_all(&all)?;
         let elements = std::mem::take(&mut inst.elements);
         let mut graph = DiGraph::new();
         let mut nodes = HashMap::new();
