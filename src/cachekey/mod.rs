@@ -21,10 +21,11 @@ pub mod json;
 
 use crate::element::{Element, ElementSource, SandboxConfig};
 use crate::loader::ElementId;
+use crate::yaml::FxIndexMap as IndexMap;
 use crate::yaml::{Node, Value};
-use indexmap::IndexMap;
 use json::KeyValue;
-use std::collections::{BTreeMap, HashMap, HashSet};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
+use std::collections::BTreeMap;
 
 /// BuildStream's `BST_CORE_ARTIFACT_VERSION`.
 pub const CORE_ARTIFACT_VERSION: i64 = 11;
@@ -68,7 +69,7 @@ pub fn build_scope(elements: &HashMap<ElementId, Element>, id: ElementId) -> Vec
         }
         out.push(e);
     }
-    let mut visited = HashSet::new();
+    let mut visited = HashSet::default();
     let mut out = Vec::new();
     for &d in &elements[&id].build_deps {
         if !visited.contains(&d) {
@@ -229,7 +230,7 @@ pub fn compute_keys(
         .iter()
         .map(|(&id, e)| (id, name_prefix(e)))
         .collect();
-    let mut keys: HashMap<ElementId, Keys> = HashMap::new();
+    let mut keys: HashMap<ElementId, Keys> = HashMap::default();
     for &id in order {
         let e = &elements[&id];
         if !e.sources_resolved() {

@@ -218,5 +218,7 @@ fn show(
     for id in selection {
         lines.push(format::render(&pipeline, id, fmt)?);
     }
+    // The process ends right after printing: skip freeing the whole graph.
+    std::mem::forget(pipeline);
     Ok(lines.join("\n").trim_end_matches('\n').to_owned())
 }

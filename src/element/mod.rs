@@ -18,10 +18,10 @@ use crate::project::options::canonicalize_arch;
 use crate::project::variables::Variables;
 use crate::project::{PluginOrigin, ProjectId};
 use crate::source::{self, SourceInput};
+use crate::yaml::FxIndexMap as IndexMap;
 use crate::yaml::{parse_str, register_file, LoadError, LoadErrorReason, Node, Provenance, Result};
-use indexmap::IndexMap;
 use kinds::{ConfigureInput, DepConfiguration, ElementKind, KindTraits};
-use std::collections::HashMap;
+use rustc_hash::FxHashMap as HashMap;
 use std::path::PathBuf;
 
 /// The sandbox configuration that enters cache keys.
@@ -140,6 +140,9 @@ impl Element {
 struct KindDefaults {
     node: Node,
     imp: &'static dyn ElementKind,
+    /// Project variables composed with the kind's, pre-resolved, for elements that define
+    /// no variables of their own (None when composing them fails: the slow path reports it).
+    var_template: Option<(Node, crate::project::variables::FrozenVariables)>,
 }
 
 /// Instantiates elements from loaded ones.
@@ -169,8 +172,8 @@ impl<'a> Instantiator<'a> {
         Instantiator {
             ctx,
             keep_details,
-            defaults: HashMap::new(),
-            elements: HashMap::new(),
+            defaults: HashMap::default(),
+            elements: HashMap::default(),
         }
     }
 
@@ -284,12 +287,42 @@ impl<'a> Instantiator<'a> {
         if let Some(ov) = overrides_root.get_mapping(kind)? {
             ov.composite(&mut defaults)?;
         }
+        let var_template = self.var_template(pid, first_pass, &defaults);
         let d = std::sync::Arc::new(KindDefaults {
             node: defaults,
             imp,
+            var_template,
         });
         self.defaults.insert((pid, kind.to_owned()), d.clone());
         Ok(d)
+    }
+
+    fn var_template(
+        &self,
+        pid: ProjectId,
+        first_pass: bool,
+        defaults: &Node,
+    ) -> Option<(Node, crate::project::variables::FrozenVariables)> {
+        let project = &self.ctx.projects[pid];
+        let mut node = if first_pass {
+            project.first_pass.base_variables.clone()
+        } else {
+            project.second_pass.as_ref()?.pass.base_variables.clone()
+        };
+        if let Some(v) = defaults.get_mapping("variables").ok()? {
+            v.composite(&mut node).ok()?;
+        }
+        node.assert_fully_composited().ok()?;
+        for var in ["project-name", "element-name", "max-jobs"] {
+            if let Some(n) = node.get(var) {
+                if n.prov.col != u32::MAX && n.prov.file != crate::yaml::SYNTHETIC {
+                    return None;
+                }
+            }
+        }
+        let mut template_node = node.clone();
+        let vars = Variables::template(&mut template_node).ok()?;
+        Some((node, vars))
     }
 
     /// Instantiates `targets` and everything they depend on.
@@ -300,8 +333,8 @@ impl<'a> Instantiator<'a> {
     pub fn instantiate_all(&mut self, targets: &[ElementId]) -> Result<()> {
         use rayon::prelude::*;
         let mut order: Vec<ElementId> = Vec::new();
-        let mut seen = std::collections::HashSet::new();
-        let mut prepare_errors: HashMap<ElementId, LoadError> = HashMap::new();
+        let mut seen: rustc_hash::FxHashSet<ElementId> = Default::default();
+        let mut prepare_errors: HashMap<ElementId, LoadError> = HashMap::default();
         let mut stack: Vec<ElementId> = targets.iter().rev().copied().collect();
         while let Some(id) = stack.pop() {
             if !seen.insert(id) || self.elements.contains_key(&id) {
@@ -372,36 +405,74 @@ fn build_element(
     let full = project.second_pass.as_ref();
 
     // Variables
-    let mut variables_node = if el.first_pass {
-        project.first_pass.base_variables.clone()
-    } else {
-        full.expect("fully loaded").pass.base_variables.clone()
+    // Fast path: the kind's pre-resolved template plus the element's own scalar variables.
+    // Anything unusual (directives, protected names, notparallel, an error) takes the
+    // composing path below, which reproduces BuildStream's behaviour and messages exactly.
+    let overrides: Option<Vec<(std::sync::Arc<str>, &str, Provenance)>> =
+        match el.node.get("variables") {
+            None => Some(Vec::new()),
+            Some(v) => v.as_map().and_then(|m| {
+                m.iter()
+                    .map(|(k, n)| {
+                        let simple = !matches!(
+                            &**k,
+                            "project-name" | "element-name" | "max-jobs" | "notparallel"
+                        ) && !k.starts_with('(');
+                        n.as_str()
+                            .filter(|_| simple)
+                            .map(|s| (k.clone(), s, n.prov))
+                    })
+                    .collect()
+            }),
+        };
+    let fast = match (&defaults.var_template, overrides) {
+        (Some((_, template)), Some(ov)) => {
+            let mut variables = if ov.is_empty() {
+                template.thaw()
+            } else {
+                template.thaw_with(&ov)
+            };
+            variables.set_resolved("element-name", &el.name);
+            let ok = el.first_pass || variables.check().is_ok();
+            ok.then_some(variables)
+        }
+        _ => None,
     };
-    if let Some(v) = d.get_mapping("variables")? {
-        v.composite(&mut variables_node)?;
-    }
-    if let Some(v) = el.node.get_mapping("variables")? {
-        v.composite(&mut variables_node)?;
-    }
-    variables_node.assert_fully_composited()?;
-    for var in ["project-name", "element-name", "max-jobs"] {
-        if let Some(n) = variables_node.get(var) {
-            if n.prov.col != u32::MAX && n.prov.file != crate::yaml::SYNTHETIC {
-                return Err(LoadError::new(
-                    LoadErrorReason::ProtectedVariableRedefined,
-                    format!(
-                        "{}: invalid redefinition of protected variable '{var}'",
-                        n.prov
-                    ),
-                ));
+    let variables = if let Some(variables) = fast {
+        variables
+    } else {
+        let mut variables_node = if el.first_pass {
+            project.first_pass.base_variables.clone()
+        } else {
+            full.expect("fully loaded").pass.base_variables.clone()
+        };
+        if let Some(v) = d.get_mapping("variables")? {
+            v.composite(&mut variables_node)?;
+        }
+        if let Some(v) = el.node.get_mapping("variables")? {
+            v.composite(&mut variables_node)?;
+        }
+        variables_node.assert_fully_composited()?;
+        for var in ["project-name", "element-name", "max-jobs"] {
+            if let Some(n) = variables_node.get(var) {
+                if n.prov.col != u32::MAX && n.prov.file != crate::yaml::SYNTHETIC {
+                    return Err(LoadError::new(
+                        LoadErrorReason::ProtectedVariableRedefined,
+                        format!(
+                            "{}: invalid redefinition of protected variable '{var}'",
+                            n.prov
+                        ),
+                    ));
+                }
             }
         }
-    }
-    variables_node.set_str("element-name", &el.name);
-    let variables = Variables::new(&mut variables_node)?;
-    if !el.first_pass {
-        variables.check()?;
-    }
+        variables_node.set_str("element-name", &el.name);
+        let variables = Variables::new(&mut variables_node)?;
+        if !el.first_pass {
+            variables.check()?;
+        }
+        variables
+    };
 
     // Environment
     let mut env = if el.first_pass {
@@ -417,7 +488,7 @@ fn build_element(
     }
     env.assert_fully_composited()?;
     variables.expand(&mut env)?;
-    let mut environment = IndexMap::new();
+    let mut environment = IndexMap::default();
     for (k, v) in env.as_map().into_iter().flatten() {
         let s = env.get_str(k)?.unwrap_or_default();
         let _ = v;

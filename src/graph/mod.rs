@@ -10,7 +10,7 @@ use crate::element::{Element, Instantiator};
 use crate::loader::{ElementId, LoadContext};
 use crate::yaml::Result;
 use petgraph::graph::{DiGraph, NodeIndex};
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::path::Path;
 
 /// Dependency scopes, as BuildStream's `_Scope`.
@@ -80,7 +80,7 @@ impl Pipeline {
         inst.instantiate_all(&all)?;
         let elements = std::mem::take(&mut inst.elements);
         let mut graph = DiGraph::new();
-        let mut nodes = HashMap::new();
+        let mut nodes = HashMap::default();
         let mut ids: Vec<ElementId> = elements.keys().copied().collect();
         ids.sort_unstable();
         for &id in &ids {
@@ -108,8 +108,8 @@ impl Pipeline {
 
     /// Elements of `targets` in `scope`, in BuildStream's staging order, each once.
     pub fn dependencies(&self, targets: &[ElementId], scope: Scope) -> Vec<ElementId> {
-        let mut visited_build: HashSet<ElementId> = HashSet::new();
-        let mut visited_run: HashSet<ElementId> = HashSet::new();
+        let mut visited_build: HashSet<ElementId> = HashSet::default();
+        let mut visited_run: HashSet<ElementId> = HashSet::default();
         let mut out = Vec::new();
         for &t in targets {
             if matches!(scope, Scope::Build | Scope::All) && visited_build.contains(&t) {
@@ -197,8 +197,8 @@ impl Pipeline {
         }
         let targeted: HashSet<ElementId> =
             self.dependencies(targets, Scope::All).into_iter().collect();
-        let mut visited: HashSet<ElementId> = HashSet::new();
-        let mut intersection: HashSet<ElementId> = HashSet::new();
+        let mut visited: HashSet<ElementId> = HashSet::default();
+        let mut intersection: HashSet<ElementId> = HashSet::default();
         fn find(
             p: &Pipeline,
             e: ElementId,
@@ -221,7 +221,7 @@ impl Pipeline {
             find(self, x, &targeted, &mut visited, &mut intersection);
         }
         let mut queue: Vec<ElementId> = targets.to_vec();
-        let mut seen: HashSet<ElementId> = HashSet::new();
+        let mut seen: HashSet<ElementId> = HashSet::default();
         while let Some(e) = queue.pop() {
             if seen.contains(&e) || intersection.contains(&e) {
                 continue;

@@ -18,10 +18,10 @@ pub mod listsort;
 use crate::project::options::OptionPool;
 use crate::project::variables::Variables;
 use crate::project::{includes, JunctionConfig, Project, ProjectHost, ProjectId};
+use crate::yaml::FxIndexMap as IndexMap;
 use crate::yaml::{load_file, LoadError, LoadErrorReason, Node, Provenance, Result};
 use fixedbitset::FixedBitSet;
-use indexmap::IndexMap;
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -278,7 +278,7 @@ fn load_dependency(
 /// Extracts and merges `build-depends`, `runtime-depends` and `depends`, removing them from
 /// the node.
 fn extract_depends(node: &mut Node) -> Result<Vec<DepDecl>> {
-    let mut acc: IndexMap<(Option<String>, String), Dependency> = IndexMap::new();
+    let mut acc: IndexMap<(Option<String>, String), Dependency> = IndexMap::default();
     for (key, default_type) in [
         ("build-depends", DEP_BUILD),
         ("runtime-depends", DEP_RUNTIME),
@@ -401,8 +401,8 @@ impl LoadContext {
             loaders: Vec::new(),
             metas: Vec::new(),
             cli_options,
-            include_cache: HashMap::new(),
-            prefetched: HashMap::new(),
+            include_cache: HashMap::default(),
+            prefetched: HashMap::default(),
         };
         ctx.add_project(directory, None, None)?;
         Ok(ctx)
@@ -546,7 +546,7 @@ impl LoadContext {
             ids.push(id);
         }
         self.check_circular(&ids)?;
-        let mut visited = HashSet::new();
+        let mut visited = HashSet::default();
         let mut sets = Vec::new();
         for &id in &ids {
             self.sort_dependencies(id, &mut visited, &mut sets);
@@ -725,7 +725,7 @@ impl LoadContext {
             .get_mapping("options")?
             .cloned()
             .unwrap_or_else(|| Node::empty_map(Provenance::synthetic()));
-        let mut overrides = IndexMap::new();
+        let mut overrides = IndexMap::default();
         if let Some(o) = config.get_mapping("overrides")? {
             for (k, v) in o.as_map().into_iter().flatten() {
                 let target = o.req_str(k)?;
@@ -1062,7 +1062,7 @@ impl LoadContext {
         let mut queue: Vec<(ElementId, Vec<DepDecl>, HashMap<ElementId, usize>)> = Vec::new();
         let mut decls = self.elements[top].declared.clone();
         decls.reverse();
-        queue.push((top, decls, HashMap::new()));
+        queue.push((top, decls, HashMap::default()));
         while let Some(last) = queue.last_mut() {
             let Some(decl) = last.1.pop() else {
                 queue.pop();
@@ -1080,7 +1080,7 @@ impl LoadContext {
                     self.mark_fully_loaded(de)?;
                     let mut dd = self.elements[de].declared.clone();
                     dd.reverse();
-                    queue.push((de, dd, HashMap::new()));
+                    queue.push((de, dd, HashMap::default()));
                     if self.elements[de].kind.as_deref() == Some("junction") {
                         return Err(invalid(format!("{}: Cannot depend on junction", dep.prov)));
                     }

@@ -14,10 +14,10 @@ pub mod includes;
 pub mod options;
 pub mod variables;
 
+use crate::yaml::FxIndexMap as IndexMap;
 use crate::yaml::{
     assert_symbol_name, load_file, parse_str, LoadError, LoadErrorReason, Node, Provenance, Result,
 };
-use indexmap::IndexMap;
 use options::OptionPool;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
@@ -244,8 +244,8 @@ fn parse_plugin_origins(
     IndexMap<String, PluginOrigin>,
     IndexMap<String, PluginOrigin>,
 )> {
-    let mut elements = IndexMap::new();
-    let mut sources = IndexMap::new();
+    let mut elements = IndexMap::default();
+    let mut sources = IndexMap::default();
     let Some(seq) = config.get_sequence("plugins")? else {
         return Ok((elements, sources));
     };
@@ -385,8 +385,8 @@ impl Project {
             default_targets,
             fatal_warnings,
             refs_in_file: false,
-            element_origins: IndexMap::new(),
-            source_origins: IndexMap::new(),
+            element_origins: IndexMap::default(),
+            source_origins: IndexMap::default(),
             first_pass: PassConfig {
                 options: Arc::new(OptionPool::default()),
                 element_overrides: Node::empty_map(Provenance::synthetic()),

@@ -4,8 +4,8 @@
 //! Conditionals are evaluated by [`super::expr`] with each option's typed value in scope.
 
 use super::expr::{self, OptValue};
+use crate::yaml::FxIndexMap as IndexMap;
 use crate::yaml::{assert_symbol_name, LoadError, LoadErrorReason, Node, Result};
-use indexmap::IndexMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -167,7 +167,7 @@ impl OptionPool {
     /// An empty pool for a project whose elements live in `element_path`.
     pub fn new(element_path: PathBuf) -> Self {
         OptionPool {
-            options: IndexMap::new(),
+            options: IndexMap::default(),
             element_path,
         }
     }
@@ -423,14 +423,32 @@ impl OptionPool {
     }
 
     fn evaluate(&self, expression: &str) -> std::result::Result<bool, String> {
-        expr::evaluate(expression, &|n| self.value(n)).map_err(|e| {
-            let m = e.to_string();
-            if m.starts_with("Failed to evaluate expression") {
-                m
-            } else {
-                format!("Failed to evaluate expression ({expression}): {m}")
-            }
-        })
+        // Parse each distinct expression once per process: large projects repeat the same
+        // few conditionals in thousands of elements.
+        type Cache = std::sync::RwLock<rustc_hash::FxHashMap<String, Arc<expr::Expr>>>;
+        static CACHE: std::sync::OnceLock<Cache> = std::sync::OnceLock::new();
+        let cache = CACHE.get_or_init(Default::default);
+        let cached = cache.read().ok().and_then(|c| c.get(expression).cloned());
+        let parsed = match cached {
+            Some(p) => Ok(p),
+            None => expr::parse(expression).map(|p| {
+                let p = Arc::new(p);
+                if let Ok(mut c) = cache.write() {
+                    c.insert(expression.to_owned(), p.clone());
+                }
+                p
+            }),
+        };
+        parsed
+            .and_then(|p| p.eval(&|n| self.value(n)))
+            .map_err(|e| {
+                let m = e.to_string();
+                if m.starts_with("Failed to evaluate expression") {
+                    m
+                } else {
+                    format!("Failed to evaluate expression ({expression}): {m}")
+                }
+            })
     }
 
     /// Processes `(?)` conditionals and `(!)` assertions in a node tree, recursively.

@@ -5,8 +5,8 @@
 //! text) is literal: BuildStream has no escape syntax. Values resolve lazily and are memoised.
 
 use crate::yaml::{LoadError, LoadErrorReason, Node, Provenance, Result, Value};
+use rustc_hash::FxHashMap as HashMap;
 use std::cell::RefCell;
-use std::collections::HashMap;
 use std::sync::Arc;
 
 /// A value split into parts: even indices literal text, odd indices variable names.
@@ -56,9 +56,105 @@ enum Slot {
 /// A resolved set of variables for one element (or project).
 pub struct Variables {
     slots: RefCell<HashMap<Arc<str>, Slot>>,
-    order: Vec<Arc<str>>,
-    provs: HashMap<Arc<str>, Provenance>,
+    order: Arc<Vec<Arc<str>>>,
+    provs: Arc<HashMap<Arc<str>, Provenance>>,
 }
+
+impl Clone for Variables {
+    fn clone(&self) -> Self {
+        Variables {
+            slots: RefCell::new(self.slots.borrow().clone()),
+            order: self.order.clone(),
+            provs: self.provs.clone(),
+        }
+    }
+}
+
+/// Variables frozen for sharing between threads (a template); [`FrozenVariables::thaw`]
+/// gives a private, resolvable copy.
+#[derive(Clone)]
+pub struct FrozenVariables {
+    slots: HashMap<Arc<str>, Slot>,
+    order: Arc<Vec<Arc<str>>>,
+    provs: Arc<HashMap<Arc<str>, Provenance>>,
+    /// Unresolved expressions of every variable.
+    originals: HashMap<Arc<str>, Slot>,
+    /// For each pre-resolved variable, every variable it refers to, transitively.
+    refs: HashMap<Arc<str>, Vec<Arc<str>>>,
+}
+
+impl FrozenVariables {
+    /// A private copy to resolve.
+    pub fn thaw(&self) -> Variables {
+        Variables {
+            slots: RefCell::new(self.slots.clone()),
+            order: self.order.clone(),
+            provs: self.provs.clone(),
+        }
+    }
+
+    /// A private copy with some variables redefined (scalar values of an element's
+    /// `variables:`). Pre-resolved values that refer to a redefined variable are reset.
+    pub fn thaw_with(&self, overrides: &[(Arc<str>, &str, Provenance)]) -> Variables {
+        let mut slots = self.slots.clone();
+        let mut order = None::<Vec<Arc<str>>>;
+        let mut provs = None::<HashMap<Arc<str>, Provenance>>;
+        for (name, value, prov) in overrides {
+            let expr = parse_expr(value);
+            let slot = if expr.len() == 1 {
+                Slot::Resolved(expr[0].clone())
+            } else {
+                Slot::Unresolved(expr)
+            };
+            if !self.slots.contains_key(name) {
+                order
+                    .get_or_insert_with(|| (*self.order).clone())
+                    .push(name.clone());
+            }
+            slots.insert(name.clone(), slot);
+            provs
+                .get_or_insert_with(|| (*self.provs).clone())
+                .insert(name.clone(), *prov);
+        }
+        for (name, refs) in &self.refs {
+            if overrides.iter().any(|(o, _, _)| o == name) {
+                continue;
+            }
+            if refs
+                .iter()
+                .any(|r| overrides.iter().any(|(o, _, _)| o == r))
+            {
+                if let Some(orig) = self.originals.get(name) {
+                    slots.insert(name.clone(), orig.clone());
+                }
+            }
+        }
+        Variables {
+            slots: RefCell::new(slots),
+            order: order.map(Arc::new).unwrap_or_else(|| self.order.clone()),
+            provs: provs.map(Arc::new).unwrap_or_else(|| self.provs.clone()),
+        }
+    }
+}
+
+fn transitive_refs(originals: &HashMap<Arc<str>, Slot>, name: &Arc<str>) -> Vec<Arc<str>> {
+    let mut out: Vec<Arc<str>> = Vec::new();
+    let mut stack = vec![name.clone()];
+    while let Some(n) = stack.pop() {
+        if let Some(Slot::Unresolved(expr)) = originals.get(&n) {
+            for r in expr.iter().skip(1).step_by(2) {
+                if !out.contains(r) {
+                    out.push(r.clone());
+                    stack.push(r.clone());
+                }
+            }
+        }
+    }
+    out
+}
+
+/// Marks values that depend on `element-name` while a template is resolved.
+const ELEMENT_NAME_SENTINEL: &str = "\u{0}bst-rs:element-name\u{0}";
 
 impl Variables {
     /// Builds variables from a mapping node of scalar values. `notparallel: true` forces
@@ -67,9 +163,9 @@ impl Variables {
         if node.get_bool("notparallel", false)? {
             node.set_str("max-jobs", "1");
         }
-        let mut slots = HashMap::new();
+        let mut slots = HashMap::default();
         let mut order = Vec::new();
-        let mut provs = HashMap::new();
+        let mut provs = HashMap::default();
         if let Some(map) = node.as_map() {
             for (key, value) in map {
                 let s = node.get_str(key)?.unwrap_or_default();
@@ -87,14 +183,55 @@ impl Variables {
         }
         Ok(Variables {
             slots: RefCell::new(slots),
-            order,
-            provs,
+            order: Arc::new(order),
+            provs: Arc::new(provs),
         })
+    }
+
+    /// A template for the elements of one kind in one project that define no variables of
+    /// their own: everything that resolves without `element-name` is resolved once here;
+    /// the rest (and anything that fails) stays unresolved so that each element resolves it
+    /// (and reports errors) itself. `node` must not define `element-name`.
+    pub fn template(node: &mut Node) -> Result<FrozenVariables> {
+        node.set_str("element-name", ELEMENT_NAME_SENTINEL);
+        let vars = Variables::new(node)?;
+        let originals: HashMap<Arc<str>, Slot> = vars.slots.borrow().clone();
+        for name in vars.order.iter() {
+            let _ = vars.resolve(name, None);
+        }
+        let mut slots = vars.slots.borrow_mut();
+        for (name, slot) in slots.iter_mut() {
+            let keep = matches!(slot, Slot::Resolved(v) if !v.contains(ELEMENT_NAME_SENTINEL));
+            if !keep {
+                *slot = originals[name].clone();
+            }
+        }
+        drop(slots);
+        let slots = vars.slots.into_inner();
+        let refs = slots
+            .iter()
+            .filter(|(_, s)| matches!(s, Slot::Resolved(_)))
+            .map(|(n, _)| (n.clone(), transitive_refs(&originals, n)))
+            .collect();
+        Ok(FrozenVariables {
+            slots,
+            order: vars.order,
+            provs: vars.provs,
+            originals,
+            refs,
+        })
+    }
+
+    /// Sets a plain (already resolved) value, e.g. `element-name` on a template copy.
+    pub fn set_resolved(&mut self, name: &str, value: &str) {
+        self.slots
+            .borrow_mut()
+            .insert(Arc::from(name), Slot::Resolved(Arc::from(value)));
     }
 
     /// Resolves every variable, reporting the first undefined or circular reference.
     pub fn check(&self) -> Result<()> {
-        for name in &self.order {
+        for name in self.order.iter() {
             self.resolve(name, None)?;
         }
         Ok(())

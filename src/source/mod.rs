@@ -57,6 +57,22 @@ fn project_path(node: &Node, key: &str, project_dir: &Path, must_be_file: bool) 
     crate::project::path_from_node(project_dir, scalar, must_be_file, false)
 }
 
+/// [`dirdigest::local_source_digest`], computed once per path per process (many elements
+/// share files such as common patches or configuration directories).
+pub fn cached_local_digest(path: &Path) -> std::io::Result<dirdigest::Digest> {
+    type Cache = std::sync::Mutex<rustc_hash::FxHashMap<std::path::PathBuf, dirdigest::Digest>>;
+    static CACHE: std::sync::OnceLock<Cache> = std::sync::OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(d) = cache.lock().ok().and_then(|c| c.get(path).cloned()) {
+        return Ok(d);
+    }
+    let d = dirdigest::local_source_digest(path)?;
+    if let Ok(mut c) = cache.lock() {
+        c.insert(path.to_path_buf(), d.clone());
+    }
+    Ok(d)
+}
+
 /// `local`: a file or directory of the project.
 pub struct LocalSource;
 
@@ -65,7 +81,7 @@ impl SourceKind for LocalSource {
         input.config.validate_keys(&keys_with(&["path"]))?;
         let path = project_path(input.config, "path", input.project_dir, false)?;
         let full = input.project_dir.join(&path);
-        let digest = dirdigest::local_source_digest(&full)
+        let digest = cached_local_digest(&full)
             .map_err(|e| source_error(format!("{}: {e}", input.display)))?;
         Ok(ConfiguredSource {
             unique_key: Some(KeyValue::Str(digest.hash)),

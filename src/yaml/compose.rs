@@ -275,7 +275,7 @@ impl Node {
 
     /// A mapping node from plain entries (synthetic provenance).
     pub fn map_from(entries: Vec<(&str, Node)>, prov: Provenance) -> Node {
-        let mut map = Map::new();
+        let mut map = Map::default();
         for (k, v) in entries {
             map.insert(Arc::from(k), v);
         }

@@ -16,7 +16,8 @@ mod parse;
 
 pub use error::{LoadError, LoadErrorReason};
 pub use node::{
-    assert_symbol_name, register_file, FileId, FileInfo, Map, Node, Provenance, Value, SYNTHETIC,
+    assert_symbol_name, register_file, FileId, FileInfo, FxIndexMap, Map, Node, Provenance, Value,
+    SYNTHETIC,
 };
 pub use parse::{load_file, parse_str};
 

@@ -99,8 +99,11 @@ impl fmt::Display for Provenance {
     }
 }
 
+/// An insertion-ordered map with a fast (non-DoS-resistant) hasher.
+pub type FxIndexMap<K, V> = IndexMap<K, V, rustc_hash::FxBuildHasher>;
+
 /// A mapping with keys in document order.
-pub type Map = IndexMap<Arc<str>, Node>;
+pub type Map = FxIndexMap<Arc<str>, Node>;
 
 /// The value of a node.
 #[derive(Clone, Debug, PartialEq)]
@@ -134,7 +137,7 @@ impl Node {
     /// An empty mapping node.
     pub fn empty_map(prov: Provenance) -> Node {
         Node {
-            value: Value::Map(Map::new()),
+            value: Value::Map(Map::default()),
             prov,
         }
     }
@@ -204,7 +207,8 @@ impl Node {
 
     fn map_or_empty(&self) -> &Map {
         static EMPTY: OnceLock<Map> = OnceLock::new();
-        self.as_map().unwrap_or_else(|| EMPTY.get_or_init(Map::new))
+        self.as_map()
+            .unwrap_or_else(|| EMPTY.get_or_init(Map::default))
     }
 
     /// Entry `key` of a mapping node.

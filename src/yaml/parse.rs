@@ -235,7 +235,7 @@ pub fn parse_str(text: &str, file: FileId) -> Result<Node> {
             }
             Event::MappingStart(..) => {
                 check_not_key(&stack, pos)?;
-                stack.push(Frame::Map(Map::new(), here, None));
+                stack.push(Frame::Map(Map::default(), here, None));
                 None
             }
             Event::SequenceEnd => match stack.pop() {
