@@ -192,5 +192,8 @@ fn gnome_build_meta_keys_match_buildstream() {
         mismatches.join("\n")
     );
     assert!(exact >= want.len() - PLACEHOLDER_DEPENDENT.len());
-    eprintln!("{exact} of {} keys identical to real BuildStream", want.len());
+    eprintln!(
+        "{exact} of {} keys identical to real BuildStream",
+        want.len()
+    );
 }
