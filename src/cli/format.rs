@@ -102,77 +102,159 @@ pub fn fmt_subst(text: &str, name: &str, value: &str) -> String {
     out
 }
 
-/// Would a plain (unquoted) YAML scalar read back as something other than this string?
-fn resolves_to_non_string(s: &str) -> bool {
-    let lower = s.to_ascii_lowercase();
-    if matches!(
-        lower.as_str(),
-        "" | "~" | "null" | "true" | "false" | ".inf" | "-.inf" | "+.inf" | ".nan"
-    ) {
-        return true;
-    }
-    let t = s.strip_prefix(['-', '+']).unwrap_or(s);
-    let digits = |x: &str| !x.is_empty() && x.bytes().all(|b| b.is_ascii_digit() || b == b'_');
-    if digits(t) {
-        return true;
-    }
-    if let Some(h) = t.strip_prefix("0x").or_else(|| t.strip_prefix("0o")) {
-        if !h.is_empty() && h.bytes().all(|b| b.is_ascii_hexdigit() || b == b'_') {
-            return true;
-        }
-    }
-    // floats: digits with one dot and optional exponent
-    let mant = t.split(['e', 'E']).next().unwrap_or("");
-    let parts: Vec<&str> = mant.split('.').collect();
-    if parts.len() == 2
-        && (digits(parts[0]) || digits(parts[1]))
-        && parts.iter().all(|p| p.is_empty() || digits(p))
-    {
-        return true;
-    }
-    false
-}
-
-/// A string as ruamel's round-trip dumper writes a block scalar in a list: plain when
-/// that reads back as the same string, else single-quoted (double-quoted if it holds `'`).
+/// A string as BuildStream's round-trip YAML dumper (ruamel, every plain scalar resolving
+/// to a string) writes it: plain when the syntax allows, double-quoted with escapes when it
+/// holds control characters, else single-quoted (double-quoted if it holds `'`).
 pub fn yaml_scalar(s: &str) -> String {
+    if s.is_empty() {
+        return String::new();
+    }
+    // YAML's printable set (as PyYAML/ruamel define it); anything else, and line breaks,
+    // forces double quotes with YAML escapes.
+    let printable = |c: char| {
+        matches!(c, '\t' | '\u{20}'..='\u{7e}' | '\u{85}' | '\u{a0}'..='\u{d7ff}' | '\u{e000}'..='\u{fffd}')
+            || c >= '\u{10000}'
+    };
+    if s.chars()
+        .any(|c| !printable(c) || c == '\t' || c == '\u{85}')
+    {
+        let mut out = String::from("\"");
+        for c in s.chars() {
+            let esc = match c {
+                '\0' => Some('0'),
+                '\x07' => Some('a'),
+                '\x08' => Some('b'),
+                '\t' => Some('t'),
+                '\n' => Some('n'),
+                '\x0b' => Some('v'),
+                '\x0c' => Some('f'),
+                '\r' => Some('r'),
+                '\x1b' => Some('e'),
+                '"' => Some('"'),
+                '\\' => Some('\\'),
+                '\u{85}' => Some('N'),
+                '\u{a0}' => Some('_'),
+                '\u{2028}' => Some('L'),
+                '\u{2029}' => Some('P'),
+                _ => None,
+            };
+            match esc {
+                Some(e) => {
+                    out.push('\\');
+                    out.push(e);
+                }
+                None if printable(c) => out.push(c),
+                None if (c as u32) < 0x100 => out.push_str(&format!("\\x{:02X}", c as u32)),
+                None if (c as u32) < 0x10000 => out.push_str(&format!("\\u{:04X}", c as u32)),
+                None => out.push_str(&format!("\\U{:08X}", c as u32)),
+            }
+        }
+        out.push('"');
+        return out;
+    }
     let first = s.chars().next();
-    let needs_quotes = s.is_empty()
-        || resolves_to_non_string(s)
-        || matches!(
-            first,
-            Some(
-                '#' | ','
-                    | '['
-                    | ']'
-                    | '{'
-                    | '}'
-                    | '&'
-                    | '*'
-                    | '!'
-                    | '|'
-                    | '>'
-                    | '\''
-                    | '"'
-                    | '%'
-                    | '@'
-                    | '`'
-            )
+    let second = s.chars().nth(1);
+    let needs_quotes = matches!(
+        first,
+        Some(
+            '#' | ','
+                | '['
+                | ']'
+                | '{'
+                | '}'
+                | '&'
+                | '*'
+                | '!'
+                | '|'
+                | '>'
+                | '\''
+                | '"'
+                | '%'
+                | '@'
+                | '`'
         )
-        || (matches!(first, Some('-' | '?' | ':')) && s.chars().nth(1).is_none_or(|c| c == ' '))
+    ) || (matches!(first, Some('-' | '?')) && second.is_none_or(|c| c == ' '))
+        || (first == Some(':') && second.is_none_or(|c| c == ' '))
         || s.contains(": ")
         || s.contains(" #")
         || s.ends_with(':')
         || s.starts_with(' ')
-        || s.ends_with(' ')
-        || s.chars().any(|c| c.is_control());
+        || s.ends_with(' ');
     if !needs_quotes {
         return s.to_owned();
     }
-    if s.contains('\'') && !s.contains('"') && !s.chars().any(|c| c.is_control()) {
-        return format!("\"{s}\"");
+    if s.contains('\'') {
+        return format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""));
     }
-    format!("'{}'", s.replace('\'', "''"))
+    format!("'{s}'")
+}
+
+/// Dumps a node as BuildStream's round-trip YAML dumper does (block style, sequences at
+/// their key's indentation); the result ends with a newline.
+pub fn dump_yaml(node: &crate::yaml::Node) -> String {
+    use crate::yaml::Value;
+    fn scalar_line(out: &mut String, prefix: &str, s: &str) {
+        let v = yaml_scalar(s);
+        if v.is_empty() {
+            out.push_str(prefix.trim_end_matches(' '));
+            if prefix.ends_with("- ") {
+                out.push(' ');
+            }
+        } else {
+            out.push_str(prefix);
+            out.push_str(&v);
+        }
+        out.push('\n');
+    }
+    fn map(out: &mut String, m: &crate::yaml::Map, indent: usize, first_prefix: Option<&str>) {
+        for (i, (k, v)) in m.iter().enumerate() {
+            let pad = match (i, first_prefix) {
+                (0, Some(p)) => p.to_owned(),
+                _ => " ".repeat(indent),
+            };
+            let key = yaml_scalar(k);
+            match &v.value {
+                Value::Scalar(s) => scalar_line(out, &format!("{pad}{key}: "), s),
+                Value::Seq(items) if items.is_empty() => out.push_str(&format!("{pad}{key}: []\n")),
+                Value::Map(mm) if mm.is_empty() => out.push_str(&format!("{pad}{key}: {{}}\n")),
+                Value::Seq(items) => {
+                    out.push_str(&format!("{pad}{key}:\n"));
+                    seq(out, items, indent);
+                }
+                Value::Map(mm) => {
+                    out.push_str(&format!("{pad}{key}:\n"));
+                    map(out, mm, indent + 2, None);
+                }
+            }
+        }
+    }
+    fn seq(out: &mut String, items: &[crate::yaml::Node], indent: usize) {
+        let pad = " ".repeat(indent);
+        for item in items {
+            match &item.value {
+                Value::Scalar(s) => scalar_line(out, &format!("{pad}- "), s),
+                Value::Map(mm) if mm.is_empty() => out.push_str(&format!("{pad}- {{}}\n")),
+                Value::Seq(inner) if inner.is_empty() => out.push_str(&format!("{pad}- []\n")),
+                Value::Map(mm) => map(out, mm, indent + 2, Some(&format!("{pad}- "))),
+                Value::Seq(inner) => {
+                    out.push_str(&format!("{pad}-\n"));
+                    seq(out, inner, indent + 2);
+                }
+            }
+        }
+    }
+    let mut out = String::new();
+    match &node.value {
+        Value::Map(m) if m.is_empty() => out.push_str("{}\n"),
+        Value::Map(m) => map(&mut out, m, 0, None),
+        Value::Seq(items) if items.is_empty() => out.push_str("[]\n"),
+        Value::Seq(items) => seq(&mut out, items, 0),
+        Value::Scalar(s) => {
+            out.push_str(&yaml_scalar(s));
+            out.push('\n');
+        }
+    }
+    out
 }
 
 /// YAML for a list of strings, as ruamel dumps it (`[]` when empty).
@@ -223,6 +305,34 @@ pub fn render(p: &Pipeline, id: ElementId, fmt: &str) -> Result<String, LoadErro
     line = fmt_subst(&line, "full-key", &full);
     line = fmt_subst(&line, "description", &description);
     line = fmt_subst(&line, "state", state(p, id));
+    if let Some(d) = &e.details {
+        use crate::yaml::{Node, Provenance};
+        let syn = Provenance::synthetic();
+        if fmt.contains("%{config") {
+            line = fmt_subst(&line, "config", &dump_yaml(&d.config));
+        }
+        if fmt.contains("%{vars") {
+            let mut m = Node::empty_map(syn);
+            for (k, v) in d.variables.resolved_pairs()? {
+                m.insert(&k, Node::scalar(v, syn));
+            }
+            line = fmt_subst(&line, "vars", &dump_yaml(&m));
+        }
+        if fmt.contains("%{env") {
+            let mut m = Node::empty_map(syn);
+            for (k, v) in &d.environment {
+                m.insert(k, Node::scalar(v.as_str(), syn));
+            }
+            line = fmt_subst(&line, "env", &dump_yaml(&m));
+        }
+        if fmt.contains("%{public") {
+            line = fmt_subst(&line, "public", &dump_yaml(&d.public));
+        }
+    }
+    if fmt.contains("%{artifact-cas-digest") {
+        // Nothing is cached without an artifact cache.
+        line = fmt_subst(&line, "artifact-cas-digest", "");
+    }
     if fmt.contains("%{workspaced") {
         line = fmt_subst(&line, "workspaced", "");
     }
@@ -274,5 +384,20 @@ mod tests {
     fn substitutes_tokens() {
         assert_eq!(fmt_subst("%{name} %{name: >4}!", "name", "x"), "x    x!");
         assert_eq!(fmt_subst("%{full-key}", "name", "x"), "%{full-key}");
+    }
+
+    #[test]
+    fn yaml_dump_like_buildstream() {
+        // Expected text produced by BuildStream's `_yaml.roundtrip_dump_string`.
+        let node = crate::yaml::parse_str(
+            "a: \"multi\\nline\"\nb: 'x: y'\nc: ''\nd: ['', q, '- x', '-', ':a', 'a:']\ne: {}\nf: []\ng: {h: [{i: j, k: l}]}\nm: it's\nn: '123'\nq: 'trailing '\nr: '#x'\n",
+            crate::yaml::SYNTHETIC,
+        )
+        .unwrap();
+        // BuildStream strips scalars when loading, so 'trailing ' becomes 'trailing'.
+        assert_eq!(
+            dump_yaml(&node),
+            "a: \"multi\\nline\"\nb: 'x: y'\nc:\nd:\n- \n- q\n- '- x'\n- '-'\n- :a\n- 'a:'\ne: {}\nf: []\ng:\n  h:\n  - i: j\n    k: l\nm: it's\nn: 123\nq: trailing\nr: '#x'\n"
+        );
     }
 }

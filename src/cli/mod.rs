@@ -114,11 +114,10 @@ pub fn main() -> i32 {
     match &cli.command {
         Command::Show(args) => match show(&directory, options, args) {
             Ok(out) => {
-                if !out.is_empty() {
-                    println!("{out}");
-                } else {
-                    println!();
-                }
+                use std::io::Write;
+                let mut stdout = std::io::stdout().lock();
+                let _ = stdout.write_all(out.as_bytes());
+                let _ = stdout.flush();
                 0
             }
             Err(e) => {
@@ -151,18 +150,113 @@ fn find_project_dir(start: &std::path::Path) -> Result<PathBuf, LoadError> {
     }
 }
 
+/// One piece of a BuildStream element glob (`utils._glob2re`).
+#[derive(Debug)]
+enum GlobTok {
+    Lit(char),
+    /// `*`: anything but `/`.
+    Star,
+    /// `**`: anything.
+    StarStar,
+    /// `?`: one character but `/`.
+    Any,
+    /// `[...]`: negated?, ranges.
+    Class(bool, Vec<(char, char)>),
+}
+
+fn glob_compile(pat: &str) -> Vec<GlobTok> {
+    let c: Vec<char> = pat.chars().collect();
+    let (mut i, n) = (0, c.len());
+    let mut out = Vec::new();
+    while i < n {
+        let ch = c[i];
+        i += 1;
+        match ch {
+            '*' if i < n && c[i] == '*' => {
+                i += 1;
+                out.push(GlobTok::StarStar)
+            }
+            '*' => out.push(GlobTok::Star),
+            '?' => out.push(GlobTok::Any),
+            '[' => {
+                let mut j = i;
+                if j < n && c[j] == '!' {
+                    j += 1;
+                }
+                if j < n && c[j] == ']' {
+                    j += 1;
+                }
+                while j < n && c[j] != ']' {
+                    j += 1;
+                }
+                if j >= n {
+                    out.push(GlobTok::Lit('['));
+                    continue;
+                }
+                let mut stuff: Vec<char> = c[i..j].to_vec();
+                i = j + 1;
+                let neg = stuff.first() == Some(&'!');
+                if neg {
+                    stuff.remove(0);
+                }
+                let mut ranges = Vec::new();
+                let mut k = 0;
+                while k < stuff.len() {
+                    if k + 2 < stuff.len() && stuff[k + 1] == '-' {
+                        ranges.push((stuff[k], stuff[k + 2]));
+                        k += 3;
+                    } else {
+                        ranges.push((stuff[k], stuff[k]));
+                        k += 1;
+                    }
+                }
+                out.push(GlobTok::Class(neg, ranges));
+            }
+            other => out.push(GlobTok::Lit(other)),
+        }
+    }
+    out
+}
+
+fn glob_match(toks: &[GlobTok], s: &[char]) -> bool {
+    match toks.first() {
+        None => s.is_empty(),
+        Some(GlobTok::Lit(c)) => s.first() == Some(c) && glob_match(&toks[1..], &s[1..]),
+        Some(GlobTok::Any) => {
+            s.first().is_some_and(|&c| c != '/') && glob_match(&toks[1..], &s[1..])
+        }
+        Some(GlobTok::Class(neg, ranges)) => {
+            s.first()
+                .is_some_and(|&c| ranges.iter().any(|&(a, b)| a <= c && c <= b) != *neg)
+                && glob_match(&toks[1..], &s[1..])
+        }
+        Some(GlobTok::Star) => (0..=s.len())
+            .take_while(|&k| k == 0 || s[k - 1] != '/')
+            .any(|k| glob_match(&toks[1..], &s[k..])),
+        Some(GlobTok::StarStar) => (0..=s.len()).any(|k| glob_match(&toks[1..], &s[k..])),
+    }
+}
+
 /// BuildStream's `_expand_and_classify_targets` for commands that take only elements:
-/// dedupes, and rejects names that do not end in `.bst`.
-fn classify_targets(targets: &[String]) -> Result<Vec<String>, LoadError> {
+/// dedupes, expands element globs (`*`, `**`, `?`, `[...]`) against the project's elements,
+/// and rejects names that do not end in `.bst`.
+fn classify_targets(
+    targets: &[String],
+    element_path: &std::path::Path,
+) -> Result<Vec<String>, LoadError> {
     let mut names: Vec<String> = Vec::new();
     let mut invalid: Vec<String> = Vec::new();
+    let mut globs: Vec<String> = Vec::new();
     for t in targets {
-        if t.ends_with(".bst") {
-            if !names.contains(t) {
-                names.push(t.clone());
-            }
-        } else if !invalid.contains(t) {
-            invalid.push(t.clone());
+        let list = if t.contains(['*', '?', '[']) && t.ends_with(".bst") {
+            &mut globs
+        } else if t.ends_with(".bst") {
+            &mut names
+        } else {
+            &mut invalid
+        };
+        if !list.contains(t) {
+            list.push(t.clone());
         }
     }
     if !invalid.is_empty() {
@@ -175,6 +269,42 @@ fn classify_targets(targets: &[String]) -> Result<Vec<String>, LoadError> {
         )
         .with_detail("Element names and element glob expressions must end in '.bst'"));
     }
+    if !globs.is_empty() {
+        let mut all = Vec::new();
+        let mut stack = vec![element_path.to_path_buf()];
+        while let Some(dir) = stack.pop() {
+            let Ok(rd) = std::fs::read_dir(&dir) else {
+                continue;
+            };
+            let mut entries: Vec<_> = rd.flatten().map(|e| e.path()).collect();
+            entries.sort();
+            for p in entries {
+                if p.is_dir() {
+                    stack.push(p);
+                } else if p.extension().is_some_and(|x| x == "bst") {
+                    if let Ok(rel) = p.strip_prefix(element_path) {
+                        all.push(rel.to_string_lossy().into_owned());
+                    }
+                }
+            }
+        }
+        for g in &globs {
+            let toks = glob_compile(g);
+            let mut matched = false;
+            for name in &all {
+                let chars: Vec<char> = name.chars().collect();
+                if glob_match(&toks, &chars) {
+                    matched = true;
+                    if !names.contains(name) {
+                        names.push(name.clone());
+                    }
+                }
+            }
+            if !matched {
+                eprintln!("WARNING No elements matched the glob expression: {g}");
+            }
+        }
+    }
     Ok(names)
 }
 
@@ -183,19 +313,21 @@ fn show(
     options: Vec<(String, String)>,
     args: &ShowArgs,
 ) -> Result<String, LoadError> {
-    let targets = classify_targets(&args.elements)?;
     let project_dir = match find_project_dir(directory) {
         Ok(d) => d,
-        Err(_) if !targets.is_empty() => {
+        Err(_) if !args.elements.is_empty() => {
+            classify_targets(&args.elements, directory)?;
             return Err(LoadError::new(
                 crate::yaml::LoadErrorReason::MissingProjectConf,
-                format!("Unable to load elements: {}", targets.join(", ")),
+                format!("Unable to load elements: {}", args.elements.join(", ")),
             )
-            .with_detail("No project.conf or active workspace was located"))
+            .with_detail("No project.conf or active workspace was located"));
         }
         Err(e) => return Err(e.prefixed("Error loading project: ")),
     };
-    let except = classify_targets(&args.except)?;
+    let element_path = crate::loader::LoadContext::peek_element_path(&project_dir);
+    let targets = classify_targets(&args.elements, &element_path)?;
+    let except = classify_targets(&args.except, &element_path)?;
     let fmt = args.format.as_deref().unwrap_or(DEFAULT_ELEMENT_FORMAT);
     let keep_details = ["%{config", "%{vars", "%{env", "%{public"]
         .iter()
@@ -220,5 +352,11 @@ fn show(
     }
     // The process ends right after printing: skip freeing the whole graph.
     std::mem::forget(pipeline);
-    Ok(lines.join("\n").trim_end_matches('\n').to_owned())
+    // Each line ends with a newline, also after a multi-line YAML value that already ends
+    // with one (observed behaviour of bst 2.8.1); no selection prints an empty line.
+    let mut out: String = lines.iter().map(|l| format!("{l}\n")).collect();
+    if out.is_empty() {
+        out.push('\n');
+    }
+    Ok(out)
 }

@@ -486,6 +486,18 @@ impl LoadContext {
         self.prefetched.extend(parsed);
     }
 
+    /// The element directory a project declares (for expanding target globs before
+    /// loading); the project directory itself if project.conf cannot tell.
+    pub fn peek_element_path(project_dir: &Path) -> PathBuf {
+        let conf = project_dir.join("project.conf");
+        let rel = std::fs::read_to_string(conf)
+            .ok()
+            .and_then(|t| crate::yaml::parse_str(&t, crate::yaml::SYNTHETIC).ok())
+            .and_then(|n| n.get_str("element-path").ok().flatten().map(str::to_owned))
+            .unwrap_or_else(|| ".".to_owned());
+        project_dir.join(rel)
+    }
+
     /// Runs a project's second pass if not done yet.
     pub fn ensure_fully_loaded(&mut self, project: ProjectId) -> Result<()> {
         if self.projects[project].second_pass.is_some() {

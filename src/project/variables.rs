@@ -107,9 +107,14 @@ impl FrozenVariables {
                 Slot::Unresolved(expr)
             };
             if !self.slots.contains_key(name) {
-                order
-                    .get_or_insert_with(|| (*self.order).clone())
-                    .push(name.clone());
+                // New names go before `element-name`, which BuildStream sets last.
+                let o = order.get_or_insert_with(|| (*self.order).clone());
+                let at = if o.last().is_some_and(|l| &**l == "element-name") {
+                    o.len() - 1
+                } else {
+                    o.len()
+                };
+                o.insert(at, name.clone());
             }
             slots.insert(name.clone(), slot);
             provs
