@@ -613,16 +613,12 @@ fn build_element(
         name: &el.name,
     })?;
 
-    // Preflight
-    let display = format!("{} element '{}'", kind, el.full_name);
-    let _ = display;
+    // Preflight (messages name the element as BuildStream's `str(plugin)` does)
+    let display = format!("{kind} element at {}", el.node.prov);
     let pf = |what: &str| {
         LoadError::new(
             LoadErrorReason::PluginConfig,
-            format!(
-                "{kind} element '{}': {what} are forbidden for '{kind}' elements",
-                el.full_name
-            ),
+            format!("{display}: {what} are forbidden for '{kind}' elements"),
         )
     };
     if traits.forbid_rdepends && traits.forbid_bdepends {
@@ -640,24 +636,30 @@ fn build_element(
     if traits.forbid_sources && !sources.is_empty() {
         return Err(pf("Sources"));
     }
+    if kind == "stack"
+        && (build_deps.iter().any(|d| !runtime_deps.contains(d))
+            || runtime_deps.iter().any(|d| !build_deps.contains(d)))
+    {
+        return Err(LoadError::new(
+            LoadErrorReason::PluginConfig,
+            format!("{display}: All dependencies of 'stack' elements must be both build and runtime dependencies"),
+        )
+        .with_detail("Make sure you declare all dependencies in the `depends` list, without specifying any `type`."));
+    }
     if kind == "filter" {
         let n = build_deps.len();
         if n != 1 {
             return Err(LoadError::new(
                     LoadErrorReason::PluginConfig,
                     format!(
-                        "filter element '{}': FilterElement element must have exactly 1 build-dependency, actually have {n}",
-                        el.full_name
-                    ),
+                        "{display}: FilterElement element must have exactly 1 build-dependency, actually have {n}"),
                 ));
         }
         if runtime_deps.contains(&build_deps[0]) {
             return Err(LoadError::new(
                     LoadErrorReason::PluginConfig,
                     format!(
-                        "filter element '{}': FilterElement element's build dependency must not also be a runtime dependency",
-                        el.full_name
-                    ),
+                        "{display}: FilterElement element's build dependency must not also be a runtime dependency"),
                 ));
         }
         let dep_el = &ctx.elements[build_deps[0]];
@@ -668,12 +670,11 @@ fn build_element(
             .is_some_and(|d| d.imp.traits().no_artifact);
         if dep_no_artifact {
             return Err(LoadError::new(
-                    LoadErrorReason::PluginConfig,
-                    format!(
-                        "filter element '{}': FilterElement element's build dependency must produce an artifact",
-                        el.full_name
-                    ),
-                ));
+                LoadErrorReason::PluginConfig,
+                format!(
+                    "{display}: FilterElement element's build dependency must produce an artifact"
+                ),
+            ));
         }
     }
 
