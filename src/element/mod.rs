@@ -647,20 +647,42 @@ fn build_element(
         .with_detail("Make sure you declare all dependencies in the `depends` list, without specifying any `type`."));
     }
     if kind == "filter" {
+        // FilterElement's own messages start with the element, and BuildStream's preflight
+        // wrapper prefixes it once more.
+        let err = |msg: String, detail: Option<String>| {
+            let e = LoadError::new(
+                LoadErrorReason::PluginConfig,
+                format!("{display}: {display}: FilterElement {msg}"),
+            );
+            match detail {
+                Some(d) => e.with_detail(d),
+                None => e,
+            }
+        };
+        let names = |ids: &[ElementId]| -> String {
+            ids.iter()
+                .map(|&d| ctx.elements[d].name.clone())
+                .collect::<Vec<_>>()
+                .join("  \n")
+        };
         let n = build_deps.len();
         if n != 1 {
-            return Err(LoadError::new(
-                    LoadErrorReason::PluginConfig,
-                    format!(
-                        "{display}: FilterElement element must have exactly 1 build-dependency, actually have {n}"),
-                ));
+            return Err(err(
+                format!("element must have exactly 1 build-dependency, actually have {n}"),
+                Some(format!(
+                    "Full list of build-depends:\n{}",
+                    names(&build_deps)
+                )),
+            ));
         }
         if runtime_deps.contains(&build_deps[0]) {
-            return Err(LoadError::new(
-                    LoadErrorReason::PluginConfig,
-                    format!(
-                        "{display}: FilterElement element's build dependency must not also be a runtime dependency"),
-                ));
+            return Err(err(
+                "element's build dependency must not also be a runtime dependency".into(),
+                Some(format!(
+                    "Full list of runtime depends:\n{}",
+                    names(&runtime_deps)
+                )),
+            ));
         }
         let dep_el = &ctx.elements[build_deps[0]];
         let dep_no_artifact = dep_el
@@ -669,11 +691,12 @@ fn build_element(
             .and_then(|k| defaults_map.get(&(dep_el.project, k.clone())))
             .is_some_and(|d| d.imp.traits().no_artifact);
         if dep_no_artifact {
-            return Err(LoadError::new(
-                LoadErrorReason::PluginConfig,
-                format!(
-                    "{display}: FilterElement element's build dependency must produce an artifact"
-                ),
+            return Err(err(
+                "element's build dependency must produce an artifact".into(),
+                Some(format!(
+                    "{} does not produce an artifact, so there is nothing to filter",
+                    dep_el.name
+                )),
             ));
         }
     }
