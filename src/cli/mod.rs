@@ -111,6 +111,13 @@ pub fn main() -> i32 {
         .chunks(2)
         .map(|c| (c[0].clone(), c.get(1).cloned().unwrap_or_default()))
         .collect();
+    match crate::project::userconfig::UserConfig::load(cli.config.as_deref()) {
+        Ok(c) => crate::project::set_user_config(c),
+        Err(e) => {
+            print_error(&e.prefixed("Error loading user configuration: "));
+            return 255;
+        }
+    }
     match &cli.command {
         Command::Show(args) => match show(&directory, options, args) {
             Ok(out) => {

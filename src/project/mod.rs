@@ -12,6 +12,7 @@
 pub mod expr;
 pub mod includes;
 pub mod options;
+pub mod userconfig;
 pub mod variables;
 
 use crate::yaml::FxIndexMap as IndexMap;
@@ -529,6 +530,9 @@ impl Project {
         if let Some(j) = &self.junction {
             pool.load_yaml_values(&j.options)?;
         }
+        if let Some(o) = user_config().project_options(&self.name)? {
+            pool.load_yaml_values(o)?;
+        }
         if self.junction.is_none() {
             pool.load_cli_values(cli_options, first_pass)?;
         }
@@ -665,9 +669,24 @@ pub fn path_from_node(
     Ok(path_str.to_owned())
 }
 
-/// `max-jobs` as BuildStream computes it with the default user configuration:
+static USER_CONFIG: OnceLock<userconfig::UserConfig> = OnceLock::new();
+
+/// Installs the user configuration for this process (before loading any project).
+pub fn set_user_config(config: userconfig::UserConfig) {
+    let _ = USER_CONFIG.set(config);
+}
+
+/// The user configuration in effect (defaults if none was installed).
+pub fn user_config() -> &'static userconfig::UserConfig {
+    USER_CONFIG.get_or_init(userconfig::UserConfig::default)
+}
+
+/// `max-jobs` as BuildStream computes it: the user configuration's `build: max-jobs`, else
 /// min(number of usable CPUs, 8).
 pub fn max_jobs() -> usize {
+    if let Some(n) = user_config().max_jobs {
+        return n.max(1) as usize;
+    }
     std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1)
