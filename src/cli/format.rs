@@ -294,6 +294,13 @@ fn state(p: &Pipeline, id: ElementId) -> &'static str {
 
 /// Renders one element's line.
 pub fn render(p: &Pipeline, id: ElementId, fmt: &str) -> Result<String, LoadError> {
+    if fmt.contains("%{source-info") {
+        // FIXME: each source kind's SourceInfo (medium, version type, version guess).
+        return Err(LoadError::new(
+            crate::yaml::LoadErrorReason::InvalidData,
+            "The %{source-info} format token is not supported by bst-rs yet",
+        ));
+    }
     let e = &p.elements[&id];
     let keys = p.keys.get(&id).cloned().unwrap_or_default();
     let full = keys.strict.clone().unwrap_or_else(|| "?".repeat(64));
