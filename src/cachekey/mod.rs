@@ -222,43 +222,80 @@ fn name_prefix(e: &Element) -> String {
 }
 
 /// Computes weak and strict keys for every element, dependencies first.
+///
+/// A key lists the element's whole build-scope closure, so the work is the sum of closure
+/// sizes (millions of entries on large projects). Each dependency entry is therefore
+/// serialised once (`["project","name"]`, with its weak key, with its strict key) and
+/// copied into the hasher; closures are walked over dense arrays with epoch-stamped marks.
 pub fn compute_keys(
     elements: &HashMap<ElementId, Element>,
     order: &[ElementId],
 ) -> HashMap<ElementId, Keys> {
-    let prefixes: HashMap<ElementId, String> = elements
-        .iter()
-        .map(|(&id, e)| (id, name_prefix(e)))
+    let n = elements.keys().copied().max().map_or(0, |m| m + 1);
+    let mut els: Vec<Option<&Element>> = vec![None; n];
+    for (&id, e) in elements {
+        els[id] = Some(e);
+    }
+    let prefixes: Vec<String> = (0..n)
+        .map(|id| els[id].map(name_prefix).unwrap_or_default())
         .collect();
-    let mut keys: HashMap<ElementId, Keys> = HashMap::default();
+    // Serialised entries, filled in as keys become known.
+    let mut plain: Vec<Vec<u8>> = vec![Vec::new(); n];
+    let mut with_weak: Vec<Vec<u8>> = vec![Vec::new(); n];
+    let mut with_strict: Vec<Vec<u8>> = vec![Vec::new(); n];
+    let mut keys: Vec<Option<Keys>> = vec![None; n];
+    let mut mark: Vec<u32> = vec![0; n];
+    let mut epoch: u32 = 0;
+    let mut closure: Vec<ElementId> = Vec::new();
+    let mut stack: Vec<(ElementId, usize)> = Vec::new();
     for &id in order {
-        let e = &elements[&id];
+        let e = els[id].expect("ordered element exists");
         if !e.sources_resolved() {
-            keys.insert(id, Keys::default());
+            keys[id] = Some(Keys::default());
             continue;
         }
-        let deps = build_scope(elements, id);
-        if deps
+        // Build scope: each direct build dependency in RUN scope, post-order, one visited set.
+        epoch += 1;
+        closure.clear();
+        for &root in &e.build_deps {
+            if mark[root] == epoch {
+                continue;
+            }
+            mark[root] = epoch;
+            stack.push((root, 0));
+            while let Some((cur, next)) = stack.last_mut() {
+                let rdeps = &els[*cur].expect("dependency exists").runtime_deps;
+                if *next < rdeps.len() {
+                    let d = rdeps[*next];
+                    *next += 1;
+                    if mark[d] != epoch {
+                        mark[d] = epoch;
+                        stack.push((d, 0));
+                    }
+                } else {
+                    closure.push(*cur);
+                    stack.pop();
+                }
+            }
+        }
+        if closure
             .iter()
-            .any(|d| keys.get(d).is_none_or(|k| k.strict.is_none()))
+            .any(|&d| keys[d].as_ref().is_none_or(|k| k.strict.is_none()))
         {
-            keys.insert(id, Keys::default());
+            keys[id] = Some(Keys::default());
             continue;
         }
         let mut weak_h = KeyHasher::new();
         weak_h.push(HEAD);
-        for (i, d) in deps.iter().enumerate() {
+        for (i, &d) in closure.iter().enumerate() {
             if i > 0 {
                 weak_h.push(b",");
             }
-            weak_h.push(prefixes[d].as_bytes());
-            if e.traits.strict_rebuild || e.strict_deps.contains(d) {
-                let w = keys[d].weak.as_deref().unwrap_or_default();
-                weak_h.push(b",\"");
-                weak_h.push(w.as_bytes());
-                weak_h.push(b"\"");
+            if e.traits.strict_rebuild || e.strict_deps.contains(&d) {
+                weak_h.push(&with_weak[d]);
+            } else {
+                weak_h.push(&plain[d]);
             }
-            weak_h.push(b"]");
         }
         weak_h.push(b"]");
         weak_h.push(e.key_tail.as_bytes());
@@ -267,14 +304,11 @@ pub fn compute_keys(
 
         let mut strict_h = KeyHasher::new();
         strict_h.push(HEAD);
-        for (i, d) in deps.iter().enumerate() {
+        for (i, &d) in closure.iter().enumerate() {
             if i > 0 {
                 strict_h.push(b",");
             }
-            strict_h.push(prefixes[d].as_bytes());
-            strict_h.push(b",\"");
-            strict_h.push(keys[d].strict.as_deref().unwrap_or_default().as_bytes());
-            strict_h.push(b"\"]");
+            strict_h.push(&with_strict[d]);
         }
         strict_h.push(b"]");
         strict_h.push(e.key_tail.as_bytes());
@@ -282,13 +316,18 @@ pub fn compute_keys(
         strict_h.push(weak.as_bytes());
         strict_h.push(b"\"}");
         let strict = strict_h.finish();
-        keys.insert(
-            id,
-            Keys {
-                weak: Some(weak),
-                strict: Some(strict),
-            },
-        );
+
+        let prefix = prefixes[id].as_bytes();
+        plain[id] = [prefix, b"]"].concat();
+        with_weak[id] = [prefix, b",\"", weak.as_bytes(), b"\"]"].concat();
+        with_strict[id] = [prefix, b",\"", strict.as_bytes(), b"\"]"].concat();
+        keys[id] = Some(Keys {
+            weak: Some(weak),
+            strict: Some(strict),
+        });
     }
-    keys
+    keys.into_iter()
+        .enumerate()
+        .filter_map(|(id, k)| k.map(|k| (id, k)))
+        .collect()
 }
