@@ -221,113 +221,170 @@ fn name_prefix(e: &Element) -> String {
     out
 }
 
+/// The serialised dependency entries of one element, once its keys are known.
+#[derive(Default, Clone)]
+struct Entries {
+    plain: Vec<u8>,
+    with_weak: Vec<u8>,
+    with_strict: Vec<u8>,
+}
+
+/// The build-scope closure of `e` (post-order, as [`build_scope`]), using `mark` as the
+/// visited set (cleared here).
+fn closure_of(
+    els: &[Option<&Element>],
+    e: &Element,
+    mark: &mut fixedbitset::FixedBitSet,
+    closure: &mut Vec<ElementId>,
+) {
+    mark.clear();
+    closure.clear();
+    let mut stack: Vec<(ElementId, usize)> = Vec::new();
+    for &root in &e.build_deps {
+        if mark.put(root) {
+            continue;
+        }
+        stack.push((root, 0));
+        while let Some((cur, next)) = stack.last_mut() {
+            let rdeps = &els[*cur].expect("dependency exists").runtime_deps;
+            if *next < rdeps.len() {
+                let d = rdeps[*next];
+                *next += 1;
+                if !mark.put(d) {
+                    stack.push((d, 0));
+                }
+            } else {
+                closure.push(*cur);
+                stack.pop();
+            }
+        }
+    }
+}
+
 /// Computes weak and strict keys for every element, dependencies first.
 ///
 /// A key lists the element's whole build-scope closure, so the work is the sum of closure
 /// sizes (millions of entries on large projects). Each dependency entry is therefore
 /// serialised once (`["project","name"]`, with its weak key, with its strict key) and
-/// copied into the hasher; closures are walked over dense arrays with epoch-stamped marks.
+/// copied into the hasher. Elements are processed level by level (a level's dependencies
+/// are all in earlier levels), each level in parallel.
 pub fn compute_keys(
     elements: &HashMap<ElementId, Element>,
     order: &[ElementId],
 ) -> HashMap<ElementId, Keys> {
+    use rayon::prelude::*;
     let n = elements.keys().copied().max().map_or(0, |m| m + 1);
     let mut els: Vec<Option<&Element>> = vec![None; n];
     for (&id, e) in elements {
         els[id] = Some(e);
     }
-    let prefixes: Vec<String> = (0..n)
-        .map(|id| els[id].map(name_prefix).unwrap_or_default())
-        .collect();
-    // Serialised entries, filled in as keys become known.
-    let mut plain: Vec<Vec<u8>> = vec![Vec::new(); n];
-    let mut with_weak: Vec<Vec<u8>> = vec![Vec::new(); n];
-    let mut with_strict: Vec<Vec<u8>> = vec![Vec::new(); n];
-    let mut keys: Vec<Option<Keys>> = vec![None; n];
-    let mut mark: Vec<u32> = vec![0; n];
-    let mut epoch: u32 = 0;
-    let mut closure: Vec<ElementId> = Vec::new();
-    let mut stack: Vec<(ElementId, usize)> = Vec::new();
+    // Levels: 0 for no dependencies, else 1 + the highest level of a direct dependency.
+    let mut level: Vec<usize> = vec![0; n];
+    let mut levels: Vec<Vec<ElementId>> = Vec::new();
     for &id in order {
         let e = els[id].expect("ordered element exists");
-        if !e.sources_resolved() {
-            keys[id] = Some(Keys::default());
-            continue;
-        }
-        // Build scope: each direct build dependency in RUN scope, post-order, one visited set.
-        epoch += 1;
-        closure.clear();
-        for &root in &e.build_deps {
-            if mark[root] == epoch {
-                continue;
-            }
-            mark[root] = epoch;
-            stack.push((root, 0));
-            while let Some((cur, next)) = stack.last_mut() {
-                let rdeps = &els[*cur].expect("dependency exists").runtime_deps;
-                if *next < rdeps.len() {
-                    let d = rdeps[*next];
-                    *next += 1;
-                    if mark[d] != epoch {
-                        mark[d] = epoch;
-                        stack.push((d, 0));
-                    }
-                } else {
-                    closure.push(*cur);
-                    stack.pop();
-                }
-            }
-        }
-        if closure
+        let l = e
+            .build_deps
             .iter()
-            .any(|&d| keys[d].as_ref().is_none_or(|k| k.strict.is_none()))
-        {
-            keys[id] = Some(Keys::default());
-            continue;
+            .chain(e.runtime_deps.iter())
+            .map(|&d| level[d] + 1)
+            .max()
+            .unwrap_or(0);
+        level[id] = l;
+        if levels.len() <= l {
+            levels.resize_with(l + 1, Vec::new);
         }
-        let mut weak_h = KeyHasher::new();
-        weak_h.push(HEAD);
-        for (i, &d) in closure.iter().enumerate() {
-            if i > 0 {
-                weak_h.push(b",");
-            }
-            if e.traits.strict_rebuild || e.strict_deps.contains(&d) {
-                weak_h.push(&with_weak[d]);
-            } else {
-                weak_h.push(&plain[d]);
-            }
+        levels[l].push(id);
+    }
+    let mut keys: Vec<Option<Keys>> = vec![None; n];
+    let mut entries: Vec<Entries> = vec![Entries::default(); n];
+    for ids in &levels {
+        let results: Vec<(ElementId, Keys, Entries)> = ids
+            .par_iter()
+            .map_init(
+                || (fixedbitset::FixedBitSet::with_capacity(n), Vec::new()),
+                |(mark, closure), &id| {
+                    let e = els[id].expect("ordered element exists");
+                    let (k, en) = element_keys(&els, &keys, &entries, e, mark, closure);
+                    (id, k, en)
+                },
+            )
+            .collect();
+        for (id, k, en) in results {
+            keys[id] = Some(k);
+            entries[id] = en;
         }
-        weak_h.push(b"]");
-        weak_h.push(e.key_tail.as_bytes());
-        weak_h.push(b"}");
-        let weak = weak_h.finish();
-
-        let mut strict_h = KeyHasher::new();
-        strict_h.push(HEAD);
-        for (i, &d) in closure.iter().enumerate() {
-            if i > 0 {
-                strict_h.push(b",");
-            }
-            strict_h.push(&with_strict[d]);
-        }
-        strict_h.push(b"]");
-        strict_h.push(e.key_tail.as_bytes());
-        strict_h.push(b",\"weak-cache-key\":\"");
-        strict_h.push(weak.as_bytes());
-        strict_h.push(b"\"}");
-        let strict = strict_h.finish();
-
-        let prefix = prefixes[id].as_bytes();
-        plain[id] = [prefix, b"]"].concat();
-        with_weak[id] = [prefix, b",\"", weak.as_bytes(), b"\"]"].concat();
-        with_strict[id] = [prefix, b",\"", strict.as_bytes(), b"\"]"].concat();
-        keys[id] = Some(Keys {
-            weak: Some(weak),
-            strict: Some(strict),
-        });
     }
     keys.into_iter()
         .enumerate()
         .filter_map(|(id, k)| k.map(|k| (id, k)))
         .collect()
+}
+
+fn element_keys(
+    els: &[Option<&Element>],
+    keys: &[Option<Keys>],
+    entries: &[Entries],
+    e: &Element,
+    mark: &mut fixedbitset::FixedBitSet,
+    closure: &mut Vec<ElementId>,
+) -> (Keys, Entries) {
+    if !e.sources_resolved() {
+        return (Keys::default(), Entries::default());
+    }
+    closure_of(els, e, mark, closure);
+    if closure
+        .iter()
+        .any(|&d| keys[d].as_ref().is_none_or(|k| k.strict.is_none()))
+    {
+        return (Keys::default(), Entries::default());
+    }
+    let mut weak_h = KeyHasher::new();
+    weak_h.push(HEAD);
+    for (i, &d) in closure.iter().enumerate() {
+        if i > 0 {
+            weak_h.push(b",");
+        }
+        let keyed =
+            e.traits.strict_rebuild || (!e.strict_deps.is_empty() && e.strict_deps.contains(&d));
+        weak_h.push(if keyed {
+            &entries[d].with_weak
+        } else {
+            &entries[d].plain
+        });
+    }
+    weak_h.push(b"]");
+    weak_h.push(e.key_tail.as_bytes());
+    weak_h.push(b"}");
+    let weak = weak_h.finish();
+
+    let mut strict_h = KeyHasher::new();
+    strict_h.push(HEAD);
+    for (i, &d) in closure.iter().enumerate() {
+        if i > 0 {
+            strict_h.push(b",");
+        }
+        strict_h.push(&entries[d].with_strict);
+    }
+    strict_h.push(b"]");
+    strict_h.push(e.key_tail.as_bytes());
+    strict_h.push(b",\"weak-cache-key\":\"");
+    strict_h.push(weak.as_bytes());
+    strict_h.push(b"\"}");
+    let strict = strict_h.finish();
+
+    let prefix = name_prefix(e);
+    let prefix = prefix.as_bytes();
+    let en = Entries {
+        plain: [prefix, b"]"].concat(),
+        with_weak: [prefix, b",\"", weak.as_bytes(), b"\"]"].concat(),
+        with_strict: [prefix, b",\"", strict.as_bytes(), b"\"]"].concat(),
+    };
+    (
+        Keys {
+            weak: Some(weak),
+            strict: Some(strict),
+        },
+        en,
+    )
 }

@@ -320,8 +320,8 @@ pub fn render(p: &Pipeline, id: ElementId, fmt: &str) -> Result<String, LoadErro
         }
         if fmt.contains("%{vars") {
             let mut m = Node::empty_map(syn);
-            for (k, v) in d.variables.resolved_pairs()? {
-                m.insert(&k, Node::scalar(v, syn));
+            for (k, v) in &d.variables {
+                m.insert(k, Node::scalar(v.clone(), syn));
             }
             line = fmt_subst(&line, "vars", &dump_yaml(&m));
         }

@@ -85,8 +85,8 @@ pub struct ElementSource {
 /// What an element was composed from; kept only when asked for (`show --format` tokens
 /// such as `%{vars}`), since it dominates memory on large projects.
 pub struct ElementDetails {
-    /// Resolved variables.
-    pub variables: Variables,
+    /// Resolved variables, in definition order.
+    pub variables: Vec<(std::sync::Arc<str>, std::sync::Arc<str>)>,
     /// Expanded environment, in composition order.
     pub environment: IndexMap<String, String>,
     /// `environment-nocache` names.
@@ -715,9 +715,14 @@ fn build_element(
         environment: &environment,
         env_nocache: &env_nocache,
     });
+    let resolved_vars = if keep_details {
+        variables.resolved_pairs()?
+    } else {
+        Vec::new()
+    };
     let details = keep_details.then(|| {
         Box::new(ElementDetails {
-            variables,
+            variables: resolved_vars,
             environment,
             env_nocache,
             public,
