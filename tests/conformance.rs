@@ -116,34 +116,45 @@ fn report(kind: &str, total: usize, failures: Vec<String>) {
     eprintln!("{total} {kind} cases match real BuildStream");
 }
 
-#[test]
-fn keys_match_buildstream() {
-    let base = root().join("testprojects");
-    let cases = read_cases(&base.join("cases.txt"), &base);
-    assert!(!cases.is_empty(), "no key cases found");
+/// Runs every case of `cases.txt` in `base` and checks it against
+/// `tests/expected/<kind>/<case>.txt` with `compare`, which returns a failure report or None.
+fn check_all(
+    kind: &str,
+    base: &Path,
+    min_cases: usize,
+    compare: impl Fn(&Case, &str) -> Option<String>,
+) {
+    let cases = read_cases(&base.join("cases.txt"), base);
+    assert!(
+        cases.len() >= min_cases,
+        "expected at least {min_cases} {kind} cases"
+    );
     let mut failures = Vec::new();
     for case in &cases {
-        let expected_file = root().join(format!("tests/expected/keys/{}.txt", case.name));
-        let expected = match std::fs::read_to_string(&expected_file) {
-            Ok(t) => t,
-            Err(e) => {
-                failures.push(format!(
-                    "--- {}: {}: {e}",
-                    case.name,
-                    expected_file.display()
-                ));
-                continue;
-            }
-        };
-        let (code, stdout, stderr) = run_case(case);
-        if code != 0 || stdout != expected {
-            failures.push(format!(
-                "--- {} (exit {code})\nexpected:\n{expected}\ngot:\n{stdout}{stderr}",
-                case.name
-            ));
+        let expected_file = root().join(format!("tests/expected/{kind}s/{}.txt", case.name));
+        match std::fs::read_to_string(&expected_file) {
+            Ok(expected) => failures.extend(compare(case, &expected)),
+            Err(e) => failures.push(format!(
+                "--- {}: {}: {e}",
+                case.name,
+                expected_file.display()
+            )),
         }
     }
-    report("key", cases.len(), failures);
+    report(kind, cases.len(), failures);
+}
+
+#[test]
+fn keys_match_buildstream() {
+    check_all("key", &root().join("testprojects"), 1, |case, expected| {
+        let (code, stdout, stderr) = run_case(case);
+        (code != 0 || stdout != expected).then(|| {
+            format!(
+                "--- {} (exit {code})\nexpected:\n{expected}\ngot:\n{stdout}{stderr}",
+                case.name
+            )
+        })
+    });
 }
 
 /// Syntax errors whose libyaml wording needs context marks saphyr does not report: only the
@@ -158,23 +169,8 @@ const SYNTAX_ERROR_CASES: &[&str] = &[
 #[test]
 fn errors_match_buildstream() {
     let base = root().join("testprojects/errors");
-    let cases = read_cases(&base.join("cases.txt"), &base);
-    assert!(cases.len() >= 25, "expected at least 25 error cases");
     let errors_dir = std::fs::canonicalize(&base).expect("errors dir");
-    let mut failures = Vec::new();
-    for case in &cases {
-        let expected_file = root().join(format!("tests/expected/errors/{}.txt", case.name));
-        let expected = match std::fs::read_to_string(&expected_file) {
-            Ok(t) => t,
-            Err(e) => {
-                failures.push(format!(
-                    "--- {}: {}: {e}",
-                    case.name,
-                    expected_file.display()
-                ));
-                continue;
-            }
-        };
+    check_all("error", &base, 25, |case, expected| {
         let (code, _stdout, stderr) = run_case(case);
         let got_msg = stderr
             .replace(&*errors_dir.to_string_lossy(), "<ERRORS>")
@@ -186,12 +182,6 @@ fn errors_match_buildstream() {
         } else {
             got.trim_end() == expected.trim_end()
         };
-        if !matches {
-            failures.push(format!(
-                "--- {}\nexpected:\n{expected}\ngot:\n{got}",
-                case.name
-            ));
-        }
-    }
-    report("error", cases.len(), failures);
+        (!matches).then(|| format!("--- {}\nexpected:\n{expected}\ngot:\n{got}", case.name))
+    });
 }
