@@ -734,12 +734,20 @@ fn describe(tok: &Tok) -> String {
 struct Parser {
     toks: Vec<Token>,
     pos: usize,
+    /// Current nesting of recursive rules, bounded by [`MAX_NESTING`].
+    depth: usize,
 }
+
+/// Deepest nesting of unary operators, `not`, inline `if` and brackets accepted. Jinja2
+/// (Python's recursion limit) gives up far earlier; without a bound the recursive parser
+/// would overflow the stack on hostile input.
+const MAX_NESTING: usize = 200;
 
 fn parse_root(expr: &str) -> Result<Node, Fail> {
     let mut p = Parser {
         toks: lex(expr)?,
         pos: 0,
+        depth: 0,
     };
     if let Tok::Error(fail) = &p.toks[0].tok {
         return Err(fail.clone());
@@ -757,6 +765,17 @@ fn parse_root(expr: &str) -> Result<Node, Fail> {
 }
 
 impl Parser {
+    /// Runs a recursive rule one nesting level deeper, failing past [`MAX_NESTING`].
+    fn nested<T>(&mut self, rule: impl FnOnce(&mut Self) -> Result<T, Fail>) -> Result<T, Fail> {
+        if self.depth >= MAX_NESTING {
+            return Err(Fail::Python("maximum recursion depth exceeded".into()));
+        }
+        self.depth += 1;
+        let r = rule(self);
+        self.depth -= 1;
+        r
+    }
+
     fn cur(&self) -> &Tok {
         &self.toks[self.pos].tok
     }
@@ -884,6 +903,10 @@ impl Parser {
     }
 
     fn parse_condexpr(&mut self) -> Result<Node, Fail> {
+        self.nested(Self::parse_condexpr_inner)
+    }
+
+    fn parse_condexpr_inner(&mut self) -> Result<Node, Fail> {
         let mut line = self.line();
         let mut expr1 = self.parse_or()?;
         while self.skip_if_name("if")? {
@@ -923,6 +946,10 @@ impl Parser {
     }
 
     fn parse_not(&mut self) -> Result<Node, Fail> {
+        self.nested(Self::parse_not_inner)
+    }
+
+    fn parse_not_inner(&mut self) -> Result<Node, Fail> {
         if self.is_name("not") {
             self.advance()?;
             return Ok(Node::Not(Box::new(self.parse_not()?)));
@@ -1010,6 +1037,10 @@ impl Parser {
     }
 
     fn parse_unary(&mut self, with_filter: bool) -> Result<Node, Fail> {
+        self.nested(|p| p.parse_unary_inner(with_filter))
+    }
+
+    fn parse_unary_inner(&mut self, with_filter: bool) -> Result<Node, Fail> {
         let mut node = if self.is_op(Op::Sub) {
             self.advance()?;
             Node::Neg(Box::new(self.parse_unary(false)?))
