@@ -557,6 +557,8 @@ impl LoadContext {
             let id = self.load_file(loader, &name, None)?;
             ids.push(id);
         }
+        // Files parsed ahead of time but never loaded are no longer needed.
+        self.prefetched = HashMap::default();
         self.check_circular(&ids)?;
         let mut visited = HashSet::default();
         let mut sets = Vec::new();
