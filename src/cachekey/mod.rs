@@ -52,6 +52,25 @@ pub fn node_to_key(node: &Node) -> KeyValue {
     }
 }
 
+/// A mapping whose values must all be scalars, as a key dictionary (errors like
+/// BuildStream's `get_str` on a non-scalar value).
+pub fn scalar_mapping_to_key(node: &Node) -> crate::yaml::Result<BTreeMap<String, KeyValue>> {
+    let mut out = BTreeMap::new();
+    for (k, v) in node.as_map().into_iter().flatten() {
+        let Some(s) = v.as_str() else {
+            return Err(crate::yaml::LoadError::new(
+                crate::yaml::LoadErrorReason::InvalidData,
+                format!(
+                    "{}: Value of '{k}' is not of the expected type 'scalar'",
+                    v.prov
+                ),
+            ));
+        };
+        out.insert(k.to_string(), KeyValue::Str(s.to_owned()));
+    }
+    Ok(out)
+}
+
 /// The element's dependencies in BUILD scope: each direct build dependency preceded by its
 /// runtime closure (post-order, shared visited set), as `Element._dependencies(BUILD)`.
 pub fn build_scope(elements: &HashMap<ElementId, Element>, id: ElementId) -> Vec<ElementId> {

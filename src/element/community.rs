@@ -147,13 +147,7 @@ pub struct FlatpakImageKind;
 
 impl ElementKind for FlatpakImageKind {
     fn traits(&self) -> KindTraits {
-        KindTraits {
-            strict_rebuild: true,
-            forbid_rdepends: true,
-            forbid_sources: true,
-            configures_dependencies: true,
-            ..Default::default()
-        }
+        super::kinds::SCRIPT_ELEMENT_TRAITS
     }
 
     fn configure(&self, input: &ConfigureInput) -> Result<Configured> {
@@ -172,25 +166,13 @@ impl ElementKind for FlatpakImageKind {
         let metadata = req_mapping(c, "metadata")?;
         let mut sections = BTreeMap::new();
         for (section, pairs) in metadata.as_map().into_iter().flatten() {
-            let Some(pairs_map) = pairs.as_map() else {
+            if !pairs.is_map() {
                 return Err(plugin_error(format!(
                     "{}: metadata section '{section}' is not a mapping",
                     pairs.prov
                 )));
-            };
-            let mut entries = BTreeMap::new();
-            for (k, v) in pairs_map {
-                let Some(v) = v.as_str() else {
-                    return Err(LoadError::new(
-                        LoadErrorReason::InvalidData,
-                        format!(
-                            "{}: Value of '{k}' is not of the expected type 'scalar'",
-                            v.prov
-                        ),
-                    ));
-                };
-                entries.insert(k.to_string(), KeyValue::str(v));
             }
+            let entries = crate::cachekey::scalar_mapping_to_key(pairs)?;
             sections.insert(section.to_string(), KeyValue::Dict(entries));
         }
         let has = |s: &str| metadata.get(s).is_some();
@@ -397,13 +379,7 @@ pub struct OstreeKind;
 
 impl ElementKind for OstreeKind {
     fn traits(&self) -> KindTraits {
-        KindTraits {
-            strict_rebuild: true,
-            forbid_rdepends: true,
-            forbid_sources: true,
-            configures_dependencies: true,
-            ..Default::default()
-        }
+        super::kinds::SCRIPT_ELEMENT_TRAITS
     }
 
     fn configure(&self, input: &ConfigureInput) -> Result<Configured> {

@@ -299,18 +299,23 @@ impl ElementKind for FilterKind {
     }
 }
 
+/// Class attributes of BuildStream's `ScriptElement` (shared by its subclasses).
+pub const SCRIPT_ELEMENT_TRAITS: KindTraits = KindTraits {
+    artifact_version: 0,
+    strict_rebuild: true,
+    forbid_rdepends: true,
+    forbid_bdepends: false,
+    forbid_sources: true,
+    no_artifact: false,
+    configures_dependencies: true,
+};
+
 /// `script`: runs commands over a layout of dependencies.
 pub struct ScriptKind;
 
 impl ElementKind for ScriptKind {
     fn traits(&self) -> KindTraits {
-        KindTraits {
-            strict_rebuild: true,
-            forbid_rdepends: true,
-            forbid_sources: true,
-            configures_dependencies: true,
-            ..Default::default()
-        }
+        SCRIPT_ELEMENT_TRAITS
     }
 
     fn configure(&self, input: &ConfigureInput) -> Result<Configured> {

@@ -428,21 +428,10 @@ impl Cargo2Source {
         if kind == "git" {
             let repo = krate.req_str("repo")?;
             let commit = krate.req_str("commit")?;
-            let mut query = BTreeMap::new();
-            if let Some(q) = krate.get_mapping("query")? {
-                for (k, v) in q.as_map().into_iter().flatten() {
-                    let Some(v) = v.as_str() else {
-                        return Err(LoadError::new(
-                            LoadErrorReason::InvalidData,
-                            format!(
-                                "{}: Value of '{k}' is not of the expected type 'scalar'",
-                                v.prov
-                            ),
-                        ));
-                    };
-                    query.insert(k.to_string(), KeyValue::str(v));
-                }
-            }
+            let query = match krate.get_mapping("query")? {
+                Some(q) => crate::cachekey::scalar_mapping_to_key(q)?,
+                None => BTreeMap::new(),
+            };
             m.insert("kind".to_owned(), KeyValue::str("git"));
             m.insert("repo".to_owned(), KeyValue::str(repo));
             m.insert("commit".to_owned(), KeyValue::str(commit));
