@@ -24,7 +24,7 @@ use crate::loader::ElementId;
 use crate::yaml::FxIndexMap as IndexMap;
 use crate::yaml::{Node, Value};
 use json::KeyValue;
-use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
+use rustc_hash::FxHashMap as HashMap;
 use std::collections::BTreeMap;
 
 /// BuildStream's `BST_CORE_ARTIFACT_VERSION`.
@@ -69,33 +69,6 @@ pub fn scalar_mapping_to_key(node: &Node) -> crate::yaml::Result<BTreeMap<String
         out.insert(k.to_string(), KeyValue::Str(s.to_owned()));
     }
     Ok(out)
-}
-
-/// The element's dependencies in BUILD scope: each direct build dependency preceded by its
-/// runtime closure (post-order, shared visited set), as `Element._dependencies(BUILD)`.
-pub fn build_scope(elements: &HashMap<ElementId, Element>, id: ElementId) -> Vec<ElementId> {
-    fn visit_run(
-        elements: &HashMap<ElementId, Element>,
-        e: ElementId,
-        visited: &mut HashSet<ElementId>,
-        out: &mut Vec<ElementId>,
-    ) {
-        visited.insert(e);
-        for &d in &elements[&e].runtime_deps {
-            if !visited.contains(&d) {
-                visit_run(elements, d, visited, out);
-            }
-        }
-        out.push(e);
-    }
-    let mut visited = HashSet::default();
-    let mut out = Vec::new();
-    for &d in &elements[&id].build_deps {
-        if !visited.contains(&d) {
-            visit_run(elements, d, &mut visited, &mut out);
-        }
-    }
-    out
 }
 
 /// Everything of an element that enters its key besides its dependencies.
@@ -248,8 +221,9 @@ struct Entries {
     with_strict: Vec<u8>,
 }
 
-/// The build-scope closure of `e` (post-order, as [`build_scope`]), using `mark` as the
-/// visited set (cleared here).
+/// The element's dependencies in BUILD scope, as `Element._dependencies(BUILD)`: each direct
+/// build dependency preceded by its runtime closure (post-order, one visited set: `mark`,
+/// cleared here).
 fn closure_of(
     els: &[Option<&Element>],
     e: &Element,

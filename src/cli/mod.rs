@@ -277,24 +277,7 @@ fn classify_targets(
         .with_detail("Element names and element glob expressions must end in '.bst'"));
     }
     if !globs.is_empty() {
-        let mut all = Vec::new();
-        let mut stack = vec![element_path.to_path_buf()];
-        while let Some(dir) = stack.pop() {
-            let Ok(rd) = std::fs::read_dir(&dir) else {
-                continue;
-            };
-            let mut entries: Vec<_> = rd.flatten().map(|e| e.path()).collect();
-            entries.sort();
-            for p in entries {
-                if p.is_dir() {
-                    stack.push(p);
-                } else if p.extension().is_some_and(|x| x == "bst") {
-                    if let Ok(rel) = p.strip_prefix(element_path) {
-                        all.push(rel.to_string_lossy().into_owned());
-                    }
-                }
-            }
-        }
+        let all = crate::project::list_element_files(element_path);
         for g in &globs {
             let toks = glob_compile(g);
             let mut matched = false;

@@ -177,11 +177,6 @@ impl<'a> Instantiator<'a> {
         }
     }
 
-    /// The load context.
-    pub fn ctx(&self) -> &LoadContext {
-        self.ctx
-    }
-
     /// Finds the YAML defaults text of `kind` as seen from project `pid`.
     fn kind_yaml(
         &mut self,
@@ -313,13 +308,7 @@ impl<'a> Instantiator<'a> {
             v.composite(&mut node).ok()?;
         }
         node.assert_fully_composited().ok()?;
-        for var in ["project-name", "element-name", "max-jobs"] {
-            if let Some(n) = node.get(var) {
-                if n.prov.col != u32::MAX && n.prov.file != crate::yaml::SYNTHETIC {
-                    return None;
-                }
-            }
-        }
+        crate::project::variables::check_protected(&node).ok()?;
         let mut template_node = node.clone();
         let vars = Variables::template(&mut template_node).ok()?;
         Some((node, vars))
@@ -414,10 +403,9 @@ fn build_element(
             Some(v) => v.as_map().and_then(|m| {
                 m.iter()
                     .map(|(k, n)| {
-                        let simple = !matches!(
-                            &**k,
-                            "project-name" | "element-name" | "max-jobs" | "notparallel"
-                        ) && !k.starts_with('(');
+                        let simple = !crate::project::variables::PROTECTED.contains(&&**k)
+                            && &**k != "notparallel"
+                            && !k.starts_with('(');
                         n.as_str()
                             .filter(|_| simple)
                             .map(|s| (k.clone(), s, n.prov))
@@ -453,19 +441,7 @@ fn build_element(
             v.composite(&mut variables_node)?;
         }
         variables_node.assert_fully_composited()?;
-        for var in ["project-name", "element-name", "max-jobs"] {
-            if let Some(n) = variables_node.get(var) {
-                if n.prov.col != u32::MAX && n.prov.file != crate::yaml::SYNTHETIC {
-                    return Err(LoadError::new(
-                        LoadErrorReason::ProtectedVariableRedefined,
-                        format!(
-                            "{}: invalid redefinition of protected variable '{var}'",
-                            n.prov
-                        ),
-                    ));
-                }
-            }
-        }
+        crate::project::variables::check_protected(&variables_node)?;
         variables_node.set_str("element-name", &el.name);
         let variables = Variables::new(&mut variables_node)?;
         if !el.first_pass {

@@ -455,30 +455,11 @@ impl LoadContext {
     /// only; their errors are reported only if they are loaded.
     fn prefetch(&mut self, element_path: &Path, display_prefix: &str) {
         use rayon::prelude::*;
-        let mut files = Vec::new();
-        let mut stack = vec![element_path.to_path_buf()];
-        while let Some(dir) = stack.pop() {
-            let Ok(rd) = std::fs::read_dir(&dir) else {
-                continue;
-            };
-            for entry in rd.flatten() {
-                let path = entry.path();
-                match entry.file_type() {
-                    Ok(t) if t.is_dir() => stack.push(path),
-                    Ok(t) if t.is_file() && path.extension().is_some_and(|e| e == "bst") => {
-                        files.push(path)
-                    }
-                    _ => {}
-                }
-            }
-        }
+        let files: Vec<String> = crate::project::list_element_files(element_path);
         let parsed: Vec<(PathBuf, Result<Node>)> = files
             .into_par_iter()
-            .map(|path| {
-                let rel = path
-                    .strip_prefix(element_path)
-                    .map(|r| r.to_string_lossy().into_owned())
-                    .unwrap_or_default();
+            .map(|rel| {
+                let path = element_path.join(&rel);
                 let node = load_file(&path, &format!("{display_prefix}{rel}"));
                 (path, node)
             })
@@ -520,23 +501,7 @@ impl LoadContext {
         if !p.default_targets.is_empty() {
             return p.default_targets.clone();
         }
-        let mut out = Vec::new();
-        fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) {
-            let Ok(rd) = std::fs::read_dir(dir) else {
-                return;
-            };
-            for e in rd.flatten() {
-                let p = e.path();
-                if p.is_dir() {
-                    walk(base, &p, out);
-                } else if p.extension().is_some_and(|x| x == "bst") {
-                    if let Ok(rel) = p.strip_prefix(base) {
-                        out.push(rel.to_string_lossy().into_owned());
-                    }
-                }
-            }
-        }
-        walk(&p.element_path, &p.element_path, &mut out);
+        let mut out = crate::project::list_element_files(&p.element_path);
         out.sort();
         out
     }

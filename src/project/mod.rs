@@ -669,6 +669,31 @@ pub fn path_from_node(
     Ok(path_str.to_owned())
 }
 
+/// Every `.bst` file under `element_path`, as element names (relative paths), depth first
+/// with each directory's entries in name order.
+pub fn list_element_files(element_path: &Path) -> Vec<String> {
+    fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) {
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            return;
+        };
+        let mut entries: Vec<_> = rd.flatten().collect();
+        entries.sort_by_key(|e| e.file_name());
+        for e in entries {
+            let p = e.path();
+            if p.is_dir() {
+                walk(base, &p, out);
+            } else if p.extension().is_some_and(|x| x == "bst") {
+                if let Ok(rel) = p.strip_prefix(base) {
+                    out.push(rel.to_string_lossy().into_owned());
+                }
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(element_path, element_path, &mut out);
+    out
+}
+
 static USER_CONFIG: OnceLock<userconfig::UserConfig> = OnceLock::new();
 
 /// Installs the user configuration for this process (before loading any project).

@@ -6,7 +6,7 @@
 use super::expr::{self, OptValue};
 use crate::yaml::FxIndexMap as IndexMap;
 use crate::yaml::{assert_symbol_name, LoadError, LoadErrorReason, Node, Result};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 /// The type of an option and its valid values.
@@ -139,30 +139,6 @@ fn validate_value(opt: &ProjectOption, value: &OptValue, node: Option<&Node>) ->
     Ok(())
 }
 
-fn list_bst_files(dir: &Path) -> Vec<String> {
-    fn walk(base: &Path, dir: &Path, out: &mut Vec<String>) {
-        let Ok(rd) = std::fs::read_dir(dir) else {
-            return;
-        };
-        let mut entries: Vec<_> = rd.flatten().collect();
-        entries.sort_by_key(|e| e.file_name());
-        for e in entries {
-            let p = e.path();
-            if p.is_dir() {
-                walk(base, &p, out);
-            } else if let Ok(rel) = p.strip_prefix(base) {
-                let rel = rel.to_string_lossy().into_owned();
-                if rel.ends_with(".bst") {
-                    out.push(rel);
-                }
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(dir, dir, &mut out);
-    out
-}
-
 impl OptionPool {
     /// An empty pool for a project whose elements live in `element_path`.
     pub fn new(element_path: PathBuf) -> Self {
@@ -287,7 +263,7 @@ impl OptionPool {
                 let values = if type_name == "flags" {
                     def.get_str_list("values")?
                 } else {
-                    list_bst_files(&self.element_path)
+                    super::list_element_files(&self.element_path)
                 };
                 if values.is_empty() {
                     return Err(no_values(type_name));

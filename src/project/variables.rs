@@ -158,6 +158,27 @@ fn transitive_refs(originals: &HashMap<Arc<str>, Slot>, name: &Arc<str>) -> Vec<
     out
 }
 
+/// Variables BuildStream sets itself; elements and kinds may not redefine them.
+pub const PROTECTED: [&str; 3] = ["project-name", "element-name", "max-jobs"];
+
+/// Errors if a composed variables mapping redefines a [`PROTECTED`] variable from a file.
+pub fn check_protected(node: &Node) -> Result<()> {
+    for var in PROTECTED {
+        if let Some(n) = node.get(var) {
+            if !n.prov.is_synthetic() {
+                return Err(LoadError::new(
+                    LoadErrorReason::ProtectedVariableRedefined,
+                    format!(
+                        "{}: invalid redefinition of protected variable '{var}'",
+                        n.prov
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
 /// Marks values that depend on `element-name` while a template is resolved.
 const ELEMENT_NAME_SENTINEL: &str = "\u{0}bst-rs:element-name\u{0}";
 

@@ -75,6 +75,12 @@ impl Provenance {
         }
     }
 
+    /// Made by BuildStream/bst-rs rather than read from a file (BuildStream's
+    /// `ProvenanceInformation._is_synthetic`).
+    pub fn is_synthetic(&self) -> bool {
+        self.file == SYNTHETIC || self.col == u32::MAX
+    }
+
     /// The file's display name ("" for synthetic nodes).
     pub fn displayname(&self) -> String {
         file_info(self.file)
