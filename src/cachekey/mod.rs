@@ -163,37 +163,25 @@ pub fn key_tail(k: &KeyInputs) -> String {
 
 const HEAD: &[u8] = b"{\"core-artifact-version\":11,\"dependencies\":[";
 
-/// Feeds a key's JSON to sha256 through a buffer, so that nothing is allocated per key.
+/// Feeds a key's JSON to sha256 piece by piece (sha2 buffers blocks itself).
 struct KeyHasher {
     hasher: sha2::Sha256,
-    buf: Vec<u8>,
 }
 
 impl KeyHasher {
     fn new() -> Self {
         KeyHasher {
             hasher: sha2::Sha256::default(),
-            buf: Vec::with_capacity(1 << 16),
         }
     }
 
     fn push(&mut self, bytes: &[u8]) {
-        if self.buf.len() + bytes.len() > self.buf.capacity() {
-            use sha2::Digest;
-            self.hasher.update(&self.buf);
-            self.buf.clear();
-        }
-        if bytes.len() > self.buf.capacity() {
-            use sha2::Digest;
-            self.hasher.update(bytes);
-        } else {
-            self.buf.extend_from_slice(bytes);
-        }
+        use sha2::Digest;
+        self.hasher.update(bytes);
     }
 
-    fn finish(mut self) -> String {
+    fn finish(self) -> String {
         use sha2::Digest;
-        self.hasher.update(&self.buf);
         let digest = self.hasher.finalize();
         let mut out = String::with_capacity(64);
         for b in digest {
