@@ -17,117 +17,102 @@ pub fn process(
     only_local: bool,
     process_options: bool,
 ) -> Result<()> {
-    let mut included = Vec::new();
-    process_inner(
+    let mut walk = Walk {
         host,
-        node,
-        project,
         only_local,
-        process_options,
-        &mut included,
-    )
+        included: Vec::new(),
+    };
+    walk.process(node, project, process_options)
 }
 
-fn process_inner(
-    host: &mut dyn ProjectHost,
-    node: &mut Node,
-    project: ProjectId,
+/// One include-processing walk: what stays the same while it descends.
+struct Walk<'h> {
+    host: &'h mut dyn ProjectHost,
+    /// Skip `junction.bst:file.yml` includes (project.conf's first pass).
     only_local: bool,
-    process_options: bool,
-    included: &mut Vec<PathBuf>,
-) -> Result<()> {
-    if process_options {
-        let pool = host.options(project)?;
-        pool.process_node(node, &[])?;
+    /// Files being included, outermost first (for recursion errors).
+    included: Vec<PathBuf>,
+}
+
+impl Walk<'_> {
+    fn process(&mut self, node: &mut Node, project: ProjectId, options: bool) -> Result<()> {
+        if options {
+            let pool = self.host.options(project)?;
+            pool.process_node(node, &[])?;
+        }
+        self.process_node(node, project, options)
     }
-    process_node(host, node, project, only_local, process_options, included)
-}
 
-fn process_node(
-    host: &mut dyn ProjectHost,
-    node: &mut Node,
-    project: ProjectId,
-    only_local: bool,
-    process_options: bool,
-    included: &mut Vec<PathBuf>,
-) -> Result<()> {
-    if let Some(includes_node) = node.get("(@)").cloned() {
-        let includes: Vec<Node> = match &includes_node.value {
-            Value::Scalar(_) => vec![includes_node.clone()],
-            Value::Seq(items) => items.clone(),
-            Value::Map(_) => {
-                return Err(LoadError::new(
-                    LoadErrorReason::InvalidData,
-                    format!(
-                        "{}: Value of '(@)' is not one of the following: list, scalar.",
-                        includes_node.prov
-                    ),
-                ))
-            }
-        };
-        node.remove("(@)");
-        for include in includes.iter().rev() {
-            let Some(name) = include.as_str() else {
-                return Err(LoadError::new(
-                    LoadErrorReason::InvalidData,
-                    format!(
-                        "{}: List item is not of the expected type 'scalar'",
-                        include.prov
-                    ),
-                ));
+    fn process_node(&mut self, node: &mut Node, project: ProjectId, options: bool) -> Result<()> {
+        if let Some(includes_node) = node.get("(@)").cloned() {
+            let includes: Vec<Node> = match &includes_node.value {
+                Value::Scalar(_) => vec![includes_node.clone()],
+                Value::Seq(items) => items.clone(),
+                Value::Map(_) => {
+                    return Err(LoadError::new(
+                        LoadErrorReason::InvalidData,
+                        format!(
+                            "{}: Value of '(@)' is not one of the following: list, scalar.",
+                            includes_node.prov
+                        ),
+                    ))
+                }
             };
-            if only_local && name.contains(':') {
-                continue;
+            node.remove("(@)");
+            for include in includes.iter().rev() {
+                let Some(name) = include.as_str() else {
+                    return Err(LoadError::new(
+                        LoadErrorReason::InvalidData,
+                        format!(
+                            "{}: List item is not of the expected type 'scalar'",
+                            include.prov
+                        ),
+                    ));
+                };
+                if self.only_local && name.contains(':') {
+                    continue;
+                }
+                let (mut include_node, file_path, sub_project) =
+                    self.host.load_include(project, include)?;
+                if self.included.contains(&file_path) {
+                    return Err(LoadError::new(
+                        LoadErrorReason::RecursiveInclude,
+                        format!(
+                            "{}: trying to recursively include {}",
+                            includes_node.prov,
+                            file_path.display()
+                        ),
+                    ));
+                }
+                self.included.push(file_path);
+                let r = self.process(
+                    &mut include_node,
+                    sub_project,
+                    options || sub_project != project,
+                );
+                self.included.pop();
+                r?;
+                include_node.composite_under(node)?;
             }
-            let (mut include_node, file_path, sub_project) = host.load_include(project, include)?;
-            if included.contains(&file_path) {
-                return Err(LoadError::new(
-                    LoadErrorReason::RecursiveInclude,
-                    format!(
-                        "{}: trying to recursively include {}",
-                        includes_node.prov,
-                        file_path.display()
-                    ),
-                ));
+        }
+        if let Some(map) = node.as_map_mut() {
+            for (_, value) in map.iter_mut() {
+                self.process_value(value, project, options)?;
             }
-            included.push(file_path);
-            let r = process_inner(
-                host,
-                &mut include_node,
-                sub_project,
-                only_local,
-                process_options || sub_project != project,
-                included,
-            );
-            included.pop();
-            r?;
-            include_node.composite_under(node)?;
         }
+        Ok(())
     }
-    if let Some(map) = node.as_map_mut() {
-        for (_, value) in map.iter_mut() {
-            process_value(host, value, project, only_local, process_options, included)?;
-        }
-    }
-    Ok(())
-}
 
-fn process_value(
-    host: &mut dyn ProjectHost,
-    value: &mut Node,
-    project: ProjectId,
-    only_local: bool,
-    process_options: bool,
-    included: &mut Vec<PathBuf>,
-) -> Result<()> {
-    match &mut value.value {
-        Value::Map(_) => process_node(host, value, project, only_local, process_options, included),
-        Value::Seq(items) => {
-            for item in items {
-                process_value(host, item, project, only_local, process_options, included)?;
+    fn process_value(&mut self, value: &mut Node, project: ProjectId, options: bool) -> Result<()> {
+        match &mut value.value {
+            Value::Map(_) => self.process_node(value, project, options),
+            Value::Seq(items) => {
+                for item in items {
+                    self.process_value(item, project, options)?;
+                }
+                Ok(())
             }
-            Ok(())
+            Value::Scalar(_) => Ok(()),
         }
-        Value::Scalar(_) => Ok(()),
     }
 }
