@@ -4,10 +4,13 @@
 //! [`yaml`] -> [`project`] -> [`loader`] -> [`element`] / [`source`] -> [`cachekey`] -> [`graph`] -> [`cli`].
 
 pub mod cachekey;
+pub mod cas;
 pub mod cli;
 pub mod element;
 pub mod graph;
 pub mod loader;
 pub mod project;
+pub mod sandbox;
 pub mod source;
+pub mod util;
 pub mod yaml;

@@ -97,6 +97,8 @@ pub struct ElementDetails {
     pub config: Node,
     /// Sandbox configuration.
     pub sandbox: SandboxConfig,
+    /// `config:` of each build dependency that has one (element, expanded node).
+    pub dep_configs: Vec<(ElementId, Node)>,
 }
 
 /// A fully configured element.
@@ -542,6 +544,7 @@ fn build_element(
     let deps = &el.deps;
     let traits = defaults.imp.traits();
     let mut dep_configs: Vec<(String, Option<Node>)> = Vec::new();
+    let mut dep_config_ids: Vec<ElementId> = Vec::new();
     let mut build_deps = Vec::new();
     let mut runtime_deps = Vec::new();
     let mut strict_deps = Vec::new();
@@ -551,11 +554,13 @@ fn build_element(
             if traits.configures_dependencies {
                 if dep.config_nodes.is_empty() {
                     dep_configs.push((dep.path(), None));
+                    dep_config_ids.push(dep.element);
                 } else {
                     for c in &dep.config_nodes {
                         let mut c = c.clone();
                         variables.expand(&mut c)?;
                         dep_configs.push((dep.path(), Some(c)));
+                        dep_config_ids.push(dep.element);
                     }
                 }
             } else if let Some(c) = dep.config_nodes.first() {
@@ -704,6 +709,11 @@ fn build_element(
             public,
             config,
             sandbox,
+            dep_configs: dep_config_ids
+                .into_iter()
+                .zip(dep_configs)
+                .filter_map(|(id, (_, c))| c.map(|c| (id, c)))
+                .collect(),
         })
     });
     let element = Element {

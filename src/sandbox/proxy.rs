@@ -1,0 +1,1 @@
+//! The `remote-apis-socket` server (placeholder until the REAPI proxy lands).
