@@ -3,6 +3,8 @@
 //! The modules follow the data flow (see `docs/architecture.md`):
 //! [`yaml`] -> [`project`] -> [`loader`] -> [`element`] / [`source`] -> [`cachekey`] -> [`graph`] -> [`cli`].
 
+pub mod artifact;
+pub mod assemble;
 pub mod cachekey;
 pub mod cas;
 pub mod cli;
@@ -11,6 +13,7 @@ pub mod graph;
 pub mod loader;
 pub mod project;
 pub mod sandbox;
+pub mod scheduler;
 pub mod source;
 pub mod util;
 pub mod yaml;

@@ -10,12 +10,12 @@ pub mod casd;
 pub mod proto;
 pub mod tree;
 
+use prost::Message;
 use proto::localcas::local_content_addressable_storage_client::LocalContentAddressableStorageClient;
 use proto::reapi::{
     action_cache_client::ActionCacheClient, batch_update_blobs_request,
     content_addressable_storage_client::ContentAddressableStorageClient, Digest, Directory,
 };
-use prost::Message;
 use sha2::{Digest as _, Sha256};
 use std::path::{Path, PathBuf};
 use tonic::transport::Channel;
@@ -81,6 +81,11 @@ fn hex(bytes: &[u8]) -> String {
 /// The digest of an empty Directory.
 pub fn empty_directory_digest() -> Digest {
     digest_of(&Directory::default().encode_to_vec())
+}
+
+/// Stores the empty Directory and returns its digest.
+pub async fn empty_directory_digest_stored(cas: &Cas) -> Result<Digest> {
+    cas.put_message(&Directory::default()).await
 }
 
 /// Largest total size sent in one BatchUpdateBlobs (casd accepts 4 MiB messages).
@@ -211,7 +216,7 @@ impl Cas {
             size += blob.len();
             batch.push(batch_update_blobs_request::Request {
                 digest: Some(digest.clone()),
-                data: blob.into(),
+                data: blob,
                 compressor: 0,
             });
         }
@@ -292,8 +297,8 @@ impl Cas {
             .local()
             .capture_tree(proto::localcas::CaptureTreeRequest {
                 path: vec![path.to_string_lossy().into_owned()],
-                output_directory_format:
-                    proto::reapi::command::OutputDirectoryFormat::DirectoryOnly as i32,
+                output_directory_format: proto::reapi::command::OutputDirectoryFormat::DirectoryOnly
+                    as i32,
                 ..Default::default()
             })
             .await

@@ -80,6 +80,8 @@ pub struct ElementSource {
     pub directory: Option<String>,
     /// Unique key, or None if unresolved (no ref).
     pub unique_key: Option<KeyValue>,
+    /// For `local` sources: the absolute path to stage.
+    pub local_path: Option<PathBuf>,
 }
 
 /// What an element was composed from; kept only when asked for (`show --format` tokens
@@ -829,6 +831,7 @@ fn load_sources(
             kind,
             directory,
             unique_key: configured.unique_key,
+            local_path: configured.local_path,
         });
     }
     Ok(out)
