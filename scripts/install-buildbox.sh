@@ -94,6 +94,8 @@ if [ "$force" = 0 ] && [ -f "$stamp" ] && [ "$(stamp_get format)" = "$STAMP_FORM
     fi
 fi
 
+# Under the lock, leftovers are from runs that were killed outright.
+rm -rf "$base"/.work.* "$base/installs"/*.tmp.*
 work=$(mktemp -d "$base/.work.XXXXXX")
 casd_pid=""
 cleanup() {
