@@ -1,8 +1,23 @@
 #!/usr/bin/env bash
 # Installs what bst-rs needs, builds it, and runs it on the bundled example project.
 # Safe to run twice: every step checks before it installs.
+#
+#   scripts/setup.sh [--sysroot]
+#
+# After building bst-rs it installs buildbox (scripts/install-buildbox.sh: buildbox-casd,
+# buildbox-run-bubblewrap, buildbox-fuse, recc, trexe, casupload) into
+# ${XDG_CACHE_HOME:-~/.cache}/bst-rs/buildbox/bin. With --sysroot (or BST_RS_SYSROOT=1) it also
+# builds the C-chain test sysroot (scripts/make-sysroot.sh, about 4 minutes the first time).
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+sysroot=${BST_RS_SYSROOT:-0}
+for arg in "$@"; do
+    case $arg in
+        --sysroot) sysroot=1 ;;
+        *) echo "setup: unknown argument: $arg (usage: scripts/setup.sh [--sysroot])" >&2; exit 2 ;;
+    esac
+done
 
 if ! command -v cargo >/dev/null 2>&1; then
     echo "setup: cargo (the Rust toolchain) is required; install it with rustup first" >&2
@@ -23,6 +38,16 @@ if [ ${#need[@]} -gt 0 ]; then
 fi
 
 cargo build --release --locked
+
+echo
+echo "== buildbox (casd, runner, recc) =="
+buildbox_bin=$(scripts/install-buildbox.sh | tail -n1)
+echo "buildbox tools: $buildbox_bin (put it first on PATH to use them)"
+if [ "$sysroot" = 1 ]; then
+    echo
+    echo "== C-chain test sysroot =="
+    scripts/make-sysroot.sh | tail -n1
+fi
 echo
 echo "== bst-rs show on the bundled example (testprojects/hello) =="
 ./target/release/bst-rs -C testprojects/hello show hello.bst
