@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs what bst-rs needs, builds it, and runs it on the bundled example project.
+# Installs what bst-rs needs, builds it, and builds the bundled example project with it.
 # Safe to run twice: every step checks before it installs.
 #
 #   scripts/setup.sh [--sysroot]
@@ -49,5 +49,11 @@ if [ "$sysroot" = 1 ]; then
     scripts/make-sysroot.sh | tail -n1
 fi
 echo
-echo "== bst-rs show on the bundled example (testprojects/hello) =="
-./target/release/bst-rs -C testprojects/hello show hello.bst
+echo "== bst-rs build on the bundled example (testprojects/hello) =="
+scripts/make-hello-sysroot.sh
+./target/release/bst-rs --no-interactive -C testprojects/hello show hello.bst
+./target/release/bst-rs --no-interactive -C testprojects/hello build hello.bst
+checkout=$(mktemp -d)
+trap 'rm -rf "$checkout"' EXIT
+./target/release/bst-rs --no-interactive -C testprojects/hello artifact checkout --force --directory "$checkout" hello.bst
+echo "running the built artifact: $("$checkout/usr/bin/hello")"
