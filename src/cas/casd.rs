@@ -107,7 +107,10 @@ impl Casd {
         cmd.arg(&cfg.cachedir)
             .current_dir(&cfg.cachedir)
             .stdin(Stdio::null())
-            .stdout(log.try_clone().map_err(|e| CasError::Io(logpath.clone(), e))?)
+            .stdout(
+                log.try_clone()
+                    .map_err(|e| CasError::Io(logpath.clone(), e))?,
+            )
             .stderr(log)
             .process_group(0);
         // casd finds buildbox-fuse and friends next to itself.
@@ -154,7 +157,9 @@ impl Casd {
 
     /// `Some(status)` once casd has exited.
     pub fn exit_status(&mut self) -> Option<std::process::ExitStatus> {
-        self.child.as_mut().and_then(|c| c.try_wait().ok().flatten())
+        self.child
+            .as_mut()
+            .and_then(|c| c.try_wait().ok().flatten())
     }
 
     /// Stops casd (SIGTERM, then SIGKILL after 15 s) and removes the socket directory.

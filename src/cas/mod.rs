@@ -10,12 +10,12 @@ pub mod casd;
 pub mod proto;
 pub mod tree;
 
+use prost::Message;
 use proto::localcas::local_content_addressable_storage_client::LocalContentAddressableStorageClient;
 use proto::reapi::{
     action_cache_client::ActionCacheClient, batch_update_blobs_request,
     content_addressable_storage_client::ContentAddressableStorageClient, Digest, Directory,
 };
-use prost::Message;
 use sha2::{Digest as _, Sha256};
 use std::path::{Path, PathBuf};
 use tonic::transport::Channel;
@@ -211,7 +211,7 @@ impl Cas {
             size += blob.len();
             batch.push(batch_update_blobs_request::Request {
                 digest: Some(digest.clone()),
-                data: blob.into(),
+                data: blob,
                 compressor: 0,
             });
         }
@@ -292,8 +292,8 @@ impl Cas {
             .local()
             .capture_tree(proto::localcas::CaptureTreeRequest {
                 path: vec![path.to_string_lossy().into_owned()],
-                output_directory_format:
-                    proto::reapi::command::OutputDirectoryFormat::DirectoryOnly as i32,
+                output_directory_format: proto::reapi::command::OutputDirectoryFormat::DirectoryOnly
+                    as i32,
                 ..Default::default()
             })
             .await

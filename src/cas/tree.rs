@@ -61,7 +61,10 @@ fn expand(cas: &Cas, d: &Digest) -> Result<BTreeMap<String, Entry>> {
         map.insert(s.name, Entry::Symlink(s.target));
     }
     for d in dir.directories {
-        map.insert(d.name, Entry::Dir(Dir::Sealed(d.digest.unwrap_or_default())));
+        map.insert(
+            d.name,
+            Entry::Dir(Dir::Sealed(d.digest.unwrap_or_default())),
+        );
     }
     Ok(map)
 }

@@ -98,11 +98,7 @@ impl Batch {
         let cmdline: Vec<String> = c.argv.iter().map(|a| shell_quote(a)).collect();
         let cmdline = cmdline.join(" ");
         self.script += &format!("(set -ex; {cmdline})");
-        let label = if c.label.is_empty() {
-            cmdline
-        } else {
-            c.label
-        };
+        let label = if c.label.is_empty() { cmdline } else { c.label };
         self.script += &format!(
             " || (echo Command {} failed with exitcode $? >&2 ; exit 1)\n",
             shell_quote(&format!("'{label}'"))
@@ -123,6 +119,7 @@ impl Batch {
     }
 
     /// The action's argv, cwd and environment (from the first command), or None when empty.
+    #[allow(clippy::type_complexity)]
     pub fn finish(self) -> Option<(Vec<String>, String, Vec<(String, String)>)> {
         let first = self.first?;
         Some((
@@ -241,7 +238,9 @@ impl Runner {
         };
         let action_bytes = action.encode_to_vec();
         let action_digest = cas.put_blobs(vec![action_bytes.clone()]).await?.remove(0);
-        let stem = self.tmpdir.join(format!("action-{}", &action_digest.hash[..16]));
+        let stem = self
+            .tmpdir
+            .join(format!("action-{}", &action_digest.hash[..16]));
         let action_file = stem.with_extension("action");
         let result_file = stem.with_extension("result");
         tokio::fs::write(&action_file, &action_bytes)
@@ -276,9 +275,11 @@ impl Runner {
         let result = tokio::fs::read(&result_file).await;
         let _ = tokio::fs::remove_file(&result_file).await;
         let result = match result {
-            Ok(bytes) if status.success() => ActionResult::decode(bytes.as_slice()).map_err(|e| {
-                SandboxError::Runner(format!("unreadable ActionResult: {e}"), log.into())
-            })?,
+            Ok(bytes) if status.success() => {
+                ActionResult::decode(bytes.as_slice()).map_err(|e| {
+                    SandboxError::Runner(format!("unreadable ActionResult: {e}"), log.into())
+                })?
+            }
             _ => {
                 return Err(SandboxError::Runner(
                     format!("{status}, action {}", digest_str(&action_digest)),
