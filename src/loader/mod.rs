@@ -1264,6 +1264,7 @@ impl Project {
             default_targets: self.default_targets.clone(),
             fatal_warnings: self.fatal_warnings.clone(),
             refs_in_file: self.refs_in_file,
+            disallow_subproject_uris: self.disallow_subproject_uris,
             element_origins: self.element_origins.clone(),
             source_origins: self.source_origins.clone(),
             first_pass: self.first_pass.clone(),
