@@ -835,6 +835,15 @@ fn load_sources(
             display: &display,
         };
         let configured = imp.configure(&input)?;
+        for url in imp.marked_urls(&config)? {
+            let alias = source::info::extract_alias(&url);
+            if !alias.is_empty() && !alias_exists(ctx, pid, first_pass, alias, &display)? {
+                return Err(LoadError::new(
+                    LoadErrorReason::PluginConfig,
+                    format!("{display}: Invalid alias '{alias}' specified in URL: {url}"),
+                ));
+            }
+        }
         let info = keep_info.then(|| {
             let attributes = project
                 .second_pass
@@ -874,6 +883,58 @@ fn load_sources(
 static DEFAULT_PROVENANCE_ATTRIBUTES: std::sync::LazyLock<Vec<String>> =
     std::sync::LazyLock::new(|| vec!["homepage".to_owned(), "issue-tracker".to_owned()]);
 
+/// `Project.alias_exists()`: whether a source of project `pid` may use `alias`. A
+/// subproject's alias that its junction maps must exist in the parent project.
+fn alias_exists(
+    ctx: &LoadContext,
+    pid: ProjectId,
+    first_pass: bool,
+    alias: &str,
+    display: &str,
+) -> Result<bool> {
+    let project = &ctx.projects[pid];
+    if let Some(j) = &project.junction {
+        let parent_alias = match j.aliases.get(alias).and_then(Node::as_str) {
+            Some(a) => Some(a),
+            None if j.map_aliases_identity => Some(alias),
+            None => None,
+        };
+        match parent_alias {
+            Some(a) if !a.is_empty() => {
+                if alias_exists(ctx, j.parent, first_pass, a, display)? {
+                    return Ok(true);
+                }
+                return Err(LoadError::new(
+                    LoadErrorReason::PluginConfig,
+                    format!(
+                        "{}: Mapped alias '{a}' for subproject alias '{alias}' is invalid in the parent project",
+                        j.display
+                    ),
+                ));
+            }
+            _ if ctx.projects[j.parent].disallow_subproject_uris => {
+                return Err(unmapped_alias(display, alias));
+            }
+            _ => {}
+        }
+    }
+    let aliases = match (first_pass, project.second_pass.as_ref()) {
+        (false, Some(full)) => &full.pass.aliases,
+        _ => &project.first_pass.aliases,
+    };
+    Ok(aliases.get(alias).is_some())
+}
+
+/// A subproject alias its junction does not map, with `disallow-subproject-uris`.
+fn unmapped_alias(display: &str, alias: &str) -> LoadError {
+    LoadError::new(
+        LoadErrorReason::PluginConfig,
+        format!(
+            "{display}: Parent project did not provide a mapping for alias '{alias}' and disallowed usage of unmapped aliases"
+        ),
+    )
+}
+
 /// `Project.translate_url()`: `alias:rest` becomes the alias's URL followed by `rest` when the
 /// project defines the alias; in a subproject, an alias its junction maps (or, with
 /// `map-aliases: identity`, any alias) is translated by the parent project instead.
@@ -910,12 +971,7 @@ fn translate_url(
                 return translate_url(ctx, j.parent, first_pass, &format!("{a}:{body}"), display)
             }
             _ if ctx.projects[j.parent].disallow_subproject_uris => {
-                return Err(LoadError::new(
-                    LoadErrorReason::PluginConfig,
-                    format!(
-                        "{display}: Parent project did not provide a mapping for alias '{alias}' and disallowed usage of unmapped aliases"
-                    ),
-                ))
+                return Err(unmapped_alias(display, alias))
             }
             _ => {}
         }

@@ -746,6 +746,7 @@ impl LoadContext {
             overrides,
             aliases,
             map_aliases_identity,
+            display: format!("junction element at {}", el.node.prov),
         })
     }
 

@@ -90,6 +90,8 @@ pub struct JunctionConfig {
     pub aliases: Node,
     /// `map-aliases: identity`.
     pub map_aliases_identity: bool,
+    /// `str()` of the junction element: `junction element at <provenance>`.
+    pub display: String,
 }
 
 /// A loaded project.

@@ -444,6 +444,10 @@ impl SourceKind for GitRepoSource {
         let guesser = Guesser::read(c)?;
         git_mirror_info(input, info, c.req_str("url")?, r, &guesser, true)
     }
+
+    fn marked_urls(&self, config: &Node) -> Result<Vec<String>> {
+        Ok(vec![config.req_str("url")?.to_owned()])
+    }
 }
 
 /// `git_module`: one submodule of a repository staged by a previous source.
@@ -500,6 +504,10 @@ impl SourceKind for GitModuleSource {
         };
         let guesser = Guesser::read(c)?;
         git_mirror_info(input, info, c.req_str("url")?, r, &guesser, false)
+    }
+
+    fn marked_urls(&self, config: &Node) -> Result<Vec<String>> {
+        Ok(vec![config.req_str("url")?.to_owned()])
     }
 }
 
@@ -571,6 +579,10 @@ impl SourceKind for ZipSource {
 
     fn source_info(&self, input: &SourceInput, info: &InfoInput) -> Result<Collected> {
         super::downloadable_info(input, info)
+    }
+
+    fn marked_urls(&self, config: &Node) -> Result<Vec<String>> {
+        Ok(vec![config.req_str("url")?.to_owned()])
     }
 }
 
@@ -720,6 +732,28 @@ impl SourceKind for Cargo2Source {
         }
         Ok(Collected::Infos(infos))
     }
+
+    /// The registry URL (with a final `/`), then each git crate's repository.
+    fn marked_urls(&self, config: &Node) -> Result<Vec<String>> {
+        let url = config
+            .get_str("url")?
+            .unwrap_or("https://static.crates.io/crates");
+        let mut urls = vec![if url.ends_with(':') || url.ends_with('/') {
+            url.to_owned()
+        } else {
+            format!("{url}/")
+        }];
+        for krate in config
+            .get_sequence("ref")?
+            .and_then(Node::as_seq)
+            .unwrap_or(&[])
+        {
+            if krate.get_str("kind")? == Some("git") {
+                urls.push(krate.req_str("repo")?.to_owned());
+            }
+        }
+        Ok(urls)
+    }
 }
 
 /// `go_module`: a Go module checked out from git at the ref's commit.
@@ -791,6 +825,10 @@ impl SourceKind for GoModuleSource {
             true,
         )
     }
+
+    fn marked_urls(&self, config: &Node) -> Result<Vec<String>> {
+        Ok(vec![config.req_str("url")?.to_owned()])
+    }
 }
 
 /// Rough `str(MappingNode)` for the go_module error message.
@@ -833,6 +871,13 @@ impl SourceKind for CpanSource {
         let suffix = c.get_str("suffix")?.unwrap_or("");
         let sha = c.get_str("sha256sum")?.map(str::to_owned);
         http_fetcher_info(input, info, &format!("{index}{suffix}"), sha)
+    }
+
+    fn marked_urls(&self, config: &Node) -> Result<Vec<String>> {
+        Ok(vec![config
+            .get_str("index")?
+            .unwrap_or("https://cpan.metacpan.org/")
+            .to_owned()])
     }
 }
 
@@ -887,6 +932,13 @@ impl SourceKind for PypiSource {
         let sha = Some(r.req_str("sha256sum")?.to_owned());
         http_fetcher_info(input, info, &url, sha)
     }
+
+    fn marked_urls(&self, config: &Node) -> Result<Vec<String>> {
+        Ok(vec![config
+            .get_str("url")?
+            .unwrap_or("https://files.pythonhosted.org/packages/")
+            .to_owned()])
+    }
 }
 
 /// `gen_cargo_lock`: a generated `Cargo.lock`, stored base64-encoded in the ref.
@@ -926,6 +978,10 @@ impl SourceKind for OstreeSource {
             Some(r) => resolved(KeyValue::List(vec![KeyValue::Str(url), KeyValue::Str(r)])),
             None => unresolved(),
         }
+    }
+
+    fn marked_urls(&self, config: &Node) -> Result<Vec<String>> {
+        Ok(vec![config.req_str("url")?.to_owned()])
     }
 }
 
@@ -1010,6 +1066,16 @@ impl SourceKind for DockerSource {
             None,
         )?]))
     }
+
+    fn marked_urls(&self, config: &Node) -> Result<Vec<String>> {
+        Ok(vec![match config.get_str("url")? {
+            Some(url) => url.to_owned(),
+            None => config
+                .get_str("registry-url")?
+                .unwrap_or(DOCKER_HUB_URL)
+                .to_owned(),
+        }])
+    }
 }
 
 /// `ostree_mirror` (freedesktop-sdk's local plugin): refs mirrored from an OSTree remote.
@@ -1051,6 +1117,15 @@ impl SourceKind for OstreeMirrorSource {
             KeyValue::Str(url),
             KeyValue::List(refs.into_iter().map(|(_, v)| v).collect()),
         ]))
+    }
+
+    fn marked_urls(&self, config: &Node) -> Result<Vec<String>> {
+        Ok(config
+            .get_str("url")?
+            .filter(|u| !u.is_empty())
+            .map(str::to_owned)
+            .into_iter()
+            .collect())
     }
 }
 

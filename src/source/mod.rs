@@ -38,6 +38,12 @@ pub trait SourceKind: Send + Sync {
     /// Validates configuration and computes the unique key.
     fn configure(&self, input: &SourceInput) -> Result<ConfiguredSource>;
 
+    /// The URLs the plugin marks (`Source.mark_download_url()`, `translate_url()`) while
+    /// configuring, in that order; their aliases must exist in the project.
+    fn marked_urls(&self, _config: &Node) -> Result<Vec<String>> {
+        Ok(Vec::new())
+    }
+
     /// `collect_source_info()`, for a source that [`configure`](Self::configure) accepted.
     /// The default is a plugin that does not implement it.
     fn source_info(&self, _input: &SourceInput, _info: &InfoInput) -> Result<Collected> {
@@ -207,6 +213,10 @@ impl SourceKind for RemoteSource {
         })
     }
 
+    fn marked_urls(&self, config: &Node) -> Result<Vec<String>> {
+        Ok(vec![config.req_str("url")?.to_owned()])
+    }
+
     fn source_info(&self, input: &SourceInput, info: &InfoInput) -> Result<Collected> {
         downloadable_info(input, info)
     }
@@ -228,6 +238,10 @@ impl SourceKind for TarSource {
             unique_key: resolved.then_some(KeyValue::List(key)),
             local_path: None,
         })
+    }
+
+    fn marked_urls(&self, config: &Node) -> Result<Vec<String>> {
+        Ok(vec![config.req_str("url")?.to_owned()])
     }
 
     fn source_info(&self, input: &SourceInput, info: &InfoInput) -> Result<Collected> {
@@ -416,6 +430,20 @@ impl SourceKind for GitSource {
             unique_key: Some(KeyValue::List(key)),
             local_path: None,
         })
+    }
+
+    /// Submodule URLs, then the repository's.
+    fn marked_urls(&self, config: &Node) -> Result<Vec<String>> {
+        let mut urls = Vec::new();
+        if let Some(modules) = config.get_mapping("submodules")? {
+            for (path, _) in modules.as_map().into_iter().flatten() {
+                if let Some(url) = modules.get_mapping(path)?.and_then(|m| m.get("url")) {
+                    urls.extend(url.as_str().filter(|u| !u.is_empty()).map(str::to_owned));
+                }
+            }
+        }
+        urls.push(config.req_str("url")?.to_owned());
+        Ok(urls)
     }
 
     /// The URL as written (not translated); the commit and a guess from the tag part of a
