@@ -66,7 +66,11 @@ fn load(s: &Session, targets: &[String]) -> std::result::Result<Pipeline, LoadEr
         find_project_dir(s.directory).map_err(|e| e.prefixed("Error loading project: "))?;
     let element_path = crate::loader::LoadContext::peek_element_path(&project_dir);
     let targets = classify_targets(targets, &element_path)?;
-    let (pipeline, _) = Pipeline::load(&project_dir, s.options.clone(), &targets, &[], true)?;
+    let keep = crate::element::Keep {
+        details: true,
+        source_info: false,
+    };
+    let (pipeline, _) = Pipeline::load(&project_dir, s.options.clone(), &targets, &[], keep)?;
     Ok(pipeline)
 }
 

@@ -362,11 +362,13 @@ fn show(
     let targets = classify_targets(&args.elements, &element_path)?;
     let except = classify_targets(&args.except, &element_path)?;
     let fmt = args.format.as_deref().unwrap_or(DEFAULT_ELEMENT_FORMAT);
-    let keep_details = ["%{config", "%{vars", "%{env", "%{public"]
-        .iter()
-        .any(|t| fmt.contains(t));
-    let (pipeline, except) =
-        Pipeline::load(&project_dir, options, &targets, &except, keep_details)?;
+    let keep = crate::element::Keep {
+        details: ["%{config", "%{vars", "%{env", "%{public"]
+            .iter()
+            .any(|t| fmt.contains(t)),
+        source_info: fmt.contains("%{source-info"),
+    };
+    let (pipeline, except) = Pipeline::load(&project_dir, options, &targets, &except, keep)?;
     let targets = pipeline.targets.clone();
     let scope = scope_of(args.deps);
     let selection = pipeline.dependencies(&targets, scope);

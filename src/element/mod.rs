@@ -82,6 +82,27 @@ pub struct ElementSource {
     pub unique_key: Option<KeyValue>,
     /// For `local` sources: the absolute path to stage.
     pub local_path: Option<PathBuf>,
+    /// `collect_source_info()`, when asked for ([`Keep::source_info`]). Its errors only
+    /// surface when the information is shown, as in BuildStream.
+    pub info: Option<SourceInfoResult>,
+}
+
+/// What collecting a source's information gave, with the source's name for messages.
+#[derive(Clone, Debug)]
+pub struct SourceInfoResult {
+    /// `str(source)`: `<kind> source at <provenance>`.
+    pub display: String,
+    /// The information, or why BuildStream fails to give it.
+    pub collected: Result<source::info::Collected>,
+}
+
+/// What to keep of an element's composition besides its key, for `show --format` tokens.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Keep {
+    /// Variables, environment, public data and configuration ([`ElementDetails`]).
+    pub details: bool,
+    /// Each source's `collect_source_info()` ([`ElementSource::info`]).
+    pub source_info: bool,
 }
 
 /// What an element was composed from; kept only when asked for (`show --format` tokens
@@ -152,7 +173,7 @@ struct KindDefaults {
 /// Instantiates elements from loaded ones.
 pub struct Instantiator<'a> {
     ctx: &'a mut LoadContext,
-    keep_details: bool,
+    keep: Keep,
     defaults: HashMap<(ProjectId, String), std::sync::Arc<KindDefaults>>,
     /// Instantiated elements by load element id.
     pub elements: HashMap<ElementId, Element>,
@@ -172,10 +193,10 @@ fn host_os() -> String {
 
 impl<'a> Instantiator<'a> {
     /// A new instantiator over a load context.
-    pub fn new(ctx: &'a mut LoadContext, keep_details: bool) -> Self {
+    pub fn new(ctx: &'a mut LoadContext, keep: Keep) -> Self {
         Instantiator {
             ctx,
-            keep_details,
+            keep,
             defaults: HashMap::default(),
             elements: HashMap::default(),
         }
@@ -343,7 +364,7 @@ impl<'a> Instantiator<'a> {
         }
         let ctx: &LoadContext = self.ctx;
         let defaults = &self.defaults;
-        let keep = self.keep_details;
+        let keep = self.keep;
         let built: Vec<(ElementId, Result<Element>)> = order
             .par_iter()
             .filter(|id| !prepare_errors.contains_key(id))
@@ -387,8 +408,9 @@ fn build_element(
     ctx: &LoadContext,
     defaults_map: &DefaultsMap,
     id: ElementId,
-    keep_details: bool,
+    keep: Keep,
 ) -> Result<Element> {
+    let keep_details = keep.details;
     let el = &ctx.elements[id];
     let pid = el.project;
     let kind = el.kind.clone().ok_or_else(|| el.node.missing_key("kind"))?;
@@ -541,7 +563,7 @@ fn build_element(
     let sandbox = parse_sandbox(&sandbox_node)?;
 
     // Sources
-    let sources = load_sources(ctx, id, &variables)?;
+    let sources = load_sources(ctx, id, &variables, keep.source_info)?;
 
     let deps = &el.deps;
     let traits = defaults.imp.traits();
@@ -740,6 +762,7 @@ fn load_sources(
     ctx: &LoadContext,
     id: ElementId,
     variables: &Variables,
+    keep_info: bool,
 ) -> Result<Vec<ElementSource>> {
     let el = &ctx.elements[id];
     let pid = el.project;
@@ -774,21 +797,18 @@ fn load_sources(
         if directory.is_some() {
             node.remove("directory");
         }
-        if let Some(p) = node.get_mapping("provenance")? {
-            for (k, v) in p.as_map().into_iter().flatten() {
-                if !v.is_scalar() {
-                    return Err(LoadError::new(
-                        LoadErrorReason::InvalidData,
-                        format!(
-                            "{}: Expected string for the value of provenance attribute '{k}'",
-                            v.prov
-                        ),
-                    ));
-                }
-            }
+        let provenance = node.get_mapping("provenance")?.cloned();
+        let project = &ctx.projects[pid];
+        if let Some(p) = &provenance {
+            // Keys are checked once the project is fully loaded (BuildStream defers the
+            // check for elements loaded earlier; bst-rs skips it for them).
+            let attributes = project
+                .second_pass
+                .as_ref()
+                .map(|f| f.source_provenance_attributes.as_slice());
+            source::info::check_provenance(p, attributes)?;
             node.remove("provenance");
         }
-        let project = &ctx.projects[pid];
         let declared = project.source_origins.get(&kind).cloned();
         if declared.is_none() && !source::CORE_SOURCE_KINDS.contains(&kind.as_str()) {
             return Err(plugin_error(format!(
@@ -820,21 +840,156 @@ fn load_sources(
         variables.expand(&mut config)?;
         apply_project_refs(ctx, pid, &el_name, index, &kind, &mut config);
         let display = format!("{kind} source at {}", src.prov);
-        let _ = format!("{el_name}-{index}");
-        let configured = imp.configure(&SourceInput {
+        let input = SourceInput {
             config: &config,
             project_dir: &project.directory,
             aliases: &aliases,
             display: &display,
-        })?;
+        };
+        let configured = imp.configure(&input)?;
+        for url in imp.marked_urls(&config)? {
+            let alias = source::info::extract_alias(&url);
+            if !alias.is_empty() && !alias_exists(ctx, pid, first_pass, alias, &display)? {
+                return Err(LoadError::new(
+                    LoadErrorReason::PluginConfig,
+                    format!("{display}: Invalid alias '{alias}' specified in URL: {url}"),
+                ));
+            }
+        }
+        let info = keep_info.then(|| {
+            let attributes = project
+                .second_pass
+                .as_ref()
+                .map_or(DEFAULT_PROVENANCE_ATTRIBUTES.as_slice(), |f| {
+                    f.source_provenance_attributes.as_slice()
+                });
+            let translate = |url: &str| translate_url(ctx, pid, first_pass, url, &display);
+            // BuildStream computes each source's key, in order, up to the first unresolved one.
+            let key_computed = configured.unique_key.is_some()
+                && out.iter().all(|s: &ElementSource| s.unique_key.is_some());
+            SourceInfoResult {
+                collected: imp.source_info(
+                    &input,
+                    &source::info::InfoInput {
+                        kind: &kind,
+                        translate: &translate,
+                        provenance: provenance.as_ref(),
+                        provenance_attributes: attributes,
+                        key_computed,
+                    },
+                ),
+                display: display.clone(),
+            }
+        });
         out.push(ElementSource {
             kind,
             directory,
             unique_key: configured.unique_key,
             local_path: configured.local_path,
+            info,
         });
     }
     Ok(out)
+}
+
+/// BuildStream's default `source-provenance-attributes`.
+static DEFAULT_PROVENANCE_ATTRIBUTES: std::sync::LazyLock<Vec<String>> =
+    std::sync::LazyLock::new(|| vec!["homepage".to_owned(), "issue-tracker".to_owned()]);
+
+/// `Project.alias_exists()`: whether a source of project `pid` may use `alias`. A
+/// subproject's alias that its junction maps must exist in the parent project.
+fn alias_exists(
+    ctx: &LoadContext,
+    pid: ProjectId,
+    first_pass: bool,
+    alias: &str,
+    display: &str,
+) -> Result<bool> {
+    let project = &ctx.projects[pid];
+    if let Some(j) = &project.junction {
+        let parent_alias = match j.aliases.get(alias).and_then(Node::as_str) {
+            Some(a) => Some(a),
+            None if j.map_aliases_identity => Some(alias),
+            None => None,
+        };
+        match parent_alias {
+            Some(a) if !a.is_empty() => {
+                if alias_exists(ctx, j.parent, first_pass, a, display)? {
+                    return Ok(true);
+                }
+                return Err(LoadError::new(
+                    LoadErrorReason::PluginConfig,
+                    format!(
+                        "{}: Mapped alias '{a}' for subproject alias '{alias}' is invalid in the parent project",
+                        j.display
+                    ),
+                ));
+            }
+            _ if ctx.projects[j.parent].disallow_subproject_uris => {
+                return Err(unmapped_alias(display, alias));
+            }
+            _ => {}
+        }
+    }
+    let aliases = match (first_pass, project.second_pass.as_ref()) {
+        (false, Some(full)) => &full.pass.aliases,
+        _ => &project.first_pass.aliases,
+    };
+    Ok(aliases.get(alias).is_some())
+}
+
+/// A subproject alias its junction does not map, with `disallow-subproject-uris`.
+fn unmapped_alias(display: &str, alias: &str) -> LoadError {
+    LoadError::new(
+        LoadErrorReason::PluginConfig,
+        format!(
+            "{display}: Parent project did not provide a mapping for alias '{alias}' and disallowed usage of unmapped aliases"
+        ),
+    )
+}
+
+/// `Project.translate_url()`: `alias:rest` becomes the alias's URL followed by `rest` when the
+/// project defines the alias; in a subproject, an alias its junction maps (or, with
+/// `map-aliases: identity`, any alias) is translated by the parent project instead.
+fn translate_url(
+    ctx: &LoadContext,
+    pid: ProjectId,
+    first_pass: bool,
+    url: &str,
+    display: &str,
+) -> Result<String> {
+    let Some((alias, body)) = url.split_once(':') else {
+        return Ok(url.to_owned());
+    };
+    let project = &ctx.projects[pid];
+    let aliases = match (first_pass, project.second_pass.as_ref()) {
+        (false, Some(full)) => &full.pass.aliases,
+        _ => &project.first_pass.aliases,
+    };
+    let Some(alias_url) = aliases
+        .get(alias)
+        .and_then(Node::as_str)
+        .filter(|u| !u.is_empty())
+    else {
+        return Ok(url.to_owned());
+    };
+    if let Some(j) = &project.junction {
+        let parent_alias = match j.aliases.get(alias).and_then(Node::as_str) {
+            Some(a) => Some(a),
+            None if j.map_aliases_identity => Some(alias),
+            None => None,
+        };
+        match parent_alias {
+            Some(a) if !a.is_empty() => {
+                return translate_url(ctx, j.parent, first_pass, &format!("{a}:{body}"), display)
+            }
+            _ if ctx.projects[j.parent].disallow_subproject_uris => {
+                return Err(unmapped_alias(display, alias))
+            }
+            _ => {}
+        }
+    }
+    Ok(format!("{alias_url}{body}"))
 }
 
 /// With `ref-storage: project.refs`, a source's ref comes from the refs file (the

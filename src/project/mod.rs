@@ -90,6 +90,8 @@ pub struct JunctionConfig {
     pub aliases: Node,
     /// `map-aliases: identity`.
     pub map_aliases_identity: bool,
+    /// `str()` of the junction element: `junction element at <provenance>`.
+    pub display: String,
 }
 
 /// A loaded project.
@@ -113,6 +115,8 @@ pub struct Project {
     pub fatal_warnings: Vec<String>,
     /// `ref-storage: project.refs`.
     pub refs_in_file: bool,
+    /// `junctions: disallow-subproject-uris`.
+    pub disallow_subproject_uris: bool,
     /// Element and source kinds declared by `plugins:`, with their origins.
     pub element_origins: IndexMap<String, PluginOrigin>,
     /// Source kinds declared by `plugins:`.
@@ -138,6 +142,8 @@ pub struct FullConfig {
     pub splits: Node,
     /// With `ref-storage: project.refs`: the processed `project.refs` file.
     pub refs: Option<Node>,
+    /// The keys sources may use in `provenance:` (`source-provenance-attributes`).
+    pub source_provenance_attributes: Vec<String>,
 }
 
 fn default_config() -> &'static Node {
@@ -371,9 +377,10 @@ impl Project {
         defaults.validate_keys(&["targets"])?;
         let default_targets = defaults.get_str_list("targets")?;
         let fatal_warnings = pre.get_str_list("fatal-warnings")?;
+        let mut disallow_subproject_uris = false;
         if let Some(j) = pre.get_mapping("junctions")? {
             j.validate_keys(&["duplicates", "internal", "disallow-subproject-uris"])?;
-            j.get_bool("disallow-subproject-uris", false)?;
+            disallow_subproject_uris = j.get_bool("disallow-subproject-uris", false)?;
         }
 
         let mut project = Project {
@@ -386,6 +393,7 @@ impl Project {
             default_targets,
             fatal_warnings,
             refs_in_file: false,
+            disallow_subproject_uris,
             element_origins: IndexMap::default(),
             source_origins: IndexMap::default(),
             first_pass: PassConfig {
@@ -478,8 +486,21 @@ impl Project {
         } else {
             None
         };
+        // The project's own mapping (after includes, before options), even an empty one;
+        // BuildStream's defaults only when the project has none.
+        let attributes = match conf.get_mapping("source-provenance-attributes")? {
+            Some(m) => Some(m),
+            None => config.get_mapping("source-provenance-attributes")?,
+        };
+        let source_provenance_attributes = attributes
+            .and_then(Node::as_map)
+            .into_iter()
+            .flatten()
+            .map(|(k, _)| k.to_string())
+            .collect();
         Ok(FullConfig {
             refs,
+            source_provenance_attributes,
             pass,
             environment,
             env_nocache,
