@@ -11,6 +11,7 @@
 
 pub mod community;
 pub mod kinds;
+mod sources;
 
 use crate::cachekey::json::KeyValue;
 use crate::loader::{ElementId, LoadContext, DEP_BUILD, DEP_RUNTIME};
@@ -80,6 +81,10 @@ pub struct ElementSource {
     pub directory: Option<String>,
     /// Unique key, or None if unresolved (no ref).
     pub unique_key: Option<KeyValue>,
+    /// `<kind> source at <provenance>`, as BuildStream names the source in messages.
+    pub display: String,
+    /// What fetches and stages it.
+    pub fetcher: crate::source::fetch::SourceFetcher,
 }
 
 /// What an element was composed from; kept only when asked for (`show --format` tokens
@@ -815,10 +820,19 @@ fn load_sources(
             aliases: &aliases,
             display: &display,
         })?;
+        let fetcher = source::fetch::make_fetcher(&source::fetch::FetcherInput {
+            kind: &kind,
+            config: &config,
+            project_dir: &project.directory,
+            urls: source::fetch::urls::project_urls(ctx, pid, first_pass),
+            display: &display,
+        })?;
         out.push(ElementSource {
             kind,
             directory,
             unique_key: configured.unique_key,
+            display,
+            fetcher,
         });
     }
     Ok(out)

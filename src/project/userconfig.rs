@@ -1,7 +1,9 @@
 //! The user configuration (`-c FILE`, else `$XDG_CONFIG_HOME/buildstream.conf`): the parts
 //! that change what `show` computes. `build: max-jobs` feeds the `max-jobs` variable, and
 //! `projects: <name>: options:` sets option values (after junction options, before the
-//! command line), for every project of that name.
+//! command line), for every project of that name. For fetching: `cachedir`, `sourcedir`,
+//! `scheduler: network-retries` and `fetch: source:` (`projects: <name>: mirrors:` and
+//! `default-mirror:` are read by the project and source layers).
 
 use crate::yaml::{load_file, Node, Provenance, Result};
 use std::path::{Path, PathBuf};
@@ -13,6 +15,14 @@ pub struct UserConfig {
     pub max_jobs: Option<i64>,
     /// `projects:` mapping (project name -> overrides).
     pub projects: Node,
+    /// `cachedir:` as written (expanded by [`UserConfig::cachedir`]).
+    pub cachedir: Option<String>,
+    /// `sourcedir:` as written (expanded by [`UserConfig::sourcedir`]).
+    pub sourcedir: Option<String>,
+    /// `scheduler: network-retries` (BuildStream's default: 2).
+    pub network_retries: u32,
+    /// `fetch: source:` (`all`, `aliases`, `mirrors` or `user`; default `all`).
+    pub fetch_source: Option<String>,
 }
 
 impl Default for UserConfig {
@@ -20,6 +30,10 @@ impl Default for UserConfig {
         UserConfig {
             max_jobs: None,
             projects: Node::empty_map(Provenance::synthetic()),
+            cachedir: None,
+            sourcedir: None,
+            network_retries: 2,
+            fetch_source: None,
         }
     }
 }
@@ -52,7 +66,47 @@ impl UserConfig {
             .get_mapping("projects")?
             .cloned()
             .unwrap_or_else(|| Node::empty_map(Provenance::synthetic()));
-        Ok(UserConfig { max_jobs, projects })
+        let network_retries = match node.get_mapping("scheduler")? {
+            Some(s) => s.get_int("network-retries")?.unwrap_or(2).max(0) as u32,
+            None => 2,
+        };
+        let fetch_source = match node.get_mapping("fetch")? {
+            Some(f) => f.get_str("source")?.map(str::to_owned),
+            None => None,
+        };
+        Ok(UserConfig {
+            max_jobs,
+            projects,
+            cachedir: node.get_str("cachedir")?.map(str::to_owned),
+            sourcedir: node.get_str("sourcedir")?.map(str::to_owned),
+            network_retries,
+            fetch_source,
+        })
+    }
+
+    /// `$XDG_CACHE_HOME` (default `~/.cache`).
+    fn xdg_cache_home() -> PathBuf {
+        match std::env::var_os("XDG_CACHE_HOME") {
+            Some(v) if !v.is_empty() => PathBuf::from(v),
+            _ => home_dir().join(".cache"),
+        }
+    }
+
+    /// The cache directory: `cachedir:` or `$XDG_CACHE_HOME/buildstream`.
+    pub fn cachedir(&self) -> PathBuf {
+        match &self.cachedir {
+            Some(p) => expand_path(p),
+            None => Self::xdg_cache_home().join("buildstream"),
+        }
+    }
+
+    /// The source mirror directory: `sourcedir:` or `$XDG_CACHE_HOME/buildstream/sources`
+    /// (independent of `cachedir:`, as in BuildStream's defaults).
+    pub fn sourcedir(&self) -> PathBuf {
+        match &self.sourcedir {
+            Some(p) => expand_path(p),
+            None => Self::xdg_cache_home().join("buildstream").join("sources"),
+        }
     }
 
     /// `projects: <name>: options:` for a project, if any.
@@ -62,4 +116,57 @@ impl UserConfig {
             None => Ok(None),
         }
     }
+}
+
+fn home_dir() -> PathBuf {
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/"))
+}
+
+/// `os.path.normpath(os.path.expandvars(os.path.expanduser(p)))` for configured directories
+/// (`$XDG_CACHE_HOME` defaults to `~/.cache` as BuildStream sets it before expanding).
+fn expand_path(p: &str) -> PathBuf {
+    let p = if p == "~" {
+        home_dir().to_string_lossy().into_owned()
+    } else if let Some(rest) = p.strip_prefix("~/") {
+        format!("{}/{rest}", home_dir().display())
+    } else {
+        p.to_owned()
+    };
+    let mut out = String::new();
+    let mut rest = p.as_str();
+    while let Some(i) = rest.find('$') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        let (name, tail) = if let Some(inner) = after.strip_prefix('{') {
+            match inner.find('}') {
+                Some(end) => (&inner[..end], &inner[end + 1..]),
+                None => ("", after),
+            }
+        } else {
+            let end = after
+                .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                .unwrap_or(after.len());
+            (&after[..end], &after[end..])
+        };
+        if name.is_empty() {
+            out.push('$');
+            rest = after;
+            continue;
+        }
+        let value = if name == "XDG_CACHE_HOME" {
+            Some(UserConfig::xdg_cache_home().to_string_lossy().into_owned())
+        } else {
+            std::env::var(name).ok()
+        };
+        match value {
+            Some(v) => out.push_str(&v),
+            // Unknown variables are left as written.
+            None => out.push_str(&rest[i..rest.len() - tail.len()]),
+        }
+        rest = tail;
+    }
+    out.push_str(rest);
+    PathBuf::from(crate::loader::normpath(&out))
 }

@@ -6,6 +6,7 @@
 
 pub mod community;
 pub mod dirdigest;
+pub mod fetch;
 
 use crate::cachekey::json::KeyValue;
 use crate::yaml::{LoadError, LoadErrorReason, Node, Result};
