@@ -4,6 +4,7 @@
 //! way `bst` prints them (message, then detail) and exit with code 255.
 
 mod format;
+mod source;
 
 use crate::graph::{Pipeline, Scope};
 use crate::yaml::LoadError;
@@ -14,8 +15,9 @@ use std::path::PathBuf;
 #[derive(Parser, Debug)]
 #[command(name = "bst-rs", version, about)]
 struct Cli {
-    /// Project directory (default: current directory)
-    #[arg(short = 'C', long = "directory", global = true)]
+    /// Project directory (default: current directory); before the command, as in `bst`
+    /// (commands such as `source checkout` have a `--directory` of their own)
+    #[arg(short = 'C', long = "directory")]
     directory: Option<PathBuf>,
     /// Configuration file
     #[arg(short = 'c', long = "config", global = true)]
@@ -47,6 +49,9 @@ struct Cli {
 enum Command {
     /// Show elements in the pipeline
     Show(ShowArgs),
+    /// Manipulate sources for an element
+    #[command(subcommand)]
+    Source(source::SourceCommand),
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -132,6 +137,7 @@ pub fn main() -> i32 {
                 255
             }
         },
+        Command::Source(cmd) => source::run(&directory, options, cmd),
     }
 }
 
