@@ -515,10 +515,9 @@ fn mirrors_fall_back_to_upstream() {
     let conf = f.path("project/project.conf");
     let url = f.server.url();
     let mut text = std::fs::read_to_string(&conf).unwrap();
-    text = text.replace(
-        &format!("files: {url}/"),
-        "files: http://127.0.0.1:9/nothing-here/",
-    );
+    let alias = format!("files: \"{url}/\"");
+    assert!(text.contains(&alias));
+    text = text.replace(&alias, "files: http://127.0.0.1:9/nothing-here/");
     text.push_str(&format!(
         "\nmirrors:\n- name: broken\n  aliases:\n    files:\n    - {url}/missing/\n- name: good\n  aliases:\n    files:\n    - {url}/\n"
     ));
@@ -546,9 +545,11 @@ fn temporary_failures_are_retried() {
     let f = Fixture::new();
     let conf = f.path("project/project.conf");
     let url = f.server.url();
-    let text = std::fs::read_to_string(&conf)
-        .unwrap()
-        .replace(&format!("files: {url}/"), &format!("files: {url}/flaky/"));
+    let text = std::fs::read_to_string(&conf).unwrap().replace(
+        &format!("files: \"{url}/\""),
+        &format!("files: {url}/flaky/"),
+    );
+    assert!(text.contains("/flaky/"));
     std::fs::write(&conf, text).unwrap();
     let (ok, _, err) = f.run(&["source", "fetch", "tar-bz2.bst"]);
     assert!(ok, "{err}");
