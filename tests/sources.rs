@@ -315,6 +315,11 @@ fn listing(root: &Path) -> Vec<String> {
     out.into_iter().map(|(_, l)| l).collect()
 }
 
+fn on_path(tool: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
+}
+
 /// A failure message without what differs between runs and tools: the server's port, and the
 /// staging paths of escape errors.
 fn normalize_message(s: &str) -> String {
@@ -369,6 +374,10 @@ fn checkouts_match_buildstream() {
     let mut failures = Vec::new();
     for name in names {
         let element = format!("{}.bst", name.trim_end_matches(".txt"));
+        if element == "tar-lz.bst" && !on_path("lzip") {
+            eprintln!("skipping {element}: no lzip on PATH (scripts/setup.sh installs it)");
+            continue;
+        }
         let expected = std::fs::read_to_string(expected_dir.join(&name)).unwrap();
         let mut lines = expected.lines();
         let status = lines.next().unwrap();
