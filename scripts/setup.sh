@@ -24,9 +24,9 @@ if ! command -v cargo >/dev/null 2>&1; then
     exit 1
 fi
 
-# Host tools some projects need at load time (patch sources hash files, git for git refs).
+# Host tools some projects need (git and patch sources; lzip for .tar.lz sources).
 need=()
-for tool in git patch; do
+for tool in git patch lzip; do
     command -v "$tool" >/dev/null 2>&1 || need+=("$tool")
 done
 if [ ${#need[@]} -gt 0 ]; then

@@ -45,7 +45,11 @@ impl Cache {
         let dir = tempfile::tempdir().expect("tempdir");
         std::fs::write(
             dir.path().join("user.conf"),
-            format!("cachedir: {}\n", dir.path().join("cache").display()),
+            format!(
+                "cachedir: {}\nsourcedir: {}\n",
+                dir.path().join("cache").display(),
+                dir.path().join("sources").display()
+            ),
         )
         .expect("write user.conf");
         Cache { dir }
@@ -322,5 +326,64 @@ fn artifacts_cross_read_with_real_buildstream() {
         String::from_utf8_lossy(&out.stderr).contains("processed 0, skipped 2, failed 0"),
         "{}",
         text(&out)
+    );
+}
+
+#[test]
+fn fetched_tar_sources_are_staged_and_built() {
+    if can_build().is_none() {
+        return;
+    }
+    let cache = Cache::new();
+    // A tarball with a top directory (stripped by the default base-dir `*`).
+    let work = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(work.path().join("pkg-1.0")).unwrap();
+    std::fs::write(work.path().join("pkg-1.0/greeting.txt"), "from a tarball\n").unwrap();
+    let tarball = work.path().join("pkg-1.0.tar.gz");
+    let st = Command::new("tar")
+        .arg("-czf")
+        .arg(&tarball)
+        .arg("-C")
+        .arg(work.path())
+        .arg("pkg-1.0")
+        .status()
+        .unwrap();
+    assert!(st.success());
+    let sha = {
+        use sha2::Digest;
+        let bytes = std::fs::read(&tarball).unwrap();
+        sha2::Sha256::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect::<String>()
+    };
+    let element = format!(
+        "kind: manual\nbuild-depends:\n- base.bst\nsources:\n- kind: tar\n  url: file://{}\n  ref: {sha}\nconfig:\n  install-commands:\n  - mkdir -p %{{install-root}}/share\n  - cp greeting.txt %{{install-root}}/share/\n",
+        tarball.display()
+    );
+    let project = project_with(&[("fromtar.bst", &element)]);
+    let out = cache.bst_rs(project.path(), &["build", "fromtar.bst"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("Fetch Queue: processed 1, skipped 1, failed 0"),
+        "{}",
+        text(&out)
+    );
+    let co = cache.dir.path().join("co");
+    let out = cache.bst_rs(
+        project.path(),
+        &[
+            "artifact",
+            "checkout",
+            "--directory",
+            co.to_str().unwrap(),
+            "fromtar.bst",
+        ],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        std::fs::read_to_string(co.join("share/greeting.txt")).unwrap(),
+        "from a tarball\n"
     );
 }

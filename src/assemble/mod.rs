@@ -68,6 +68,8 @@ pub struct BuildEnv<'a> {
     pub files: &'a HashMap<ElementId, Digest>,
     /// Scratch space for staging sources.
     pub tmpdir: &'a Path,
+    /// Where fetched sources are.
+    pub fetch: &'a crate::source::fetch::FetchContext,
 }
 
 /// An element's log, appended to as assembly goes.
@@ -171,9 +173,23 @@ fn stage_artifacts(
     Ok(())
 }
 
-/// The element's sources as one tree (each at its `directory:`).
+/// The element's sources as one tree (each at its `directory:`). Local sources are captured
+/// straight from the project; otherwise the fetched sources are staged into a scratch
+/// directory, as BuildStream stages them, and captured from there.
 async fn stage_sources(env: &BuildEnv<'_>, el: &Element) -> Result<Dir> {
     let cas = env.cas;
+    if el.sources.iter().any(|s| s.local_path.is_none()) {
+        let scratch = unique_dir(env.tmpdir, "sources")?;
+        let staged = scratch.join("staged");
+        // Staging is blocking file I/O: keep it off the async workers.
+        let result = tokio::task::block_in_place(|| el.stage_sources(env.fetch, &staged));
+        let captured = match result {
+            Ok(()) => cas.capture_tree(&staged).await.map_err(AssembleError::from),
+            Err(e) => Err(AssembleError::Source(e.to_string())),
+        };
+        let _ = std::fs::remove_dir_all(&scratch);
+        return Ok(Dir::from_digest(captured?));
+    }
     let mut dir = Dir::default();
     for s in &el.sources {
         let tree = match &s.local_path {
@@ -205,12 +221,7 @@ async fn stage_sources(env: &BuildEnv<'_>, el: &Element) -> Result<Dir> {
                 );
                 Dir::Open(entries)
             }
-            None => {
-                return Err(AssembleError::Source(format!(
-                    "{}: staging '{}' sources is not supported by bst-rs yet",
-                    el.full_name, s.kind
-                )))
-            }
+            None => unreachable!("non-local sources are staged above"),
         };
         let target = dir.open_dir(cas, s.directory.as_deref().unwrap_or(""))?;
         target.import(cas, tree, &mut ImportResult::default())?;

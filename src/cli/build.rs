@@ -78,14 +78,14 @@ async fn start_casd(s: &Session<'_>, runner_jobs: usize) -> Result<(Casd, Cas)> 
     let uc = crate::project::user_config();
     let runner = crate::cas::casd::find_tool(&["buildbox-run", "buildbox-run-bubblewrap"]);
     let cfg = CasdConfig {
-        cachedir: uc.cachedir.clone(),
-        logdir: uc.logdir.clone(),
+        cachedir: uc.cachedir(),
+        logdir: uc.logdir(),
         log_level: s.log_level,
         quota: uc.casd_quota.clone(),
         runner: runner.map(|r| (r, runner_jobs)),
     };
     let casd = Casd::start(&cfg).await?;
-    let cas = Cas::connect(casd.socket(), &uc.cachedir.join("cas")).await?;
+    let cas = Cas::connect(casd.socket(), &uc.cachedir().join("cas")).await?;
     Ok((casd, cas))
 }
 
@@ -124,19 +124,21 @@ async fn build_async(s: &Session<'_>, args: &BuildArgs, pipeline: Pipeline) -> R
         _ => OnError::Quit,
     };
     let (mut casd, cas) = start_casd(s, builders * crate::project::max_jobs()).await?;
-    let tmpdir = uc.cachedir.join("tmp");
+    let tmpdir = uc.cachedir().join("tmp");
     let runner = crate::sandbox::Runner::new(casd.socket(), &tmpdir)?;
     let opts = Options {
         builders,
         fetchers: s.fetchers.unwrap_or(uc.fetchers).max(1),
         on_error,
-        logdir: uc.logdir.clone(),
+        logdir: uc.logdir(),
         tmpdir,
         interactive: s.interactive,
         retry_failed: args.retry_failed,
+        fetch: crate::source::fetch::FetchContext::from_user_config()
+            .map_err(|e| anyhow!("{e}"))?,
     };
     let targets = pipeline.targets.clone();
-    let artifacts = ArtifactCache::new(&uc.cachedir, cas);
+    let artifacts = ArtifactCache::new(&uc.cachedir(), cas);
     let summary = crate::scheduler::build(
         Arc::new(pipeline),
         artifacts,
@@ -181,7 +183,7 @@ pub(super) fn artifact(s: &Session, cmd: &ArtifactCommand) -> i32 {
 async fn artifact_async(s: &Session<'_>, cmd: &ArtifactCommand, p: &Pipeline) -> Result<()> {
     let uc = crate::project::user_config();
     let (mut casd, cas) = start_casd(s, 1).await?;
-    let cache = ArtifactCache::new(&uc.cachedir, cas);
+    let cache = ArtifactCache::new(&uc.cachedir(), cas);
     let mut found = Vec::new();
     for &id in &p.targets {
         let el = &p.elements[&id];

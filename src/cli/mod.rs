@@ -5,6 +5,7 @@
 
 mod build;
 pub mod format;
+mod source;
 
 use crate::graph::{Pipeline, Scope};
 use crate::yaml::LoadError;
@@ -15,7 +16,8 @@ use std::path::PathBuf;
 #[derive(Parser, Debug)]
 #[command(name = "bst-rs", version, about)]
 struct Cli {
-    /// Project directory (default: current directory)
+    /// Project directory (default: current directory); before the command, as in `bst`
+    /// (commands such as `source checkout` have a `--directory` of their own)
     #[arg(short = 'C', long = "directory")]
     directory: Option<PathBuf>,
     /// Configuration file
@@ -62,6 +64,9 @@ enum Command {
     /// Manipulate cached artifacts
     #[command(subcommand)]
     Artifact(build::ArtifactCommand),
+    /// Manipulate sources for an element
+    #[command(subcommand)]
+    Source(source::SourceCommand),
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -166,6 +171,7 @@ pub fn main() -> i32 {
                 255
             }
         },
+        Command::Source(cmd) => source::run(&directory, options, cmd),
     }
 }
 

@@ -11,6 +11,7 @@
 
 pub mod community;
 pub mod kinds;
+mod sources;
 
 use crate::cachekey::json::KeyValue;
 use crate::loader::{ElementId, LoadContext, DEP_BUILD, DEP_RUNTIME};
@@ -82,6 +83,10 @@ pub struct ElementSource {
     pub unique_key: Option<KeyValue>,
     /// For `local` sources: the absolute path to stage.
     pub local_path: Option<PathBuf>,
+    /// `<kind> source at <provenance>`, as BuildStream names the source in messages.
+    pub display: String,
+    /// What fetches and stages it.
+    pub fetcher: crate::source::fetch::SourceFetcher,
     /// `collect_source_info()`, when asked for ([`Keep::source_info`]). Its errors only
     /// surface when the information is shown, as in BuildStream.
     pub info: Option<SourceInfoResult>,
@@ -881,12 +886,21 @@ fn load_sources(
                 display: display.clone(),
             }
         });
+        let fetcher = source::fetch::make_fetcher(&source::fetch::FetcherInput {
+            kind: &kind,
+            config: &config,
+            project_dir: &project.directory,
+            urls: source::fetch::urls::project_urls(ctx, pid, first_pass),
+            display: &display,
+        })?;
         out.push(ElementSource {
             kind,
             directory,
             unique_key: configured.unique_key,
             local_path: configured.local_path,
             info,
+            display,
+            fetcher,
         });
     }
     Ok(out)

@@ -69,6 +69,12 @@ pub struct PassConfig {
     pub base_variables: Node,
     /// `aliases:`, variable-expanded.
     pub aliases: Node,
+    /// `mirrors:` (the user configuration's when it has some for this project), expanded.
+    pub mirrors: Node,
+    /// Whether `mirrors` comes from the user configuration.
+    pub user_mirrors: bool,
+    /// URL translation table, built on first use by [`crate::source::fetch::urls::project_urls`].
+    pub urls: Arc<OnceLock<Arc<crate::source::fetch::urls::ProjectUrls>>>,
 }
 
 /// What a junction element says about the subproject it loads.
@@ -402,6 +408,9 @@ impl Project {
                 source_overrides: Node::empty_map(Provenance::synthetic()),
                 base_variables: Node::empty_map(Provenance::synthetic()),
                 aliases: Node::empty_map(Provenance::synthetic()),
+                mirrors: Node::seq(Vec::new(), Provenance::synthetic()),
+                user_mirrors: false,
+                urls: Default::default(),
             },
             second_pass: None,
         };
@@ -605,16 +614,26 @@ impl Project {
             .cloned()
             .unwrap_or_else(|| Node::empty_map(Provenance::synthetic()));
         variables.expand(&mut aliases)?;
-        if let Some(mirrors) = config.get_sequence("mirrors")? {
-            let mut m = mirrors.clone();
-            variables.expand(&mut m)?;
-        }
+        // The user configuration's `projects: <name>: mirrors:` replaces the project's.
+        let user_mirrors = match user_config().projects.get_mapping(&self.name)? {
+            Some(p) => p.get_sequence("mirrors")?.cloned(),
+            None => None,
+        };
+        let project_mirrors = config.get_sequence("mirrors")?.cloned();
+        let user_mirrors_set = user_mirrors.is_some();
+        let mut mirrors = user_mirrors
+            .or(project_mirrors)
+            .unwrap_or_else(|| Node::seq(Vec::new(), Provenance::synthetic()));
+        variables.expand(&mut mirrors)?;
         Ok(PassConfig {
             options: Arc::new(pool),
             element_overrides,
             source_overrides,
             base_variables,
             aliases,
+            mirrors,
+            user_mirrors: user_mirrors_set,
+            urls: Default::default(),
         })
     }
 }

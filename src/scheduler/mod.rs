@@ -55,6 +55,8 @@ pub struct Options {
     pub interactive: bool,
     /// Rebuild elements whose cached artifact is a failure.
     pub retry_failed: bool,
+    /// Where sources are fetched to and how.
+    pub fetch: crate::source::fetch::FetchContext,
 }
 
 /// Counts for one queue, as the pipeline summary prints them.
@@ -406,16 +408,9 @@ pub async fn build(
             running.insert(
                 id,
                 tokio::spawn(async move {
-                    let el = &shared.pipeline.elements[&id];
-                    let res = Err(format!(
-                        "{}: fetching '{}' sources is not supported by bst-rs yet",
-                        el.full_name,
-                        el.sources
-                            .iter()
-                            .find(|s| s.local_path.is_none())
-                            .map(|s| s.kind.as_str())
-                            .unwrap_or("?")
-                    ));
+                    let res = tokio::task::spawn_blocking(move || fetch_job(&shared, id, &log))
+                        .await
+                        .unwrap_or_else(|e| Err(format!("fetch job failed: {e}")));
                     let _ = tx.send(JobResult::Fetched(id, res));
                 }),
             );
@@ -509,6 +504,26 @@ pub async fn build(
     Ok(summary)
 }
 
+/// Fetches an element's sources (blocking; runs on tokio's blocking pool), logging retries.
+fn fetch_job(s: &Shared, id: ElementId, logpath: &std::path::Path) -> Result<(), String> {
+    let el = &s.pipeline.elements[&id];
+    let mut log = Log::open(logpath).map_err(|e| e.to_string())?;
+    log.line(&format!("Fetching sources of {}", el.full_name));
+    let res = el.fetch_sources(&s.opts.fetch, |index, n, e| {
+        log.line(&format!("source {index}: try {n} failed: {e}"));
+    });
+    match res {
+        Ok(()) => {
+            log.line("Fetched");
+            Ok(())
+        }
+        Err(e) => {
+            log.line(&format!("FAILURE {e}"));
+            Err(e.to_string())
+        }
+    }
+}
+
 fn summary_line(f: &QueueCounts, b: &QueueCounts, total: usize, session: usize) -> String {
     format!(
         "({session}/{total}) (Fetch:{} {} {}) -> (Build:{} {} {})",
@@ -572,6 +587,7 @@ async fn build_job(
         artifacts: &s.artifacts,
         files,
         tmpdir: &tmpdir,
+        fetch: &s.opts.fetch,
     };
     let assembled = assemble(&env, id, &mut log).await.map_err(|e| {
         log.line(&format!("ERROR {e}"));

@@ -6,6 +6,7 @@
 
 pub mod community;
 pub mod dirdigest;
+pub mod fetch;
 pub mod info;
 
 use crate::cachekey::json::KeyValue;
