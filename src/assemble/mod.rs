@@ -294,6 +294,89 @@ fn integration_commands(env: &BuildEnv<'_>, deps: &[ElementId]) -> Vec<(String, 
     out
 }
 
+/// The element's `remote-apis-socket`: bst-rs's REAPI proxy in front of casd, on a socket in a
+/// fresh host directory that is bind-mounted onto the socket's parent directory (which must
+/// exist in the staged root), so FUSE staging keeps working.
+struct ReapiSocket {
+    proxy: crate::sandbox::proxy::ProxyHandle,
+    mount: (PathBuf, String),
+    hostdir: PathBuf,
+}
+
+impl ReapiSocket {
+    async fn start(env: &BuildEnv<'_>, d: &ElementDetails, root: &mut Dir) -> Result<Option<Self>> {
+        let Some(path) = &d.sandbox.remote_apis_socket else {
+            return Ok(None);
+        };
+        let path = path.trim_end_matches('/');
+        let (parent, name) = match path.rsplit_once('/') {
+            Some((p, n)) if !n.is_empty() => (if p.is_empty() { "/" } else { p }, n),
+            _ => {
+                return Err(AssembleError::Config(format!(
+                    "remote-apis-socket: path '{path}' must be an absolute file path"
+                )))
+            }
+        };
+        root.open_dir(env.cas, parent)?;
+        let hostdir = unique_dir(env.tmpdir, "reapi")?;
+        let proxy = crate::sandbox::proxy::serve(
+            env.runner.casd_socket(),
+            &hostdir,
+            name,
+            d.sandbox.action_cache_enable_update,
+        )
+        .await
+        .map_err(|e| AssembleError::Config(format!("remote-apis-socket: {e}")))?;
+        Ok(Some(ReapiSocket {
+            proxy,
+            mount: (hostdir.clone(), parent.to_owned()),
+            hostdir,
+        }))
+    }
+
+    /// Stops the proxy and logs what went through it.
+    async fn finish(self, log: &mut Log) {
+        use crate::sandbox::proxy::CallKind;
+        let records = self.proxy.shutdown().await;
+        let count = |k: CallKind| records.iter().filter(|r| r.kind == k).count();
+        let hits = records.iter().filter(|r| r.hit() == Some(true)).count();
+        log.line(&format!(
+            "remote-apis-socket: {} action cache lookups ({hits} hits), {} updates, {} executions",
+            count(CallKind::GetActionResult),
+            count(CallKind::UpdateActionResult),
+            count(CallKind::Execute)
+        ));
+        for r in &records {
+            log.line(&format!(
+                "  {:?} {} {:?}",
+                r.kind,
+                crate::cas::digest_str(&r.action),
+                r.status
+            ));
+        }
+        let _ = std::fs::remove_dir_all(&self.hostdir);
+    }
+}
+
+/// A new empty directory under `base`.
+fn unique_dir(base: &Path, prefix: &str) -> Result<PathBuf> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    std::fs::create_dir_all(base).map_err(|e| AssembleError::Io(base.into(), e))?;
+    loop {
+        let dir = base.join(format!(
+            "{prefix}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        match std::fs::create_dir(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(AssembleError::Io(dir, e)),
+        }
+    }
+}
+
 /// Runs a batch; returns the exit code and the output trees.
 async fn run_batch(
     env: &BuildEnv<'_>,
@@ -301,6 +384,7 @@ async fn run_batch(
     root: Digest,
     batch: Batch,
     outputs: Vec<String>,
+    socket: Option<&ReapiSocket>,
     log: &mut Log,
 ) -> Result<Option<(i32, Vec<Digest>)>> {
     let Some(cmd) = batch.finish() else {
@@ -313,7 +397,7 @@ async fn run_batch(
         env: cmd.env,
         outputs,
         platform: platform(d),
-        bind_mounts: Vec::new(),
+        bind_mounts: socket.map(|s| s.mount.clone()).into_iter().collect(),
     };
     let outcome = env.runner.run(env.cas, &run, log.path()).await?;
     log.line(&format!(
@@ -330,16 +414,6 @@ async fn run_batch(
 async fn build_element(env: &BuildEnv<'_>, el: &Element, log: &mut Log) -> Result<Assembled> {
     let cas = env.cas;
     let d = details(el)?;
-    let build_root = variable(d, "build-root")
-        .unwrap_or("/buildstream/build")
-        .to_owned();
-    let install_root = variable(d, "install-root")
-        .unwrap_or("/buildstream-install")
-        .to_owned();
-    let command_dir = match variable(d, "command-subdir").filter(|s| !s.is_empty()) {
-        Some(sub) => format!("{}/{}", build_root.trim_end_matches('/'), sub),
-        None => build_root.clone(),
-    };
     let mut vars: Vec<(String, String)> = d
         .environment
         .iter()
@@ -365,6 +439,38 @@ async fn build_element(env: &BuildEnv<'_>, el: &Element, log: &mut Log) -> Resul
         stage_artifacts(env, &mut root, deps, location, log)?;
     }
     make_dirs(cas, &mut root, &["dev", "proc", "tmp"])?;
+    let socket = ReapiSocket::start(env, d, &mut root).await?;
+    let result = build_in(env, el, d, root, &vars, &layout, socket.as_ref(), log).await;
+    if let Some(s) = socket {
+        s.finish(log).await;
+    }
+    result
+}
+
+/// The part of a BuildElement build that runs in the sandbox (integration, commands).
+#[allow(clippy::too_many_arguments)]
+async fn build_in(
+    env: &BuildEnv<'_>,
+    el: &Element,
+    d: &ElementDetails,
+    mut root: Dir,
+    vars: &[(String, String)],
+    layout: &BTreeMap<String, Vec<ElementId>>,
+    socket: Option<&ReapiSocket>,
+    log: &mut Log,
+) -> Result<Assembled> {
+    let cas = env.cas;
+    let build_root = variable(d, "build-root")
+        .unwrap_or("/buildstream/build")
+        .to_owned();
+    let install_root = variable(d, "install-root")
+        .unwrap_or("/buildstream-install")
+        .to_owned();
+    let command_dir = match variable(d, "command-subdir").filter(|s| !s.is_empty()) {
+        Some(sub) => format!("{}/{}", build_root.trim_end_matches('/'), sub),
+        None => build_root.clone(),
+    };
+    let vars = vars.to_vec();
 
     // Integration of everything staged at `/`, in one batch; the whole root is its output.
     if let Some(at_root) = layout.get("/") {
@@ -380,7 +486,7 @@ async fn build_element(env: &BuildEnv<'_>, el: &Element, log: &mut Log) -> Resul
         if !batch.is_empty() {
             log.line("Integrating sandbox");
             let digest = seal(cas, root).await?;
-            match run_batch(env, d, digest, batch, vec!["/".into()], log).await? {
+            match run_batch(env, d, digest, batch, vec!["/".into()], socket, log).await? {
                 Some((0, outs)) => root = Dir::from_digest(outs[0].clone()),
                 Some((code, _)) => {
                     return Ok(Assembled {
@@ -436,7 +542,7 @@ async fn build_element(env: &BuildEnv<'_>, el: &Element, log: &mut Log) -> Resul
     }
     batch.clean_directory(&build_root);
     log.line("Running commands");
-    let (code, outs) = run_batch(env, d, root, batch, vec![install_root.clone()], log)
+    let (code, outs) = run_batch(env, d, root, batch, vec![install_root.clone()], socket, log)
         .await?
         .expect("batch is not empty");
     let files = outs.into_iter().next();

@@ -200,6 +200,11 @@ impl Runner {
         &self.runner
     }
 
+    /// casd's socket, which the runner talks to.
+    pub fn casd_socket(&self) -> &Path {
+        &self.casd_socket
+    }
+
     /// Uploads the Action and runs it; the command's output goes to `log`.
     pub async fn run(&self, cas: &Cas, run: &Run, log: &Path) -> Result<Outcome> {
         let mut platform: Vec<(String, String)> = run.platform.clone();
