@@ -320,6 +320,7 @@ BUILDBOX_BIN = os.path.join(XDG_CACHE, "bst-rs", "buildbox", "bin")
 HELLO_SYSROOT = os.path.join(ROOT, "testprojects", "hello", "sysroot")
 CCHAIN = os.path.join(ROOT, "testprojects", "c-chain")
 CCHAIN_ELEMENTS = ["liba", "libb", "libc", "libd", "app"]
+CUPSTREAM = os.path.join(HERE, "c-upstream")
 CCHAIN_HEADER = ("files/liba/include/chain_a.h", "#define CHAIN_A_SCALE 3\n", "#define CHAIN_A_SCALE 5\n")
 
 # recc-in-sandbox.md §3.3 B: BuildStream 2.8.1 lets casd serve the sandbox's REAPI socket
@@ -339,11 +340,12 @@ class BuildScenario:
     repair_from = None
     size = None
 
-    def __init__(self, name, what, kind, size=None):
+    def __init__(self, name, what, kind, size=None, opt_in=False):
         self.name = name
         self.what = what
-        self.kind = kind  # "noop" | "c-chain"
+        self.kind = kind  # "noop" | "c-chain" | "c-upstream"
         self.build_size = size
+        self.opt_in = opt_in  # --c-upstream
 
 
 def build_scenarios():
@@ -353,6 +355,11 @@ def build_scenarios():
         BuildScenario("c-chain-cold", "build: testprojects/c-chain from an empty cache (48 recc compiles)", "c-chain"),
         BuildScenario("c-chain-rebuild", "build: c-chain again after a change of liba's public header "
                       "(recc action-cache hits for the TUs that do not include it)", "c-chain"),
+        BuildScenario("c-upstream-cold", "build: zlib, xz, libpng, libjpeg-turbo, libxml2 (Debian's upstream tarballs; "
+                      "autotools, cmake, configure) through recc, empty cache (opt-in: --c-upstream)", "c-upstream",
+                      opt_in=True),
+        BuildScenario("c-upstream-rebuild", "build: the same after a comment is appended to zlib's adler32.c "
+                      "(zlib, libpng, libxml2 rebuilt; opt-in: --c-upstream)", "c-upstream", opt_in=True),
     ]
 
 
@@ -472,41 +479,81 @@ def cchain_tus():
     return out
 
 
-def recc_counts(logdir):
-    """(hits, misses, unreachable) of recc in the newest build log of every c-chain element;
-    unreachable counts compiles whose action-cache query failed (recc then reports a miss)."""
+def recc_counts(logdir, project_name, elements, since):
+    """(hits, misses, unreachable) of recc in the build logs of each element written since
+    `since` (a time.time(); elements not built then are skipped);
+    unreachable counts compiles whose action-cache query failed (recc then reports a miss).
+    Compiles whose stderr goes elsewhere (configure's tests write to config.log) are not seen."""
     hits = misses = unreachable = 0
-    for e in CCHAIN_ELEMENTS:
-        d = os.path.join(logdir, "c-chain", e)
-        logs = sorted((os.path.getmtime(os.path.join(d, f)), f) for f in os.listdir(d) if "-build." in f) if os.path.isdir(d) else []
-        if not logs:
-            return None
-        with open(os.path.join(d, logs[-1][1]), "rb") as f:
-            text = f.read().decode("utf-8", "replace")
-        hits += text.count("Action Cache hit for [")
-        misses += text.count("Action not cached")
-        unreachable += text.count("Error while querying action cache")
+    for e in elements:
+        d = os.path.join(logdir, project_name, e)
+        logs = [f for f in os.listdir(d) if "-build." in f] if os.path.isdir(d) else []
+        for log in logs:
+            if os.path.getmtime(os.path.join(d, log)) < since:
+                continue
+            with open(os.path.join(d, log), "rb") as f:
+                text = f.read().decode("utf-8", "replace")
+            hits += text.count("Action Cache hit for [")
+            misses += text.count("Action not cached")
+            unreachable += text.count("Error while querying action cache")
     return hits, misses, unreachable
 
 
-def run_cchain(ctx, log):
-    """c-chain-cold and c-chain-rebuild, for each tool and run: a fresh cache, a timed cold
-    build, a check of the app and of recc's misses, the header change, a timed rebuild, the
-    same checks. Returns {scenario name: (bst Result, bst-rs Result, status)}."""
-    cold_sc, reb_sc = [s for s in build_scenarios() if s.kind == "c-chain"]
-    prep = subprocess.run([os.path.join(ROOT, "scripts", "prepare-c-chain.sh"), "--no-build"],
-                          capture_output=True, text=True)
-    if prep.returncode != 0:
-        why = "skipped: no c-chain sysroot (scripts/setup.sh --sysroot): " + (prep.stderr.strip().splitlines() or ["?"])[-1]
-        return {cold_sc.name: (None, None, why), reb_sc.name: (None, None, why)}
+class TwoPhase:
+    """A project built cold, then rebuilt after a source change (c-chain, c-upstream)."""
+
+    def __init__(self, name, src, parts, prepare, skip_hint, target, elements, change, summaries, want=None, app=None):
+        self.name = name  # project name and scenario prefix
+        self.src = src  # the project directory in the repository
+        self.parts = parts  # what to copy to the scratch project (the sysroot is hard-linked)
+        self.prepare = prepare  # command that makes src buildable (sysroot, sources)
+        self.skip_hint = skip_hint
+        self.target = target
+        self.elements = elements  # elements whose build logs hold recc's lines
+        self.change = change  # (path, function(text) -> changed text)
+        self.summaries = summaries  # Build Queue summary after (cold, rebuild)
+        self.want = want  # expected recc (hits, misses) after (cold, rebuild), or None
+        self.app = app  # (path in the target's checkout, expected output cold, after change)
+
+
+def two_phase_specs():
     tus = cchain_tus()
     total = sum(t for t, _ in tus.values())
     changed = sum(i for _, i in tus.values())
-    want = {cold_sc.name: (0, total), reb_sc.name: (total - changed, changed)}
     with open(os.path.join(CCHAIN, "expected", "app.out"), "rb") as f:
         app_before = f.read()
     with open(os.path.join(CCHAIN, "expected", "app-liba-scale-5.out"), "rb") as f:
         app_after = f.read()
+    return {
+        "c-chain": TwoPhase(
+            "c-chain", CCHAIN, ["project.conf", "elements", "files", "expected"],
+            [os.path.join(ROOT, "scripts", "prepare-c-chain.sh"), "--no-build"],
+            "no c-chain sysroot (scripts/setup.sh --sysroot)", "app.bst", CCHAIN_ELEMENTS,
+            (CCHAIN_HEADER[0], lambda t: t.replace(CCHAIN_HEADER[1], CCHAIN_HEADER[2])),
+            ("processed 6, skipped 0, failed 0", "processed 5, skipped 1, failed 0"),
+            want=((0, total), (total - changed, changed)),
+            app=("usr/bin/c-chain-app", app_before, app_after)),
+        "c-upstream": TwoPhase(
+            "c-upstream", CUPSTREAM, ["project.conf", "elements", "sources"],
+            [os.path.join(HERE, "prepare-c-upstream.sh"), "--no-build"],
+            "benches/prepare-c-upstream.sh failed (needs the c-chain-tools sysroot and the Debian mirror)",
+            "all.bst", ["zlib", "xz", "libpng", "libjpeg", "libxml2"],
+            ("sources/zlib/adler32.c", lambda t: t + "/* bst-rs benchmark: a change that leaves the object code alone */\n"),
+            ("processed 7, skipped 0, failed 0", "processed 4, skipped 3, failed 0")),
+    }
+
+
+def run_two_phase(spec, ctx, log):
+    """<name>-cold and <name>-rebuild, for each tool and run: a fresh cache, a timed cold
+    build, checks, the source change, a timed rebuild, checks. The checks: the pipeline
+    summary, recc's hits/misses in the build logs (against spec.want if given, else only
+    reported), recc reaching the socket, and the app's output (spec.app). Returns
+    {scenario name: (bst Result, bst-rs Result, status, problems)}."""
+    cold_sc, reb_sc = [s for s in build_scenarios() if s.kind == spec.name]
+    prep = subprocess.run(spec.prepare, capture_output=True, text=True)
+    if prep.returncode != 0:
+        why = "skipped: %s: %s" % (spec.skip_hint, (prep.stderr.strip().splitlines() or ["?"])[-1])
+        return {cold_sc.name: (None, None, why, []), reb_sc.name: (None, None, why, [])}
     results = {cold_sc.name: {}, reb_sc.name: {}}
     counts = {cold_sc.name: {}, reb_sc.name: {}}
     problems = []
@@ -520,75 +567,83 @@ def run_cchain(ctx, log):
             continue
         exe = ctx.bst if tool == "bst" else ctx.bst_rs
         env = bst_env() if tool == "bst" else None
-        base = os.path.join(WORK, "c-chain", tool)
+        base = os.path.join(WORK, spec.name, tool)
         shutil.rmtree(base, ignore_errors=True)
         project = os.path.join(base, "project")
         os.makedirs(project)
-        for part in ("project.conf", "elements", "files", "expected"):
-            src = os.path.join(CCHAIN, part)
+        for part in spec.parts:
+            src = os.path.join(spec.src, part)
             if os.path.isdir(src):
-                shutil.copytree(src, os.path.join(project, part))
+                shutil.copytree(src, os.path.join(project, part), symlinks=True)
             else:
                 shutil.copy2(src, project)
-        subprocess.run(["cp", "-al", os.path.join(CCHAIN, "sysroot"), os.path.join(project, "sysroot")], check=True)
-        header = os.path.join(project, CCHAIN_HEADER[0])
-        with open(header) as f:
+        subprocess.run(["cp", "-al", os.path.join(spec.src, "sysroot"), os.path.join(project, "sysroot")], check=True)
+        changed_file = os.path.join(project, spec.change[0])
+        with open(changed_file) as f:
             original = f.read()
         for i in range(ctx.build_runs):
-            with open(header, "w") as f:
+            with open(changed_file, "w") as f:
                 f.write(original)
             d = os.path.join(base, "run%d" % i)
             conf = write_user_conf(d)
-            argv = [exe, "--no-interactive", "-c", conf, "-C", project, "build", "app.bst"]
-            for sc, r, summary, app in ((cold_sc, cold, r"processed 6, skipped 0, failed 0", app_before),
-                                        (reb_sc, reb, r"processed 5, skipped 1, failed 0", app_after)):
+            argv = [exe, "--no-interactive", "-c", conf, "-C", project, "build", spec.target]
+            for phase, (sc, r) in enumerate(((cold_sc, cold), (reb_sc, reb))):
                 if r.error:
                     break
-                if sc is reb_sc:
-                    with open(header, "w") as f:
-                        f.write(original.replace(CCHAIN_HEADER[1], CCHAIN_HEADER[2]))
+                if phase == 1:
+                    with open(changed_file, "w") as f:
+                        f.write(spec.change[1](original))
                 out_path = os.path.join(out_dir, "%s.%s.out" % (sc.name, tool))
                 err_path = os.path.join(out_dir, "%s.%s.err" % (sc.name, tool))
+                started = time.time() - 1
                 code, wall, rss, cpu, timed_out = run_once(argv, out_path, err_path, ctx.timeout, env)
-                log("  %-7s %-16s run %d/%d %8.2f s wall %8.2f s cpu %8.1f MB  exit %d%s"
+                log("  %-7s %-19s run %d/%d %8.2f s wall %8.2f s cpu %8.1f MB  exit %d%s"
                     % (tool, sc.name, i + 1, ctx.build_runs, wall, cpu, rss / 1024.0, code, " (timeout)" if timed_out else ""))
                 if code != 0 or timed_out:
                     r.error = error_summary(err_path, code, timed_out, ctx.timeout)
                 else:
-                    r.error = summary_check("Build Queue: " + summary.replace(" ", r"\s+"))(err_path)
+                    r.error = summary_check("Build Queue: " + spec.summaries[phase].replace(" ", r"\s+"))(err_path)
                 if r.error:
                     log("  %-7s failed: %s   (full stderr: %s)" % (tool, r.error, os.path.relpath(err_path, ROOT)))
-                    if sc is cold_sc:
+                    if phase == 0:
                         reb.error = "the cold build failed"
                     break
                 r.times.append(wall)
                 r.rss_kb.append(rss)
                 r.cpu.append(cpu)
                 # Checks (untimed): recc's hits and misses, and what the app prints.
-                hmu = recc_counts(os.path.join(d, "logs"))
-                hm = hmu[:2] if hmu else None
-                counts[sc.name].setdefault(tool, hm)
-                if hm != want[sc.name]:
-                    problems.append("%s: %s run %d: recc hits/misses %s, expected %s" % (sc.name, tool, i + 1, hm, want[sc.name]))
-                if hmu and hmu[2]:
+                hmu = recc_counts(os.path.join(d, "logs"), spec.name, spec.elements, started)
+                counts[sc.name].setdefault(tool, hmu[:2])
+                if spec.want and hmu[:2] != spec.want[phase]:
+                    problems.append("%s: %s run %d: recc hits/misses %s, expected %s" % (sc.name, tool, i + 1, hmu[:2], spec.want[phase]))
+                if hmu[2]:
                     problems.append("%s: %s run %d: recc could not reach the action cache on /run/reapi.sock in %d compiles"
                                     % (sc.name, tool, i + 1, hmu[2]))
-                co = os.path.join(d, "checkout-" + sc.name)
-                p = subprocess.run([exe, "--no-interactive", "-c", conf, "-C", project, "artifact", "checkout",
-                                    "--directory", co, "app.bst"], capture_output=True, env=env)
-                binary = os.path.join(co, "usr", "bin", "c-chain-app")
-                got = subprocess.run([binary], capture_output=True).stdout if p.returncode == 0 and os.path.exists(binary) else None
-                if got != app:
-                    problems.append("%s: %s run %d: the app printed %r, expected %r" % (sc.name, tool, i + 1, got, app))
+                if spec.app:
+                    co = os.path.join(d, "checkout-" + sc.name)
+                    p = subprocess.run([exe, "--no-interactive", "-c", conf, "-C", project, "artifact", "checkout",
+                                        "--directory", co, spec.target], capture_output=True, env=env)
+                    binary = os.path.join(co, spec.app[0])
+                    got = subprocess.run([binary], capture_output=True).stdout if p.returncode == 0 and os.path.exists(binary) else None
+                    if got != spec.app[1 + phase]:
+                        problems.append("%s: %s run %d: the app printed %r, expected %r" % (sc.name, tool, i + 1, got, spec.app[1 + phase]))
             shutil.rmtree(d, ignore_errors=True)
     rows = {}
     for sc in (cold_sc, reb_sc):
         rb, rr = results[sc.name]["bst"], results[sc.name]["bst-rs"]
-        status = ["recc hit/miss " + ", ".join("%s %d/%d" % ((t,) + counts[sc.name][t]) for t in ("bst", "bst-rs")
-                                               if counts[sc.name].get(t))]
+        status = []
+        seen = [t for t in ("bst", "bst-rs") if counts[sc.name].get(t)]
+        if seen:
+            status.append("recc hit/miss " + ", ".join("%s %d/%d" % ((t,) + counts[sc.name][t]) for t in seen))
+        if not spec.want and len(seen) == 2 and counts[sc.name]["bst"] != counts[sc.name]["bst-rs"]:
+            problems.append("%s: recc hits/misses differ between the tools: bst %s, bst-rs %s"
+                            % (sc.name, counts[sc.name]["bst"], counts[sc.name]["bst-rs"]))
         mine = [p for p in problems if p.startswith(sc.name + ":")]
-        status.append("CHECK FAILED (below)" if mine else "app output as expected")
-        rows[sc.name] = (rb, rr, "; ".join(s for s in status if s != "recc hit/miss "), mine)
+        if mine:
+            status.append("CHECK FAILED (below)")
+        elif spec.app and seen:
+            status.append("app output as expected")
+        rows[sc.name] = (rb, rr, "; ".join(status), mine)
     return rows
 
 
@@ -653,6 +708,8 @@ def main():
                     help="measured runs of each tool for c-chain-cold/-rebuild (default 1; each from a fresh cache)")
     ap.add_argument("--no-build", action="store_true", help="skip the build scenarios (show only)")
     ap.add_argument("--only-build", action="store_true", help="only the build scenarios")
+    ap.add_argument("--c-upstream", action="store_true",
+                    help="also run c-upstream-cold/-rebuild (fetches Debian sources once; about 30 min with real bst)")
     ap.add_argument("--only", help="comma-separated scenario names to run")
     ap.add_argument("--list", action="store_true", help="list the scenarios and exit")
     ap.add_argument("--bst", help="real BuildStream's bst (default: $BST, else `bst` on PATH)")
@@ -684,6 +741,7 @@ def main():
         chosen = [s for s in all_sc if s.name in names]
     else:
         chosen = [s for s in all_sc if (a.repair_corpus or not s.repair_from) and not (a.quick and s.big)]
+        chosen = [s for s in chosen if a.c_upstream or not getattr(s, "opt_in", False)]
         if a.no_build:
             chosen = [s for s in chosen if not isinstance(s, BuildScenario)]
         if a.only_build:
@@ -722,7 +780,7 @@ def main():
     ctx = Ctx()
     ctx.bst, ctx.bst_rs, ctx.runs, ctx.build_runs = bst, bst_rs, a.runs, a.build_runs
     ctx.timeout, ctx.seed = a.timeout, a.seed
-    cchain_rows = None
+    two_phase_rows = {}
 
     rows = []
     notes = []
@@ -735,9 +793,9 @@ def main():
                 if sc.kind == "noop":
                     rb, rr, status = run_noop(sc, ctx, log)
                 else:
-                    if cchain_rows is None:
-                        cchain_rows = run_cchain(ctx, log)
-                    rb, rr, status, problems = cchain_rows[sc.name]
+                    if sc.kind not in two_phase_rows:
+                        two_phase_rows[sc.kind] = run_two_phase(two_phase_specs()[sc.kind], ctx, log)
+                    rb, rr, status, problems = two_phase_rows[sc.kind][sc.name]
                 if problems:
                     loud.append((sc.name, problems))
                 for tool, r in (("bst", rb), ("bst-rs", rr)):
@@ -819,7 +877,7 @@ def main():
     print("bst-rs benchmark, %s, %s, %d cores, %s runs (median wall time; peak RSS, MiB; median user+sys CPU time)" % (
         datetime.date.today().isoformat(), platform.machine(), os.cpu_count() or 0,
         a.runs if all(not s.big for s in chosen) else "%d (big: %d)" % (a.runs, a.big_runs))
-        + (", c-chain: %d" % a.build_runs if any(isinstance(s, BuildScenario) and s.kind == "c-chain" for s in chosen) else ""))
+        + (", c-chain/c-upstream: %d" % a.build_runs if any(isinstance(s, BuildScenario) and s.kind != "noop" for s in chosen) else ""))
     if bst_version:
         print("bst: BuildStream %s" % bst_version)
     print()
