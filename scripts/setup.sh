@@ -46,7 +46,7 @@ echo "buildbox tools: $buildbox_bin (put it first on PATH to use them)"
 if [ "$sysroot" = 1 ]; then
     echo
     echo "== C-chain test sysroot =="
-    scripts/make-sysroot.sh | tail -n1
+    scripts/prepare-c-chain.sh | tail -n1   # make-sysroot.sh if needed, linked into testprojects/c-chain
 fi
 echo
 echo "== bst-rs build on the bundled example (testprojects/hello) =="
