@@ -2,22 +2,28 @@
 # Installs what bst-rs needs, builds it, and builds the bundled example project with it.
 # Safe to run twice: every step checks before it installs.
 #
-#   scripts/setup.sh [--sysroot]
+#   scripts/setup.sh [--no-sysroot]
 #
 # After building bst-rs it installs buildbox (scripts/install-buildbox.sh: buildbox-casd,
 # buildbox-run-bubblewrap, buildbox-fuse, recc, trexe, casupload) into
-# ${XDG_CACHE_HOME:-~/.cache}/bst-rs/buildbox/bin. With --sysroot (or BST_RS_SYSROOT=1) it also
-# builds the C-chain test sysroot (scripts/make-sysroot.sh, about 4 minutes the first time).
+# ${XDG_CACHE_HOME:-~/.cache}/bst-rs/buildbox/bin, then the C-chain test sysroot
+# (scripts/make-sysroot.sh: needs root, about 4 minutes the first time, cached). --no-sysroot
+# (or BST_RS_SYSROOT=0) skips the sysroot; it is skipped with a message when not root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-sysroot=${BST_RS_SYSROOT:-0}
+sysroot=${BST_RS_SYSROOT:-1}
 for arg in "$@"; do
     case $arg in
-        --sysroot) sysroot=1 ;;
-        *) echo "setup: unknown argument: $arg (usage: scripts/setup.sh [--sysroot])" >&2; exit 2 ;;
+        --sysroot) sysroot=1 ;;   # the default; kept for older instructions
+        --no-sysroot) sysroot=0 ;;
+        *) echo "setup: unknown argument: $arg (usage: scripts/setup.sh [--no-sysroot])" >&2; exit 2 ;;
     esac
 done
+if [ "$sysroot" = 1 ] && [ "$(id -u)" != 0 ] && [ ! -d "${XDG_CACHE_HOME:-$HOME/.cache}/bst-rs/sysroot/c-chain/usr" ]; then
+    echo "setup: not root, so the C-chain sysroot is not built (debootstrap needs root); its tests will be skipped" >&2
+    sysroot=0
+fi
 
 if ! command -v cargo >/dev/null 2>&1; then
     echo "setup: cargo (the Rust toolchain) is required; install it with rustup first" >&2
