@@ -81,7 +81,9 @@ async fn start_casd(s: &Session<'_>, runner_jobs: usize) -> Result<(Casd, Cas)> 
         cachedir: uc.cachedir(),
         logdir: uc.logdir(),
         log_level: s.log_level,
-        quota: uc.casd_quota.clone(),
+        quota: uc
+            .casd_quota()
+            .map_err(|e| anyhow::anyhow!("cache quota: {e}"))?,
         runner: runner.map(|r| (r, runner_jobs)),
     };
     let casd = Casd::start(&cfg).await?;

@@ -6,7 +6,7 @@
 //! `default-mirror:` are read by the project and source layers). For building: `logdir`,
 //! `scheduler:` (builders, fetchers, on-error) and `cache:` quota settings.
 
-use crate::yaml::{load_file, Node, Provenance, Result};
+use crate::yaml::{load_file, LoadError, LoadErrorReason, Node, Provenance, Result};
 use std::path::{Path, PathBuf};
 
 /// What bst-rs reads from the user configuration.
@@ -32,8 +32,111 @@ pub struct UserConfig {
     pub fetchers: usize,
     /// `scheduler: on-error` (default `quit`).
     pub on_error: String,
-    /// `cache: quota` / `low-watermark` / `reserved-disk-space` as casd flags.
-    pub casd_quota: Vec<String>,
+    /// `cache:` quota settings as written (validated by [`UserConfig::load`]).
+    pub cache: CacheLimits,
+}
+
+/// `cache: quota`, `reserved-disk-space` and `low-watermark` as written (BuildStream's
+/// defaults: `infinity`, `5%`, `80%`); turned into casd flags by [`UserConfig::casd_quota`].
+#[derive(Clone, Debug)]
+pub struct CacheLimits {
+    /// `quota`: a size, a percentage of the cache volume, or `infinity`.
+    pub quota: String,
+    /// `reserved-disk-space`: a size or a percentage of the cache volume.
+    pub reserved: String,
+    /// `low-watermark`: a percentage of the quota.
+    pub low_watermark: String,
+}
+
+impl Default for CacheLimits {
+    fn default() -> Self {
+        CacheLimits {
+            quota: "infinity".into(),
+            reserved: "5%".into(),
+            low_watermark: "80%".into(),
+        }
+    }
+}
+
+/// A data size as BuildStream (and systemd) write it: `[0-9]+(.[0-9]*)?` then one of
+/// `K M G T %` or nothing. Sizes in bytes are `Ok(Size::Bytes)`; `infinity` is `None`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Size {
+    Bytes(u64),
+    Percent(f64),
+}
+
+fn parse_size(text: &str) -> std::result::Result<Option<Size>, String> {
+    if text == "infinity" {
+        return Ok(None);
+    }
+    let invalid = || format!("{text} is not a valid data size.");
+    let (num, unit) = match text.char_indices().last() {
+        Some((i, c)) if "KMGT%".contains(c) => (&text[..i], Some(c)),
+        _ => (text, None),
+    };
+    let digits = num.split_once('.').map_or(num, |(int, _)| int);
+    let well_formed = !digits.is_empty()
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && num[digits.len()..]
+            .strip_prefix('.')
+            .is_none_or(|frac| frac.bytes().all(|b| b.is_ascii_digit()));
+    if !well_formed {
+        return Err(invalid());
+    }
+    if unit == Some('%') {
+        let value: f64 = num.parse().map_err(|_| invalid())?;
+        if value > 100.0 {
+            return Err(format!("{value}% is not a valid percentage value."));
+        }
+        return Ok(Some(Size::Percent(value)));
+    }
+    if digits.len() != num.len() {
+        // BuildStream takes `int()` of the number here, which fails on a fraction.
+        return Err(invalid());
+    }
+    let shift = match unit {
+        None => 0,
+        Some('K') => 10,
+        Some('M') => 20,
+        Some('G') => 30,
+        _ => 40,
+    };
+    let n: u64 = digits.parse().map_err(|_| invalid())?;
+    n.checked_mul(1 << shift)
+        .map(|b| Some(Size::Bytes(b)))
+        .ok_or_else(invalid)
+}
+
+fn parse_percentage(text: &str) -> std::result::Result<f64, String> {
+    let value: f64 = text
+        .strip_suffix('%')
+        .and_then(|n| n.trim().parse().ok())
+        .ok_or_else(|| format!("{text} is not a valid percentage."))?;
+    if !(0.0..=100.0).contains(&value) {
+        return Err(format!("{text} is not between 0% and 100%."));
+    }
+    Ok(value / 100.0)
+}
+
+/// The total size in bytes of the volume holding `path` (or its first existing ancestor).
+fn volume_size(path: &Path) -> std::io::Result<u64> {
+    use std::os::unix::ffi::OsStrExt;
+    let mut p = path;
+    while !p.exists() {
+        match p.parent() {
+            Some(parent) => p = parent,
+            None => break,
+        }
+    }
+    let c = std::ffi::CString::new(p.as_os_str().as_bytes())
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+    // SAFETY: `c` is a valid NUL-terminated path and `st` a properly sized out-parameter.
+    if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(st.f_blocks as u64 * st.f_frsize as u64)
 }
 
 impl Default for UserConfig {
@@ -49,7 +152,7 @@ impl Default for UserConfig {
             builders: 4,
             fetchers: 10,
             on_error: "quit".into(),
-            casd_quota: Vec::new(),
+            cache: CacheLimits::default(),
         }
     }
 }
@@ -111,19 +214,69 @@ impl UserConfig {
             }
         }
         if let Some(cache) = node.get_mapping("cache")? {
-            for (key, flag) in [
-                ("quota", "--quota-high"),
-                ("low-watermark", "--quota-low"),
-                ("reserved-disk-space", "--reserved"),
-            ] {
-                if let Some(v) = cache.get_str(key)? {
-                    if v != "infinity" {
-                        c.casd_quota.push(format!("{flag}={v}"));
+            let invalid = |key: &str, message: String, examples: &str| {
+                let at = cache
+                    .get(key)
+                    .map(|n| format!("{}: ", n.prov))
+                    .unwrap_or_default();
+                LoadError::new(
+                    LoadErrorReason::InvalidData,
+                    format!("{at}{message}\nPlease specify the value {examples}\n"),
+                )
+            };
+            let sizes = "in bytes or as a % of full disk space.\n\nValid values are, for example:";
+            if let Some(v) = cache.get_str("quota")? {
+                parse_size(v)
+                    .map_err(|m| invalid("quota", m, &format!("{sizes} 800M 10G 1T 50%")))?;
+                c.cache.quota = v.to_owned();
+            }
+            if let Some(v) = cache.get_str("reserved-disk-space")? {
+                match parse_size(v) {
+                    Ok(Some(_)) => {}
+                    Ok(None) => {
+                        return Err(invalid(
+                            "reserved-disk-space",
+                            format!("{v} is not a valid data size."),
+                            &format!("{sizes} 2G 5%"),
+                        ))
+                    }
+                    Err(m) => {
+                        return Err(invalid("reserved-disk-space", m, &format!("{sizes} 2G 5%")))
                     }
                 }
+                c.cache.reserved = v.to_owned();
+            }
+            if let Some(v) = cache.get_str("low-watermark")? {
+                parse_percentage(v)
+                    .map_err(|m| invalid("low-watermark", m, "as a % of the cache quota."))?;
+                c.cache.low_watermark = v.to_owned();
             }
         }
         Ok(c)
+    }
+
+    /// casd's `--quota-high`, `--quota-low` and `--reserved` flags for the `cache:` settings,
+    /// as BuildStream passes them: sizes in bytes (percentages of the volume holding the
+    /// cache), the low watermark as a whole percentage.
+    pub fn casd_quota(&self) -> std::io::Result<Vec<String>> {
+        let cas = self.cachedir().join("cas");
+        let bytes = |size: Size| -> std::io::Result<u64> {
+            Ok(match size {
+                Size::Bytes(b) => b,
+                Size::Percent(p) => (volume_size(&cas)? as f64 * (p / 100.0)) as u64,
+            })
+        };
+        let mut flags = Vec::new();
+        if let Ok(Some(q)) = parse_size(&self.cache.quota) {
+            flags.push(format!("--quota-high={}", bytes(q)?));
+        }
+        if let Ok(low) = parse_percentage(&self.cache.low_watermark) {
+            flags.push(format!("--quota-low={}%", (low * 100.0) as u64));
+        }
+        if let Ok(Some(r)) = parse_size(&self.cache.reserved) {
+            flags.push(format!("--reserved={}", bytes(r)?));
+        }
+        Ok(flags)
     }
 
     /// `$XDG_CACHE_HOME` (default `~/.cache`).
@@ -219,4 +372,76 @@ fn expand_path(p: &str) -> PathBuf {
     }
     out.push_str(rest);
     PathBuf::from(crate::loader::normpath(&out))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sizes_parse_as_buildstream_parses_them() {
+        assert_eq!(parse_size("infinity"), Ok(None));
+        assert_eq!(parse_size("800"), Ok(Some(Size::Bytes(800))));
+        assert_eq!(parse_size("2K"), Ok(Some(Size::Bytes(2048))));
+        assert_eq!(parse_size("10G"), Ok(Some(Size::Bytes(10 << 30))));
+        assert_eq!(parse_size("1T"), Ok(Some(Size::Bytes(1 << 40))));
+        assert_eq!(parse_size("50%"), Ok(Some(Size::Percent(50.0))));
+        assert_eq!(parse_size("2.5%"), Ok(Some(Size::Percent(2.5))));
+        for bad in [
+            "", "G", "10X", "-1G", "1.5G", "7.", "10 G", "%", ".5%", "1e3",
+        ] {
+            assert!(parse_size(bad).is_err(), "{bad:?} accepted");
+        }
+        assert_eq!(
+            parse_size("150%"),
+            Err("150% is not a valid percentage value.".into())
+        );
+    }
+
+    #[test]
+    fn percentages_parse_as_buildstream_parses_them() {
+        assert_eq!(parse_percentage("80%"), Ok(0.8));
+        assert_eq!(parse_percentage("0%"), Ok(0.0));
+        assert!(parse_percentage("80").is_err());
+        assert_eq!(
+            parse_percentage("101%"),
+            Err("101% is not between 0% and 100%.".into())
+        );
+    }
+
+    #[test]
+    fn default_limits_become_casd_flags_like_bst() {
+        let c = UserConfig {
+            cachedir: Some("/".into()),
+            ..UserConfig::default()
+        };
+        let flags = c.casd_quota().unwrap();
+        assert_eq!(flags.len(), 2, "{flags:?}");
+        assert_eq!(flags[0], "--quota-low=80%");
+        let reserved: u64 = flags[1]
+            .strip_prefix("--reserved=")
+            .unwrap()
+            .parse()
+            .unwrap();
+        let total = volume_size(Path::new("/")).unwrap();
+        assert_eq!(reserved, (total as f64 * 0.05) as u64);
+
+        let c = UserConfig {
+            cachedir: Some("/".into()),
+            cache: CacheLimits {
+                quota: "10G".into(),
+                reserved: "1G".into(),
+                low_watermark: "50%".into(),
+            },
+            ..UserConfig::default()
+        };
+        assert_eq!(
+            c.casd_quota().unwrap(),
+            [
+                "--quota-high=10737418240",
+                "--quota-low=50%",
+                "--reserved=1073741824"
+            ]
+        );
+    }
 }
