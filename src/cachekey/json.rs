@@ -244,7 +244,8 @@ fn push_u16_escape(u: u32, out: &mut String) {
     }
 }
 
-fn write_str(s: &str, out: &mut String) {
+/// Appends `s` as a JSON string.
+pub fn write_str(s: &str, out: &mut String) {
     out.reserve(s.len() + 2);
     out.push('"');
     let bytes = s.as_bytes();

@@ -97,11 +97,43 @@ pub struct KeyInputs<'a> {
     pub env_nocache: &'a [String],
 }
 
+/// A node's plain value serialised as canonical JSON (as `to_json(&node_to_key(node))`, but
+/// without building the intermediate value).
+pub fn node_to_json(node: &Node, out: &mut String) {
+    match &node.value {
+        Value::Scalar(s) => json::write_str(s, out),
+        Value::Seq(items) => {
+            out.push('[');
+            for (n, item) in items.iter().enumerate() {
+                if n > 0 {
+                    out.push(',');
+                }
+                node_to_json(item, out);
+            }
+            out.push(']');
+        }
+        Value::Map(map) => {
+            let mut entries: Vec<(&str, &Node)> = map.iter().map(|(k, v)| (&**k, v)).collect();
+            entries.sort_unstable_by_key(|(k, _)| *k);
+            out.push('{');
+            for (n, (k, v)) in entries.into_iter().enumerate() {
+                if n > 0 {
+                    out.push(',');
+                }
+                json::write_str(k, out);
+                out.push(':');
+                node_to_json(v, out);
+            }
+            out.push('}');
+        }
+    }
+}
+
 /// The key dictionary without `dependencies` (which sorts second) and `weak-cache-key`
 /// (which sorts last), serialised as `,"element-base-key":...,"sources":[...]`, so that a key
 /// is `sha256(HEAD + deps + tail + ["weak-cache-key"] + "}")`.
 pub fn key_tail(k: &KeyInputs) -> String {
-    let mut m = BTreeMap::new();
+    let json = |v: &KeyValue| json::to_json_string(v);
     let mut base = BTreeMap::new();
     base.insert(
         "build-root".to_owned(),
@@ -109,17 +141,8 @@ pub fn key_tail(k: &KeyInputs) -> String {
             .map(|s| KeyValue::Str(s.to_owned()))
             .unwrap_or(KeyValue::Null),
     );
-    m.insert("element-base-key".to_owned(), KeyValue::Dict(base));
-    m.insert("element-plugin-key".into(), k.unique_key.clone());
-    m.insert(
-        "element-plugin-name".into(),
-        KeyValue::Str(k.kind.to_owned()),
-    );
-    m.insert(
-        "element-plugin-version".into(),
-        KeyValue::Int(k.artifact_version),
-    );
-    m.insert("public".into(), node_to_key(k.public));
+    let mut public = String::new();
+    node_to_json(k.public, &mut public);
     let sources = k
         .sources
         .iter()
@@ -136,28 +159,44 @@ pub fn key_tail(k: &KeyInputs) -> String {
             KeyValue::Dict(d)
         })
         .collect();
-    m.insert("sources".into(), KeyValue::List(sources));
     let mut fw = k.fatal_warnings.to_vec();
     fw.sort();
-    m.insert(
-        "fatal-warnings".into(),
-        KeyValue::List(fw.into_iter().map(KeyValue::Str).collect()),
-    );
+    let mut entries: Vec<(&str, String)> = vec![
+        ("element-base-key", json(&KeyValue::Dict(base))),
+        ("element-plugin-key", json(k.unique_key)),
+        (
+            "element-plugin-name",
+            json(&KeyValue::Str(k.kind.to_owned())),
+        ),
+        (
+            "element-plugin-version",
+            json(&KeyValue::Int(k.artifact_version)),
+        ),
+        ("public", public),
+        ("sources", json(&KeyValue::List(sources))),
+        (
+            "fatal-warnings",
+            json(&KeyValue::List(fw.into_iter().map(KeyValue::Str).collect())),
+        ),
+    ];
     if k.run_commands {
-        m.insert("sandbox".into(), k.sandbox.to_key());
+        entries.push(("sandbox", json(&k.sandbox.to_key())));
         let env: BTreeMap<String, KeyValue> = k
             .environment
             .iter()
             .filter(|(name, _)| !k.env_nocache.contains(name))
             .map(|(name, v)| (name.clone(), KeyValue::Str(v.clone())))
             .collect();
-        m.insert("environment".into(), KeyValue::Dict(env));
+        entries.push(("environment", json(&KeyValue::Dict(env))));
     }
+    entries.sort_unstable_by_key(|(name, _)| *name);
     let mut out = String::new();
-    json::to_json(&KeyValue::Dict(m), &mut out);
-    // `{...}` -> `,...` (the dictionary is never empty)
-    out.pop();
-    out.replace_range(0..1, ",");
+    for (name, value) in entries {
+        out.push(',');
+        json::write_str(name, &mut out);
+        out.push(':');
+        out.push_str(&value);
+    }
     out
 }
 

@@ -482,34 +482,27 @@ fn build_element(
     env_nocache.sort();
     env_nocache.dedup();
 
-    // Public
-    let mut element_public = el
+    // Public: the element's, with `bst: split-rules` composed onto the kind's defaults.
+    let mut splits = d
+        .get("public")
+        .and_then(|p| p.get("bst"))
+        .and_then(|b| b.get("split-rules"))
+        .cloned()
+        .unwrap_or_else(empty);
+    let mut public = el
         .node
         .get_mapping("public")?
         .cloned()
         .unwrap_or_else(empty);
-    let base_public = d.get_mapping("public")?.cloned().unwrap_or_else(empty);
-    let base_bst = base_public
-        .get_mapping("bst")?
-        .cloned()
-        .unwrap_or_else(empty);
-    let mut base_splits = base_bst
-        .get_mapping("split-rules")?
-        .cloned()
-        .unwrap_or_else(empty);
-    let mut element_bst = element_public
-        .get_mapping("bst")?
-        .cloned()
-        .unwrap_or_else(empty);
-    let element_splits = element_bst
-        .get_mapping("split-rules")?
-        .cloned()
-        .unwrap_or_else(empty);
-    element_splits.composite(&mut base_splits)?;
-    element_bst.insert("split-rules", base_splits);
-    element_public.insert("bst", element_bst);
-    element_public.assert_fully_composited()?;
-    let mut public = element_public;
+    if public.get_mapping("bst")?.is_none() {
+        public.insert("bst", empty());
+    }
+    let bst = public.get_mut("bst").expect("just ensured");
+    if let Some(element_splits) = bst.get_mapping("split-rules")? {
+        element_splits.composite(&mut splits)?;
+    }
+    bst.insert("split-rules", splits);
+    public.assert_fully_composited()?;
     variables.expand(&mut public)?;
 
     // Config
@@ -734,9 +727,13 @@ fn load_sources(
     let Some(seq) = el.node.get_sequence("sources")? else {
         return Ok(Vec::new());
     };
-    let seq = seq.clone();
-    let el_name = el.name.clone();
-    let first_pass = el.first_pass;
+    let el_name = &el.name;
+    let project = &ctx.projects[pid];
+    let pass = if el.first_pass {
+        &project.first_pass
+    } else {
+        &project.second_pass.as_ref().expect("fully loaded").pass
+    };
     let mut out = Vec::new();
     for (index, src) in seq.as_seq().unwrap_or(&[]).iter().enumerate() {
         if !src.is_map() {
@@ -756,13 +753,8 @@ fn load_sources(
                 format!("{}: Invalid usage of workspace source kind", kind_node.prov),
             ));
         }
-        let mut node = src.clone();
-        node.remove("kind");
-        let directory = node.get_str("directory")?.map(str::to_owned);
-        if directory.is_some() {
-            node.remove("directory");
-        }
-        if let Some(p) = node.get_mapping("provenance")? {
+        let directory = src.get_str("directory")?.map(str::to_owned);
+        if let Some(p) = src.get_mapping("provenance")? {
             for (k, v) in p.as_map().into_iter().flatten() {
                 if !v.is_scalar() {
                     return Err(LoadError::new(
@@ -774,10 +766,8 @@ fn load_sources(
                     ));
                 }
             }
-            node.remove("provenance");
         }
-        let project = &ctx.projects[pid];
-        let declared = project.source_origins.get(&kind).cloned();
+        let declared = project.source_origins.get(&kind);
         if declared.is_none() && !source::CORE_SOURCE_KINDS.contains(&kind.as_str()) {
             return Err(plugin_error(format!(
                 "{}: No source plugin registered for kind '{kind}'",
@@ -790,29 +780,25 @@ fn load_sources(
                 src.prov
             )));
         };
-        let (overrides, aliases) = if first_pass {
-            (
-                project.first_pass.source_overrides.clone(),
-                project.first_pass.aliases.clone(),
-            )
-        } else {
-            let f = project.second_pass.as_ref().expect("fully loaded");
-            (f.pass.source_overrides.clone(), f.pass.aliases.clone())
-        };
-        let mut config = overrides
+        let mut config = pass
+            .source_overrides
             .get_mapping(&kind)?
             .and_then(|k| k.get("config").cloned())
             .unwrap_or_else(empty);
-        node.composite(&mut config)?;
+        // `kind` and a scalar `directory` are not configuration; nor is a valid `provenance`.
+        let mut skip = vec!["kind", "provenance"];
+        if directory.is_some() {
+            skip.push("directory");
+        }
+        src.composite_except(&mut config, &skip)?;
         config.assert_fully_composited()?;
         variables.expand(&mut config)?;
-        apply_project_refs(ctx, pid, &el_name, index, &kind, &mut config);
+        apply_project_refs(ctx, pid, el_name, index, &kind, &mut config);
         let display = format!("{kind} source at {}", src.prov);
-        let _ = format!("{el_name}-{index}");
         let configured = imp.configure(&SourceInput {
             config: &config,
             project_dir: &project.directory,
-            aliases: &aliases,
+            aliases: &pass.aliases,
             display: &display,
         })?;
         out.push(ElementSource {
