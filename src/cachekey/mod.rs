@@ -143,22 +143,28 @@ pub fn key_tail(k: &KeyInputs) -> String {
     );
     let mut public = String::new();
     node_to_json(k.public, &mut public);
-    let sources = k
-        .sources
-        .iter()
-        .map(|s| {
-            let mut d = BTreeMap::new();
-            d.insert(
-                "key".to_owned(),
-                s.unique_key.clone().unwrap_or(KeyValue::Null),
-            );
-            d.insert("name".to_owned(), KeyValue::Str(s.kind.clone()));
-            if let Some(dir) = &s.directory {
-                d.insert("directory".to_owned(), KeyValue::Str(dir.clone()));
-            }
-            KeyValue::Dict(d)
-        })
-        .collect();
+    // Each source as `{"directory"?, "key", "name"}` (sorted keys), without copying its key.
+    let mut sources = String::from("[");
+    for (n, s) in k.sources.iter().enumerate() {
+        if n > 0 {
+            sources.push(',');
+        }
+        sources.push('{');
+        if let Some(dir) = &s.directory {
+            sources.push_str("\"directory\":");
+            json::write_str(dir, &mut sources);
+            sources.push(',');
+        }
+        sources.push_str("\"key\":");
+        json::to_json(
+            s.unique_key.as_ref().unwrap_or(&KeyValue::Null),
+            &mut sources,
+        );
+        sources.push_str(",\"name\":");
+        json::write_str(&s.kind, &mut sources);
+        sources.push('}');
+    }
+    sources.push(']');
     let mut fw = k.fatal_warnings.to_vec();
     fw.sort();
     let mut entries: Vec<(&str, String)> = vec![
@@ -173,7 +179,7 @@ pub fn key_tail(k: &KeyInputs) -> String {
             json(&KeyValue::Int(k.artifact_version)),
         ),
         ("public", public),
-        ("sources", json(&KeyValue::List(sources))),
+        ("sources", sources),
         (
             "fatal-warnings",
             json(&KeyValue::List(fw.into_iter().map(KeyValue::Str).collect())),
