@@ -81,8 +81,8 @@ pub struct KeyInputs<'a> {
     pub unique_key: &'a KeyValue,
     /// The kind's artifact version.
     pub artifact_version: i64,
-    /// Expanded public data.
-    pub public: &'a Node,
+    /// Expanded public data, serialised ([`node_to_json`]).
+    pub public_json: &'a str,
     /// Configured sources.
     pub sources: &'a [ElementSource],
     /// Project fatal warnings.
@@ -141,8 +141,6 @@ pub fn key_tail(k: &KeyInputs) -> String {
             .map(|s| KeyValue::Str(s.to_owned()))
             .unwrap_or(KeyValue::Null),
     );
-    let mut public = String::new();
-    node_to_json(k.public, &mut public);
     // Each source as `{"directory"?, "key", "name"}` (sorted keys), without copying its key.
     let mut sources = String::from("[");
     for (n, s) in k.sources.iter().enumerate() {
@@ -178,7 +176,7 @@ pub fn key_tail(k: &KeyInputs) -> String {
             "element-plugin-version",
             json(&KeyValue::Int(k.artifact_version)),
         ),
-        ("public", public),
+        ("public", k.public_json.to_owned()),
         ("sources", sources),
         (
             "fatal-warnings",

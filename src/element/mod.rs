@@ -11,6 +11,7 @@
 
 pub mod community;
 pub mod kinds;
+mod shared;
 
 use crate::cachekey::json::KeyValue;
 use crate::loader::{ElementId, LoadContext, DEP_BUILD, DEP_RUNTIME};
@@ -22,6 +23,7 @@ use crate::yaml::FxIndexMap as IndexMap;
 use crate::yaml::{parse_str, register_file, LoadError, LoadErrorReason, Node, Provenance, Result};
 use kinds::{ConfigureInput, DepConfiguration, ElementKind, KindTraits};
 use rustc_hash::FxHashMap as HashMap;
+use shared::SharedExpansion;
 use std::path::PathBuf;
 
 /// The sandbox configuration that enters cache keys.
@@ -143,6 +145,10 @@ struct KindDefaults {
     /// Project variables composed with the kind's, pre-resolved, for elements that define
     /// no variables of their own (None when composing them fails: the slow path reports it).
     var_template: Option<(Node, crate::project::variables::FrozenVariables)>,
+    /// The environment of elements that declare none (None when composing it fails).
+    environment: Option<SharedExpansion<IndexMap<String, String>>>,
+    /// The public data (with its JSON) of elements that declare none.
+    public: Option<SharedExpansion<(Node, String)>>,
 }
 
 /// Instantiates elements from loaded ones.
@@ -283,10 +289,24 @@ impl<'a> Instantiator<'a> {
             ov.composite(&mut defaults)?;
         }
         let var_template = self.var_template(pid, first_pass, &defaults);
+        let full = self.ctx.projects[pid].second_pass.as_ref();
+        let project_env = if first_pass {
+            None
+        } else {
+            full.map(|f| &f.environment)
+        };
+        let environment = compose_environment(project_env, &defaults, None)
+            .ok()
+            .map(SharedExpansion::new);
+        let public = compose_public(&defaults, None)
+            .ok()
+            .map(SharedExpansion::new);
         let d = std::sync::Arc::new(KindDefaults {
             node: defaults,
             imp,
             var_template,
+            environment,
+            public,
         });
         self.defaults.insert((pid, kind.to_owned()), d.clone());
         Ok(d)
@@ -451,25 +471,23 @@ fn build_element(
     };
 
     // Environment
-    let mut env = if el.first_pass {
-        empty()
+    let project_env = if el.first_pass {
+        None
     } else {
-        full.expect("fully loaded").environment.clone()
+        Some(&full.expect("fully loaded").environment)
     };
-    if let Some(e) = d.get_mapping("environment")? {
-        e.composite(&mut env)?;
-    }
-    if let Some(e) = el.node.get_mapping("environment")? {
-        e.composite(&mut env)?;
-    }
-    env.assert_fully_composited()?;
-    variables.expand(&mut env)?;
-    let mut environment = IndexMap::default();
-    for (k, v) in env.as_map().into_iter().flatten() {
-        let s = env.get_str(k)?.unwrap_or_default();
-        let _ = v;
-        environment.insert(k.to_string(), s.to_owned());
-    }
+    let shared_env = match (&defaults.environment, el.node.get("environment")) {
+        (Some(shared), None) => shared.get(&variables, |env| environment_map(&env)),
+        _ => None,
+    };
+    let environment = match shared_env {
+        Some(env) => env,
+        None => {
+            let mut env = compose_environment(project_env, d, Some(&el.node))?;
+            variables.expand(&mut env)?;
+            std::sync::Arc::new(environment_map(&env)?)
+        }
+    };
 
     // environment-nocache
     let mut env_nocache: Vec<String> = if el.first_pass {
@@ -482,28 +500,25 @@ fn build_element(
     env_nocache.sort();
     env_nocache.dedup();
 
-    // Public: the element's, with `bst: split-rules` composed onto the kind's defaults.
-    let mut splits = d
-        .get("public")
-        .and_then(|p| p.get("bst"))
-        .and_then(|b| b.get("split-rules"))
-        .cloned()
-        .unwrap_or_else(empty);
-    let mut public = el
-        .node
-        .get_mapping("public")?
-        .cloned()
-        .unwrap_or_else(empty);
-    if public.get_mapping("bst")?.is_none() {
-        public.insert("bst", empty());
-    }
-    let bst = public.get_mut("bst").expect("just ensured");
-    if let Some(element_splits) = bst.get_mapping("split-rules")? {
-        element_splits.composite(&mut splits)?;
-    }
-    bst.insert("split-rules", splits);
-    public.assert_fully_composited()?;
-    variables.expand(&mut public)?;
+    // Public
+    let shared_public = match (&defaults.public, el.node.get("public")) {
+        (Some(shared), None) => shared.get(&variables, |public| {
+            let mut json = String::new();
+            crate::cachekey::node_to_json(&public, &mut json);
+            Ok((public, json))
+        }),
+        _ => None,
+    };
+    let public = match shared_public {
+        Some(p) => p,
+        None => {
+            let mut public = compose_public(d, Some(&el.node))?;
+            variables.expand(&mut public)?;
+            let mut json = String::new();
+            crate::cachekey::node_to_json(&public, &mut json);
+            std::sync::Arc::new((public, json))
+        }
+    };
 
     // Config
     let mut config = d.get_mapping("config")?.cloned().unwrap_or_else(empty);
@@ -676,7 +691,7 @@ fn build_element(
         build_root: variables.get("build-root")?.as_deref(),
         unique_key: &configured.unique_key,
         artifact_version: traits.artifact_version,
-        public: &public,
+        public_json: &public.1,
         sources: &sources,
         fatal_warnings: &project.fatal_warnings,
         run_commands: configured.run_commands,
@@ -692,9 +707,9 @@ fn build_element(
     let details = keep_details.then(|| {
         Box::new(ElementDetails {
             variables: resolved_vars,
-            environment,
+            environment: (*environment).clone(),
             env_nocache,
-            public,
+            public: public.0.clone(),
             config,
             sandbox,
         })
@@ -715,6 +730,65 @@ fn build_element(
         details,
     };
     Ok(element)
+}
+
+/// An element's environment before expansion: the project's (None for first-pass
+/// elements), the kind's defaults, then the element's own (`element`; None for a template).
+fn compose_environment(
+    project: Option<&Node>,
+    defaults: &Node,
+    element: Option<&Node>,
+) -> Result<Node> {
+    let mut env = project.cloned().unwrap_or_else(empty);
+    if let Some(e) = defaults.get_mapping("environment")? {
+        e.composite(&mut env)?;
+    }
+    if let Some(e) = element
+        .map(|el| el.get_mapping("environment"))
+        .transpose()?
+        .flatten()
+    {
+        e.composite(&mut env)?;
+    }
+    env.assert_fully_composited()?;
+    Ok(env)
+}
+
+/// An expanded environment node as name/value pairs.
+fn environment_map(env: &Node) -> Result<IndexMap<String, String>> {
+    let mut environment = IndexMap::default();
+    for (k, _) in env.as_map().into_iter().flatten() {
+        let s = env.get_str(k)?.unwrap_or_default();
+        environment.insert(k.to_string(), s.to_owned());
+    }
+    Ok(environment)
+}
+
+/// An element's public data before expansion: its own (`element`; None for a template), with
+/// `bst: split-rules` composed onto the kind's defaults.
+fn compose_public(defaults: &Node, element: Option<&Node>) -> Result<Node> {
+    let mut splits = defaults
+        .get("public")
+        .and_then(|p| p.get("bst"))
+        .and_then(|b| b.get("split-rules"))
+        .cloned()
+        .unwrap_or_else(empty);
+    let mut public = element
+        .map(|el| el.get_mapping("public"))
+        .transpose()?
+        .flatten()
+        .cloned()
+        .unwrap_or_else(empty);
+    if public.get_mapping("bst")?.is_none() {
+        public.insert("bst", empty());
+    }
+    let bst = public.get_mut("bst").expect("just ensured");
+    if let Some(element_splits) = bst.get_mapping("split-rules")? {
+        element_splits.composite(&mut splits)?;
+    }
+    bst.insert("split-rules", splits);
+    public.assert_fully_composited()?;
+    Ok(public)
 }
 
 fn load_sources(

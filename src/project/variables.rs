@@ -82,9 +82,26 @@ impl<'a> Iterator for Parts<'a> {
     }
 }
 
-/// Does the value refer to any variable?
-fn has_references(value: &str) -> bool {
-    value.contains("%{") && parts(value).any(|p| matches!(p, Part::Reference(_)))
+/// The variables the scalars of `node` refer to, each once, in order of first reference.
+pub fn references(node: &Node) -> Vec<Arc<str>> {
+    fn walk(node: &Node, out: &mut Vec<Arc<str>>) {
+        match &node.value {
+            Value::Scalar(s) => {
+                for part in parts(s) {
+                    if let Part::Reference(r) = part {
+                        if !out.iter().any(|o| &**o == r) {
+                            out.push(Arc::from(r));
+                        }
+                    }
+                }
+            }
+            Value::Seq(items) => items.iter().for_each(|i| walk(i, out)),
+            Value::Map(map) => map.values().for_each(|v| walk(v, out)),
+        }
+    }
+    let mut out = Vec::new();
+    walk(node, &mut out);
+    out
 }
 
 /// Splits a value into literal text and variable names (like BuildStream's regex split).
@@ -409,36 +426,42 @@ impl Variables {
 
     /// Substitutes variables in a string; `prov` is used in errors.
     pub fn subst(&self, value: &str, prov: Provenance) -> Result<Arc<str>> {
-        if !has_references(value) {
-            return Ok(Arc::from(value));
-        }
-        let mut out = String::with_capacity(value.len() + 32);
-        self.subst_into(value, prov, &mut out)?;
-        Ok(Arc::from(out))
+        Ok(self
+            .substituted(value, prov)?
+            .unwrap_or_else(|| Arc::from(value)))
     }
 
-    /// Appends `value` with its variables substituted to `out`.
-    fn subst_into(&self, value: &str, prov: Provenance, out: &mut String) -> Result<()> {
+    /// `value` with its variables substituted, or None if it refers to none.
+    fn substituted(&self, value: &str, prov: Provenance) -> Result<Option<Arc<str>>> {
+        if !value.contains("%{") {
+            return Ok(None);
+        }
         let mut stack = Vec::new();
+        let mut pieces = parts(value);
+        if let (Some(Part::Reference(r)), None) = (pieces.next(), pieces.next()) {
+            // The whole value is one reference: share the variable's value.
+            return self.resolve_inner(r, &mut stack, Some(prov)).map(Some);
+        }
+        let mut out = String::with_capacity(value.len() + 32);
+        let mut any = false;
         for part in parts(value) {
             match part {
                 Part::Literal(l) => out.push_str(l),
                 Part::Reference(r) => {
-                    out.push_str(&self.resolve_inner(r, &mut stack, Some(prov))?)
+                    any = true;
+                    out.push_str(&self.resolve_inner(r, &mut stack, Some(prov))?);
                 }
             }
         }
-        Ok(())
+        Ok(any.then(|| Arc::from(out)))
     }
 
     /// Substitutes variables in every scalar of a node tree, in place.
     pub fn expand(&self, node: &mut Node) -> Result<()> {
         match &mut node.value {
             Value::Scalar(s) => {
-                if has_references(s) {
-                    let mut out = String::with_capacity(s.len() + 32);
-                    self.subst_into(s, node.prov, &mut out)?;
-                    *s = Arc::from(out);
+                if let Some(v) = self.substituted(s, node.prov)? {
+                    *s = v;
                 }
             }
             Value::Seq(items) => {
