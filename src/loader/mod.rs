@@ -128,7 +128,23 @@ pub struct LoadContext {
     cli_options: Vec<(String, String)>,
     include_cache: HashMap<(ProjectId, PathBuf), Node>,
     /// `.bst` files parsed ahead of time, in parallel, by full path.
-    prefetched: HashMap<PathBuf, Result<Node>>,
+    prefetched: HashMap<PathBuf, Result<Parsed>>,
+}
+
+/// A parsed `.bst` file.
+struct Parsed {
+    node: Node,
+    /// Whether it has conditionals, assertions or includes (`(?)`, `(!)`, `(@)` keys), which
+    /// only then need processing.
+    directives: bool,
+}
+
+impl Parsed {
+    fn load(path: &Path, display: &str) -> Result<Parsed> {
+        let node = load_file(path, display)?;
+        let directives = node.any_key(&|k| matches!(k, "(?)" | "(!)" | "(@)"));
+        Ok(Parsed { node, directives })
+    }
 }
 
 fn invalid(msg: String) -> LoadError {
@@ -456,12 +472,12 @@ impl LoadContext {
     fn prefetch(&mut self, element_path: &Path, display_prefix: &str) {
         use rayon::prelude::*;
         let files: Vec<String> = crate::project::list_element_files(element_path);
-        let parsed: Vec<(PathBuf, Result<Node>)> = files
+        let parsed: Vec<(PathBuf, Result<Parsed>)> = files
             .into_par_iter()
             .map(|rel| {
                 let path = element_path.join(&rel);
-                let node = load_file(&path, &format!("{display_prefix}{rel}"));
-                (path, node)
+                let parsed = Parsed::load(&path, &format!("{display_prefix}{rel}"));
+                (path, parsed)
             })
             .collect();
         self.prefetched.extend(parsed);
@@ -880,9 +896,9 @@ impl LoadContext {
         let display = format!("{}{}", self.metas[pid].display_prefix, filename);
         let loaded = match self.prefetched.remove(&fullpath) {
             Some(r) => r,
-            None => load_file(&fullpath, &display),
+            None => Parsed::load(&fullpath, &display),
         };
-        let mut node = loaded.map_err(|e| {
+        let Parsed { mut node, directives } = loaded.map_err(|e| {
             if e.reason != LoadErrorReason::MissingFile {
                 return e;
             }
@@ -920,7 +936,9 @@ impl LoadContext {
             pool.process_node(&mut node, &[])?;
         } else {
             self.ensure_fully_loaded(pid)?;
-            includes::process(self, &mut node, pid, false, true)?;
+            if directives {
+                includes::process(self, &mut node, pid, false, true)?;
+            }
         }
         node.validate_keys(VALID_ELEMENT_KEYS)?;
         let description = node.get_str("description")?.map(str::to_owned);

@@ -367,6 +367,15 @@ impl Node {
             .ok_or_else(|| self.wrong_type(key, "int"))
     }
 
+    /// Does any mapping in this tree (this node included) have a key satisfying `f`?
+    pub fn any_key(&self, f: &dyn Fn(&str) -> bool) -> bool {
+        match &self.value {
+            Value::Scalar(_) => false,
+            Value::Seq(items) => items.iter().any(|i| i.any_key(f)),
+            Value::Map(map) => map.iter().any(|(k, v)| f(k) || v.any_key(f)),
+        }
+    }
+
     /// Errors on keys of this mapping that are not in `valid`.
     pub fn validate_keys(&self, valid: &[&str]) -> Result<()> {
         for (key, value) in self.map_or_empty() {
