@@ -85,6 +85,8 @@ pub struct KeyInputs<'a> {
     pub public_json: &'a str,
     /// Configured sources.
     pub sources: &'a [ElementSource],
+    /// Their unique keys (None: no ref).
+    pub source_keys: &'a [Option<KeyValue>],
     /// Project fatal warnings.
     pub fatal_warnings: &'a [String],
     /// Whether sandbox and environment enter the key.
@@ -143,7 +145,7 @@ pub fn key_tail(k: &KeyInputs) -> String {
     );
     // Each source as `{"directory"?, "key", "name"}` (sorted keys), without copying its key.
     let mut sources = String::from("[");
-    for (n, s) in k.sources.iter().enumerate() {
+    for (n, (s, key)) in k.sources.iter().zip(k.source_keys).enumerate() {
         if n > 0 {
             sources.push(',');
         }
@@ -154,10 +156,7 @@ pub fn key_tail(k: &KeyInputs) -> String {
             sources.push(',');
         }
         sources.push_str("\"key\":");
-        json::to_json(
-            s.unique_key.as_ref().unwrap_or(&KeyValue::Null),
-            &mut sources,
-        );
+        json::to_json(key.as_ref().unwrap_or(&KeyValue::Null), &mut sources);
         sources.push_str(",\"name\":");
         json::write_str(&s.kind, &mut sources);
         sources.push('}');
@@ -256,7 +255,7 @@ struct Entries {
 /// build dependency preceded by its runtime closure (post-order, one visited set: `mark`,
 /// cleared here).
 fn closure_of(
-    els: &[Option<&Element>],
+    els: &[Option<Element>],
     e: &Element,
     mark: &mut fixedbitset::FixedBitSet,
     closure: &mut Vec<ElementId>,
@@ -270,7 +269,7 @@ fn closure_of(
         }
         stack.push((root, 0));
         while let Some((cur, next)) = stack.last_mut() {
-            let rdeps = &els[*cur].expect("dependency exists").runtime_deps;
+            let rdeps = &els[*cur].as_ref().expect("dependency exists").runtime_deps;
             if *next < rdeps.len() {
                 let d = rdeps[*next];
                 *next += 1;
@@ -285,71 +284,64 @@ fn closure_of(
     }
 }
 
-/// Computes weak and strict keys for every element, dependencies first.
+/// Weak and strict keys, computed dependencies first.
 ///
 /// A key lists the element's whole build-scope closure, so the work is the sum of closure
 /// sizes (millions of entries on large projects). Each dependency entry is therefore
 /// serialised once (`["project","name"]`, with its weak key, with its strict key) and
-/// copied into the hasher. Elements are processed level by level (a level's dependencies
-/// are all in earlier levels), each level in parallel.
-pub fn compute_keys(
-    elements: &HashMap<ElementId, Element>,
-    order: &[ElementId],
-) -> HashMap<ElementId, Keys> {
-    use rayon::prelude::*;
-    let n = elements.keys().copied().max().map_or(0, |m| m + 1);
-    let mut els: Vec<Option<&Element>> = vec![None; n];
-    for (&id, e) in elements {
-        els[id] = Some(e);
-    }
-    // Levels: 0 for no dependencies, else 1 + the highest level of a direct dependency.
-    let mut level: Vec<usize> = vec![0; n];
-    let mut levels: Vec<Vec<ElementId>> = Vec::new();
-    for &id in order {
-        let e = els[id].expect("ordered element exists");
-        let l = e
-            .build_deps
-            .iter()
-            .chain(e.runtime_deps.iter())
-            .map(|&d| level[d] + 1)
-            .max()
-            .unwrap_or(0);
-        level[id] = l;
-        if levels.len() <= l {
-            levels.resize_with(l + 1, Vec::new);
+/// copied into the hasher. Elements are added in groups whose dependencies all have their
+/// keys already (levels), each group in parallel.
+#[derive(Default)]
+pub struct KeyState {
+    keys: Vec<Option<Keys>>,
+    entries: Vec<Entries>,
+}
+
+impl KeyState {
+    /// Computes the keys of `group` (elements with their key tails, see [`key_tail`]);
+    /// `els` holds every element by id, and the keys of all their dependencies must have
+    /// been computed.
+    pub fn compute(&mut self, els: &[Option<Element>], group: Vec<(ElementId, String)>) {
+        use rayon::prelude::*;
+        let n = els.len();
+        if self.keys.len() < n {
+            self.keys.resize(n, None);
+            self.entries.resize(n, Entries::default());
         }
-        levels[l].push(id);
-    }
-    let mut keys: Vec<Option<Keys>> = vec![None; n];
-    let mut entries: Vec<Entries> = vec![Entries::default(); n];
-    for ids in &levels {
-        let results: Vec<(ElementId, Keys, Entries)> = ids
+        let (keys, entries) = (&self.keys, &self.entries);
+        let results: Vec<(ElementId, Keys, Entries)> = group
             .par_iter()
             .map_init(
                 || (fixedbitset::FixedBitSet::with_capacity(n), Vec::new()),
-                |(mark, closure), &id| {
-                    let e = els[id].expect("ordered element exists");
-                    let (k, en) = element_keys(&els, &keys, &entries, e, mark, closure);
-                    (id, k, en)
+                |(mark, closure), (id, tail)| {
+                    let e = els[*id].as_ref().expect("element exists");
+                    let (k, en) = element_keys(els, keys, entries, e, tail, mark, closure);
+                    (*id, k, en)
                 },
             )
             .collect();
         for (id, k, en) in results {
-            keys[id] = Some(k);
-            entries[id] = en;
+            self.keys[id] = Some(k);
+            self.entries[id] = en;
         }
     }
-    keys.into_iter()
-        .enumerate()
-        .filter_map(|(id, k)| k.map(|k| (id, k)))
-        .collect()
+
+    /// The keys computed, by element.
+    pub fn into_keys(self) -> HashMap<ElementId, Keys> {
+        self.keys
+            .into_iter()
+            .enumerate()
+            .filter_map(|(id, k)| k.map(|k| (id, k)))
+            .collect()
+    }
 }
 
 fn element_keys(
-    els: &[Option<&Element>],
+    els: &[Option<Element>],
     keys: &[Option<Keys>],
     entries: &[Entries],
     e: &Element,
+    key_tail: &str,
     mark: &mut fixedbitset::FixedBitSet,
     closure: &mut Vec<ElementId>,
 ) -> (Keys, Entries) {
@@ -378,7 +370,7 @@ fn element_keys(
         });
     }
     weak_h.push(b"]");
-    weak_h.push(e.key_tail.as_bytes());
+    weak_h.push(key_tail.as_bytes());
     weak_h.push(b"}");
     let weak = weak_h.finish();
 
@@ -391,7 +383,7 @@ fn element_keys(
         strict_h.push(&entries[d].with_strict);
     }
     strict_h.push(b"]");
-    strict_h.push(e.key_tail.as_bytes());
+    strict_h.push(key_tail.as_bytes());
     strict_h.push(b",\"weak-cache-key\":\"");
     strict_h.push(weak.as_bytes());
     strict_h.push(b"\"}");

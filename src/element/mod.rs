@@ -80,8 +80,8 @@ pub struct ElementSource {
     pub kind: String,
     /// `directory:`.
     pub directory: Option<String>,
-    /// Unique key, or None if unresolved (no ref).
-    pub unique_key: Option<KeyValue>,
+    /// Has a ref (a unique key).
+    pub resolved: bool,
 }
 
 /// What an element was composed from; kept only when asked for (`show --format` tokens
@@ -125,9 +125,6 @@ pub struct Element {
     pub runtime_deps: Vec<ElementId>,
     /// Direct dependencies declared `strict: true`.
     pub strict_deps: Vec<ElementId>,
-    /// The cache key dictionary without `dependencies` and `weak-cache-key`, serialised
-    /// (see [`crate::cachekey::key_tail`]).
-    pub key_tail: String,
     /// Composition results, if kept.
     pub details: Option<Box<ElementDetails>>,
 }
@@ -135,7 +132,7 @@ pub struct Element {
 impl Element {
     /// All sources resolved (have refs)?
     pub fn sources_resolved(&self) -> bool {
-        self.sources.iter().all(|s| s.unique_key.is_some())
+        self.sources.iter().all(|s| s.resolved)
     }
 }
 
@@ -337,13 +334,22 @@ impl<'a> Instantiator<'a> {
     /// Instantiates `targets` and everything they depend on.
     ///
     /// Kind defaults are resolved sequentially in BuildStream's instantiation order (depth
-    /// first from the targets); elements are then built in parallel. If anything fails, the
-    /// error reported is the first one in that order, as BuildStream would report it.
-    pub fn instantiate_all(&mut self, targets: &[ElementId]) -> Result<()> {
+    /// first from the targets). Elements are then built in parallel, level by level (an
+    /// element's dependencies are all in earlier levels), and `on_level` receives each
+    /// level's key tails as soon as it is built, with every element built so far (indexed
+    /// by id): cache keys are computed there, and the tails, which dominate memory on large
+    /// projects, are dropped right away. If anything fails, `on_level` is no longer called
+    /// and the error reported is the first one in instantiation order, as BuildStream would
+    /// report it.
+    pub fn instantiate_all(
+        &mut self,
+        targets: &[ElementId],
+        mut on_level: impl FnMut(&[Option<Element>], Vec<(ElementId, String)>),
+    ) -> Result<()> {
         use rayon::prelude::*;
         let mut order: Vec<ElementId> = Vec::new();
         let mut seen: rustc_hash::FxHashSet<ElementId> = Default::default();
-        let mut prepare_errors: HashMap<ElementId, LoadError> = HashMap::default();
+        let mut errors: HashMap<ElementId, LoadError> = HashMap::default();
         let mut stack: Vec<ElementId> = targets.iter().rev().copied().collect();
         while let Some(id) = stack.pop() {
             if !seen.insert(id) || self.elements.contains_key(&id) {
@@ -351,7 +357,7 @@ impl<'a> Instantiator<'a> {
             }
             order.push(id);
             if let Err(e) = self.prepare(id) {
-                prepare_errors.insert(id, e);
+                errors.insert(id, e);
             }
             for dep in self.ctx.elements[id].deps.iter().rev() {
                 stack.push(dep.element);
@@ -360,21 +366,36 @@ impl<'a> Instantiator<'a> {
         let ctx: &LoadContext = self.ctx;
         let defaults = &self.defaults;
         let keep = self.keep_details;
-        let built: Vec<(ElementId, Result<Element>)> = order
-            .par_iter()
-            .filter(|id| !prepare_errors.contains_key(id))
-            .map(|&id| (id, build_element(ctx, defaults, id, keep)))
-            .collect();
-        let mut results: HashMap<ElementId, Result<Element>> = built.into_iter().collect();
-        for id in &order {
-            if let Some(e) = prepare_errors.remove(id) {
-                return Err(e);
+        let mut built: Vec<Option<Element>> = Vec::new();
+        built.resize_with(ctx.elements.len(), || None);
+        for level in dependency_levels(ctx, &order) {
+            let results: Vec<(ElementId, Result<Built>)> = level
+                .par_iter()
+                .filter(|id| !errors.contains_key(id))
+                .map(|&id| (id, build_element(ctx, defaults, id, keep)))
+                .collect();
+            let mut tails = Vec::with_capacity(results.len());
+            for (id, result) in results {
+                match result {
+                    Ok(b) => {
+                        built[id] = Some(b.element);
+                        tails.push((id, b.key_tail));
+                    }
+                    Err(e) => {
+                        errors.insert(id, e);
+                    }
+                }
             }
-            if let Some(Err(e)) = results
-                .remove(id)
-                .map(|r| r.map(|el| self.elements.insert(*id, el)))
-            {
-                return Err(e);
+            if errors.is_empty() {
+                on_level(&built, tails);
+            }
+        }
+        if let Some(e) = order.iter().find_map(|id| errors.remove(id)) {
+            return Err(e);
+        }
+        for (id, element) in built.into_iter().enumerate() {
+            if let Some(element) = element {
+                self.elements.insert(id, element);
             }
         }
         Ok(())
@@ -398,13 +419,58 @@ impl<'a> Instantiator<'a> {
 
 type DefaultsMap = HashMap<(ProjectId, String), std::sync::Arc<KindDefaults>>;
 
+/// `order` grouped in levels: 0 for elements without dependencies, else one more than the
+/// highest level of a dependency. Each level keeps the relative order of `order`, which
+/// must hold every dependency of its elements.
+fn dependency_levels(ctx: &LoadContext, order: &[ElementId]) -> Vec<Vec<ElementId>> {
+    let mut level: Vec<Option<usize>> = vec![None; ctx.elements.len()];
+    // Post-order walk: an element's level once all its dependencies have theirs.
+    for &root in order {
+        let mut stack = vec![(root, false)];
+        while let Some((id, expanded)) = stack.pop() {
+            if level[id].is_some() {
+                continue;
+            }
+            let deps = &ctx.elements[id].deps;
+            if expanded {
+                level[id] = Some(
+                    deps.iter()
+                        .map(|d| level[d.element].map_or(0, |l| l + 1))
+                        .max()
+                        .unwrap_or(0),
+                );
+            } else {
+                stack.push((id, true));
+                stack.extend(deps.iter().map(|d| (d.element, false)));
+            }
+        }
+    }
+    let mut levels: Vec<Vec<ElementId>> = Vec::new();
+    for &id in order {
+        let l = level[id].expect("every element has a level");
+        if levels.len() <= l {
+            levels.resize_with(l + 1, Vec::new);
+        }
+        levels[l].push(id);
+    }
+    levels
+}
+
+/// An element just built, with what its cache key needs besides its dependencies.
+struct Built {
+    element: Element,
+    /// The key dictionary without `dependencies` and `weak-cache-key`, serialised
+    /// (see [`crate::cachekey::key_tail`]).
+    key_tail: String,
+}
+
 /// Builds one element from its load element, its kind's defaults and its project.
 fn build_element(
     ctx: &LoadContext,
     defaults_map: &DefaultsMap,
     id: ElementId,
     keep_details: bool,
-) -> Result<Element> {
+) -> Result<Built> {
     let el = &ctx.elements[id];
     let pid = el.project;
     let kind = el.kind.clone().ok_or_else(|| el.node.missing_key("kind"))?;
@@ -545,7 +611,7 @@ fn build_element(
     let sandbox = parse_sandbox(&sandbox_node)?;
 
     // Sources
-    let sources = load_sources(ctx, id, &variables)?;
+    let (sources, source_keys) = load_sources(ctx, id, &variables)?;
 
     let deps = &el.deps;
     let traits = defaults.imp.traits();
@@ -693,6 +759,7 @@ fn build_element(
         artifact_version: traits.artifact_version,
         public_json: &public.1,
         sources: &sources,
+        source_keys: &source_keys,
         fatal_warnings: &project.fatal_warnings,
         run_commands: configured.run_commands,
         sandbox: &sandbox,
@@ -726,10 +793,9 @@ fn build_element(
         build_deps,
         runtime_deps,
         strict_deps,
-        key_tail,
         details,
     };
-    Ok(element)
+    Ok(Built { element, key_tail })
 }
 
 /// An element's environment before expansion: the project's (None for first-pass
@@ -791,15 +857,16 @@ fn compose_public(defaults: &Node, element: Option<&Node>) -> Result<Node> {
     Ok(public)
 }
 
+/// The element's sources, with their unique keys (None: no ref).
 fn load_sources(
     ctx: &LoadContext,
     id: ElementId,
     variables: &Variables,
-) -> Result<Vec<ElementSource>> {
+) -> Result<(Vec<ElementSource>, Vec<Option<KeyValue>>)> {
     let el = &ctx.elements[id];
     let pid = el.project;
     let Some(seq) = el.node.get_sequence("sources")? else {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), Vec::new()));
     };
     let el_name = &el.name;
     let project = &ctx.projects[pid];
@@ -809,6 +876,7 @@ fn load_sources(
         &project.second_pass.as_ref().expect("fully loaded").pass
     };
     let mut out = Vec::new();
+    let mut keys = Vec::new();
     for (index, src) in seq.as_seq().unwrap_or(&[]).iter().enumerate() {
         if !src.is_map() {
             return Err(LoadError::new(
@@ -878,10 +946,11 @@ fn load_sources(
         out.push(ElementSource {
             kind,
             directory,
-            unique_key: configured.unique_key,
+            resolved: configured.unique_key.is_some(),
         });
+        keys.push(configured.unique_key);
     }
-    Ok(out)
+    Ok((out, keys))
 }
 
 /// With `ref-storage: project.refs`, a source's ref comes from the refs file (the
