@@ -442,7 +442,12 @@ impl<'t> FastParser<'t> {
                         }
                         let len = s.find([',', ']'])?;
                         let item = &s[..len];
-                        if item.contains(['[', '{', '}', '#', ':']) {
+                        // saphyr rejects a `-` or `?` after a space, before a flow indicator.
+                        if item.contains(['[', '{', '}', '#', ':'])
+                            || item.contains(" -")
+                            || item.contains(" ?")
+                            || matches!(s.as_bytes(), [b'-' | b'?', b',' | b']', ..])
+                        {
                             return None;
                         }
                         (item.trim_end_matches(' ').to_owned(), len)
@@ -666,6 +671,8 @@ mod tests {
             "",
             "a: |\n\n  x\n",
             "a:\n  b\n",
+            "a: [x or  -]\n",
+            "a: [-]\n",
         ];
         for text in refused {
             assert!(!agree(text), "unexpectedly handled:\n{text}");
