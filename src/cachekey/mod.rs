@@ -224,11 +224,12 @@ impl KeyHasher {
 
     fn finish(self) -> String {
         use sha2::Digest;
+        const HEX: &[u8; 16] = b"0123456789abcdef";
         let digest = self.hasher.finalize();
         let mut out = String::with_capacity(64);
         for b in digest {
-            use std::fmt::Write;
-            let _ = write!(out, "{b:02x}");
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 0xf)]));
         }
         out
     }

@@ -300,9 +300,10 @@ fn extract_depends(node: &mut Node) -> Result<Vec<DepDecl>> {
         ("runtime-depends", DEP_RUNTIME),
         ("depends", 0u8),
     ] {
-        let Some(seq) = node.get_sequence(key)?.cloned() else {
+        if node.get_sequence(key)?.is_none() {
             continue;
-        };
+        }
+        let seq = node.remove(key).expect("just found");
         for dep_node in seq.as_seq().unwrap_or(&[]) {
             let files: Vec<(Option<String>, String)> = if dep_node.is_scalar() {
                 vec![parse_dependency_filename(dep_node, None)?]
@@ -340,15 +341,14 @@ fn extract_depends(node: &mut Node) -> Result<Vec<DepDecl>> {
             for (junction, filename) in files {
                 let dep =
                     load_dependency(dep_node, junction.clone(), filename.clone(), default_type)?;
-                match acc.get_mut(&(junction.clone(), filename.clone())) {
-                    Some(existing) => existing.merge(&dep),
-                    None => {
-                        acc.insert((junction, filename), dep);
+                match acc.entry((junction, filename)) {
+                    indexmap::map::Entry::Occupied(mut e) => e.get_mut().merge(&dep),
+                    indexmap::map::Entry::Vacant(e) => {
+                        e.insert(dep);
                     }
                 }
             }
         }
-        node.remove(key);
     }
     Ok(acc.into_values().map(|dep| DepDecl { dep }).collect())
 }
@@ -1057,7 +1057,7 @@ impl LoadContext {
         self.mark_fully_loaded(top)?;
         // Stack of (element, remaining declarations reversed, element -> index in deps).
         let mut queue: Vec<(ElementId, Vec<DepDecl>, HashMap<ElementId, usize>)> = Vec::new();
-        let mut decls = self.elements[top].declared.clone();
+        let mut decls = std::mem::take(&mut self.elements[top].declared);
         decls.reverse();
         queue.push((top, decls, HashMap::default()));
         while let Some(last) = queue.last_mut() {
@@ -1075,7 +1075,7 @@ impl LoadContext {
                 let de = self.load_one_file(cur_pid, &dep.name, Some(dep.prov))?;
                 if !self.elements[de].fully_loaded {
                     self.mark_fully_loaded(de)?;
-                    let mut dd = self.elements[de].declared.clone();
+                    let mut dd = std::mem::take(&mut self.elements[de].declared);
                     dd.reverse();
                     queue.push((de, dd, HashMap::default()));
                     if self.elements[de].kind.as_deref() == Some("junction") {

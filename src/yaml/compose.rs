@@ -80,16 +80,19 @@ impl Node {
     pub fn composite_under(&self, target: &mut Node) -> Result<()> {
         let mut base = self.clone();
         target.composite(&mut base)?;
-        let mut merged = base.as_map().cloned().unwrap_or_default();
+        let merged = match base.value {
+            Value::Map(m) => m,
+            _ => Map::default(),
+        };
         let tmap = target.as_map_mut().expect("composite target is a mapping");
-        for (k, v) in tmap.iter_mut() {
-            if let Some(nv) = merged.shift_remove(k) {
-                *v = nv;
+        let mut others = Vec::new();
+        for (k, v) in merged {
+            match tmap.get_mut(&k) {
+                Some(slot) => *slot = v,
+                None => others.push((k, v)),
             }
         }
-        for (k, v) in merged {
-            tmap.insert(k, v);
-        }
+        tmap.extend(others);
         Ok(())
     }
 
