@@ -26,6 +26,8 @@ use crate::yaml::{Node, Value};
 use json::KeyValue;
 use rustc_hash::FxHashMap as HashMap;
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
 
 /// BuildStream's `BST_CORE_ARTIFACT_VERSION`.
 pub const CORE_ARTIFACT_VERSION: i64 = 11;
@@ -256,12 +258,13 @@ struct Entries {
 /// build dependency preceded by its runtime closure (post-order, one visited set: `mark`,
 /// cleared here).
 fn closure_of(
-    els: &[Option<Element>],
+    els: &[OnceLock<Element>],
     e: &Element,
     mark: &mut fixedbitset::FixedBitSet,
     closure: &mut Vec<ElementId>,
 ) {
     mark.clear();
+    mark.grow(els.len());
     closure.clear();
     let mut stack: Vec<(ElementId, usize)> = Vec::new();
     for &root in &e.build_deps {
@@ -270,7 +273,7 @@ fn closure_of(
         }
         stack.push((root, 0));
         while let Some((cur, next)) = stack.last_mut() {
-            let rdeps = &els[*cur].as_ref().expect("dependency exists").runtime_deps;
+            let rdeps = &els[*cur].get().expect("dependency is built").runtime_deps;
             if *next < rdeps.len() {
                 let d = rdeps[*next];
                 *next += 1;
@@ -285,45 +288,81 @@ fn closure_of(
     }
 }
 
-/// Weak and strict keys, computed dependencies first.
+/// Weak and strict keys, each computed as soon as its element is built and all its
+/// dependencies have theirs, from any thread.
 ///
 /// A key lists the element's whole build-scope closure, so the work is the sum of closure
 /// sizes (millions of entries on large projects). Each dependency entry is therefore
 /// serialised once (`["project","name"]`, with its weak key, with its strict key) and
-/// copied into the hasher. Elements are added in groups whose dependencies all have their
-/// keys already (levels), each group in parallel.
-#[derive(Default)]
+/// copied into the hasher. An element's key tail (see [`key_tail`]) is kept only until its
+/// keys are computed.
 pub struct KeyState {
-    keys: Vec<Option<Keys>>,
-    entries: Vec<Entries>,
+    /// The key tail of each built element whose keys are not computed yet.
+    tails: Vec<Mutex<Option<String>>>,
+    /// The elements that depend directly on each element.
+    dependents: Vec<Vec<ElementId>>,
+    /// For each element: its direct dependencies without keys yet, plus one until it is built.
+    pending: Vec<AtomicUsize>,
+    keys: Vec<OnceLock<Keys>>,
+    entries: Vec<OnceLock<Entries>>,
 }
 
 impl KeyState {
-    /// Computes the keys of `group` (elements with their key tails, see [`key_tail`]);
-    /// `els` holds every element by id, and the keys of all their dependencies must have
-    /// been computed.
-    pub fn compute(&mut self, els: &[Option<Element>], group: Vec<(ElementId, String)>) {
-        use rayon::prelude::*;
-        let n = els.len();
-        if self.keys.len() < n {
-            self.keys.resize(n, None);
-            self.entries.resize(n, Entries::default());
+    /// Keys for the `elements` (ids below `n`) whose direct dependencies are `deps(id)`, each
+    /// once; they must all be among `elements`.
+    pub fn new<I: IntoIterator<Item = ElementId>>(
+        n: usize,
+        elements: &[ElementId],
+        deps: impl Fn(ElementId) -> I,
+    ) -> Self {
+        let mut dependents = vec![Vec::new(); n];
+        let pending: Vec<AtomicUsize> = (0..n).map(|_| AtomicUsize::new(0)).collect();
+        for &id in elements {
+            let mut count = 1;
+            for d in deps(id) {
+                dependents[d].push(id);
+                count += 1;
+            }
+            pending[id].store(count, Ordering::Relaxed);
         }
-        let (keys, entries) = (&self.keys, &self.entries);
-        let results: Vec<(ElementId, Keys, Entries)> = group
-            .par_iter()
-            .map_init(
-                || (fixedbitset::FixedBitSet::with_capacity(n), Vec::new()),
-                |(mark, closure), (id, tail)| {
-                    let e = els[*id].as_ref().expect("element exists");
-                    let (k, en) = element_keys(els, keys, entries, e, tail, mark, closure);
-                    (*id, k, en)
-                },
-            )
-            .collect();
-        for (id, k, en) in results {
-            self.keys[id] = Some(k);
-            self.entries[id] = en;
+        KeyState {
+            tails: (0..n).map(|_| Mutex::new(None)).collect(),
+            dependents,
+            pending,
+            keys: (0..n).map(|_| OnceLock::new()).collect(),
+            entries: (0..n).map(|_| OnceLock::new()).collect(),
+        }
+    }
+
+    /// Records that element `id` is built (in `els`, by id) and computes every key this
+    /// makes computable.
+    pub fn built(&self, els: &[OnceLock<Element>], id: ElementId, key_tail: String) {
+        *lock(&self.tails[id]) = Some(key_tail);
+        let mut ready = Vec::new();
+        if self.pending[id].fetch_sub(1, Ordering::AcqRel) == 1 {
+            ready.push(id);
+        }
+        let mut mark = fixedbitset::FixedBitSet::new();
+        let mut closure = Vec::new();
+        while let Some(x) = ready.pop() {
+            let tail = lock(&self.tails[x]).take().expect("a built element's tail");
+            let e = els[x].get().expect("a built element");
+            let (k, en) = element_keys(
+                els,
+                &self.keys,
+                &self.entries,
+                e,
+                &tail,
+                &mut mark,
+                &mut closure,
+            );
+            let _ = self.entries[x].set(en);
+            let _ = self.keys[x].set(k);
+            for &d in &self.dependents[x] {
+                if self.pending[d].fetch_sub(1, Ordering::AcqRel) == 1 {
+                    ready.push(d);
+                }
+            }
         }
     }
 
@@ -332,15 +371,19 @@ impl KeyState {
         self.keys
             .into_iter()
             .enumerate()
-            .filter_map(|(id, k)| k.map(|k| (id, k)))
+            .filter_map(|(id, k)| k.into_inner().map(|k| (id, k)))
             .collect()
     }
 }
 
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn element_keys(
-    els: &[Option<Element>],
-    keys: &[Option<Keys>],
-    entries: &[Entries],
+    els: &[OnceLock<Element>],
+    keys: &[OnceLock<Keys>],
+    entries: &[OnceLock<Entries>],
     e: &Element,
     key_tail: &str,
     mark: &mut fixedbitset::FixedBitSet,
@@ -352,10 +395,11 @@ fn element_keys(
     closure_of(els, e, mark, closure);
     if closure
         .iter()
-        .any(|&d| keys[d].as_ref().is_none_or(|k| k.strict.is_none()))
+        .any(|&d| keys[d].get().is_none_or(|k| k.strict.is_none()))
     {
         return (Keys::default(), Entries::default());
     }
+    let entry = |d: ElementId| entries[d].get().expect("a keyed dependency");
     let mut weak_h = KeyHasher::new();
     weak_h.push(HEAD);
     for (i, &d) in closure.iter().enumerate() {
@@ -365,9 +409,9 @@ fn element_keys(
         let keyed =
             e.traits.strict_rebuild || (!e.strict_deps.is_empty() && e.strict_deps.contains(&d));
         weak_h.push(if keyed {
-            &entries[d].with_weak
+            &entry(d).with_weak
         } else {
-            &entries[d].plain
+            &entry(d).plain
         });
     }
     weak_h.push(b"]");
@@ -381,7 +425,7 @@ fn element_keys(
         if i > 0 {
             strict_h.push(b",");
         }
-        strict_h.push(&entries[d].with_strict);
+        strict_h.push(&entry(d).with_strict);
     }
     strict_h.push(b"]");
     strict_h.push(key_tail.as_bytes());

@@ -25,6 +25,8 @@ use kinds::{ConfigureInput, DepConfiguration, ElementKind, KindTraits};
 use rustc_hash::FxHashMap as HashMap;
 use shared::SharedExpansion;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
 
 /// The sandbox configuration that enters cache keys.
 #[derive(Clone, Debug)]
@@ -146,6 +148,23 @@ struct KindDefaults {
     environment: Option<SharedExpansion<IndexMap<String, String>>>,
     /// The public data (with its JSON) of elements that declare none.
     public: Option<SharedExpansion<(Node, String)>>,
+}
+
+/// The elements to build, in instantiation order, and the errors met preparing them.
+pub struct Plan {
+    order: Vec<ElementId>,
+    errors: HashMap<ElementId, LoadError>,
+}
+
+impl Plan {
+    /// The elements, in BuildStream's instantiation order.
+    pub fn order(&self) -> &[ElementId] {
+        &self.order
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Instantiates elements from loaded ones.
@@ -331,22 +350,15 @@ impl<'a> Instantiator<'a> {
         Some((node, vars))
     }
 
-    /// Instantiates `targets` and everything they depend on.
-    ///
-    /// Kind defaults are resolved sequentially in BuildStream's instantiation order (depth
-    /// first from the targets). Elements are then built in parallel, level by level (an
-    /// element's dependencies are all in earlier levels), and `on_level` receives each
-    /// level's key tails as soon as it is built, with every element built so far (indexed
-    /// by id): cache keys are computed there, and the tails, which dominate memory on large
-    /// projects, are dropped right away. If anything fails, `on_level` is no longer called
-    /// and the error reported is the first one in instantiation order, as BuildStream would
-    /// report it.
-    pub fn instantiate_all(
-        &mut self,
-        targets: &[ElementId],
-        mut on_level: impl FnMut(&[Option<Element>], Vec<(ElementId, String)>),
-    ) -> Result<()> {
-        use rayon::prelude::*;
+    /// The load context.
+    pub fn context(&self) -> &LoadContext {
+        self.ctx
+    }
+
+    /// First step of instantiating `targets` and everything they depend on: resolves each
+    /// kind's defaults sequentially, in BuildStream's instantiation order (depth first from
+    /// the targets), since that may load junctions and decides which error comes first.
+    pub fn prepare_all(&mut self, targets: &[ElementId]) -> Plan {
         let mut order: Vec<ElementId> = Vec::new();
         let mut seen: rustc_hash::FxHashSet<ElementId> = Default::default();
         let mut errors: HashMap<ElementId, LoadError> = HashMap::default();
@@ -363,38 +375,56 @@ impl<'a> Instantiator<'a> {
                 stack.push(dep.element);
             }
         }
+        Plan { order, errors }
+    }
+
+    /// Second step: builds the elements of `plan` in parallel, dependencies first, calling
+    /// `on_built` with each element as soon as it is built (with every element built so far,
+    /// by id) and its key tail: cache keys are computed there, as soon as they can be, so
+    /// that the tails, which dominate memory on large projects, are dropped early. If
+    /// anything fails, the error reported is the first one in instantiation order, as
+    /// BuildStream would report it.
+    pub fn build_all(
+        &mut self,
+        plan: Plan,
+        on_built: impl Fn(&[OnceLock<Element>], ElementId, String) + Sync,
+    ) -> Result<()> {
+        let Plan { order, errors } = plan;
         let ctx: &LoadContext = self.ctx;
         let defaults = &self.defaults;
         let keep = self.keep_details;
-        let mut built: Vec<Option<Element>> = Vec::new();
-        built.resize_with(ctx.elements.len(), || None);
-        for level in dependency_levels(ctx, &order) {
-            let results: Vec<(ElementId, Result<Built>)> = level
-                .par_iter()
-                .filter(|id| !errors.contains_key(id))
-                .map(|&id| (id, build_element(ctx, defaults, id, keep)))
-                .collect();
-            let mut tails = Vec::with_capacity(results.len());
-            for (id, result) in results {
-                match result {
-                    Ok(b) => {
-                        built[id] = Some(b.element);
-                        tails.push((id, b.key_tail));
+        let work: Vec<ElementId> = dependency_levels(ctx, &order).concat();
+        let built: Vec<OnceLock<Element>> =
+            (0..ctx.elements.len()).map(|_| OnceLock::new()).collect();
+        let errors = Mutex::new(errors);
+        let next = AtomicUsize::new(0);
+        // Each worker takes the next element in dependency order, so that keys follow closely.
+        rayon::scope(|scope| {
+            for _ in 0..rayon::current_num_threads() {
+                scope.spawn(|_| {
+                    while let Some(&id) = work.get(next.fetch_add(1, Ordering::Relaxed)) {
+                        if lock(&errors).contains_key(&id) {
+                            continue;
+                        }
+                        match build_element(ctx, defaults, id, keep) {
+                            Ok(b) => {
+                                let _ = built[id].set(b.element);
+                                on_built(&built, id, b.key_tail);
+                            }
+                            Err(e) => {
+                                lock(&errors).insert(id, e);
+                            }
+                        }
                     }
-                    Err(e) => {
-                        errors.insert(id, e);
-                    }
-                }
+                });
             }
-            if errors.is_empty() {
-                on_level(&built, tails);
-            }
-        }
+        });
+        let mut errors = errors.into_inner().unwrap_or_else(|e| e.into_inner());
         if let Some(e) = order.iter().find_map(|id| errors.remove(id)) {
             return Err(e);
         }
         for (id, element) in built.into_iter().enumerate() {
-            if let Some(element) = element {
+            if let Some(element) = element.into_inner() {
                 self.elements.insert(id, element);
             }
         }

@@ -72,8 +72,12 @@ impl Pipeline {
     ) -> Result<Pipeline> {
         let mut inst = Instantiator::new(&mut ctx, keep_details);
         let all: Vec<ElementId> = targets.iter().chain(except.iter()).copied().collect();
-        let mut keys = KeyState::default();
-        inst.instantiate_all(&all, |elements, level| keys.compute(elements, level))?;
+        let plan = inst.prepare_all(&all);
+        let ctx_ref = inst.context();
+        let keys = KeyState::new(ctx_ref.elements.len(), plan.order(), |id| {
+            ctx_ref.elements[id].deps.iter().map(|d| d.element)
+        });
+        inst.build_all(plan, |elements, id, tail| keys.built(elements, id, tail))?;
         let elements = std::mem::take(&mut inst.elements);
         Ok(Pipeline {
             ctx,
