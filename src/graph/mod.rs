@@ -47,6 +47,7 @@ impl Pipeline {
         except: &[String],
         keep_details: bool,
     ) -> Result<(Pipeline, Vec<ElementId>)> {
+        crate::init_thread_pool();
         let mut ctx = LoadContext::new(directory, options)
             .map_err(|e| e.prefixed("Error loading project: "))?;
         let names = if targets.is_empty() {
