@@ -191,7 +191,7 @@ class Result:
         return max(self.rss_kb) / 1024.0
 
 
-def run_once(argv, out_path, err_path, timeout):
+def run_once(argv, out_path, err_path, timeout, env=None):
     """Run argv; return (exit code, wall s, peak RSS in KiB, CPU s, timed_out).
 
     Peak RSS is ru_maxrss from wait4() on the child: the largest resident set
@@ -199,7 +199,7 @@ def run_once(argv, out_path, err_path, timeout):
     """
     with open(out_path, "wb") as out, open(err_path, "wb") as err:
         t0 = time.perf_counter()
-        p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err, start_new_session=True)
+        p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err, start_new_session=True, env=env)
         timed_out = []
 
         def kill():
@@ -236,8 +236,13 @@ def error_summary(err_path, code, timed_out, timeout):
     return "exit %d: %s" % (code, msg)
 
 
-def measure(tool, argv, sc, runs, warmup, timeout, log):
-    r = Result()
+def measure(tool, argv, sc, runs, warmup, timeout, log, env=None, check=None, before=None, r=None):
+    """Run argv (warm-up, then `runs` measured runs); return a Result (or add to `r`).
+
+    env: the environment (default: ours). check(err_path) -> None, or why the run does not
+    count (a failure). before(i): called before run i (i = 0 for the warm-up if any), untimed.
+    """
+    r = r if r is not None else Result()
     d = os.path.join(WORK, "out")
     os.makedirs(d, exist_ok=True)
     base = os.path.join(d, "%s.%s" % (sc.name, tool))
@@ -246,12 +251,19 @@ def measure(tool, argv, sc, runs, warmup, timeout, log):
         is_warmup = warmup and i == 0
         label = "warm-up" if is_warmup else "run %d/%d" % (i + (0 if warmup else 1), runs)
         out_path, err_path = base + ".out", base + ".err"
-        code, wall, rss, cpu, timed_out = run_once(argv, out_path, err_path, timeout)
+        if before is not None:
+            before(i)
+        code, wall, rss, cpu, timed_out = run_once(argv, out_path, err_path, timeout, env)
         log("  %-7s %-9s %8.2f s wall %8.2f s cpu %8.1f MB  exit %d%s"
             % (tool, label, wall, cpu, rss / 1024.0, code, " (timeout)" if timed_out else ""))
         if code != 0 or timed_out:
             r.error = error_summary(err_path, code, timed_out, timeout)
             log("  %-7s failed: %s   (full stderr: %s)" % (tool, r.error, os.path.relpath(err_path, ROOT)))
+            return r
+        bad = check(err_path) if check is not None else None
+        if bad:
+            r.error = bad
+            log("  %-7s failed: %s   (full stderr: %s)" % (tool, bad, os.path.relpath(err_path, ROOT)))
             return r
         if is_warmup:
             continue
@@ -296,6 +308,343 @@ def compare(a, b, a_name, b_name, limit=5):
         notes.append("same lines, different order (or duplicate lines)")
     n = len(diff) + len(only_a) + len(only_b)
     return max(n, 1 if al != bl else 0), notes
+
+
+# ------------------------------------------------------------------ build scenarios
+#
+# `build` side by side. Real bst runs with BUILD_ENV_NOTE's PATH; bst-rs with ours (it finds
+# the buildbox tools itself, and must not pick up the wrapper).
+
+XDG_CACHE = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+BUILDBOX_BIN = os.path.join(XDG_CACHE, "bst-rs", "buildbox", "bin")
+HELLO_SYSROOT = os.path.join(ROOT, "testprojects", "hello", "sysroot")
+CCHAIN = os.path.join(ROOT, "testprojects", "c-chain")
+CCHAIN_ELEMENTS = ["liba", "libb", "libc", "libd", "app"]
+CUPSTREAM = os.path.join(HERE, "c-upstream")
+CCHAIN_HEADER = ("files/liba/include/chain_a.h", "#define CHAIN_A_SCALE 3\n", "#define CHAIN_A_SCALE 5\n")
+
+# recc-in-sandbox.md §3.3 B: BuildStream 2.8.1 lets casd serve the sandbox's REAPI socket
+# inside the staged tree, which fails on casd's FUSE staging; so real bst's element sandboxes
+# stage with copy-or-link (casd's own local executions keep FUSE).
+RUN_WRAPPER = """#!/bin/sh
+# Written by benches/bench.py: buildbox-run for real bst (recc-in-sandbox.md 3.3 B).
+case " $* " in
+  *" --capabilities "*|*" --stdout-file="*) exec buildbox-run-bubblewrap "$@" ;;
+esac
+exec buildbox-run-bubblewrap --staging-mode=copy-or-link "$@"
+"""
+
+
+class BuildScenario:
+    big = False
+    repair_from = None
+    size = None
+
+    def __init__(self, name, what, kind, size=None, opt_in=False):
+        self.name = name
+        self.what = what
+        self.kind = kind  # "noop" | "c-chain" | "c-upstream"
+        self.build_size = size
+        self.opt_in = opt_in  # --c-upstream
+
+
+def build_scenarios():
+    return [
+        BuildScenario("noop-1k", "build: no-op `build all.bst` of a fully cached generated 1,000-element graph "
+                      "(import/manual/stack; cache shared by both tools)", "noop", 1000),
+        BuildScenario("c-chain-cold", "build: testprojects/c-chain from an empty cache (48 recc compiles)", "c-chain"),
+        BuildScenario("c-chain-rebuild", "build: c-chain again after a change of liba's public header "
+                      "(recc action-cache hits for the TUs that do not include it)", "c-chain"),
+        BuildScenario("c-upstream-cold", "build: zlib, xz, libpng, libjpeg-turbo, libxml2 (Debian's upstream tarballs; "
+                      "autotools, cmake, configure) through recc, empty cache (opt-in: --c-upstream)", "c-upstream",
+                      opt_in=True),
+        BuildScenario("c-upstream-rebuild", "build: the same after a comment is appended to zlib's adler32.c "
+                      "(zlib, libpng, libxml2 rebuilt; opt-in: --c-upstream)", "c-upstream", opt_in=True),
+    ]
+
+
+def bst_env():
+    """The environment real bst builds with: the buildbox-run wrapper, then the buildbox tools
+    scripts/install-buildbox.sh installed (if any), then PATH."""
+    d = os.path.join(WORK, "bst-bin")
+    os.makedirs(d, exist_ok=True)
+    w = os.path.join(d, "buildbox-run")
+    with open(w + ".tmp", "w") as f:
+        f.write(RUN_WRAPPER)
+    os.chmod(w + ".tmp", 0o755)
+    os.replace(w + ".tmp", w)
+    env = dict(os.environ)
+    env["PATH"] = os.pathsep.join([d, BUILDBOX_BIN, env.get("PATH", "")])
+    return env
+
+
+def write_user_conf(d):
+    os.makedirs(d, exist_ok=True)
+    conf = os.path.join(d, "user.conf")
+    with open(conf, "w") as f:
+        f.write("cachedir: %s/cache\nlogdir: %s/logs\n" % (d, d))
+    return conf
+
+
+def summary_check(pattern):
+    """A `check` for measure(): the run's stderr must match `pattern` (its pipeline summary)."""
+    import re
+
+    def check(err_path):
+        with open(err_path, "rb") as f:
+            text = f.read().decode("utf-8", "replace")
+        if re.search(pattern, text):
+            return None
+        got = re.findall(r"Build Queue: [^\n]*", text)
+        return "expected /%s/ in the summary, got %s" % (pattern, got[-1].strip() if got else "no Build Queue line")
+
+    return check
+
+
+def ensure_buildable(n, seed, log):
+    project = os.path.join(WORK, "gen-build-%d-s%d" % (n, seed))
+    stamp_path = os.path.join(project, ".gen-stamp")
+    with open(os.path.join(HERE, "gen_project.py"), "rb") as f:
+        want = "%s n=%d seed=%d buildable\n" % (hashlib.sha256(f.read()).hexdigest(), n, seed)
+    try:
+        with open(stamp_path) as f:
+            if f.read() == want:
+                return project, False
+    except OSError:
+        pass
+    log("generating %s (%d elements, buildable) ..." % (os.path.relpath(project, ROOT), n))
+    subprocess.run(
+        [sys.executable, os.path.join(HERE, "gen_project.py"), project, "--elements", str(n), "--seed", str(seed),
+         "--buildable", HELLO_SYSROOT],
+        check=True,
+        stdout=sys.stderr,
+    )
+    with open(stamp_path, "w") as f:
+        f.write(want)
+    return project, True
+
+
+def run_noop(sc, ctx, log):
+    """noop-1k: populate a persistent cache once (bst-rs build, untimed), then time no-op
+    builds of both tools on it; every run must build nothing."""
+    if not os.path.isdir(HELLO_SYSROOT):
+        return None, None, "skipped: %s missing (scripts/make-hello-sysroot.sh)" % os.path.relpath(HELLO_SYSROOT, ROOT)
+    project, fresh = ensure_buildable(sc.build_size, ctx.seed, log)
+    d = os.path.join(WORK, "build-cache", "%s-s%d" % (sc.name, ctx.seed))
+    if fresh:
+        shutil.rmtree(d, ignore_errors=True)
+    conf = write_user_conf(d)
+    out_dir = os.path.join(WORK, "out")
+    os.makedirs(out_dir, exist_ok=True)
+    log("  populating %s with bst-rs (untimed; a no-op when already cached) ..." % os.path.relpath(d, ROOT))
+    code, wall, _, _, timed_out = run_once(
+        [ctx.bst_rs, "--no-interactive", "-c", conf, "-C", project, "build", "all.bst"],
+        os.path.join(out_dir, sc.name + ".populate.out"), os.path.join(out_dir, sc.name + ".populate.err"), ctx.timeout)
+    log("  populate: exit %d, %.1f s" % (code, wall))
+    if code != 0 or timed_out:
+        err = error_summary(os.path.join(out_dir, sc.name + ".populate.err"), code, timed_out, ctx.timeout)
+        return None, None, "populating the cache with bst-rs failed: %s" % err
+    # How many are "skipped" differs: bst counts only the elements its dynamic plan needs (966
+    # of 1,000 here: build-only dependencies of cached elements are not), bst-rs all of them.
+    check = summary_check(r"Build Queue: processed 0,\s+skipped \d+,\s+failed 0")
+    rb = Result()
+    if ctx.bst is not None:
+        argv = [ctx.bst, "--no-interactive", "-c", conf, "-C", project, "build", "all.bst"]
+        rb = measure("bst", argv, sc, ctx.runs, True, ctx.timeout, log, env=bst_env(), check=check)
+    else:
+        rb.skipped = "no bst"
+    argv = [ctx.bst_rs, "--no-interactive", "-c", conf, "-C", project, "build", "all.bst"]
+    rr = measure("bst-rs", argv, sc, ctx.runs, True, ctx.timeout, log, check=check)
+    status = []
+    ok = [t for t, r in (("bst", rb), ("bst-rs", rr)) if r.ok]
+    if ok:
+        status.append("%s: nothing built" % ", ".join(ok))
+    return rb, rr, "; ".join(status)
+
+
+def cchain_tus():
+    """Per element: (TUs, TUs including the header the rebuild changes)."""
+    name = os.path.basename(CCHAIN_HEADER[0])
+    out = {}
+    for e in CCHAIN_ELEMENTS:
+        src = os.path.join(CCHAIN, "files", e, "src")
+        total = including = 0
+        for fn in os.listdir(src):
+            if fn.endswith(".c"):
+                total += 1
+                with open(os.path.join(src, fn)) as f:
+                    if any(l.startswith("#include") and name in l for l in f):
+                        including += 1
+        out[e] = (total, including)
+    return out
+
+
+def recc_counts(logdir, project_name, elements, since):
+    """(hits, misses, unreachable) of recc in the build logs of each element written since
+    `since` (a time.time(); elements not built then are skipped);
+    unreachable counts compiles whose action-cache query failed (recc then reports a miss).
+    Compiles whose stderr goes elsewhere (configure's tests write to config.log) are not seen."""
+    hits = misses = unreachable = 0
+    for e in elements:
+        d = os.path.join(logdir, project_name, e)
+        logs = [f for f in os.listdir(d) if "-build." in f] if os.path.isdir(d) else []
+        for log in logs:
+            if os.path.getmtime(os.path.join(d, log)) < since:
+                continue
+            with open(os.path.join(d, log), "rb") as f:
+                text = f.read().decode("utf-8", "replace")
+            hits += text.count("Action Cache hit for [")
+            misses += text.count("Action not cached")
+            unreachable += text.count("Error while querying action cache")
+    return hits, misses, unreachable
+
+
+class TwoPhase:
+    """A project built cold, then rebuilt after a source change (c-chain, c-upstream)."""
+
+    def __init__(self, name, src, parts, prepare, skip_hint, target, elements, change, summaries, want=None, app=None):
+        self.name = name  # project name and scenario prefix
+        self.src = src  # the project directory in the repository
+        self.parts = parts  # what to copy to the scratch project (the sysroot is hard-linked)
+        self.prepare = prepare  # command that makes src buildable (sysroot, sources)
+        self.skip_hint = skip_hint
+        self.target = target
+        self.elements = elements  # elements whose build logs hold recc's lines
+        self.change = change  # (path, function(text) -> changed text)
+        self.summaries = summaries  # Build Queue summary after (cold, rebuild)
+        self.want = want  # expected recc (hits, misses) after (cold, rebuild), or None
+        self.app = app  # (path in the target's checkout, expected output cold, after change)
+
+
+def two_phase_specs():
+    tus = cchain_tus()
+    total = sum(t for t, _ in tus.values())
+    changed = sum(i for _, i in tus.values())
+    with open(os.path.join(CCHAIN, "expected", "app.out"), "rb") as f:
+        app_before = f.read()
+    with open(os.path.join(CCHAIN, "expected", "app-liba-scale-5.out"), "rb") as f:
+        app_after = f.read()
+    return {
+        "c-chain": TwoPhase(
+            "c-chain", CCHAIN, ["project.conf", "elements", "files", "expected"],
+            [os.path.join(ROOT, "scripts", "prepare-c-chain.sh"), "--no-build"],
+            "no c-chain sysroot (scripts/setup.sh --sysroot)", "app.bst", CCHAIN_ELEMENTS,
+            (CCHAIN_HEADER[0], lambda t: t.replace(CCHAIN_HEADER[1], CCHAIN_HEADER[2])),
+            ("processed 6, skipped 0, failed 0", "processed 5, skipped 1, failed 0"),
+            want=((0, total), (total - changed, changed)),
+            app=("usr/bin/c-chain-app", app_before, app_after)),
+        "c-upstream": TwoPhase(
+            "c-upstream", CUPSTREAM, ["project.conf", "elements", "sources"],
+            [os.path.join(HERE, "prepare-c-upstream.sh"), "--no-build"],
+            "benches/prepare-c-upstream.sh failed (needs the c-chain-tools sysroot and the Debian mirror)",
+            "all.bst", ["zlib", "xz", "libpng", "libjpeg", "libxml2"],
+            ("sources/zlib/adler32.c", lambda t: t + "/* bst-rs benchmark: a change that leaves the object code alone */\n"),
+            ("processed 7, skipped 0, failed 0", "processed 4, skipped 3, failed 0")),
+    }
+
+
+def run_two_phase(spec, ctx, log):
+    """<name>-cold and <name>-rebuild, for each tool and run: a fresh cache, a timed cold
+    build, checks, the source change, a timed rebuild, checks. The checks: the pipeline
+    summary, recc's hits/misses in the build logs (against spec.want if given, else only
+    reported), recc reaching the socket, and the app's output (spec.app). Returns
+    {scenario name: (bst Result, bst-rs Result, status, problems)}."""
+    cold_sc, reb_sc = [s for s in build_scenarios() if s.kind == spec.name]
+    prep = subprocess.run(spec.prepare, capture_output=True, text=True)
+    if prep.returncode != 0:
+        why = "skipped: %s: %s" % (spec.skip_hint, (prep.stderr.strip().splitlines() or ["?"])[-1])
+        return {cold_sc.name: (None, None, why, []), reb_sc.name: (None, None, why, [])}
+    results = {cold_sc.name: {}, reb_sc.name: {}}
+    counts = {cold_sc.name: {}, reb_sc.name: {}}
+    problems = []
+    out_dir = os.path.join(WORK, "out")
+    os.makedirs(out_dir, exist_ok=True)
+    for tool in ("bst", "bst-rs"):
+        cold, reb = Result(), Result()
+        results[cold_sc.name][tool], results[reb_sc.name][tool] = cold, reb
+        if tool == "bst" and ctx.bst is None:
+            cold.skipped = reb.skipped = "no bst"
+            continue
+        exe = ctx.bst if tool == "bst" else ctx.bst_rs
+        env = bst_env() if tool == "bst" else None
+        base = os.path.join(WORK, spec.name, tool)
+        shutil.rmtree(base, ignore_errors=True)
+        project = os.path.join(base, "project")
+        os.makedirs(project)
+        for part in spec.parts:
+            src = os.path.join(spec.src, part)
+            if os.path.isdir(src):
+                shutil.copytree(src, os.path.join(project, part), symlinks=True)
+            else:
+                shutil.copy2(src, project)
+        subprocess.run(["cp", "-al", os.path.join(spec.src, "sysroot"), os.path.join(project, "sysroot")], check=True)
+        changed_file = os.path.join(project, spec.change[0])
+        with open(changed_file) as f:
+            original = f.read()
+        for i in range(ctx.build_runs):
+            with open(changed_file, "w") as f:
+                f.write(original)
+            d = os.path.join(base, "run%d" % i)
+            conf = write_user_conf(d)
+            argv = [exe, "--no-interactive", "-c", conf, "-C", project, "build", spec.target]
+            for phase, (sc, r) in enumerate(((cold_sc, cold), (reb_sc, reb))):
+                if r.error:
+                    break
+                if phase == 1:
+                    with open(changed_file, "w") as f:
+                        f.write(spec.change[1](original))
+                out_path = os.path.join(out_dir, "%s.%s.out" % (sc.name, tool))
+                err_path = os.path.join(out_dir, "%s.%s.err" % (sc.name, tool))
+                started = time.time() - 1
+                code, wall, rss, cpu, timed_out = run_once(argv, out_path, err_path, ctx.timeout, env)
+                log("  %-7s %-19s run %d/%d %8.2f s wall %8.2f s cpu %8.1f MB  exit %d%s"
+                    % (tool, sc.name, i + 1, ctx.build_runs, wall, cpu, rss / 1024.0, code, " (timeout)" if timed_out else ""))
+                if code != 0 or timed_out:
+                    r.error = error_summary(err_path, code, timed_out, ctx.timeout)
+                else:
+                    r.error = summary_check("Build Queue: " + spec.summaries[phase].replace(" ", r"\s+"))(err_path)
+                if r.error:
+                    log("  %-7s failed: %s   (full stderr: %s)" % (tool, r.error, os.path.relpath(err_path, ROOT)))
+                    if phase == 0:
+                        reb.error = "the cold build failed"
+                    break
+                r.times.append(wall)
+                r.rss_kb.append(rss)
+                r.cpu.append(cpu)
+                # Checks (untimed): recc's hits and misses, and what the app prints.
+                hmu = recc_counts(os.path.join(d, "logs"), spec.name, spec.elements, started)
+                counts[sc.name].setdefault(tool, hmu[:2])
+                if spec.want and hmu[:2] != spec.want[phase]:
+                    problems.append("%s: %s run %d: recc hits/misses %s, expected %s" % (sc.name, tool, i + 1, hmu[:2], spec.want[phase]))
+                if hmu[2]:
+                    problems.append("%s: %s run %d: recc could not reach the action cache on /run/reapi.sock in %d compiles"
+                                    % (sc.name, tool, i + 1, hmu[2]))
+                if spec.app:
+                    co = os.path.join(d, "checkout-" + sc.name)
+                    p = subprocess.run([exe, "--no-interactive", "-c", conf, "-C", project, "artifact", "checkout",
+                                        "--directory", co, spec.target], capture_output=True, env=env)
+                    binary = os.path.join(co, spec.app[0])
+                    got = subprocess.run([binary], capture_output=True).stdout if p.returncode == 0 and os.path.exists(binary) else None
+                    if got != spec.app[1 + phase]:
+                        problems.append("%s: %s run %d: the app printed %r, expected %r" % (sc.name, tool, i + 1, got, spec.app[1 + phase]))
+            shutil.rmtree(d, ignore_errors=True)
+    rows = {}
+    for sc in (cold_sc, reb_sc):
+        rb, rr = results[sc.name]["bst"], results[sc.name]["bst-rs"]
+        status = []
+        seen = [t for t in ("bst", "bst-rs") if counts[sc.name].get(t)]
+        if seen:
+            status.append("recc hit/miss " + ", ".join("%s %d/%d" % ((t,) + counts[sc.name][t]) for t in seen))
+        if not spec.want and len(seen) == 2 and counts[sc.name]["bst"] != counts[sc.name]["bst-rs"]:
+            problems.append("%s: recc hits/misses differ between the tools: bst %s, bst-rs %s"
+                            % (sc.name, counts[sc.name]["bst"], counts[sc.name]["bst-rs"]))
+        mine = [p for p in problems if p.startswith(sc.name + ":")]
+        if mine:
+            status.append("CHECK FAILED (below)")
+        elif spec.app and seen:
+            status.append("app output as expected")
+        rows[sc.name] = (rb, rr, "; ".join(status), mine)
+    return rows
 
 
 # ------------------------------------------------------------------------ main
@@ -355,6 +704,12 @@ def main():
     ap.add_argument("--runs", type=int, default=3, help="measured runs per tool and scenario (default 3)")
     ap.add_argument("--big-runs", type=int, default=1, help="measured runs for big scenarios (gen-20k; default 1, no bst warm-up)")
     ap.add_argument("--quick", action="store_true", help="skip big scenarios (gen-20k)")
+    ap.add_argument("--build-runs", type=int, default=1,
+                    help="measured runs of each tool for c-chain-cold/-rebuild (default 1; each from a fresh cache)")
+    ap.add_argument("--no-build", action="store_true", help="skip the build scenarios (show only)")
+    ap.add_argument("--only-build", action="store_true", help="only the build scenarios")
+    ap.add_argument("--c-upstream", action="store_true",
+                    help="also run c-upstream-cold/-rebuild (fetches Debian sources once; about 30 min with real bst)")
     ap.add_argument("--only", help="comma-separated scenario names to run")
     ap.add_argument("--list", action="store_true", help="list the scenarios and exit")
     ap.add_argument("--bst", help="real BuildStream's bst (default: $BST, else `bst` on PATH)")
@@ -372,7 +727,7 @@ def main():
     def log(msg):
         print(msg, file=sys.stderr, flush=True)
 
-    all_sc = scenarios(a.seed, os.path.abspath(a.corpus))
+    all_sc = scenarios(a.seed, os.path.abspath(a.corpus)) + build_scenarios()
     if a.list:
         for sc in all_sc:
             print("%-26s %s%s" % (sc.name, sc.what, "  [big: skipped by --quick]" if sc.big else ""))
@@ -386,6 +741,11 @@ def main():
         chosen = [s for s in all_sc if s.name in names]
     else:
         chosen = [s for s in all_sc if (a.repair_corpus or not s.repair_from) and not (a.quick and s.big)]
+        chosen = [s for s in chosen if a.c_upstream or not getattr(s, "opt_in", False)]
+        if a.no_build:
+            chosen = [s for s in chosen if not isinstance(s, BuildScenario)]
+        if a.only_build:
+            chosen = [s for s in chosen if isinstance(s, BuildScenario)]
 
     bst_rs = a.bst_rs
     if not os.access(bst_rs, os.X_OK):
@@ -414,12 +774,36 @@ def main():
     with open(cfg, "w") as f:
         f.write("cachedir: %s/cache\nlogdir: %s/logs\n" % (tmp, tmp))
 
+    class Ctx:
+        pass
+
+    ctx = Ctx()
+    ctx.bst, ctx.bst_rs, ctx.runs, ctx.build_runs = bst, bst_rs, a.runs, a.build_runs
+    ctx.timeout, ctx.seed = a.timeout, a.seed
+    two_phase_rows = {}
+
     rows = []
     notes = []
     loud = []
     try:
         for sc in chosen:
             log("== %s: %s" % (sc.name, sc.what))
+            if isinstance(sc, BuildScenario):
+                problems = []
+                if sc.kind == "noop":
+                    rb, rr, status = run_noop(sc, ctx, log)
+                else:
+                    if sc.kind not in two_phase_rows:
+                        two_phase_rows[sc.kind] = run_two_phase(two_phase_specs()[sc.kind], ctx, log)
+                    rb, rr, status, problems = two_phase_rows[sc.kind][sc.name]
+                if problems:
+                    loud.append((sc.name, problems))
+                for tool, r in (("bst", rb), ("bst-rs", rr)):
+                    if r is not None and r.error:
+                        status += "; %s failed" % tool
+                        notes.append("%s: %s %s" % (sc.name, tool, r.error))
+                rows.append((sc, rb, rr, status.lstrip("; ") or "-"))
+                continue
             if sc.size is not None:
                 ensure_generated(sc, a.seed, log)
             placeholders = None
@@ -490,9 +874,10 @@ def main():
 
     # ------------------------------------------------------------ the table
     print()
-    print("bst-rs show benchmark, %s, %s, %d cores, %s runs (median wall time; peak RSS, MiB; median user+sys CPU time)" % (
+    print("bst-rs benchmark, %s, %s, %d cores, %s runs (median wall time; peak RSS, MiB; median user+sys CPU time)" % (
         datetime.date.today().isoformat(), platform.machine(), os.cpu_count() or 0,
-        a.runs if all(not s.big for s in chosen) else "%d (big: %d)" % (a.runs, a.big_runs)))
+        a.runs if all(not s.big for s in chosen) else "%d (big: %d)" % (a.runs, a.big_runs))
+        + (", c-chain/c-upstream: %d" % a.build_runs if any(isinstance(s, BuildScenario) and s.kind != "noop" for s in chosen) else ""))
     if bst_version:
         print("bst: BuildStream %s" % bst_version)
     print()
@@ -518,7 +903,7 @@ def main():
     if loud:
         print()
         print("!" * 72)
-        print("!!! OUTPUT MISMATCH: bst-rs did not print what BuildStream printed")
+        print("!!! OUTPUT MISMATCH: bst-rs did not print what BuildStream printed, or a build check failed")
         for name, diff in loud:
             print("!!! %s:" % name)
             for d in diff:

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
-"""Generate a synthetic BuildStream 2 project for benchmarking `show`.
+"""Generate a synthetic BuildStream 2 project for benchmarking `show` (and `build`).
 
-    benches/gen_project.py OUTDIR [--elements N] [--seed S]
+    benches/gen_project.py OUTDIR [--elements N] [--seed S] [--buildable SYSROOT]
 
 The project is deterministic for a given (N, seed): same files, same bytes.
 It uses only BuildStream's core element/source kinds plus the
@@ -27,6 +27,13 @@ Shape (proportions of N; see KIND_WEIGHTS):
     core.bst in real projects), composes built from stacks, and `all.bst`,
     a stack of every element nothing else depends on, so
     `show --deps all all.bst` visits the whole project.
+
+--buildable SYSROOT makes a project both tools can actually build, with the same DAG
+generator: only import (local files), manual and stack elements (see BUILDABLE_WEIGHTS), no
+plugins, aliases or remote sources. SYSROOT (a small sysroot with a POSIX shell, e.g.
+testprojects/hello/sysroot) is copied to OUTDIR/sysroot and imported by the first bootstrap
+element, which `base/sdk.bst` includes; every manual element copies its one local file into
+`%{datadir}/<its name>` with shell commands.
 """
 
 import argparse
@@ -60,6 +67,12 @@ KIND_WEIGHTS = [
     ("compose", 5),
 ]
 BUILD_KINDS = ("autotools", "cmake", "meson", "make", "manual")
+# --buildable: kinds both tools build without plugins or downloads.
+BUILDABLE_WEIGHTS = [
+    ("import", 25),
+    ("manual", 45),
+    ("stack", 30),
+]
 
 
 def q(s):
@@ -68,8 +81,9 @@ def q(s):
 
 
 class Gen:
-    def __init__(self, n, seed):
+    def __init__(self, n, seed, sysroot=None):
         self.n = n
+        self.sysroot = sysroot  # --buildable
         self.rng = random.Random(seed)
         self.elements = []  # dicts: name, kind, layer, deps [(name, type)]
         self.files = {}  # relpath -> (bytes, executable)
@@ -111,8 +125,9 @@ class Gen:
         sdk = add("base/sdk.bst", "stack", 1, [(b["name"], None) for b in boot])
         self.sdk = sdk["name"]
 
-        kinds = [k for k, _ in KIND_WEIGHTS]
-        weights = [w for _, w in KIND_WEIGHTS]
+        kind_weights = BUILDABLE_WEIGHTS if self.sysroot else KIND_WEIGHTS
+        kinds = [k for k, _ in kind_weights]
+        weights = [w for _, w in kind_weights]
         # Spread the rest over layers 1..L-1, a bit thicker in the middle.
         lw = [1.0 + 0.6 * (1 - abs((2.0 * i / (nlayers - 1)) - 1)) for i in range(1, nlayers)]
         per_layer = [int(nrest * w / sum(lw)) for w in lw]
@@ -233,8 +248,10 @@ class Gen:
         """Create a few small files for a local source; return its path."""
         rng = self.rng
         base = "files/" + element_name[: -len(".bst")]
+        # --buildable: nothing under bin/, which is a symlink at /usr in the sysroot.
+        subs = ("", "", "share/doc/") if self.sysroot else ("", "", "bin/", "share/doc/", "lib/pkgconfig/")
         for i in range(nfiles):
-            sub = rng.choice(("", "", "bin/", "share/doc/", "lib/pkgconfig/"))
+            sub = rng.choice(subs)
             fname = "%s%s-%d%s" % (sub, rng.choice(WORDS), i, rng.choice((".txt", ".conf", ".sh", ".pc", "")))
             size = rng.choice((16, 64, 200, 512, 1500, 4000))
             text = " ".join(rng.choice(WORDS) for _ in range(size // 5)) + "\n"
@@ -290,6 +307,9 @@ class Gen:
             L += dep_lines + [""]
 
         if kind == "import":
+            if self.sysroot and e["layer"] == 0 and name == self.elements[0]["name"]:
+                L += ["sources:", "- kind: local", "  path: sysroot"]
+                return L
             L += ["sources:", "- kind: local", "  path: %s" % self.local_files(name, rng.randint(1, 4))]
             if rng.random() < 0.3:
                 L += ["", "config:", "  target: \"%{prefix}\""]
@@ -307,6 +327,9 @@ class Gen:
             if rng.random() < 0.3:
                 L += ["  integrate: false"]
             return L
+
+        if self.sysroot:
+            return L + self.render_buildable(name, stem)
 
         # Build kinds.
         if rng.random() < 0.35:
@@ -374,6 +397,29 @@ class Gen:
             ]
         return L
 
+    def render_buildable(self, name, stem):
+        """A manual element of a --buildable project: one local file, copied."""
+        rng = self.rng
+        L = ["sources:", "- kind: local", "  path: %s" % self.local_files(name, 1), ""]
+        if rng.random() < 0.3:
+            L += ["variables:", "  optimize-level: -O%d" % rng.randint(1, 3), ""]
+            if rng.random() < 0.5:
+                L[-1:-1] = self.conditional_vars()
+        if rng.random() < 0.25:
+            L += ["environment:", "  %s_FLAGS: %s" % (stem.upper().replace("-", "_"), q("%{optimize-level} -pipe")), ""]
+        dest = "%{install-root}%{datadir}/" + name[: -len(".bst")]
+        L += [
+            "config:",
+            "  build-commands:",
+            "  - find . -type f | sort > manifest.txt",
+            "  install-commands:",
+            "  - mkdir -p " + dest,
+            "  - cp -R . " + dest,
+        ]
+        if rng.random() < 0.2:
+            L += ["  (?):", "  - debug:", "      strip-commands: []"]
+        return L
+
     # ---------------------------------------------------------------- write
     def write(self, out):
         if os.path.exists(out):
@@ -387,7 +433,7 @@ class Gen:
                 f.write(text if isinstance(text, bytes) else text.encode())
             os.chmod(p, 0o755 if executable else 0o644)
 
-        put("project.conf", PROJECT_CONF % {"n": self.n})
+        put("project.conf", (BUILDABLE_PROJECT_CONF if self.sysroot else PROJECT_CONF) % {"n": self.n})
         put("include/project-vars.yml", PROJECT_VARS)
         put("include/common-flags.yml", COMMON_FLAGS)
         put("include/strip.yml", STRIP)
@@ -396,6 +442,8 @@ class Gen:
             put("elements/" + e["name"], "\n".join(self.render(e)).rstrip() + "\n")
         for rel, (data, ex) in sorted(self.files.items()):
             put(rel, data, ex)
+        if self.sysroot:
+            shutil.copytree(self.sysroot, os.path.join(out, "sysroot"), symlinks=True)
 
 
 PROJECT_CONF = """\
@@ -455,6 +503,13 @@ split-rules:
     - "%%{libdir}/pkgconfig/**"
 """
 
+# --buildable: the same without plugins and aliases (nothing is downloaded).
+BUILDABLE_PROJECT_CONF = PROJECT_CONF.replace(
+    "Synthetic project generated by benches/gen_project.py", "Synthetic buildable project generated by benches/gen_project.py --buildable"
+)
+BUILDABLE_PROJECT_CONF = BUILDABLE_PROJECT_CONF[: BUILDABLE_PROJECT_CONF.index("aliases:")] + BUILDABLE_PROJECT_CONF[BUILDABLE_PROJECT_CONF.index("options:"):]
+BUILDABLE_PROJECT_CONF = BUILDABLE_PROJECT_CONF[: BUILDABLE_PROJECT_CONF.index("elements:\n  autotools")] + BUILDABLE_PROJECT_CONF[BUILDABLE_PROJECT_CONF.index("split-rules:"):]
+
 PROJECT_VARS = """\
 variables:
   prefix: /usr
@@ -497,8 +552,12 @@ def main():
     ap.add_argument("--elements", "-n", type=int, default=5000)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--stats", action="store_true", help="also print build-scope statistics (slow for 20,000)")
+    ap.add_argument("--buildable", metavar="SYSROOT",
+                    help="only import/manual/stack elements, buildable on SYSROOT (copied into the project)")
     a = ap.parse_args()
-    g = Gen(a.elements, a.seed)
+    if a.buildable and not os.path.isdir(a.buildable):
+        sys.exit("gen_project: --buildable %s: not a directory" % a.buildable)
+    g = Gen(a.elements, a.seed, a.buildable)
     g.plan()
     g.write(a.outdir)
     if a.stats:

@@ -159,5 +159,5 @@ pub fn write_project(data: &[u8], dir: &Path) {
 /// as `bst show a.bst` does. Returns the load's outcome (for tests).
 pub fn run_project(data: &[u8], dir: &Path) -> bst_rs::yaml::Result<()> {
     write_project(data, dir);
-    bst_rs::graph::Pipeline::load(dir, vec![], &["a.bst".into()], &[], false).map(|_| ())
+    bst_rs::graph::Pipeline::load(dir, vec![], &["a.bst".into()], &[], Default::default()).map(|_| ())
 }

@@ -3,13 +3,19 @@
 //! The modules follow the data flow (see `docs/architecture.md`):
 //! [`yaml`] -> [`project`] -> [`loader`] -> [`element`] / [`source`] -> [`cachekey`] -> [`graph`] -> [`cli`].
 
+pub mod artifact;
+pub mod assemble;
 pub mod cachekey;
+pub mod cas;
 pub mod cli;
 pub mod element;
 pub mod graph;
 pub mod loader;
 pub mod project;
+pub mod sandbox;
+pub mod scheduler;
 pub mod source;
+pub mod util;
 pub mod yaml;
 
 /// Stack size of rayon's worker threads. YAML trees are composed, expanded and cloned

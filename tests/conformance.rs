@@ -4,6 +4,9 @@
 //!   `show` output into `tests/expected/keys/<case>.txt`.
 //! * `testprojects/errors/cases.txt` lists error cases; `scripts/record-errors.sh` recorded
 //!   real bst's exit code and error message into `tests/expected/errors/<case>.txt`.
+//! * `testprojects/sourceinfo/elements/crash/` holds sources whose `%{source-info}` makes
+//!   real bst crash; `scripts/record-crashes.sh` recorded its exit code, output size and
+//!   exception message into `tests/expected/crashes/<element>.txt`.
 //!
 //! Every case goes through one helper ([`run_case`]) that runs the `bst-rs` binary exactly as
 //! the recorder ran `bst`. All mismatches are collected and reported together.
@@ -17,18 +20,32 @@ fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
 
-/// Splits a command line shell-style (whitespace, single and double quotes).
+/// Splits a command line shell-style: whitespace, single and double quotes, and bash's
+/// `$'...'` (with `\n`, `\t`, `\\` and `\'` escapes, for formats with line breaks).
 fn shell_split(s: &str) -> Vec<String> {
     let mut out = Vec::new();
     let mut cur = String::new();
     let mut in_word = false;
-    let mut quote: Option<char> = None;
-    for c in s.chars() {
+    // The closing quote, and whether backslash escapes apply (`$'...'`).
+    let mut quote: Option<(char, bool)> = None;
+    let mut chars = s.chars().peekable();
+    while let Some(c) = chars.next() {
         match quote {
-            Some(q) if c == q => quote = None,
+            Some((_, true)) if c == '\\' => match chars.next() {
+                Some('n') => cur.push('\n'),
+                Some('t') => cur.push('\t'),
+                Some(other) => cur.push(other),
+                None => cur.push('\\'),
+            },
+            Some((q, _)) if c == q => quote = None,
             Some(_) => cur.push(c),
+            None if c == '$' && chars.peek() == Some(&'\'') => {
+                chars.next();
+                quote = Some(('\'', true));
+                in_word = true;
+            }
             None if c == '\'' || c == '"' => {
-                quote = Some(c);
+                quote = Some((c, false));
                 in_word = true;
             }
             None if c.is_whitespace() => {
@@ -184,4 +201,57 @@ fn errors_match_buildstream() {
         };
         (!matches).then(|| format!("--- {}\nexpected:\n{expected}\ngot:\n{got}", case.name))
     });
+}
+
+/// Where real bst crashes collecting source information, bst-rs fails the same way: same exit
+/// code, nothing on stdout, and the exception BuildStream dies of named in the message.
+#[test]
+fn source_info_crashes_match_buildstream() {
+    let expected_dir = root().join("tests/expected/crashes");
+    let mut names: Vec<String> = std::fs::read_dir(&expected_dir)
+        .expect("tests/expected/crashes")
+        .filter_map(|e| {
+            e.ok()?
+                .file_name()
+                .to_str()?
+                .strip_suffix(".txt")
+                .map(str::to_owned)
+        })
+        .collect();
+    names.sort();
+    assert!(names.len() >= 8, "expected at least 8 crash cases");
+    let mut failures = Vec::new();
+    for name in &names {
+        let expected = std::fs::read_to_string(expected_dir.join(format!("{name}.txt")))
+            .expect("expected file");
+        let field = |key: &str| {
+            expected
+                .lines()
+                .find_map(|l| l.strip_prefix(key))
+                .unwrap_or_else(|| panic!("{name}.txt: no '{key}' line"))
+                .to_owned()
+        };
+        let case = Case {
+            name: name.clone(),
+            dir: root().join("testprojects/sourceinfo"),
+            global: Vec::new(),
+            show: vec![
+                "--deps".into(),
+                "none".into(),
+                "--format".into(),
+                "%{name}: %{source-info}".into(),
+                format!("crash/{name}.bst"),
+            ],
+        };
+        let (code, stdout, stderr) = run_case(&case);
+        let ok = code.to_string() == field("exit: ")
+            && stdout.len().to_string() == field("stdout: ")
+            && stderr.contains(&field("BUG: "));
+        if !ok {
+            failures.push(format!(
+                "--- {name}\nexpected:\n{expected}got (exit {code}):\n{stdout}{stderr}"
+            ));
+        }
+    }
+    report("source-info crash", names.len(), failures);
 }

@@ -294,13 +294,6 @@ fn state(p: &Pipeline, id: ElementId) -> &'static str {
 
 /// Renders one element's line.
 pub fn render(p: &Pipeline, id: ElementId, fmt: &str) -> Result<String, LoadError> {
-    if fmt.contains("%{source-info") {
-        // FIXME: each source kind's SourceInfo (medium, version type, version guess).
-        return Err(LoadError::new(
-            crate::yaml::LoadErrorReason::InvalidData,
-            "The %{source-info} format token is not supported by bst-rs yet",
-        ));
-    }
     let e = &p.elements[&id];
     let keys = p.keys.get(&id).cloned().unwrap_or_default();
     let full = keys.strict.clone().unwrap_or_else(|| "?".repeat(64));
@@ -336,10 +329,6 @@ pub fn render(p: &Pipeline, id: ElementId, fmt: &str) -> Result<String, LoadErro
             line = fmt_subst(&line, "public", &dump_yaml(&d.public));
         }
     }
-    if fmt.contains("%{artifact-cas-digest") {
-        // Nothing is cached without an artifact cache.
-        line = fmt_subst(&line, "artifact-cas-digest", "");
-    }
     if fmt.contains("%{workspaced") {
         line = fmt_subst(&line, "workspaced", "");
     }
@@ -372,7 +361,52 @@ pub fn render(p: &Pipeline, id: ElementId, fmt: &str) -> Result<String, LoadErro
             &yaml_str_list(&names(p.direct_deps(id, Scope::Run))),
         );
     }
+    if fmt.contains("%{source-info") {
+        line = fmt_subst(&line, "source-info", &dump_yaml(&source_info(p, id)?));
+    }
+    if fmt.contains("%{artifact-cas-digest") {
+        // Nothing is cached without an artifact cache.
+        line = fmt_subst(&line, "artifact-cas-digest", "");
+    }
     Ok(line)
+}
+
+/// `%{source-info}`: every source's `collect_source_info()` entries, in source order. A
+/// source reporting nothing is skipped with an `unavailable-source-info` warning (an error
+/// when the project makes that warning fatal).
+fn source_info(p: &Pipeline, id: ElementId) -> Result<crate::yaml::Node, LoadError> {
+    use crate::source::info::{unavailable_message, Collected, UNAVAILABLE_WARNING};
+    use crate::yaml::{Node, Provenance};
+    let e = &p.elements[&id];
+    let project = &p.ctx.projects[p.ctx.elements[id].project];
+    let mut entries = Vec::new();
+    for source in &e.sources {
+        let Some(info) = &source.info else {
+            continue;
+        };
+        match &info.collected {
+            Ok(Collected::Infos(infos)) => entries.extend(infos.iter().map(|i| i.to_node())),
+            Ok(Collected::Unavailable) => {
+                let brief = format!(
+                    "[{UNAVAILABLE_WARNING}]: {}",
+                    unavailable_message(&info.display)
+                );
+                if project
+                    .fatal_warnings
+                    .iter()
+                    .any(|w| w == UNAVAILABLE_WARNING)
+                {
+                    return Err(LoadError::new(
+                        crate::yaml::LoadErrorReason::PluginConfig,
+                        format!("{brief}\n"),
+                    ));
+                }
+                eprintln!("WARNING {brief}");
+            }
+            Err(err) => return Err(err.clone()),
+        }
+    }
+    Ok(Node::seq(entries, Provenance::synthetic()))
 }
 
 #[cfg(test)]

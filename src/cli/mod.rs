@@ -3,7 +3,9 @@
 //! Global options and `show` mirror BuildStream's `bst` interface. Errors are printed the
 //! way `bst` prints them (message, then detail) and exit with code 255.
 
-mod format;
+mod build;
+pub mod format;
+mod source;
 
 use crate::graph::{Pipeline, Scope};
 use crate::yaml::LoadError;
@@ -14,8 +16,9 @@ use std::path::PathBuf;
 #[derive(Parser, Debug)]
 #[command(name = "bst-rs", version, about)]
 struct Cli {
-    /// Project directory (default: current directory)
-    #[arg(short = 'C', long = "directory", global = true)]
+    /// Project directory (default: current directory); before the command, as in `bst`
+    /// (commands such as `source checkout` have a `--directory` of their own)
+    #[arg(short = 'C', long = "directory")]
     directory: Option<PathBuf>,
     /// Configuration file
     #[arg(short = 'c', long = "config", global = true)]
@@ -39,6 +42,15 @@ struct Cli {
     /// artifact cache, keys shown are the same as in strict mode)
     #[arg(long = "no-strict", global = true)]
     no_strict: bool,
+    /// Maximum simultaneous build tasks
+    #[arg(long, global = true)]
+    builders: Option<usize>,
+    /// Maximum simultaneous download tasks
+    #[arg(long, global = true)]
+    fetchers: Option<usize>,
+    /// What to do when an error is encountered
+    #[arg(long = "on-error", global = true, value_parser = ["continue", "quit", "terminate"])]
+    on_error: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -47,6 +59,14 @@ struct Cli {
 enum Command {
     /// Show elements in the pipeline
     Show(ShowArgs),
+    /// Build elements in a pipeline
+    Build(build::BuildArgs),
+    /// Manipulate cached artifacts
+    #[command(subcommand)]
+    Artifact(build::ArtifactCommand),
+    /// Manipulate sources for an element
+    #[command(subcommand)]
+    Source(source::SourceCommand),
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -118,7 +138,26 @@ pub fn main() -> i32 {
             return 255;
         }
     }
+    let session = build::Session {
+        directory: &directory,
+        options: options.clone(),
+        interactive: !cli.no_interactive
+            && std::io::IsTerminal::is_terminal(&std::io::stderr())
+            && std::io::IsTerminal::is_terminal(&std::io::stdout()),
+        log_level: if cli.debug {
+            "trace"
+        } else if cli.verbose {
+            "info"
+        } else {
+            "warning"
+        },
+        builders: cli.builders,
+        fetchers: cli.fetchers,
+        on_error: cli.on_error.clone(),
+    };
     match &cli.command {
+        Command::Build(args) => build::build(&session, args),
+        Command::Artifact(cmd) => build::artifact(&session, cmd),
         Command::Show(args) => match show(&directory, options, args) {
             Ok(out) => {
                 use std::io::Write;
@@ -132,6 +171,7 @@ pub fn main() -> i32 {
                 255
             }
         },
+        Command::Source(cmd) => source::run(&directory, options, cmd),
     }
 }
 
@@ -298,6 +338,15 @@ fn classify_targets(
     Ok(names)
 }
 
+fn scope_of(deps: Deps) -> Scope {
+    match deps {
+        Deps::None => Scope::None,
+        Deps::Run => Scope::Run,
+        Deps::Build => Scope::Build,
+        Deps::All => Scope::All,
+    }
+}
+
 fn show(
     directory: &std::path::Path,
     options: Vec<(String, String)>,
@@ -319,18 +368,15 @@ fn show(
     let targets = classify_targets(&args.elements, &element_path)?;
     let except = classify_targets(&args.except, &element_path)?;
     let fmt = args.format.as_deref().unwrap_or(DEFAULT_ELEMENT_FORMAT);
-    let keep_details = ["%{config", "%{vars", "%{env", "%{public"]
-        .iter()
-        .any(|t| fmt.contains(t));
-    let (pipeline, except) =
-        Pipeline::load(&project_dir, options, &targets, &except, keep_details)?;
-    let targets = pipeline.targets.clone();
-    let scope = match args.deps {
-        Deps::None => Scope::None,
-        Deps::Run => Scope::Run,
-        Deps::Build => Scope::Build,
-        Deps::All => Scope::All,
+    let keep = crate::element::Keep {
+        details: ["%{config", "%{vars", "%{env", "%{public"]
+            .iter()
+            .any(|t| fmt.contains(t)),
+        source_info: fmt.contains("%{source-info"),
     };
+    let (pipeline, except) = Pipeline::load(&project_dir, options, &targets, &except, keep)?;
+    let targets = pipeline.targets.clone();
+    let scope = scope_of(args.deps);
     let selection = pipeline.dependencies(&targets, scope);
     let mut selection = pipeline.except_elements(&targets, selection, &except);
     if let Order::Alpha = args.order {

@@ -57,12 +57,38 @@ pub struct KindTraits {
     pub configures_dependencies: bool,
 }
 
+/// How an element kind turns its dependencies and sources into an artifact (see
+/// `crate::assemble`, which implements each).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Assembly {
+    /// BuildElement: stage, integrate, run configure/build/install/strip, collect.
+    Build,
+    /// `import`: the staged sources' `source` directory at `target`.
+    Import,
+    /// `stack`: an empty artifact.
+    Stack,
+    /// `compose`: dependency files selected by split domains.
+    Compose,
+    /// `filter`: one build dependency's files selected by split domains.
+    Filter,
+    /// `script`: commands over a layout of dependencies.
+    Script,
+    /// Never built (junction, link).
+    Nothing,
+    /// Not implemented by bst-rs yet.
+    Unsupported,
+}
+
 /// An element kind.
 pub trait ElementKind: Send + Sync {
     /// Class attributes.
     fn traits(&self) -> KindTraits;
     /// Validates configuration and computes the unique key.
     fn configure(&self, input: &ConfigureInput) -> Result<Configured>;
+    /// How the kind is built.
+    fn assembly(&self) -> Assembly {
+        Assembly::Unsupported
+    }
 }
 
 fn plugin_error(msg: String) -> LoadError {
@@ -103,6 +129,10 @@ const COMMAND_STEPS: [&str; 4] = [
 ];
 
 impl ElementKind for BuildKind {
+    fn assembly(&self) -> Assembly {
+        Assembly::Build
+    }
+
     fn traits(&self) -> KindTraits {
         KindTraits {
             configures_dependencies: true,
@@ -182,6 +212,10 @@ impl ElementKind for BuildKind {
 pub struct ImportKind;
 
 impl ElementKind for ImportKind {
+    fn assembly(&self) -> Assembly {
+        Assembly::Import
+    }
+
     fn traits(&self) -> KindTraits {
         KindTraits::default()
     }
@@ -203,6 +237,10 @@ impl ElementKind for ImportKind {
 pub struct StackKind;
 
 impl ElementKind for StackKind {
+    fn assembly(&self) -> Assembly {
+        Assembly::Stack
+    }
+
     fn traits(&self) -> KindTraits {
         KindTraits {
             forbid_sources: true,
@@ -223,6 +261,10 @@ impl ElementKind for StackKind {
 pub struct ComposeKind;
 
 impl ElementKind for ComposeKind {
+    fn assembly(&self) -> Assembly {
+        Assembly::Compose
+    }
+
     fn traits(&self) -> KindTraits {
         KindTraits {
             strict_rebuild: true,
@@ -264,6 +306,10 @@ impl ElementKind for ComposeKind {
 pub struct FilterKind;
 
 impl ElementKind for FilterKind {
+    fn assembly(&self) -> Assembly {
+        Assembly::Filter
+    }
+
     fn traits(&self) -> KindTraits {
         KindTraits {
             artifact_version: 1,
@@ -314,6 +360,10 @@ pub const SCRIPT_ELEMENT_TRAITS: KindTraits = KindTraits {
 pub struct ScriptKind;
 
 impl ElementKind for ScriptKind {
+    fn assembly(&self) -> Assembly {
+        Assembly::Script
+    }
+
     fn traits(&self) -> KindTraits {
         SCRIPT_ELEMENT_TRAITS
     }
@@ -376,6 +426,10 @@ impl ElementKind for ScriptKind {
 pub struct JunctionKind;
 
 impl ElementKind for JunctionKind {
+    fn assembly(&self) -> Assembly {
+        Assembly::Nothing
+    }
+
     fn traits(&self) -> KindTraits {
         KindTraits {
             forbid_rdepends: true,
@@ -408,6 +462,10 @@ impl ElementKind for JunctionKind {
 pub struct LinkKind;
 
 impl ElementKind for LinkKind {
+    fn assembly(&self) -> Assembly {
+        Assembly::Nothing
+    }
+
     fn traits(&self) -> KindTraits {
         KindTraits {
             forbid_rdepends: true,

@@ -12,6 +12,7 @@
 pub mod community;
 pub mod kinds;
 mod shared;
+mod sources;
 
 use crate::cachekey::json::KeyValue;
 use crate::loader::{ElementId, LoadContext, DEP_BUILD, DEP_RUNTIME};
@@ -84,6 +85,33 @@ pub struct ElementSource {
     pub directory: Option<String>,
     /// Has a ref (a unique key).
     pub resolved: bool,
+    /// For `local` sources: the absolute path to stage.
+    pub local_path: Option<PathBuf>,
+    /// `<kind> source at <provenance>`, as BuildStream names the source in messages.
+    pub display: String,
+    /// What fetches and stages it.
+    pub fetcher: crate::source::fetch::SourceFetcher,
+    /// `collect_source_info()`, when asked for ([`Keep::source_info`]). Its errors only
+    /// surface when the information is shown, as in BuildStream.
+    pub info: Option<SourceInfoResult>,
+}
+
+/// What collecting a source's information gave, with the source's name for messages.
+#[derive(Clone, Debug)]
+pub struct SourceInfoResult {
+    /// `str(source)`: `<kind> source at <provenance>`.
+    pub display: String,
+    /// The information, or why BuildStream fails to give it.
+    pub collected: Result<source::info::Collected>,
+}
+
+/// What to keep of an element's composition besides its key, for `show --format` tokens.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Keep {
+    /// Variables, environment, public data and configuration ([`ElementDetails`]).
+    pub details: bool,
+    /// Each source's `collect_source_info()` ([`ElementSource::info`]).
+    pub source_info: bool,
 }
 
 /// What an element was composed from; kept only when asked for (`show --format` tokens
@@ -101,6 +129,8 @@ pub struct ElementDetails {
     pub config: Node,
     /// Sandbox configuration.
     pub sandbox: SandboxConfig,
+    /// `config:` of each build dependency that has one (element, expanded node).
+    pub dep_configs: Vec<(ElementId, Node)>,
 }
 
 /// A fully configured element.
@@ -170,7 +200,7 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 /// Instantiates elements from loaded ones.
 pub struct Instantiator<'a> {
     ctx: &'a mut LoadContext,
-    keep_details: bool,
+    keep: Keep,
     defaults: HashMap<(ProjectId, String), std::sync::Arc<KindDefaults>>,
     /// Instantiated elements by load element id.
     pub elements: HashMap<ElementId, Element>,
@@ -190,10 +220,10 @@ fn host_os() -> String {
 
 impl<'a> Instantiator<'a> {
     /// A new instantiator over a load context.
-    pub fn new(ctx: &'a mut LoadContext, keep_details: bool) -> Self {
+    pub fn new(ctx: &'a mut LoadContext, keep: Keep) -> Self {
         Instantiator {
             ctx,
-            keep_details,
+            keep,
             defaults: HashMap::default(),
             elements: HashMap::default(),
         }
@@ -392,7 +422,7 @@ impl<'a> Instantiator<'a> {
         let Plan { order, errors } = plan;
         let ctx: &LoadContext = self.ctx;
         let defaults = &self.defaults;
-        let keep = self.keep_details;
+        let keep = self.keep;
         let work: Vec<ElementId> = dependency_levels(ctx, &order).concat();
         let built: Vec<OnceLock<Element>> =
             (0..ctx.elements.len()).map(|_| OnceLock::new()).collect();
@@ -499,8 +529,9 @@ fn build_element(
     ctx: &LoadContext,
     defaults_map: &DefaultsMap,
     id: ElementId,
-    keep_details: bool,
+    keep: Keep,
 ) -> Result<Built> {
+    let keep_details = keep.details;
     let el = &ctx.elements[id];
     let pid = el.project;
     let kind = el.kind.clone().ok_or_else(|| el.node.missing_key("kind"))?;
@@ -641,11 +672,12 @@ fn build_element(
     let sandbox = parse_sandbox(&sandbox_node)?;
 
     // Sources
-    let (sources, source_keys) = load_sources(ctx, id, &variables)?;
+    let (sources, source_keys) = load_sources(ctx, id, &variables, keep.source_info)?;
 
     let deps = &el.deps;
     let traits = defaults.imp.traits();
     let mut dep_configs: Vec<(String, Option<Node>)> = Vec::new();
+    let mut dep_config_ids: Vec<ElementId> = Vec::new();
     let mut build_deps = Vec::new();
     let mut runtime_deps = Vec::new();
     let mut strict_deps = Vec::new();
@@ -655,11 +687,13 @@ fn build_element(
             if traits.configures_dependencies {
                 if dep.config_nodes.is_empty() {
                     dep_configs.push((dep.path(), None));
+                    dep_config_ids.push(dep.element);
                 } else {
                     for c in &dep.config_nodes {
                         let mut c = c.clone();
                         variables.expand(&mut c)?;
                         dep_configs.push((dep.path(), Some(c)));
+                        dep_config_ids.push(dep.element);
                     }
                 }
             } else if let Some(c) = dep.config_nodes.first() {
@@ -809,6 +843,11 @@ fn build_element(
             public: public.0.clone(),
             config,
             sandbox,
+            dep_configs: dep_config_ids
+                .into_iter()
+                .zip(dep_configs)
+                .filter_map(|(id, (_, c))| c.map(|c| (id, c)))
+                .collect(),
         })
     });
     let element = Element {
@@ -892,6 +931,7 @@ fn load_sources(
     ctx: &LoadContext,
     id: ElementId,
     variables: &Variables,
+    keep_info: bool,
 ) -> Result<(Vec<ElementSource>, Vec<Option<KeyValue>>)> {
     let el = &ctx.elements[id];
     let pid = el.project;
@@ -900,7 +940,8 @@ fn load_sources(
     };
     let el_name = &el.name;
     let project = &ctx.projects[pid];
-    let pass = if el.first_pass {
+    let first_pass = el.first_pass;
+    let pass = if first_pass {
         &project.first_pass
     } else {
         &project.second_pass.as_ref().expect("fully loaded").pass
@@ -926,18 +967,15 @@ fn load_sources(
             ));
         }
         let directory = src.get_str("directory")?.map(str::to_owned);
-        if let Some(p) = src.get_mapping("provenance")? {
-            for (k, v) in p.as_map().into_iter().flatten() {
-                if !v.is_scalar() {
-                    return Err(LoadError::new(
-                        LoadErrorReason::InvalidData,
-                        format!(
-                            "{}: Expected string for the value of provenance attribute '{k}'",
-                            v.prov
-                        ),
-                    ));
-                }
-            }
+        let provenance = src.get_mapping("provenance")?;
+        if let Some(p) = provenance {
+            // Keys are checked once the project is fully loaded (BuildStream defers the
+            // check for elements loaded earlier; bst-rs skips it for them).
+            let attributes = project
+                .second_pass
+                .as_ref()
+                .map(|f| f.source_provenance_attributes.as_slice());
+            source::info::check_provenance(p, attributes)?;
         }
         let declared = project.source_origins.get(&kind);
         if declared.is_none() && !source::CORE_SOURCE_KINDS.contains(&kind.as_str()) {
@@ -967,20 +1005,166 @@ fn load_sources(
         variables.expand(&mut config)?;
         apply_project_refs(ctx, pid, el_name, index, &kind, &mut config);
         let display = format!("{kind} source at {}", src.prov);
-        let configured = imp.configure(&SourceInput {
+        let input = SourceInput {
             config: &config,
             project_dir: &project.directory,
             aliases: &pass.aliases,
+            display: &display,
+        };
+        let configured = imp.configure(&input)?;
+        for url in imp.marked_urls(&config)? {
+            let alias = source::info::extract_alias(&url);
+            if !alias.is_empty() && !alias_exists(ctx, pid, first_pass, alias, &display)? {
+                return Err(LoadError::new(
+                    LoadErrorReason::PluginConfig,
+                    format!("{display}: Invalid alias '{alias}' specified in URL: {url}"),
+                ));
+            }
+        }
+        let info = keep_info.then(|| {
+            let attributes = project
+                .second_pass
+                .as_ref()
+                .map_or(DEFAULT_PROVENANCE_ATTRIBUTES.as_slice(), |f| {
+                    f.source_provenance_attributes.as_slice()
+                });
+            let translate = |url: &str| translate_url(ctx, pid, first_pass, url, &display);
+            // BuildStream computes each source's key, in order, up to the first unresolved one.
+            let key_computed =
+                configured.unique_key.is_some() && out.iter().all(|s: &ElementSource| s.resolved);
+            SourceInfoResult {
+                collected: imp.source_info(
+                    &input,
+                    &source::info::InfoInput {
+                        kind: &kind,
+                        translate: &translate,
+                        provenance,
+                        provenance_attributes: attributes,
+                        key_computed,
+                    },
+                ),
+                display: display.clone(),
+            }
+        });
+        let fetcher = source::fetch::make_fetcher(&source::fetch::FetcherInput {
+            kind: &kind,
+            config: &config,
+            project_dir: &project.directory,
+            urls: source::fetch::urls::project_urls(ctx, pid, first_pass),
             display: &display,
         })?;
         out.push(ElementSource {
             kind,
             directory,
             resolved: configured.unique_key.is_some(),
+            local_path: configured.local_path,
+            info,
+            display,
+            fetcher,
         });
         keys.push(configured.unique_key);
     }
     Ok((out, keys))
+}
+
+/// BuildStream's default `source-provenance-attributes`.
+static DEFAULT_PROVENANCE_ATTRIBUTES: std::sync::LazyLock<Vec<String>> =
+    std::sync::LazyLock::new(|| vec!["homepage".to_owned(), "issue-tracker".to_owned()]);
+
+/// `Project.alias_exists()`: whether a source of project `pid` may use `alias`. A
+/// subproject's alias that its junction maps must exist in the parent project.
+fn alias_exists(
+    ctx: &LoadContext,
+    pid: ProjectId,
+    first_pass: bool,
+    alias: &str,
+    display: &str,
+) -> Result<bool> {
+    let project = &ctx.projects[pid];
+    if let Some(j) = &project.junction {
+        let parent_alias = match j.aliases.get(alias).and_then(Node::as_str) {
+            Some(a) => Some(a),
+            None if j.map_aliases_identity => Some(alias),
+            None => None,
+        };
+        match parent_alias {
+            Some(a) if !a.is_empty() => {
+                if alias_exists(ctx, j.parent, first_pass, a, display)? {
+                    return Ok(true);
+                }
+                return Err(LoadError::new(
+                    LoadErrorReason::PluginConfig,
+                    format!(
+                        "{}: Mapped alias '{a}' for subproject alias '{alias}' is invalid in the parent project",
+                        j.display
+                    ),
+                ));
+            }
+            _ if ctx.projects[j.parent].disallow_subproject_uris => {
+                return Err(unmapped_alias(display, alias));
+            }
+            _ => {}
+        }
+    }
+    let aliases = match (first_pass, project.second_pass.as_ref()) {
+        (false, Some(full)) => &full.pass.aliases,
+        _ => &project.first_pass.aliases,
+    };
+    Ok(aliases.get(alias).is_some())
+}
+
+/// A subproject alias its junction does not map, with `disallow-subproject-uris`.
+fn unmapped_alias(display: &str, alias: &str) -> LoadError {
+    LoadError::new(
+        LoadErrorReason::PluginConfig,
+        format!(
+            "{display}: Parent project did not provide a mapping for alias '{alias}' and disallowed usage of unmapped aliases"
+        ),
+    )
+}
+
+/// `Project.translate_url()`: `alias:rest` becomes the alias's URL followed by `rest` when the
+/// project defines the alias; in a subproject, an alias its junction maps (or, with
+/// `map-aliases: identity`, any alias) is translated by the parent project instead.
+fn translate_url(
+    ctx: &LoadContext,
+    pid: ProjectId,
+    first_pass: bool,
+    url: &str,
+    display: &str,
+) -> Result<String> {
+    let Some((alias, body)) = url.split_once(':') else {
+        return Ok(url.to_owned());
+    };
+    let project = &ctx.projects[pid];
+    let aliases = match (first_pass, project.second_pass.as_ref()) {
+        (false, Some(full)) => &full.pass.aliases,
+        _ => &project.first_pass.aliases,
+    };
+    let Some(alias_url) = aliases
+        .get(alias)
+        .and_then(Node::as_str)
+        .filter(|u| !u.is_empty())
+    else {
+        return Ok(url.to_owned());
+    };
+    if let Some(j) = &project.junction {
+        let parent_alias = match j.aliases.get(alias).and_then(Node::as_str) {
+            Some(a) => Some(a),
+            None if j.map_aliases_identity => Some(alias),
+            None => None,
+        };
+        match parent_alias {
+            Some(a) if !a.is_empty() => {
+                return translate_url(ctx, j.parent, first_pass, &format!("{a}:{body}"), display)
+            }
+            _ if ctx.projects[j.parent].disallow_subproject_uris => {
+                return Err(unmapped_alias(display, alias))
+            }
+            _ => {}
+        }
+    }
+    Ok(format!("{alias_url}{body}"))
 }
 
 /// With `ref-storage: project.refs`, a source's ref comes from the refs file (the

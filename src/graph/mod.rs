@@ -45,7 +45,7 @@ impl Pipeline {
         options: Vec<(String, String)>,
         targets: &[String],
         except: &[String],
-        keep_details: bool,
+        keep: crate::element::Keep,
     ) -> Result<(Pipeline, Vec<ElementId>)> {
         crate::init_thread_pool();
         let mut ctx = LoadContext::new(directory, options)
@@ -60,7 +60,7 @@ impl Pipeline {
         let ids = ctx.load(&all)?;
         let (t, e) = ids.split_at(names.len());
         let except_ids = e.to_vec();
-        let mut p = Self::load_in(t.to_vec(), except_ids.clone(), ctx, keep_details)?;
+        let mut p = Self::load_in(t.to_vec(), except_ids.clone(), ctx, keep)?;
         p.targets = t.to_vec();
         Ok((p, except_ids))
     }
@@ -69,9 +69,9 @@ impl Pipeline {
         targets: Vec<ElementId>,
         except: Vec<ElementId>,
         mut ctx: LoadContext,
-        keep_details: bool,
+        keep: crate::element::Keep,
     ) -> Result<Pipeline> {
-        let mut inst = Instantiator::new(&mut ctx, keep_details);
+        let mut inst = Instantiator::new(&mut ctx, keep);
         let all: Vec<ElementId> = targets.iter().chain(except.iter()).copied().collect();
         let plan = inst.prepare_all(&all);
         let ctx_ref = inst.context();

@@ -762,6 +762,7 @@ impl LoadContext {
             overrides,
             aliases,
             map_aliases_identity,
+            display: format!("junction element at {}", el.node.prov),
         })
     }
 
@@ -1282,6 +1283,7 @@ impl Project {
             default_targets: self.default_targets.clone(),
             fatal_warnings: self.fatal_warnings.clone(),
             refs_in_file: self.refs_in_file,
+            disallow_subproject_uris: self.disallow_subproject_uris,
             element_origins: self.element_origins.clone(),
             source_origins: self.source_origins.clone(),
             first_pass: self.first_pass.clone(),

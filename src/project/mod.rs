@@ -69,6 +69,12 @@ pub struct PassConfig {
     pub base_variables: Node,
     /// `aliases:`, variable-expanded.
     pub aliases: Node,
+    /// `mirrors:` (the user configuration's when it has some for this project), expanded.
+    pub mirrors: Node,
+    /// Whether `mirrors` comes from the user configuration.
+    pub user_mirrors: bool,
+    /// URL translation table, built on first use by [`crate::source::fetch::urls::project_urls`].
+    pub urls: Arc<OnceLock<Arc<crate::source::fetch::urls::ProjectUrls>>>,
 }
 
 /// What a junction element says about the subproject it loads.
@@ -90,6 +96,8 @@ pub struct JunctionConfig {
     pub aliases: Node,
     /// `map-aliases: identity`.
     pub map_aliases_identity: bool,
+    /// `str()` of the junction element: `junction element at <provenance>`.
+    pub display: String,
 }
 
 /// A loaded project.
@@ -113,6 +121,8 @@ pub struct Project {
     pub fatal_warnings: Vec<String>,
     /// `ref-storage: project.refs`.
     pub refs_in_file: bool,
+    /// `junctions: disallow-subproject-uris`.
+    pub disallow_subproject_uris: bool,
     /// Element and source kinds declared by `plugins:`, with their origins.
     pub element_origins: IndexMap<String, PluginOrigin>,
     /// Source kinds declared by `plugins:`.
@@ -138,6 +148,8 @@ pub struct FullConfig {
     pub splits: Node,
     /// With `ref-storage: project.refs`: the processed `project.refs` file.
     pub refs: Option<Node>,
+    /// The keys sources may use in `provenance:` (`source-provenance-attributes`).
+    pub source_provenance_attributes: Vec<String>,
 }
 
 fn default_config() -> &'static Node {
@@ -371,9 +383,10 @@ impl Project {
         defaults.validate_keys(&["targets"])?;
         let default_targets = defaults.get_str_list("targets")?;
         let fatal_warnings = pre.get_str_list("fatal-warnings")?;
+        let mut disallow_subproject_uris = false;
         if let Some(j) = pre.get_mapping("junctions")? {
             j.validate_keys(&["duplicates", "internal", "disallow-subproject-uris"])?;
-            j.get_bool("disallow-subproject-uris", false)?;
+            disallow_subproject_uris = j.get_bool("disallow-subproject-uris", false)?;
         }
 
         let mut project = Project {
@@ -386,6 +399,7 @@ impl Project {
             default_targets,
             fatal_warnings,
             refs_in_file: false,
+            disallow_subproject_uris,
             element_origins: IndexMap::default(),
             source_origins: IndexMap::default(),
             first_pass: PassConfig {
@@ -394,6 +408,9 @@ impl Project {
                 source_overrides: Node::empty_map(Provenance::synthetic()),
                 base_variables: Node::empty_map(Provenance::synthetic()),
                 aliases: Node::empty_map(Provenance::synthetic()),
+                mirrors: Node::seq(Vec::new(), Provenance::synthetic()),
+                user_mirrors: false,
+                urls: Default::default(),
             },
             second_pass: None,
         };
@@ -478,8 +495,21 @@ impl Project {
         } else {
             None
         };
+        // The project's own mapping (after includes, before options), even an empty one;
+        // BuildStream's defaults only when the project has none.
+        let attributes = match conf.get_mapping("source-provenance-attributes")? {
+            Some(m) => Some(m),
+            None => config.get_mapping("source-provenance-attributes")?,
+        };
+        let source_provenance_attributes = attributes
+            .and_then(Node::as_map)
+            .into_iter()
+            .flatten()
+            .map(|(k, _)| k.to_string())
+            .collect();
         Ok(FullConfig {
             refs,
+            source_provenance_attributes,
             pass,
             environment,
             env_nocache,
@@ -584,16 +614,26 @@ impl Project {
             .cloned()
             .unwrap_or_else(|| Node::empty_map(Provenance::synthetic()));
         variables.expand(&mut aliases)?;
-        if let Some(mirrors) = config.get_sequence("mirrors")? {
-            let mut m = mirrors.clone();
-            variables.expand(&mut m)?;
-        }
+        // The user configuration's `projects: <name>: mirrors:` replaces the project's.
+        let user_mirrors = match user_config().projects.get_mapping(&self.name)? {
+            Some(p) => p.get_sequence("mirrors")?.cloned(),
+            None => None,
+        };
+        let project_mirrors = config.get_sequence("mirrors")?.cloned();
+        let user_mirrors_set = user_mirrors.is_some();
+        let mut mirrors = user_mirrors
+            .or(project_mirrors)
+            .unwrap_or_else(|| Node::seq(Vec::new(), Provenance::synthetic()));
+        variables.expand(&mut mirrors)?;
         Ok(PassConfig {
             options: Arc::new(pool),
             element_overrides,
             source_overrides,
             base_variables,
             aliases,
+            mirrors,
+            user_mirrors: user_mirrors_set,
+            urls: Default::default(),
         })
     }
 }

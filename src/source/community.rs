@@ -21,7 +21,8 @@
 //! A source is unresolved (`unique_key: None`) exactly when the plugin's `is_resolved()` is
 //! false.
 
-use super::{sha256_file, ConfiguredSource, SourceInput, SourceKind, COMMON_KEYS};
+use super::info::{self, crash, medium, version_type, Collected, InfoInput};
+use super::{guess_or_crash, sha256_file, ConfiguredSource, SourceInput, SourceKind, COMMON_KEYS};
 use crate::cachekey::json::KeyValue;
 use crate::cachekey::node_to_key;
 use crate::yaml::{LoadError, LoadErrorReason, Node, Result};
@@ -262,6 +263,143 @@ fn relpath_from_root(p: &str) -> String {
     }
 }
 
+/// What BuildStream dies of when a git plugin's source info meets a missing ref.
+const NO_REF_TYPE_ERROR: &str =
+    "TypeError: expected string or bytes-like object, got 'NoneType' (the source has no ref)";
+
+/// The plugins' `VersionGuesser` at source-info time: `version`, else a guess with
+/// `version-guess-pattern` (or BuildStream's default pattern).
+#[derive(Default)]
+struct Guesser {
+    version: Option<String>,
+    pattern: Option<String>,
+}
+
+impl Guesser {
+    fn read(node: &Node) -> Result<Self> {
+        Ok(Guesser {
+            version: node.get_str("version")?.map(str::to_owned),
+            pattern: node.get_str("version-guess-pattern")?.map(str::to_owned),
+        })
+    }
+
+    /// `VersionGuesser.guess_version(string)`.
+    fn guess(&self, string: Option<&str>, display: &str) -> Result<Option<String>> {
+        if let Some(v) = &self.version {
+            return Ok(Some(v.clone()));
+        }
+        match string {
+            None => Ok(None),
+            Some(s) => guess_or_crash(s, self.pattern.as_deref(), display),
+        }
+    }
+}
+
+/// `GitMirror.get_source_info()` (`git_repo`, `go_module`; with `tag_name`) and
+/// `GitTagMirror.get_source_info()` (`git_module`): `REF_REGEX` splits the ref into tag,
+/// commits beyond it and sha; any commit count is reported, even `0`.
+fn git_mirror_info(
+    input: &SourceInput,
+    info: &InfoInput,
+    url: &str,
+    r#ref: &str,
+    guesser: &Guesser,
+    tag_name: bool,
+) -> Result<Collected> {
+    let Some((tag, commits, sha)) = info::parse_describe_ref(r#ref) else {
+        return Err(crash(
+            input.display,
+            &format!("AttributeError: 'NoneType' object has no attribute 'groups' (ref '{ref}' is not a sha or git-describe string)"),
+        ));
+    };
+    let version_guess = guesser.guess(tag, input.display)?;
+    let mut extra = Vec::new();
+    if let Some(tag) = tag.filter(|t| tag_name && !t.is_empty()) {
+        extra.push(("tag-name", tag.to_owned()));
+    }
+    if let Some(n) = commits {
+        extra.push(("commit-offset", n.to_owned()));
+    }
+    Ok(Collected::Infos(vec![info.create(
+        (info.translate)(url)?,
+        medium::GIT,
+        version_type::COMMIT,
+        Some(sha.to_owned()),
+        version_guess,
+        extra,
+        None,
+    )?]))
+}
+
+/// `HTTPFetcher.get_source_info()` (`cpan`, `pypi`): the guess is made on the translated URL.
+fn http_fetcher_info(
+    input: &SourceInput,
+    info: &InfoInput,
+    url: &str,
+    sha: Option<String>,
+) -> Result<Collected> {
+    let url = (info.translate)(url)?;
+    let version_guess = Guesser::read(input.config)?.guess(Some(&url), input.display)?;
+    Ok(Collected::Infos(vec![info.create(
+        url,
+        medium::REMOTE_FILE,
+        version_type::SHA256,
+        sha,
+        version_guess,
+        Vec::new(),
+        None,
+    )?]))
+}
+
+/// `cargo2`'s `mirrored_git_url`: the longest matching `git-mirrors` prefix (the first of
+/// equally long ones), replaced everywhere in the URL as Python's `str.replace` does.
+fn mirrored_git_url(mirrors: Option<&Node>, git_url: &str, display: &str) -> Result<String> {
+    let mut best: Option<(&str, &str)> = None;
+    for (prefix, mirror) in mirrors.and_then(Node::as_map).into_iter().flatten() {
+        let Some(mirror) = mirror.as_str() else {
+            return Err(crash(
+                display,
+                &format!("AttributeError: git-mirrors entry '{prefix}' is not a string"),
+            ));
+        };
+        if git_url.starts_with(&**prefix) && best.is_none_or(|(p, _)| p.len() < prefix.len()) {
+            best = Some((prefix, mirror));
+        }
+    }
+    Ok(match best {
+        Some((prefix, mirror)) => git_url.replace(prefix, mirror),
+        None => git_url.to_owned(),
+    })
+}
+
+/// The names in a directory, sorted by code point as Python sorts `os.listdir()`.
+fn sorted_entries(dir: &Path, display: &str) -> Result<Vec<String>> {
+    let io_err = |e: std::io::Error| source_error(format!("{display}: {e}"));
+    let mut names: Vec<String> = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(io_err)? {
+        let name = entry.map_err(io_err)?.file_name();
+        let Some(name) = name.to_str() else {
+            return Err(source_error(format!(
+                "{display}: patch file name is not valid UTF-8: {}",
+                name.to_string_lossy()
+            )));
+        };
+        names.push(name.to_owned());
+    }
+    // Python sorts by code point, which is the UTF-8 byte order of Rust strings.
+    names.sort();
+    Ok(names)
+}
+
+/// `os.path.join(a, b)` for a relative `b`.
+fn python_path_join(a: &str, b: &str) -> String {
+    if a.is_empty() || a.ends_with('/') {
+        format!("{a}{b}")
+    } else {
+        format!("{a}/{b}")
+    }
+}
+
 /// `git_repo`: a git repository checked out at a commit (community `GitSource`).
 pub struct GitRepoSource;
 
@@ -294,6 +432,21 @@ impl SourceKind for GitRepoSource {
         key.insert("bugfix".to_owned(), KeyValue::Int(1));
         version.insert_into(&mut key);
         resolved(KeyValue::Dict(key))
+    }
+
+    /// `GitMirror.get_source_info()`: the translated URL, the commit, the tag as
+    /// `tag-name` and the commits beyond it as `commit-offset`.
+    fn source_info(&self, input: &SourceInput, info: &InfoInput) -> Result<Collected> {
+        let c = input.config;
+        let Some(r) = c.get_str("ref")? else {
+            return Err(crash(input.display, NO_REF_TYPE_ERROR));
+        };
+        let guesser = Guesser::read(c)?;
+        git_mirror_info(input, info, c.req_str("url")?, r, &guesser, true)
+    }
+
+    fn marked_urls(&self, config: &Node) -> Result<Vec<String>> {
+        Ok(vec![config.req_str("url")?.to_owned()])
     }
 }
 
@@ -342,6 +495,20 @@ impl SourceKind for GitModuleSource {
         version.append_to(&mut key);
         resolved(KeyValue::List(key))
     }
+
+    /// `GitTagMirror.get_source_info()`: like `git_repo` without `tag-name`.
+    fn source_info(&self, input: &SourceInput, info: &InfoInput) -> Result<Collected> {
+        let c = input.config;
+        let Some(r) = c.get_str("ref")? else {
+            return Err(crash(input.display, NO_REF_TYPE_ERROR));
+        };
+        let guesser = Guesser::read(c)?;
+        git_mirror_info(input, info, c.req_str("url")?, r, &guesser, false)
+    }
+
+    fn marked_urls(&self, config: &Node) -> Result<Vec<String>> {
+        Ok(vec![config.req_str("url")?.to_owned()])
+    }
 }
 
 /// `patch_queue`: a project directory of patches applied in name order.
@@ -354,25 +521,33 @@ impl SourceKind for PatchQueueSource {
         let path = project_path(c, "path", input.project_dir, false, true)?;
         let dir = input.project_dir.join(&path);
         let io_err = |e: std::io::Error| source_error(format!("{}: {e}", input.display));
-        let mut names: Vec<String> = Vec::new();
-        for entry in std::fs::read_dir(&dir).map_err(io_err)? {
-            let name = entry.map_err(io_err)?.file_name();
-            let Some(name) = name.to_str() else {
-                return Err(source_error(format!(
-                    "{}: patch file name is not valid UTF-8: {}",
-                    input.display,
-                    name.to_string_lossy()
-                )));
-            };
-            names.push(name.to_owned());
-        }
-        // Python sorts by code point, which is the UTF-8 byte order of Rust strings.
-        names.sort();
+        let names = sorted_entries(&dir, input.display)?;
         let mut key = Vec::with_capacity(names.len());
         for name in names {
             key.push(KeyValue::Str(sha256_file(&dir.join(name)).map_err(io_err)?));
         }
         resolved(KeyValue::List(key))
+    }
+
+    /// One local entry per patch, in name order.
+    fn source_info(&self, input: &SourceInput, info: &InfoInput) -> Result<Collected> {
+        let path = project_path(input.config, "path", input.project_dir, false, true)?;
+        let dir = input.project_dir.join(&path);
+        let io_err = |e: std::io::Error| source_error(format!("{}: {e}", input.display));
+        let mut infos = Vec::new();
+        for name in sorted_entries(&dir, input.display)? {
+            let sha = sha256_file(&dir.join(&name)).map_err(io_err)?;
+            infos.push(info.create(
+                python_path_join(&path, &name),
+                medium::LOCAL,
+                version_type::SHA256,
+                Some(sha),
+                None,
+                Vec::new(),
+                None,
+            )?);
+        }
+        Ok(Collected::Infos(infos))
     }
 }
 
@@ -400,6 +575,14 @@ impl SourceKind for ZipSource {
         version.append_to(&mut key);
         key.push(KeyValue::Str(base_dir));
         resolved(KeyValue::List(key))
+    }
+
+    fn source_info(&self, input: &SourceInput, info: &InfoInput) -> Result<Collected> {
+        super::downloadable_info(input, info)
+    }
+
+    fn marked_urls(&self, config: &Node) -> Result<Vec<String>> {
+        Ok(vec![config.req_str("url")?.to_owned()])
     }
 }
 
@@ -488,6 +671,89 @@ impl SourceKind for Cargo2Source {
             KeyValue::str("a"),
         ]))
     }
+
+    /// One entry per crate of the ref: registry crates as remote files, git crates as
+    /// commits of their (mirrored) repository.
+    fn source_info(&self, input: &SourceInput, info: &InfoInput) -> Result<Collected> {
+        let c = input.config;
+        let original = c
+            .get_str("url")?
+            .unwrap_or("https://static.crates.io/crates");
+        let url = if original.ends_with(':') || original.ends_with('/') {
+            original.to_owned()
+        } else {
+            format!("{original}/")
+        };
+        let crates = c.get_sequence("ref")?.and_then(Node::as_seq).unwrap_or(&[]);
+        // URLs marked at configure time: the registry and each git crate's repository.
+        let mut marked = vec![url.clone()];
+        for krate in crates {
+            if krate.get_str("kind")? == Some("git") {
+                marked.push(krate.req_str("repo")?.to_owned());
+            }
+        }
+        let mirrors = c.get_mapping("git-mirrors")?;
+        let mut infos = Vec::new();
+        for krate in crates {
+            let name = krate.req_str("name")?;
+            let version = krate.req_str("version")?;
+            let provenance = krate.get_mapping("provenance")?;
+            if krate.get_str("kind")?.unwrap_or("registry") == "git" {
+                let repo = mirrored_git_url(mirrors, krate.req_str("repo")?, input.display)?;
+                if !marked.contains(&repo) && !info::extract_alias(&repo).is_empty() {
+                    return Err(crash(
+                        input.display,
+                        &format!("AssertionError: URL was not seen at configure time: {repo}"),
+                    ));
+                }
+                infos.push(info.create(
+                    (info.translate)(&repo)?,
+                    medium::GIT,
+                    version_type::COMMIT,
+                    Some(krate.req_str("commit")?.to_owned()),
+                    Some(version.to_owned()),
+                    vec![("crate-name", name.to_owned())],
+                    provenance,
+                )?);
+            } else {
+                infos.push(info.create(
+                    (info.translate)(&format!("{url}{name}/{name}-{version}.crate"))?,
+                    medium::REMOTE_FILE,
+                    version_type::SHA256,
+                    krate.get_str("sha")?.map(str::to_owned),
+                    Some(version.to_owned()),
+                    Vec::new(),
+                    provenance,
+                )?);
+            }
+        }
+        if infos.is_empty() {
+            return Ok(Collected::Unavailable);
+        }
+        Ok(Collected::Infos(infos))
+    }
+
+    /// The registry URL (with a final `/`), then each git crate's repository.
+    fn marked_urls(&self, config: &Node) -> Result<Vec<String>> {
+        let url = config
+            .get_str("url")?
+            .unwrap_or("https://static.crates.io/crates");
+        let mut urls = vec![if url.ends_with(':') || url.ends_with('/') {
+            url.to_owned()
+        } else {
+            format!("{url}/")
+        }];
+        for krate in config
+            .get_sequence("ref")?
+            .and_then(Node::as_seq)
+            .unwrap_or(&[])
+        {
+            if krate.get_str("kind")? == Some("git") {
+                urls.push(krate.req_str("repo")?.to_owned());
+            }
+        }
+        Ok(urls)
+    }
 }
 
 /// `go_module`: a Go module checked out from git at the ref's commit.
@@ -539,6 +805,30 @@ impl SourceKind for GoModuleSource {
             ("bugfix", KeyValue::Int(1)),
         ]))
     }
+
+    /// `GitMirror.get_source_info()` on the ref's `git-ref`, guessing from the tag only.
+    fn source_info(&self, input: &SourceInput, info: &InfoInput) -> Result<Collected> {
+        let c = input.config;
+        let Some(r) = c.get_mapping("ref")? else {
+            return Err(crash(
+                input.display,
+                "TypeError: 'NoneType' object is not subscriptable (the source has no ref)",
+            ));
+        };
+        let guesser = Guesser::default();
+        git_mirror_info(
+            input,
+            info,
+            c.req_str("url")?,
+            r.req_str("git-ref")?,
+            &guesser,
+            true,
+        )
+    }
+
+    fn marked_urls(&self, config: &Node) -> Result<Vec<String>> {
+        Ok(vec![config.req_str("url")?.to_owned()])
+    }
 }
 
 /// Rough `str(MappingNode)` for the go_module error message.
@@ -571,6 +861,23 @@ impl SourceKind for CpanSource {
         let mut key = vec![KeyValue::str(suffix), KeyValue::str(sha)];
         version.append_to(&mut key);
         resolved(KeyValue::List(key))
+    }
+
+    /// `HTTPFetcher.get_source_info()`: the index URL with the suffix, translated; the
+    /// guess is made on the translated URL.
+    fn source_info(&self, input: &SourceInput, info: &InfoInput) -> Result<Collected> {
+        let c = input.config;
+        let index = c.get_str("index")?.unwrap_or("https://cpan.metacpan.org/");
+        let suffix = c.get_str("suffix")?.unwrap_or("");
+        let sha = c.get_str("sha256sum")?.map(str::to_owned);
+        http_fetcher_info(input, info, &format!("{index}{suffix}"), sha)
+    }
+
+    fn marked_urls(&self, config: &Node) -> Result<Vec<String>> {
+        Ok(vec![config
+            .get_str("index")?
+            .unwrap_or("https://cpan.metacpan.org/")
+            .to_owned()])
     }
 }
 
@@ -607,6 +914,30 @@ impl SourceKind for PypiSource {
         let mut key = vec![KeyValue::str(suffix), KeyValue::str(sha)];
         version.append_to(&mut key);
         resolved(KeyValue::List(key))
+    }
+
+    /// `HTTPFetcher.get_source_info()` on the index URL with the ref's suffix.
+    fn source_info(&self, input: &SourceInput, info: &InfoInput) -> Result<Collected> {
+        let c = input.config;
+        let Some(r) = c.get_mapping("ref")? else {
+            return Err(crash(
+                input.display,
+                "AttributeError: 'NoneType' object has no attribute 'get_source_info' (the source has no ref)",
+            ));
+        };
+        let base = c
+            .get_str("url")?
+            .unwrap_or("https://files.pythonhosted.org/packages/");
+        let url = format!("{base}{}", r.req_str("suffix")?);
+        let sha = Some(r.req_str("sha256sum")?.to_owned());
+        http_fetcher_info(input, info, &url, sha)
+    }
+
+    fn marked_urls(&self, config: &Node) -> Result<Vec<String>> {
+        Ok(vec![config
+            .get_str("url")?
+            .unwrap_or("https://files.pythonhosted.org/packages/")
+            .to_owned()])
     }
 }
 
@@ -647,6 +978,10 @@ impl SourceKind for OstreeSource {
             Some(r) => resolved(KeyValue::List(vec![KeyValue::Str(url), KeyValue::Str(r)])),
             None => unresolved(),
         }
+    }
+
+    fn marked_urls(&self, config: &Node) -> Result<Vec<String>> {
+        Ok(vec![config.req_str("url")?.to_owned()])
     }
 }
 
@@ -703,6 +1038,44 @@ impl SourceKind for DockerSource {
         }
         resolved(KeyValue::List(key))
     }
+
+    /// The registry (translated), the manifest digest, `version` as the guess and the
+    /// image name.
+    fn source_info(&self, input: &SourceInput, info: &InfoInput) -> Result<Collected> {
+        let c = input.config;
+        let (registry, image) = match c.get_str("url")? {
+            Some(url) => {
+                let translated = (info.translate)(url)?;
+                (
+                    info::url_scheme_and_netloc(&translated),
+                    info::urlsplit(&translated).2,
+                )
+            }
+            None => (
+                (info.translate)(c.get_str("registry-url")?.unwrap_or(DOCKER_HUB_URL))?,
+                c.req_str("image")?.to_owned(),
+            ),
+        };
+        Ok(Collected::Infos(vec![info.create(
+            registry,
+            medium::OCI_IMAGE,
+            version_type::OCI_DIGEST,
+            c.get_str("ref")?.map(|r| format!("sha256:{r}")),
+            c.get_str("version")?.map(str::to_owned),
+            vec![("image-name", image.trim_start_matches('/').to_owned())],
+            None,
+        )?]))
+    }
+
+    fn marked_urls(&self, config: &Node) -> Result<Vec<String>> {
+        Ok(vec![match config.get_str("url")? {
+            Some(url) => url.to_owned(),
+            None => config
+                .get_str("registry-url")?
+                .unwrap_or(DOCKER_HUB_URL)
+                .to_owned(),
+        }])
+    }
 }
 
 /// `ostree_mirror` (freedesktop-sdk's local plugin): refs mirrored from an OSTree remote.
@@ -744,6 +1117,15 @@ impl SourceKind for OstreeMirrorSource {
             KeyValue::Str(url),
             KeyValue::List(refs.into_iter().map(|(_, v)| v).collect()),
         ]))
+    }
+
+    fn marked_urls(&self, config: &Node) -> Result<Vec<String>> {
+        Ok(config
+            .get_str("url")?
+            .filter(|u| !u.is_empty())
+            .map(str::to_owned)
+            .into_iter()
+            .collect())
     }
 }
 

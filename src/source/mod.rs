@@ -6,9 +6,12 @@
 
 pub mod community;
 pub mod dirdigest;
+pub mod fetch;
+pub mod info;
 
 use crate::cachekey::json::KeyValue;
 use crate::yaml::{LoadError, LoadErrorReason, Node, Result};
+use info::{medium, version_type, Collected, InfoInput};
 use std::path::Path;
 
 /// What a source kind needs to configure itself.
@@ -35,6 +38,18 @@ pub struct ConfiguredSource {
 pub trait SourceKind: Send + Sync {
     /// Validates configuration and computes the unique key.
     fn configure(&self, input: &SourceInput) -> Result<ConfiguredSource>;
+
+    /// The URLs the plugin marks (`Source.mark_download_url()`, `translate_url()`) while
+    /// configuring, in that order; their aliases must exist in the project.
+    fn marked_urls(&self, _config: &Node) -> Result<Vec<String>> {
+        Ok(Vec::new())
+    }
+
+    /// `collect_source_info()`, for a source that [`configure`](Self::configure) accepted.
+    /// The default is a plugin that does not implement it.
+    fn source_info(&self, _input: &SourceInput, _info: &InfoInput) -> Result<Collected> {
+        Ok(Collected::Unavailable)
+    }
 }
 
 /// Keys every source accepts besides its own.
@@ -88,6 +103,21 @@ impl SourceKind for LocalSource {
             local_path: Some(full),
         })
     }
+
+    fn source_info(&self, input: &SourceInput, info: &InfoInput) -> Result<Collected> {
+        let path = project_path(input.config, "path", input.project_dir, false)?;
+        let digest = cached_local_digest(&input.project_dir.join(&path))
+            .map_err(|e| source_error(format!("{}: {e}", input.display)))?;
+        Ok(Collected::Infos(vec![info.create(
+            path,
+            medium::LOCAL,
+            version_type::CAS_DIGEST,
+            Some(format!("{}/{}", digest.hash, digest.size_bytes)),
+            None,
+            Vec::new(),
+            None,
+        )?]))
+    }
 }
 
 /// Translates `alias:rest` with the project's aliases (for default file names only).
@@ -122,6 +152,37 @@ fn downloadable_key(c: &Node) -> Result<(Vec<KeyValue>, bool)> {
 
 const DOWNLOADABLE_KEYS: [&str; 4] = ["url", "ref", "version", "version-guess-pattern"];
 
+/// `utils.guess_version()` with a configured pattern; a pattern Python cannot compile
+/// crashes BuildStream (`re.error`).
+pub(crate) fn guess_or_crash(
+    string: &str,
+    pattern: Option<&str>,
+    display: &str,
+) -> Result<Option<String>> {
+    info::guess_version(string, pattern)
+        .map_err(|e| info::crash(display, &format!("re.error: {e}")))
+}
+
+/// `DownloadableFileSource.collect_source_info()` (`remote`, `tar`, `zip`): the translated
+/// URL, the ref as sha256, and `version` or a guess from the URL as written.
+pub(crate) fn downloadable_info(input: &SourceInput, info: &InfoInput) -> Result<Collected> {
+    let c = input.config;
+    let original = c.req_str("url")?;
+    let version_guess = match c.get_str("version")? {
+        Some(v) => Some(v.to_owned()),
+        None => guess_or_crash(original, c.get_str("version-guess-pattern")?, input.display)?,
+    };
+    Ok(Collected::Infos(vec![info.create(
+        (info.translate)(original)?,
+        medium::REMOTE_FILE,
+        version_type::SHA256,
+        c.get_str("ref")?.map(str::to_owned),
+        version_guess,
+        Vec::new(),
+        None,
+    )?]))
+}
+
 /// `remote`: a single downloaded file.
 pub struct RemoteSource;
 
@@ -152,6 +213,14 @@ impl SourceKind for RemoteSource {
             local_path: None,
         })
     }
+
+    fn marked_urls(&self, config: &Node) -> Result<Vec<String>> {
+        Ok(vec![config.req_str("url")?.to_owned()])
+    }
+
+    fn source_info(&self, input: &SourceInput, info: &InfoInput) -> Result<Collected> {
+        downloadable_info(input, info)
+    }
 }
 
 /// `tar`: a downloaded tarball.
@@ -170,6 +239,14 @@ impl SourceKind for TarSource {
             unique_key: resolved.then_some(KeyValue::List(key)),
             local_path: None,
         })
+    }
+
+    fn marked_urls(&self, config: &Node) -> Result<Vec<String>> {
+        Ok(vec![config.req_str("url")?.to_owned()])
+    }
+
+    fn source_info(&self, input: &SourceInput, info: &InfoInput) -> Result<Collected> {
+        downloadable_info(input, info)
     }
 }
 
@@ -192,6 +269,28 @@ impl SourceKind for PatchSource {
             ])),
             local_path: None,
         })
+    }
+
+    /// The checksum is only known once BuildStream computed the source's key.
+    fn source_info(&self, input: &SourceInput, info: &InfoInput) -> Result<Collected> {
+        let path = project_path(input.config, "path", input.project_dir, true)?;
+        let sha = if info.key_computed {
+            Some(
+                sha256_file(&input.project_dir.join(&path))
+                    .map_err(|e| source_error(format!("{}: {e}", input.display)))?,
+            )
+        } else {
+            None
+        };
+        Ok(Collected::Infos(vec![info.create(
+            path,
+            medium::LOCAL,
+            version_type::SHA256,
+            sha,
+            None,
+            Vec::new(),
+            None,
+        )?]))
     }
 }
 
@@ -332,6 +431,63 @@ impl SourceKind for GitSource {
             unique_key: Some(KeyValue::List(key)),
             local_path: None,
         })
+    }
+
+    /// Submodule URLs, then the repository's.
+    fn marked_urls(&self, config: &Node) -> Result<Vec<String>> {
+        let mut urls = Vec::new();
+        if let Some(modules) = config.get_mapping("submodules")? {
+            for (path, _) in modules.as_map().into_iter().flatten() {
+                if let Some(url) = modules.get_mapping(path)?.and_then(|m| m.get("url")) {
+                    urls.extend(url.as_str().filter(|u| !u.is_empty()).map(str::to_owned));
+                }
+            }
+        }
+        urls.push(config.req_str("url")?.to_owned());
+        Ok(urls)
+    }
+
+    /// The URL as written (not translated); the commit and a guess from the tag part of a
+    /// git-describe ref (`GitSource._guess_version`), with the commits beyond the tag.
+    fn source_info(&self, input: &SourceInput, info: &InfoInput) -> Result<Collected> {
+        let c = input.config;
+        let Some(r) = c.get_str("ref")? else {
+            return Err(info::crash(
+                input.display,
+                "AttributeError: 'NoneType' object has no attribute 'rsplit' (the source has no ref)",
+            ));
+        };
+        let mut version_guess = c.get_str("version")?.map(str::to_owned);
+        let mut commits = None;
+        let sha = match r.rsplit_once("-g") {
+            None => r,
+            Some((describe, sha)) => {
+                let Some((tag, n)) = describe.rsplit_once('-') else {
+                    return Err(info::crash(
+                        input.display,
+                        "IndexError: list index out of range (a ref with '-g' but no '-' before it)",
+                    ));
+                };
+                commits = Some(n).filter(|n| !n.is_empty() && *n != "0");
+                if version_guess.is_none() {
+                    version_guess =
+                        guess_or_crash(tag, c.get_str("version-guess-pattern")?, input.display)?;
+                }
+                sha
+            }
+        };
+        let extra = commits
+            .map(|n| vec![("commit-offset", n.to_owned())])
+            .unwrap_or_default();
+        Ok(Collected::Infos(vec![info.create(
+            c.req_str("url")?.to_owned(),
+            medium::GIT,
+            version_type::COMMIT,
+            Some(sha.to_owned()),
+            version_guess,
+            extra,
+            None,
+        )?]))
     }
 }
 

@@ -39,6 +39,8 @@ pub enum LoadErrorReason {
     UndefinedSourceProvenanceAttribute,
     /// An element or source configuration error raised by a kind.
     PluginConfig,
+    /// Input on which BuildStream itself crashes (an unhandled Python exception).
+    PluginBug,
 }
 
 /// A user-facing loading error.

@@ -1,0 +1,307 @@
+//! Artifacts in BuildStream 2's layout, so bst and bst-rs share one cache directory.
+//!
+//! An artifact is a serialized `buildstream.v2.Artifact` proto written to
+//! `<cachedir>/artifacts/refs/<project>/<normal name>/<key>` for the strong and the weak key;
+//! everything it points to (files tree, public data, metadata, logs) is in casd's CAS.
+//!
+//! Invariant: a ref file is written (atomically) only after every blob and tree it names is in
+//! CAS, so an interrupted build never leaves an artifact that looks cached but is not.
+
+use crate::cas::proto::bst::{artifact, Artifact};
+use crate::cas::proto::reapi::Digest;
+use crate::cas::{Cas, CasError};
+use prost::Message;
+use std::path::{Path, PathBuf};
+
+/// `Artifact.version` for BuildStream 2.
+pub const ARTIFACT_VERSION: i32 = 2;
+
+/// Errors of this layer.
+#[derive(Debug, thiserror::Error)]
+pub enum ArtifactError {
+    /// CAS trouble.
+    #[error(transparent)]
+    Cas(#[from] CasError),
+    /// Ref file I/O.
+    #[error("{0}: {1}")]
+    Io(PathBuf, std::io::Error),
+    /// A ref that does not decode.
+    #[error("corrupt artifact ref {0}")]
+    Corrupt(PathBuf),
+}
+
+/// Result of this layer.
+pub type Result<T> = std::result::Result<T, ArtifactError>;
+
+/// BuildStream's `normal_name`: `/` becomes `-` and the extension goes (Python's
+/// `os.path.splitext`: the last dot, unless only dots precede it).
+pub fn normal_name(name: &str) -> String {
+    let n = name.replace('/', "-");
+    match n.rfind('.') {
+        Some(i) if n[..i].bytes().any(|b| b != b'.') => n[..i].to_owned(),
+        _ => n,
+    }
+}
+
+/// `<project>/<normal name>/<key>`, with characters outside `[0-9A-Za-z._-]` replaced by `_`.
+pub fn artifact_name(project: &str, element: &str, key: &str) -> String {
+    let normal: String = normal_name(element)
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-._".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("{project}/{normal}/{key}")
+}
+
+/// What a finished build hands over to be cached.
+pub struct NewArtifact<'a> {
+    /// Project of the element.
+    pub project: &'a str,
+    /// Element name (project-local).
+    pub element: &'a str,
+    /// Strong (= strict in strict mode), strict and weak keys.
+    pub strong_key: &'a str,
+    /// Strict key.
+    pub strict_key: &'a str,
+    /// Weak key.
+    pub weak_key: &'a str,
+    /// Success, or the error and its detail.
+    pub result: std::result::Result<(), (String, String)>,
+    /// The collected files, when there are any.
+    pub files: Option<Digest>,
+    /// YAML of the public data.
+    pub public_data: String,
+    /// YAML `{environment, sandbox-config}`.
+    pub low_diversity_meta: String,
+    /// YAML `{variables}`.
+    pub high_diversity_meta: String,
+    /// The build log.
+    pub log: Option<&'a Path>,
+    /// Build dependencies: project, element name, strong key.
+    pub build_deps: Vec<(String, String, String)>,
+}
+
+/// The artifact cache of one cache directory.
+#[derive(Clone)]
+pub struct ArtifactCache {
+    refs: PathBuf,
+    cas: Cas,
+}
+
+impl ArtifactCache {
+    /// The cache under `cachedir`, using `cas` for blobs.
+    pub fn new(cachedir: &Path, cas: Cas) -> ArtifactCache {
+        ArtifactCache {
+            refs: cachedir.join("artifacts").join("refs"),
+            cas,
+        }
+    }
+
+    /// The CAS this cache stores into.
+    pub fn cas(&self) -> &Cas {
+        &self.cas
+    }
+
+    /// Where the ref of `project/element/key` lives.
+    pub fn ref_path(&self, project: &str, element: &str, key: &str) -> PathBuf {
+        self.refs.join(artifact_name(project, element, key))
+    }
+
+    /// Reads a ref, if it exists.
+    pub fn load(&self, project: &str, element: &str, key: &str) -> Result<Option<Artifact>> {
+        let path = self.ref_path(project, element, key);
+        match std::fs::read(&path) {
+            Ok(bytes) => Artifact::decode(bytes.as_slice())
+                .map(Some)
+                .map_err(|_| ArtifactError::Corrupt(path)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(ArtifactError::Io(path, e)),
+        }
+    }
+
+    /// BuildStream's "cached": the files tree and the metadata, public data and log blobs
+    /// are all in the local CAS.
+    pub async fn is_complete(&self, a: &Artifact) -> Result<bool> {
+        if let Some(files) = &a.files {
+            if !self.cas.contains_tree(files).await? {
+                return Ok(false);
+            }
+        }
+        let mut blobs: Vec<Digest> = [
+            &a.public_data,
+            &a.low_diversity_meta,
+            &a.high_diversity_meta,
+        ]
+        .into_iter()
+        .flatten()
+        .cloned()
+        .collect();
+        blobs.extend(a.logs.iter().filter_map(|l| l.digest.clone()));
+        Ok(self.cas.find_missing(blobs).await?.is_empty())
+    }
+
+    /// A complete artifact for the key, if cached.
+    pub async fn lookup(
+        &self,
+        project: &str,
+        element: &str,
+        key: &str,
+    ) -> Result<Option<Artifact>> {
+        match self.load(project, element, key)? {
+            Some(a) if self.is_complete(&a).await? => Ok(Some(a)),
+            _ => Ok(None),
+        }
+    }
+
+    /// Stores blobs, then writes the refs (strong and weak key).
+    pub async fn store(&self, n: NewArtifact<'_>) -> Result<Artifact> {
+        let mut blobs = vec![
+            n.public_data.into_bytes(),
+            n.low_diversity_meta.into_bytes(),
+            n.high_diversity_meta.into_bytes(),
+        ];
+        let mut log_name = None;
+        if let Some(log) = n.log {
+            let bytes = std::fs::read(log).map_err(|e| ArtifactError::Io(log.into(), e))?;
+            blobs.push(bytes);
+            log_name = log.file_name().map(|f| f.to_string_lossy().into_owned());
+        }
+        let digests = self.cas.put_blobs(blobs).await?;
+        let (error, details) = match &n.result {
+            Ok(()) => (String::new(), String::new()),
+            Err((e, d)) => (e.clone(), d.clone()),
+        };
+        let artifact = Artifact {
+            version: ARTIFACT_VERSION,
+            build_success: n.result.is_ok(),
+            build_error: error,
+            build_error_details: details,
+            strong_key: n.strong_key.to_owned(),
+            weak_key: n.weak_key.to_owned(),
+            strict_key: n.strict_key.to_owned(),
+            was_workspaced: false,
+            files: n.files,
+            build_deps: n
+                .build_deps
+                .into_iter()
+                .map(
+                    |(project_name, element_name, cache_key)| artifact::Dependency {
+                        project_name,
+                        element_name,
+                        cache_key,
+                        was_workspaced: false,
+                    },
+                )
+                .collect(),
+            public_data: Some(digests[0].clone()),
+            low_diversity_meta: Some(digests[1].clone()),
+            high_diversity_meta: Some(digests[2].clone()),
+            logs: log_name
+                .map(|name| artifact::LogFile {
+                    name,
+                    digest: Some(digests[3].clone()),
+                })
+                .into_iter()
+                .collect(),
+            ..Default::default()
+        };
+        let bytes = artifact.encode_to_vec();
+        let mut keys = vec![n.strong_key];
+        if n.weak_key != n.strong_key {
+            keys.push(n.weak_key);
+        }
+        for key in keys {
+            let path = self.ref_path(n.project, n.element, key);
+            crate::util::write_atomic(&path, &bytes).map_err(|e| ArtifactError::Io(path, e))?;
+        }
+        Ok(artifact)
+    }
+
+    /// Reads a blob of an artifact (log, public data) from the local CAS.
+    pub fn read_blob(&self, d: &Digest) -> Result<Vec<u8>> {
+        Ok(self.cas.read_local(d)?)
+    }
+
+    /// Writes the files tree `root` under `dest` (a new or empty directory), as checkout does:
+    /// regular files copied out of casd's store with their executable bit, symlinks recreated.
+    pub fn export(&self, root: &Digest, dest: &Path) -> Result<()> {
+        use std::os::unix::fs::PermissionsExt;
+        let io = |p: &Path| {
+            let p = p.to_path_buf();
+            move |e| ArtifactError::Io(p, e)
+        };
+        std::fs::create_dir_all(dest).map_err(io(dest))?;
+        let dir = self.cas.directory(root)?;
+        for f in &dir.files {
+            let target = dest.join(&f.name);
+            let digest = f.digest.clone().unwrap_or_default();
+            let src = self.cas.object_path(&digest);
+            if digest.size_bytes == 0 && !src.exists() {
+                std::fs::write(&target, b"").map_err(io(&target))?;
+            } else {
+                std::fs::copy(&src, &target).map_err(io(&src))?;
+            }
+            let mode = if f.is_executable { 0o755 } else { 0o644 };
+            std::fs::set_permissions(&target, std::fs::Permissions::from_mode(mode))
+                .map_err(io(&target))?;
+        }
+        for s in &dir.symlinks {
+            let target = dest.join(&s.name);
+            std::os::unix::fs::symlink(&s.target, &target).map_err(io(&target))?;
+        }
+        for d in &dir.directories {
+            self.export(&d.digest.clone().unwrap_or_default(), &dest.join(&d.name))?;
+        }
+        Ok(())
+    }
+
+    /// Every path in the files tree, sorted, as `artifact list-contents` prints them.
+    pub fn list_contents(&self, root: &Digest) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        self.list_into(root, "", &mut out)?;
+        out.sort();
+        Ok(out)
+    }
+
+    fn list_into(&self, root: &Digest, prefix: &str, out: &mut Vec<String>) -> Result<()> {
+        let dir = self.cas.directory(root)?;
+        let join = |n: &str| {
+            if prefix.is_empty() {
+                n.to_owned()
+            } else {
+                format!("{prefix}/{n}")
+            }
+        };
+        for f in &dir.files {
+            out.push(join(&f.name));
+        }
+        for s in &dir.symlinks {
+            out.push(join(&s.name));
+        }
+        for d in &dir.directories {
+            let p = join(&d.name);
+            out.push(p.clone());
+            self.list_into(&d.digest.clone().unwrap_or_default(), &p, out)?;
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_follow_buildstream() {
+        assert_eq!(normal_name("base/gcc.bst"), "base-gcc");
+        assert_eq!(normal_name("a.b-c"), "a");
+        assert_eq!(normal_name(".hidden"), ".hidden");
+        assert_eq!(normal_name("..a.bst"), "..a");
+        assert_eq!(artifact_name("p", "x/y+z.bst", "k"), "p/x-y_z/k");
+    }
+}

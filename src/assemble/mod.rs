@@ -1,0 +1,608 @@
+//! How each element kind becomes an artifact.
+//!
+//! Everything is staged as CAS trees ([`crate::cas::tree::Dir`]), never on disk: dependency
+//! artifacts are merged at their layout locations, sources at `%{build-root}`, then one batched
+//! action per phase runs in the sandbox and the output tree is the artifact's `files`.
+//! BuildStream's order is kept: stage dependencies (sorted locations, staging order), run the
+//! integration commands of everything staged at `/`, stage sources, run the commands.
+
+use crate::artifact::ArtifactCache;
+use crate::cas::proto::reapi::{Digest, Directory};
+use crate::cas::tree::{Dir, ImportResult};
+use crate::cas::{Cas, CasError};
+use crate::element::kinds::Assembly;
+use crate::element::{Element, ElementDetails};
+use crate::graph::{Pipeline, Scope};
+use crate::loader::ElementId;
+use crate::sandbox::{Batch, BatchCommand, Run, Runner, SandboxError};
+use rustc_hash::FxHashMap as HashMap;
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// Errors while assembling (not command failures, which are [`Assembled::result`]).
+#[derive(Debug, thiserror::Error)]
+pub enum AssembleError {
+    /// CAS trouble.
+    #[error(transparent)]
+    Cas(#[from] CasError),
+    /// The sandbox could not run.
+    #[error(transparent)]
+    Sandbox(#[from] SandboxError),
+    /// The kind cannot be built (yet).
+    #[error("{0}")]
+    Unsupported(String),
+    /// Bad configuration found while building.
+    #[error("{0}")]
+    Config(String),
+    /// A source could not be staged.
+    #[error("{0}")]
+    Source(String),
+    /// Log file I/O.
+    #[error("{0}: {1}")]
+    Io(PathBuf, std::io::Error),
+}
+
+/// Result of this layer.
+pub type Result<T> = std::result::Result<T, AssembleError>;
+
+/// What an assembly produced.
+pub struct Assembled {
+    /// The collected files.
+    pub files: Option<Digest>,
+    /// Success, or BuildStream's (description, detail) of the failure.
+    pub result: std::result::Result<(), (String, String)>,
+}
+
+/// What assembling needs from the build session.
+pub struct BuildEnv<'a> {
+    /// The loaded pipeline (elements must have details).
+    pub pipeline: &'a Pipeline,
+    /// casd.
+    pub cas: &'a Cas,
+    /// The sandbox runner.
+    pub runner: &'a Runner,
+    /// The artifact cache.
+    pub artifacts: &'a ArtifactCache,
+    /// Files trees of dependency artifacts (cached or built in this session).
+    pub files: &'a HashMap<ElementId, Digest>,
+    /// Scratch space for staging sources.
+    pub tmpdir: &'a Path,
+    /// Where fetched sources are.
+    pub fetch: &'a crate::source::fetch::FetchContext,
+}
+
+/// An element's log, appended to as assembly goes.
+pub struct Log {
+    path: PathBuf,
+    file: std::fs::File,
+}
+
+impl Log {
+    /// Opens (creates) the log file.
+    pub fn open(path: &Path) -> Result<Log> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| AssembleError::Io(dir.into(), e))?;
+        }
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|e| AssembleError::Io(path.into(), e))?;
+        Ok(Log {
+            path: path.to_path_buf(),
+            file,
+        })
+    }
+
+    /// The log's path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Appends a line.
+    pub fn line(&mut self, s: &str) {
+        let _ = writeln!(self.file, "{s}");
+    }
+}
+
+fn details(el: &Element) -> Result<&ElementDetails> {
+    el.details
+        .as_deref()
+        .ok_or_else(|| AssembleError::Config(format!("{}: element details not loaded", el.name)))
+}
+
+fn variable<'a>(d: &'a ElementDetails, name: &str) -> Option<&'a str> {
+    d.variables
+        .iter()
+        .find(|(k, _)| &**k == name)
+        .map(|(_, v)| &**v)
+}
+
+/// Builds one element.
+pub async fn assemble(env: &BuildEnv<'_>, id: ElementId, log: &mut Log) -> Result<Assembled> {
+    let el = &env.pipeline.elements[&id];
+    let kind = crate::element::kinds::lookup(&el.kind).map(|k| k.assembly());
+    match kind {
+        Some(Assembly::Build) => build_element(env, el, log).await,
+        Some(Assembly::Import) => import_element(env, el, log).await,
+        Some(Assembly::Stack) => Ok(Assembled {
+            files: Some(env.cas.put_message(&Directory::default()).await?),
+            result: Ok(()),
+        }),
+        Some(Assembly::Nothing) => Err(AssembleError::Unsupported(format!(
+            "{}: '{}' elements are not built",
+            el.full_name, el.kind
+        ))),
+        _ => Err(AssembleError::Unsupported(format!(
+            "{}: building '{}' elements is not supported by bst-rs yet",
+            el.full_name, el.kind
+        ))),
+    }
+}
+
+/// Stages the artifacts of `selection` and their runtime dependencies (staging order) at
+/// `location` in `root`, logging overlaps.
+fn stage_artifacts(
+    env: &BuildEnv<'_>,
+    root: &mut Dir,
+    selection: &[ElementId],
+    location: &str,
+    log: &mut Log,
+) -> Result<()> {
+    let cas = env.cas;
+    let at = root.open_dir(cas, location)?;
+    for dep in env.pipeline.dependencies(selection, Scope::Run) {
+        let files = env.files.get(&dep).ok_or_else(|| {
+            AssembleError::Config(format!(
+                "artifact of {} is not available",
+                env.pipeline.elements[&dep].full_name
+            ))
+        })?;
+        let mut result = ImportResult::default();
+        at.import(cas, Dir::from_digest(files.clone()), &mut result)?;
+        if !result.overwritten.is_empty() {
+            log.line(&format!(
+                "[{}] overlaps: {} file(s) overwritten, e.g. /{}",
+                env.pipeline.elements[&dep].full_name,
+                result.overwritten.len(),
+                result.overwritten[0]
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The element's sources as one tree (each at its `directory:`). Local sources are captured
+/// straight from the project; otherwise the fetched sources are staged into a scratch
+/// directory, as BuildStream stages them, and captured from there.
+async fn stage_sources(env: &BuildEnv<'_>, el: &Element) -> Result<Dir> {
+    let cas = env.cas;
+    if el.sources.iter().any(|s| s.local_path.is_none()) {
+        let scratch = unique_dir(env.tmpdir, "sources")?;
+        let staged = scratch.join("staged");
+        // Staging is blocking file I/O: keep it off the async workers.
+        let result = tokio::task::block_in_place(|| el.stage_sources(env.fetch, &staged));
+        let captured = match result {
+            Ok(()) => cas.capture_tree(&staged).await.map_err(AssembleError::from),
+            Err(e) => Err(AssembleError::Source(e.to_string())),
+        };
+        let _ = std::fs::remove_dir_all(&scratch);
+        return Ok(Dir::from_digest(captured?));
+    }
+    let mut dir = Dir::default();
+    for s in &el.sources {
+        let tree = match &s.local_path {
+            Some(path) if path.is_dir() => Dir::from_digest(cas.capture_tree(path).await?),
+            Some(path) => {
+                let digest = cas
+                    .capture_files(std::slice::from_ref(path))
+                    .await?
+                    .remove(0);
+                let name = path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default();
+                let exec = {
+                    use std::os::unix::fs::PermissionsExt;
+                    std::fs::metadata(path)
+                        .map(|m| m.permissions().mode() & 0o100 != 0)
+                        .unwrap_or(false)
+                };
+                let mut entries = BTreeMap::new();
+                entries.insert(
+                    name.clone(),
+                    crate::cas::tree::Entry::File(crate::cas::proto::reapi::FileNode {
+                        name,
+                        digest: Some(digest),
+                        is_executable: exec,
+                        node_properties: None,
+                    }),
+                );
+                Dir::Open(entries)
+            }
+            None => unreachable!("non-local sources are staged above"),
+        };
+        let target = dir.open_dir(cas, s.directory.as_deref().unwrap_or(""))?;
+        target.import(cas, tree, &mut ImportResult::default())?;
+    }
+    Ok(dir)
+}
+
+/// Uploads the changed directories of `root` and returns its digest.
+async fn seal(cas: &Cas, root: Dir) -> Result<Digest> {
+    let mut blobs = Vec::new();
+    let digest = root.seal(&mut blobs);
+    cas.put_blobs(blobs).await?;
+    Ok(digest)
+}
+
+fn platform(d: &ElementDetails) -> Vec<(String, String)> {
+    let mut p = vec![
+        ("OSFamily".to_owned(), d.sandbox.build_os.clone()),
+        ("ISA".to_owned(), d.sandbox.build_arch.clone()),
+    ];
+    if let Some(uid) = d.sandbox.build_uid {
+        p.push(("unixUID".into(), uid.to_string()));
+    }
+    if let Some(gid) = d.sandbox.build_gid {
+        p.push(("unixGID".into(), gid.to_string()));
+    }
+    p
+}
+
+/// Ensures the directories every sandbox run needs exist in `root`.
+fn make_dirs(cas: &Cas, root: &mut Dir, dirs: &[&str]) -> Result<()> {
+    for d in dirs {
+        root.open_dir(cas, d)?;
+    }
+    Ok(())
+}
+
+/// Where each build dependency is staged and which digest-environment variables name it.
+type Layout = (
+    BTreeMap<String, Vec<ElementId>>,
+    BTreeMap<String, Vec<ElementId>>,
+);
+
+fn layout(el: &Element, d: &ElementDetails) -> Result<Layout> {
+    let mut layout: BTreeMap<String, Vec<ElementId>> = BTreeMap::new();
+    let mut digest_env: BTreeMap<String, Vec<ElementId>> = BTreeMap::new();
+    for &dep in &el.build_deps {
+        let configs: Vec<_> = d.dep_configs.iter().filter(|(id, _)| *id == dep).collect();
+        if configs.is_empty() {
+            layout.entry("/".into()).or_default().push(dep);
+        }
+        for (_, c) in configs {
+            let bad = |e: crate::yaml::LoadError| AssembleError::Config(e.to_string());
+            let location = c.get_str("location").map_err(bad)?.unwrap_or("/");
+            layout.entry(location.to_owned()).or_default().push(dep);
+            if let Some(var) = c.get_str("digest-environment").map_err(bad)? {
+                digest_env.entry(var.to_owned()).or_default().push(dep);
+            }
+        }
+    }
+    Ok((layout, digest_env))
+}
+
+/// Integration commands of `deps` (their public `bst: integration-commands`).
+fn integration_commands(env: &BuildEnv<'_>, deps: &[ElementId]) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for dep in env.pipeline.dependencies(deps, Scope::Run) {
+        let el = &env.pipeline.elements[&dep];
+        let Some(d) = el.details.as_deref() else {
+            continue;
+        };
+        let cmds = d
+            .public
+            .get("bst")
+            .and_then(|b| b.get_str_list("integration-commands").ok())
+            .unwrap_or_default();
+        for c in cmds {
+            out.push((el.full_name.clone(), c));
+        }
+    }
+    out
+}
+
+/// The element's `remote-apis-socket`: bst-rs's REAPI proxy in front of casd, on a socket in a
+/// fresh host directory that is bind-mounted onto the socket's parent directory (which must
+/// exist in the staged root), so FUSE staging keeps working.
+struct ReapiSocket {
+    proxy: crate::sandbox::proxy::ProxyHandle,
+    mount: (PathBuf, String),
+    hostdir: PathBuf,
+}
+
+impl ReapiSocket {
+    async fn start(env: &BuildEnv<'_>, d: &ElementDetails, root: &mut Dir) -> Result<Option<Self>> {
+        let Some(path) = &d.sandbox.remote_apis_socket else {
+            return Ok(None);
+        };
+        let path = path.trim_end_matches('/');
+        let (parent, name) = match path.rsplit_once('/') {
+            Some((p, n)) if !n.is_empty() => (if p.is_empty() { "/" } else { p }, n),
+            _ => {
+                return Err(AssembleError::Config(format!(
+                    "remote-apis-socket: path '{path}' must be an absolute file path"
+                )))
+            }
+        };
+        root.open_dir(env.cas, parent)?;
+        let hostdir = unique_dir(env.tmpdir, "reapi")?;
+        let proxy = crate::sandbox::proxy::serve(
+            env.runner.casd_socket(),
+            &hostdir,
+            name,
+            d.sandbox.action_cache_enable_update,
+        )
+        .await
+        .map_err(|e| AssembleError::Config(format!("remote-apis-socket: {e}")))?;
+        Ok(Some(ReapiSocket {
+            proxy,
+            mount: (hostdir.clone(), parent.to_owned()),
+            hostdir,
+        }))
+    }
+
+    /// Stops the proxy and logs what went through it.
+    async fn finish(self, log: &mut Log) {
+        use crate::sandbox::proxy::CallKind;
+        let records = self.proxy.shutdown().await;
+        let count = |k: CallKind| records.iter().filter(|r| r.kind == k).count();
+        let hits = records.iter().filter(|r| r.hit() == Some(true)).count();
+        log.line(&format!(
+            "remote-apis-socket: {} action cache lookups ({hits} hits), {} updates, {} executions",
+            count(CallKind::GetActionResult),
+            count(CallKind::UpdateActionResult),
+            count(CallKind::Execute)
+        ));
+        for r in &records {
+            log.line(&format!(
+                "  {:?} {} {:?}",
+                r.kind,
+                crate::cas::digest_str(&r.action),
+                r.status
+            ));
+        }
+        let _ = std::fs::remove_dir_all(&self.hostdir);
+    }
+}
+
+/// A new empty directory under `base`.
+fn unique_dir(base: &Path, prefix: &str) -> Result<PathBuf> {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    std::fs::create_dir_all(base).map_err(|e| AssembleError::Io(base.into(), e))?;
+    loop {
+        let dir = base.join(format!(
+            "{prefix}-{}-{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        ));
+        match std::fs::create_dir(&dir) {
+            Ok(()) => return Ok(dir),
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(AssembleError::Io(dir, e)),
+        }
+    }
+}
+
+/// Runs a batch; returns the exit code and the output trees.
+async fn run_batch(
+    env: &BuildEnv<'_>,
+    d: &ElementDetails,
+    root: Digest,
+    batch: Batch,
+    outputs: Vec<String>,
+    socket: Option<&ReapiSocket>,
+    log: &mut Log,
+) -> Result<Option<(i32, Vec<Digest>)>> {
+    let Some(cmd) = batch.finish() else {
+        return Ok(None);
+    };
+    let run = Run {
+        input_root: root,
+        argv: cmd.argv,
+        cwd: cmd.cwd,
+        env: cmd.env,
+        outputs,
+        platform: platform(d),
+        bind_mounts: socket.map(|s| s.mount.clone()).into_iter().collect(),
+    };
+    let outcome = env.runner.run(env.cas, &run, log.path()).await?;
+    log.line(&format!(
+        "[action {}] exit code {}",
+        crate::cas::digest_str(&outcome.action),
+        outcome.exit_code
+    ));
+    Ok(Some((
+        outcome.exit_code,
+        outcome.outputs.into_iter().map(|(_, d)| d).collect(),
+    )))
+}
+
+async fn build_element(env: &BuildEnv<'_>, el: &Element, log: &mut Log) -> Result<Assembled> {
+    let cas = env.cas;
+    let d = details(el)?;
+    let mut vars: Vec<(String, String)> = d
+        .environment
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+
+    let (layout, digest_env) = layout(el, d)?;
+    // digest-environment: each variable names the digest of its dependencies staged alone.
+    for (var, deps) in &digest_env {
+        let mut sub = Dir::default();
+        stage_artifacts(env, &mut sub, deps, "/", log)?;
+        let digest = seal(cas, sub).await?;
+        let value = crate::cas::digest_str(&digest);
+        match vars.iter_mut().find(|(k, _)| k == var) {
+            Some(slot) => slot.1 = value,
+            None => vars.push((var.clone(), value)),
+        }
+    }
+
+    log.line("Staging dependencies");
+    let mut root = Dir::default();
+    for (location, deps) in &layout {
+        stage_artifacts(env, &mut root, deps, location, log)?;
+    }
+    make_dirs(cas, &mut root, &["dev", "proc", "tmp"])?;
+    let socket = ReapiSocket::start(env, d, &mut root).await?;
+    let result = build_in(env, el, d, root, &vars, &layout, socket.as_ref(), log).await;
+    if let Some(s) = socket {
+        s.finish(log).await;
+    }
+    result
+}
+
+/// The part of a BuildElement build that runs in the sandbox (integration, commands).
+#[allow(clippy::too_many_arguments)]
+async fn build_in(
+    env: &BuildEnv<'_>,
+    el: &Element,
+    d: &ElementDetails,
+    mut root: Dir,
+    vars: &[(String, String)],
+    layout: &BTreeMap<String, Vec<ElementId>>,
+    socket: Option<&ReapiSocket>,
+    log: &mut Log,
+) -> Result<Assembled> {
+    let cas = env.cas;
+    let build_root = variable(d, "build-root")
+        .unwrap_or("/buildstream/build")
+        .to_owned();
+    let install_root = variable(d, "install-root")
+        .unwrap_or("/buildstream-install")
+        .to_owned();
+    let command_dir = match variable(d, "command-subdir").filter(|s| !s.is_empty()) {
+        Some(sub) => format!("{}/{}", build_root.trim_end_matches('/'), sub),
+        None => build_root.clone(),
+    };
+    let vars = vars.to_vec();
+
+    // Integration of everything staged at `/`, in one batch; the whole root is its output.
+    if let Some(at_root) = layout.get("/") {
+        let mut batch = Batch::default();
+        for (_, cmd) in integration_commands(env, at_root) {
+            batch.command(BatchCommand {
+                argv: vec!["sh".into(), "-e".into(), "-c".into(), cmd.clone()],
+                cwd: "/".into(),
+                env: vars.clone(),
+                label: cmd,
+            });
+        }
+        if !batch.is_empty() {
+            log.line("Integrating sandbox");
+            let digest = seal(cas, root).await?;
+            match run_batch(env, d, digest, batch, vec!["/".into()], socket, log).await? {
+                Some((0, outs)) => root = Dir::from_digest(outs[0].clone()),
+                Some((code, _)) => {
+                    return Ok(Assembled {
+                        files: None,
+                        result: Err((
+                            "Command failed".into(),
+                            format!("integration commands exited with code {code}"),
+                        )),
+                    })
+                }
+                None => unreachable!("batch is not empty"),
+            }
+        }
+    }
+
+    log.line(&format!("Staging sources at {build_root}"));
+    let sources = stage_sources(env, el).await?;
+    root.open_dir(cas, &build_root)?
+        .import(cas, sources, &mut ImportResult::default())?;
+    make_dirs(
+        cas,
+        &mut root,
+        &[&command_dir, &install_root, "dev", "proc", "tmp"],
+    )?;
+
+    let mut batch = Batch::default();
+    for step in [
+        "configure-commands",
+        "build-commands",
+        "install-commands",
+        "strip-commands",
+    ] {
+        let cmds = d
+            .config
+            .get_str_list(step)
+            .map_err(|e| AssembleError::Config(e.to_string()))?;
+        for cmd in cmds {
+            batch.command(BatchCommand {
+                argv: vec!["sh".into(), "-c".into(), "-e".into(), format!("{cmd}\n")],
+                cwd: command_dir.clone(),
+                env: vars.clone(),
+                label: cmd,
+            });
+        }
+    }
+    let root = seal(cas, root).await?;
+    if batch.is_empty() {
+        // Nothing to run: the (empty) install root is the result.
+        return Ok(Assembled {
+            files: Some(crate::cas::empty_directory_digest_stored(cas).await?),
+            result: Ok(()),
+        });
+    }
+    batch.clean_directory(&build_root);
+    log.line("Running commands");
+    let (code, outs) = run_batch(env, d, root, batch, vec![install_root.clone()], socket, log)
+        .await?
+        .expect("batch is not empty");
+    let files = outs.into_iter().next();
+    if code != 0 {
+        return Ok(Assembled {
+            files,
+            result: Err(("Command failed".into(), format!("exit code {code}"))),
+        });
+    }
+    Ok(Assembled {
+        files,
+        result: Ok(()),
+    })
+}
+
+async fn import_element(env: &BuildEnv<'_>, el: &Element, _log: &mut Log) -> Result<Assembled> {
+    let cas = env.cas;
+    let d = details(el)?;
+    let bad = |e: crate::yaml::LoadError| AssembleError::Config(e.to_string());
+    let source = d
+        .config
+        .get_str("source")
+        .map_err(bad)?
+        .unwrap_or("/")
+        .to_owned();
+    let target = d
+        .config
+        .get_str("target")
+        .map_err(bad)?
+        .unwrap_or("/")
+        .to_owned();
+    let mut staged = stage_sources(env, el).await?;
+    let picked = match staged.find_dir(cas, &source)? {
+        Some(dir) => std::mem::take(dir),
+        None => {
+            return Ok(Assembled {
+                files: None,
+                result: Err((
+                    format!("{}: Unable to find '{source}' in sources", el.full_name),
+                    String::new(),
+                )),
+            })
+        }
+    };
+    let mut out = Dir::default();
+    out.open_dir(cas, &target)?
+        .import(cas, picked, &mut ImportResult::default())?;
+    Ok(Assembled {
+        files: Some(seal(cas, out).await?),
+        result: Ok(()),
+    })
+}

@@ -1,0 +1,397 @@
+//! Content-addressed storage through `buildbox-casd`.
+//!
+//! bst-rs never writes CAS objects itself: blobs and trees go through casd's REAPI and
+//! LocalCAS services ([`Cas`]). It only *reads* objects straight from casd's store
+//! (`<cachedir>/cas/objects/<2 hex>/<62 hex>`), as BuildStream does, which is much faster than
+//! an RPC per Directory. [`casd`] starts and stops the daemon; [`tree`] builds sandbox input
+//! trees by merging Directory trees without touching the disk.
+
+pub mod casd;
+pub mod proto;
+pub mod tree;
+
+use prost::Message;
+use proto::localcas::local_content_addressable_storage_client::LocalContentAddressableStorageClient;
+use proto::reapi::{
+    action_cache_client::ActionCacheClient, batch_update_blobs_request,
+    content_addressable_storage_client::ContentAddressableStorageClient, Digest, Directory,
+};
+use sha2::{Digest as _, Sha256};
+use std::path::{Path, PathBuf};
+use tonic::transport::Channel;
+
+/// Errors talking to casd or reading its store.
+#[derive(Debug, thiserror::Error)]
+pub enum CasError {
+    /// casd could not be started or reached.
+    #[error("buildbox-casd: {0}")]
+    Daemon(String),
+    /// An RPC failed.
+    #[error("{call}: {status}")]
+    Rpc {
+        /// The call that failed.
+        call: &'static str,
+        /// What casd answered.
+        status: Box<tonic::Status>,
+    },
+    /// A blob that should be in the local CAS is not.
+    #[error("blob {0} is missing from the local cache")]
+    Missing(String),
+    /// A blob that should decode as a message does not.
+    #[error("corrupt object {0}: {1}")]
+    Corrupt(String, String),
+    /// Local file I/O.
+    #[error("{0}: {1}")]
+    Io(PathBuf, std::io::Error),
+}
+
+/// Result of this layer.
+pub type Result<T> = std::result::Result<T, CasError>;
+
+fn rpc(call: &'static str) -> impl FnOnce(tonic::Status) -> CasError {
+    move |status| CasError::Rpc {
+        call,
+        status: Box::new(status),
+    }
+}
+
+/// The digest of `bytes` (sha256, REAPI form).
+pub fn digest_of(bytes: &[u8]) -> Digest {
+    Digest {
+        hash: hex(&Sha256::digest(bytes)),
+        size_bytes: bytes.len() as i64,
+    }
+}
+
+/// `hash/size`, as REAPI tools print digests.
+pub fn digest_str(d: &Digest) -> String {
+    format!("{}/{}", d.hash, d.size_bytes)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(HEX[(b >> 4) as usize] as char);
+        s.push(HEX[(b & 15) as usize] as char);
+    }
+    s
+}
+
+/// The digest of an empty Directory.
+pub fn empty_directory_digest() -> Digest {
+    digest_of(&Directory::default().encode_to_vec())
+}
+
+/// Stores the empty Directory and returns its digest.
+pub async fn empty_directory_digest_stored(cas: &Cas) -> Result<Digest> {
+    cas.put_message(&Directory::default()).await
+}
+
+/// Largest total size sent in one BatchUpdateBlobs (casd accepts 4 MiB messages).
+const BATCH_LIMIT: usize = 2 << 20;
+
+/// A connection to casd plus direct read access to its object store.
+#[derive(Clone)]
+pub struct Cas {
+    channel: Channel,
+    objects: PathBuf,
+}
+
+impl Cas {
+    /// Connects to casd's unix socket; `casdir` is `<cachedir>/cas`.
+    pub async fn connect(socket: &Path, casdir: &Path) -> Result<Cas> {
+        let socket = socket.to_path_buf();
+        let channel = tonic::transport::Endpoint::from_static("http://[::]:50051")
+            .connect_with_connector(tower::service_fn(move |_| {
+                let socket = socket.clone();
+                async move {
+                    let stream = tokio::net::UnixStream::connect(socket).await?;
+                    Ok::<_, std::io::Error>(hyper_util::rt::TokioIo::new(stream))
+                }
+            }))
+            .await
+            .map_err(|e| CasError::Daemon(format!("cannot connect: {e}")))?;
+        Ok(Cas {
+            channel,
+            objects: casdir.join("objects"),
+        })
+    }
+
+    /// The gRPC channel (for services this type does not wrap).
+    pub fn channel(&self) -> Channel {
+        self.channel.clone()
+    }
+
+    fn cas(&self) -> ContentAddressableStorageClient<Channel> {
+        ContentAddressableStorageClient::new(self.channel.clone())
+            .max_decoding_message_size(64 << 20)
+    }
+
+    fn local(&self) -> LocalContentAddressableStorageClient<Channel> {
+        LocalContentAddressableStorageClient::new(self.channel.clone())
+            .max_decoding_message_size(64 << 20)
+    }
+
+    /// The ActionCache client.
+    pub fn action_cache(&self) -> ActionCacheClient<Channel> {
+        ActionCacheClient::new(self.channel.clone()).max_decoding_message_size(64 << 20)
+    }
+
+    /// Where casd keeps the blob `d`.
+    pub fn object_path(&self, d: &Digest) -> PathBuf {
+        let (a, b) = d.hash.split_at(2.min(d.hash.len()));
+        self.objects.join(a).join(b)
+    }
+
+    /// Reads a blob from the local store.
+    pub fn read_local(&self, d: &Digest) -> Result<Vec<u8>> {
+        let path = self.object_path(d);
+        match std::fs::read(&path) {
+            Ok(b) => Ok(b),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Err(CasError::Missing(digest_str(d)))
+            }
+            Err(e) => Err(CasError::Io(path, e)),
+        }
+    }
+
+    /// Reads and decodes a Directory from the local store.
+    pub fn directory(&self, d: &Digest) -> Result<Directory> {
+        if d.size_bytes == 0 {
+            return Ok(Directory::default());
+        }
+        let bytes = self.read_local(d)?;
+        Directory::decode(bytes.as_slice())
+            .map_err(|e| CasError::Corrupt(digest_str(d), e.to_string()))
+    }
+
+    /// Reads and decodes any message from the local store.
+    pub fn message<M: Message + Default>(&self, d: &Digest) -> Result<M> {
+        let bytes = self.read_local(d)?;
+        M::decode(bytes.as_slice()).map_err(|e| CasError::Corrupt(digest_str(d), e.to_string()))
+    }
+
+    /// Which of `digests` casd does not have.
+    pub async fn find_missing(&self, digests: Vec<Digest>) -> Result<Vec<Digest>> {
+        let mut missing = Vec::new();
+        for chunk in digests.chunks(4096) {
+            let resp = self
+                .cas()
+                .find_missing_blobs(proto::reapi::FindMissingBlobsRequest {
+                    blob_digests: chunk.to_vec(),
+                    ..Default::default()
+                })
+                .await
+                .map_err(rpc("FindMissingBlobs"))?;
+            missing.extend(resp.into_inner().missing_blob_digests);
+        }
+        Ok(missing)
+    }
+
+    /// Stores blobs (skipping those casd already has); returns their digests in order.
+    pub async fn put_blobs(&self, blobs: Vec<Vec<u8>>) -> Result<Vec<Digest>> {
+        let digests: Vec<Digest> = blobs.iter().map(|b| digest_of(b)).collect();
+        let missing: rustc_hash::FxHashSet<String> = self
+            .find_missing(digests.clone())
+            .await?
+            .into_iter()
+            .map(|d| d.hash)
+            .collect();
+        let mut batch = Vec::new();
+        let mut size = 0;
+        let mut seen = rustc_hash::FxHashSet::default();
+        for (blob, digest) in blobs.into_iter().zip(&digests) {
+            if !missing.contains(&digest.hash) || !seen.insert(digest.hash.clone()) {
+                continue;
+            }
+            if blob.len() >= BATCH_LIMIT {
+                self.write_bytestream(digest, blob).await?;
+                continue;
+            }
+            if size + blob.len() > BATCH_LIMIT {
+                self.flush_batch(std::mem::take(&mut batch)).await?;
+                size = 0;
+            }
+            size += blob.len();
+            batch.push(batch_update_blobs_request::Request {
+                digest: Some(digest.clone()),
+                data: blob,
+                compressor: 0,
+            });
+        }
+        if !batch.is_empty() {
+            self.flush_batch(batch).await?;
+        }
+        Ok(digests)
+    }
+
+    async fn flush_batch(&self, requests: Vec<batch_update_blobs_request::Request>) -> Result<()> {
+        let resp = self
+            .cas()
+            .batch_update_blobs(proto::reapi::BatchUpdateBlobsRequest {
+                requests,
+                ..Default::default()
+            })
+            .await
+            .map_err(rpc("BatchUpdateBlobs"))?;
+        for r in resp.into_inner().responses {
+            if let Some(status) = r.status.filter(|s| s.code != 0) {
+                return Err(CasError::Rpc {
+                    call: "BatchUpdateBlobs",
+                    status: Box::new(tonic::Status::new(status.code.into(), status.message)),
+                });
+            }
+        }
+        Ok(())
+    }
+
+    async fn write_bytestream(&self, digest: &Digest, blob: Vec<u8>) -> Result<()> {
+        use proto::bytestream::{byte_stream_client::ByteStreamClient, WriteRequest};
+        let resource = format!(
+            "uploads/{}/blobs/{}/{}",
+            uuid_like(),
+            digest.hash,
+            digest.size_bytes
+        );
+        const CHUNK: usize = 1 << 20;
+        let total = blob.len();
+        let mut reqs = Vec::new();
+        let mut offset = 0;
+        loop {
+            let end = (offset + CHUNK).min(total);
+            reqs.push(WriteRequest {
+                resource_name: if offset == 0 {
+                    resource.clone()
+                } else {
+                    String::new()
+                },
+                write_offset: offset as i64,
+                finish_write: end == total,
+                data: blob[offset..end].to_vec(),
+            });
+            offset = end;
+            if offset >= total {
+                break;
+            }
+        }
+        ByteStreamClient::new(self.channel.clone())
+            .write(tokio_stream_iter(reqs))
+            .await
+            .map_err(rpc("ByteStream.Write"))?;
+        Ok(())
+    }
+
+    /// Stores one message; returns its digest.
+    pub async fn put_message<M: Message>(&self, m: &M) -> Result<Digest> {
+        Ok(self
+            .put_blobs(vec![m.encode_to_vec()])
+            .await?
+            .pop()
+            .expect("one blob in, one digest out"))
+    }
+
+    /// Imports a host directory (casd reads it itself); returns its root Directory digest.
+    pub async fn capture_tree(&self, path: &Path) -> Result<Digest> {
+        let resp = self
+            .local()
+            .capture_tree(proto::localcas::CaptureTreeRequest {
+                path: vec![path.to_string_lossy().into_owned()],
+                output_directory_format: proto::reapi::command::OutputDirectoryFormat::DirectoryOnly
+                    as i32,
+                ..Default::default()
+            })
+            .await
+            .map_err(rpc("CaptureTree"))?;
+        let r = resp
+            .into_inner()
+            .responses
+            .pop()
+            .ok_or_else(|| CasError::Daemon("CaptureTree returned nothing".into()))?;
+        if let Some(status) = r.status.filter(|s| s.code != 0) {
+            return Err(CasError::Daemon(format!(
+                "capturing {}: {}",
+                path.display(),
+                status.message
+            )));
+        }
+        r.root_directory_digest
+            .ok_or_else(|| CasError::Daemon("CaptureTree returned no root digest".into()))
+    }
+
+    /// Imports host files; returns their digests in order.
+    pub async fn capture_files(&self, paths: &[PathBuf]) -> Result<Vec<Digest>> {
+        let resp = self
+            .local()
+            .capture_files(proto::localcas::CaptureFilesRequest {
+                path: paths
+                    .iter()
+                    .map(|p| p.to_string_lossy().into_owned())
+                    .collect(),
+                ..Default::default()
+            })
+            .await
+            .map_err(rpc("CaptureFiles"))?;
+        let mut out = Vec::new();
+        for r in resp.into_inner().responses {
+            if let Some(status) = r.status.filter(|s| s.code != 0) {
+                return Err(CasError::Daemon(format!(
+                    "capturing {}: {}",
+                    r.path, status.message
+                )));
+            }
+            out.push(r.digest.unwrap_or_default());
+        }
+        Ok(out)
+    }
+
+    /// True when the whole tree under `root` (Directories and files) is in the local CAS.
+    pub async fn contains_tree(&self, root: &Digest) -> Result<bool> {
+        match self
+            .local()
+            .fetch_tree(proto::localcas::FetchTreeRequest {
+                root_digest: Some(root.clone()),
+                fetch_file_blobs: true,
+                ..Default::default()
+            })
+            .await
+        {
+            Ok(_) => Ok(true),
+            Err(s) if s.code() == tonic::Code::NotFound => Ok(false),
+            Err(s) => Err(rpc("FetchTree")(s)),
+        }
+    }
+
+    /// Bytes casd's store uses, and its quota (0 when unlimited).
+    pub async fn disk_usage(&self) -> Result<(i64, i64)> {
+        let r = self
+            .local()
+            .get_local_disk_usage(proto::localcas::GetLocalDiskUsageRequest {})
+            .await
+            .map_err(rpc("GetLocalDiskUsage"))?
+            .into_inner();
+        Ok((r.size_bytes, r.quota_bytes))
+    }
+}
+
+fn tokio_stream_iter<T: Send + 'static>(
+    items: Vec<T>,
+) -> impl tonic::codegen::tokio_stream::Stream<Item = T> + Send + 'static {
+    tonic::codegen::tokio_stream::iter(items)
+}
+
+/// A unique-enough upload id (pid, time, counter).
+fn uuid_like() -> String {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static N: AtomicU64 = AtomicU64::new(0);
+    let t = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!(
+        "{:08x}-{:04x}-4000-8000-{:012x}",
+        std::process::id(),
+        N.fetch_add(1, Ordering::Relaxed) & 0xffff,
+        t & 0xffff_ffff_ffff
+    )
+}

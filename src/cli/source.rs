@@ -1,0 +1,501 @@
+//! `bst-rs source fetch` and `bst-rs source checkout`, with `bst source`'s options, defaults
+//! and messages.
+
+use super::{classify_targets, find_project_dir, print_error, Deps};
+use crate::graph::{Pipeline, Scope};
+use crate::loader::ElementId;
+use crate::source::fetch::{util::TempDir, FetchContext, SourceError};
+use crate::yaml::LoadError;
+use clap::{Args, Subcommand, ValueEnum};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Mutex;
+
+/// Manipulate sources for an element
+#[derive(Subcommand, Debug)]
+pub(super) enum SourceCommand {
+    /// Fetch sources required to build the pipeline
+    ///
+    /// Specifying no elements will result in fetching the default targets of the project. If
+    /// no default targets are configured, all project elements will be fetched.
+    ///
+    /// By default this will only try to fetch sources for the specified elements.
+    Fetch(FetchArgs),
+    /// Checkout sources of an element to the specified location
+    Checkout(CheckoutArgs),
+}
+
+#[derive(Args, Debug)]
+pub(super) struct FetchArgs {
+    /// Except certain dependencies from fetching
+    #[arg(long = "except", value_name = "PATH")]
+    except: Vec<String>,
+    /// The dependencies to fetch
+    #[arg(short = 'd', long = "deps", value_enum, default_value = "none")]
+    deps: Deps,
+    /// Elements to fetch
+    elements: Vec<String>,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum Compression {
+    Gz,
+    Xz,
+    Bz2,
+}
+
+#[derive(Args, Debug)]
+pub(super) struct CheckoutArgs {
+    /// Allow files to be overwritten
+    #[arg(short = 'f', long)]
+    force: bool,
+    /// Except certain dependencies
+    #[arg(long = "except", value_name = "PATH")]
+    except: Vec<String>,
+    /// The dependencies whose sources to checkout
+    #[arg(short = 'd', long = "deps", value_enum, default_value = "none")]
+    deps: Deps,
+    /// Create a tarball containing the sources instead of a file tree.
+    #[arg(long = "tar", value_name = "LOCATION")]
+    tar: Option<String>,
+    /// The compression option of the tarball created.
+    #[arg(long, value_enum)]
+    compression: Option<Compression>,
+    /// Write build scripts (not supported by bst-rs yet)
+    #[arg(long = "include-build-scripts")]
+    include_build_scripts: bool,
+    /// The directory to checkout the sources to
+    #[arg(long, default_value = "source-checkout")]
+    directory: String,
+    /// The element whose sources to checkout
+    element: Option<String>,
+}
+
+/// Errors of the source commands, printed as `bst` prints them.
+enum CmdError {
+    Load(LoadError),
+    Source(SourceError),
+    /// Message and optional detail.
+    Message(String, Option<String>),
+    /// Already reported (fetch failures).
+    Reported,
+}
+
+impl From<LoadError> for CmdError {
+    fn from(e: LoadError) -> Self {
+        CmdError::Load(e)
+    }
+}
+
+impl From<SourceError> for CmdError {
+    fn from(e: SourceError) -> Self {
+        CmdError::Source(e)
+    }
+}
+
+fn print_detail(detail: &Option<String>) {
+    if let Some(detail) = detail {
+        eprintln!();
+        for line in detail.lines() {
+            eprintln!("    {line}");
+        }
+    }
+}
+
+/// Runs a source subcommand; returns the exit code.
+pub(super) fn run(directory: &Path, options: Vec<(String, String)>, cmd: &SourceCommand) -> i32 {
+    let result = match cmd {
+        SourceCommand::Fetch(args) => fetch(directory, options, args),
+        SourceCommand::Checkout(args) => checkout(directory, options, args),
+    };
+    match result {
+        Ok(()) => 0,
+        Err(CmdError::Load(e)) => {
+            print_error(&e);
+            255
+        }
+        Err(CmdError::Source(e)) => {
+            eprintln!();
+            eprintln!("{}", e.message);
+            print_detail(&e.detail);
+            255
+        }
+        Err(CmdError::Message(m, detail)) => {
+            eprintln!();
+            eprintln!("{m}");
+            print_detail(&detail);
+            255
+        }
+        Err(CmdError::Reported) => 255,
+    }
+}
+
+fn scope(deps: Deps) -> Scope {
+    match deps {
+        Deps::None => Scope::None,
+        Deps::Run => Scope::Run,
+        Deps::Build => Scope::Build,
+        Deps::All => Scope::All,
+    }
+}
+
+/// Loads the project and returns the pipeline with the selected elements, in staging order.
+fn load(
+    directory: &Path,
+    options: Vec<(String, String)>,
+    targets: &[String],
+    except: &[String],
+    deps: Deps,
+) -> Result<(Pipeline, Vec<ElementId>), CmdError> {
+    let project_dir = match find_project_dir(directory) {
+        Ok(d) => d,
+        Err(_) if !targets.is_empty() => {
+            classify_targets(targets, directory)?;
+            return Err(CmdError::Load(
+                LoadError::new(
+                    crate::yaml::LoadErrorReason::MissingProjectConf,
+                    format!("Unable to load elements: {}", targets.join(", ")),
+                )
+                .with_detail("No project.conf or active workspace was located"),
+            ));
+        }
+        Err(e) => return Err(e.prefixed("Error loading project: ").into()),
+    };
+    let element_path = crate::loader::LoadContext::peek_element_path(&project_dir);
+    let targets = classify_targets(targets, &element_path)?;
+    let except = classify_targets(except, &element_path)?;
+    let (pipeline, except) = Pipeline::load(
+        &project_dir,
+        options,
+        &targets,
+        &except,
+        crate::element::Keep::default(),
+    )?;
+    let targets = pipeline.targets.clone();
+    let selection = pipeline.dependencies(&targets, scope(deps));
+    let selection = pipeline.except_elements(&targets, selection, &except);
+    Ok((pipeline, selection))
+}
+
+/// `_pipeline.assert_consistent`: every source needs a ref.
+fn assert_consistent(pipeline: &Pipeline, selection: &[ElementId]) -> Result<(), CmdError> {
+    let mut detail = String::new();
+    for id in selection {
+        let el = &pipeline.elements[id];
+        if el.sources_resolved() {
+            continue;
+        }
+        detail.push_str(&format!("  Element: {} is inconsistent\n", el.full_name));
+        for s in el.sources().iter().filter(|s| !s.resolved) {
+            detail.push_str(&format!("    {} is missing ref\n", s.display));
+        }
+        detail.push('\n');
+    }
+    if detail.is_empty() {
+        return Ok(());
+    }
+    Err(CmdError::Message(
+        "Inconsistent pipeline".into(),
+        Some(format!(
+            "Exact versions are missing for the following elements:\n\n{detail}Try tracking these elements first with `bst source track`\n"
+        )),
+    ))
+}
+
+fn fetch_context() -> Result<FetchContext, CmdError> {
+    Ok(FetchContext::from_user_config()?)
+}
+
+/// Fetches the sources of `selection` that are not cached, several elements at a time; stops
+/// starting new fetches after the first failure (BuildStream's default `on-error: quit`).
+fn fetch_elements(
+    pipeline: &Pipeline,
+    selection: &[ElementId],
+    ctx: &FetchContext,
+) -> Result<(), CmdError> {
+    let todo: Vec<ElementId> = selection
+        .iter()
+        .copied()
+        .filter(|id| !pipeline.elements[id].sources_cached(ctx))
+        .collect();
+    if todo.is_empty() {
+        return Ok(());
+    }
+    let failed = AtomicBool::new(false);
+    let failures: Mutex<Vec<(String, SourceError)>> = Mutex::new(Vec::new());
+    let next = Mutex::new(todo.into_iter());
+    let workers = 10.min(selection.len()).max(1);
+    std::thread::scope(|s| {
+        for _ in 0..workers {
+            s.spawn(|| loop {
+                if failed.load(Ordering::SeqCst) {
+                    return;
+                }
+                let Some(id) = next.lock().unwrap_or_else(|e| e.into_inner()).next() else {
+                    return;
+                };
+                let el = &pipeline.elements[&id];
+                let name = el.full_name.clone();
+                eprintln!("[fetch:{name}] START");
+                let r = el.fetch_sources(ctx, |_, n, e| {
+                    eprintln!(
+                        "[fetch:{name}] FAILURE Try #{n} failed, retrying: {}",
+                        e.message
+                    );
+                });
+                match r {
+                    Ok(()) => eprintln!("[fetch:{name}] SUCCESS"),
+                    Err(e) => {
+                        eprintln!("[fetch:{name}] FAILURE {}", e.message);
+                        failed.store(true, Ordering::SeqCst);
+                        failures
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .push((name, e));
+                    }
+                }
+            });
+        }
+    });
+    let failures = failures.into_inner().unwrap_or_default();
+    if failures.is_empty() {
+        return Ok(());
+    }
+    print_failure_summary(&failures);
+    Err(CmdError::Reported)
+}
+
+/// The failed elements and their errors, as at the end of a bst session.
+fn print_failure_summary(failures: &[(String, SourceError)]) {
+    eprintln!();
+    eprintln!("Failure Summary");
+    for (name, e) in failures {
+        eprintln!("    {name}:");
+        eprintln!("    {}", e.message);
+        if let Some(d) = &e.detail {
+            for line in d.lines() {
+                eprintln!("        {line}");
+            }
+        }
+    }
+}
+
+fn fetch(
+    directory: &Path,
+    options: Vec<(String, String)>,
+    args: &FetchArgs,
+) -> Result<(), CmdError> {
+    let (pipeline, selection) = load(directory, options, &args.elements, &args.except, args.deps)?;
+    assert_consistent(&pipeline, &selection)?;
+    let ctx = fetch_context()?;
+    let r = fetch_elements(&pipeline, &selection, &ctx);
+    std::mem::forget(pipeline);
+    r
+}
+
+/// `Stream._check_location_writable`.
+fn check_location_writable(location: &Path, force: bool, tar: bool) -> Result<(), CmdError> {
+    let msg = |m: String| CmdError::Message(m, None);
+    if !tar {
+        std::fs::create_dir_all(location)
+            .map_err(|e| msg(format!("Failed to create destination directory: '{e}'")))?;
+        let meta = std::fs::metadata(location).map_err(|e| msg(e.to_string()))?;
+        if meta.permissions().readonly() {
+            return Err(msg(format!(
+                "Destination directory '{}' not writable",
+                location.display()
+            )));
+        }
+        if !force && std::fs::read_dir(location).is_ok_and(|mut rd| rd.next().is_some()) {
+            return Err(msg(format!(
+                "Destination directory '{}' not empty",
+                location.display()
+            )));
+        }
+    } else if location.exists() && location != Path::new("-") {
+        if std::fs::metadata(location).is_ok_and(|m| m.permissions().readonly()) {
+            return Err(msg(format!(
+                "Output file '{}' not writable",
+                location.display()
+            )));
+        }
+        if !force {
+            return Err(msg(format!(
+                "Output file '{}' already exists",
+                location.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// `Element.normal_name`: `/` replaced by `-`, extension dropped.
+fn normal_name(name: &str) -> String {
+    let n = name.replace('/', "-");
+    match n.rfind('.') {
+        Some(i) if i > 0 => n[..i].to_owned(),
+        _ => n,
+    }
+}
+
+fn checkout(
+    directory: &Path,
+    options: Vec<(String, String)>,
+    args: &CheckoutArgs,
+) -> Result<(), CmdError> {
+    if args.tar.is_some() && args.directory != "source-checkout" {
+        eprintln!("ERROR: options --directory and --tar conflict");
+        return Err(CmdError::Reported);
+    }
+    if args.compression.is_some() && args.tar.is_none() {
+        eprintln!("ERROR: --compression specified without --tar");
+        return Err(CmdError::Reported);
+    }
+    if args.include_build_scripts {
+        return Err(CmdError::Message(
+            "--include-build-scripts is not supported by bst-rs yet".into(),
+            None,
+        ));
+    }
+    let tar = args.tar.is_some();
+    let location = PathBuf::from(args.tar.as_deref().unwrap_or(&args.directory));
+    let Some(target) = &args.element else {
+        return Err(CmdError::Message(
+            "Missing argument \"ELEMENT\".".into(),
+            None,
+        ));
+    };
+    check_location_writable(&location, args.force, tar)?;
+    let (pipeline, selection) = load(
+        directory,
+        options,
+        std::slice::from_ref(target),
+        &args.except,
+        args.deps,
+    )?;
+    assert_consistent(&pipeline, &selection)?;
+    let ctx = fetch_context()?;
+    fetch_elements(&pipeline, &selection, &ctx)?;
+    let uncached: Vec<ElementId> = selection
+        .iter()
+        .copied()
+        .filter(|id| !pipeline.elements[id].sources_cached(&ctx))
+        .collect();
+    if !uncached.is_empty() {
+        let mut detail = String::from("Sources are not cached for the following elements:\n\n");
+        for id in &uncached {
+            let el = &pipeline.elements[id];
+            detail.push_str(&format!(
+                "  Following sources for element: {} are not cached:\n",
+                el.full_name
+            ));
+            for (_, s) in el.uncached_sources(&ctx) {
+                detail.push_str(&format!("    {}\n", s.display));
+            }
+            detail.push('\n');
+        }
+        detail.push_str("Try fetching these elements first with `bst source fetch`,\nor run this command with `--fetch` option\n");
+        return Err(CmdError::Message("Uncached sources".into(), Some(detail)));
+    }
+
+    let location = std::path::absolute(&location).unwrap_or(location);
+    let tmp_parent = crate::project::user_config().cachedir().join("tmp");
+    let staging = TempDir::new_in(&tmp_parent).map_err(|e| {
+        CmdError::Message(format!("Failed to create a temporary directory: {e}"), None)
+    })?;
+    for id in &selection {
+        let el = &pipeline.elements[id];
+        if el.sources().is_empty() {
+            continue;
+        }
+        let mut dir = staging.path().to_path_buf();
+        for part in el.full_name.split(':') {
+            dir.push(normal_name(part));
+        }
+        // BuildStream stages sources while fetching (into its source cache), so a staging
+        // failure is reported as the element's failure, not as a checkout error.
+        if let Err(e) = el.stage_sources(&ctx, &dir) {
+            eprintln!("[stage:{}] FAILURE {}", el.full_name, e.message);
+            print_failure_summary(&[(el.full_name.clone(), e)]);
+            return Err(CmdError::Reported);
+        }
+    }
+    if tar {
+        create_tarball(staging.path(), &location, args.compression)
+            .map_err(|e| CmdError::Message(format!("Failed to create tar archive: {e}"), None))?;
+    } else {
+        move_directory(staging.path(), &location, args.force).map_err(|e| {
+            CmdError::Message(
+                format!("Failed to checkout sources to {}: {e}", location.display()),
+                None,
+            )
+        })?;
+    }
+    eprintln!("Checked out sources to '{}'", location.display());
+    std::mem::forget(pipeline);
+    Ok(())
+}
+
+/// `Stream._move_directory`: a rename, else the files linked (copied) over.
+fn move_directory(src: &Path, dest: &Path, force: bool) -> Result<(), String> {
+    if std::fs::rename(src, dest).is_ok() {
+        return Ok(());
+    }
+    let empty = dest.is_dir() && std::fs::read_dir(dest).is_ok_and(|mut rd| rd.next().is_none());
+    if force || empty {
+        crate::source::fetch::stage::import_tree(src, dest).map_err(|e| e.message)?;
+    }
+    Ok(())
+}
+
+/// `Stream._create_tarball`: the top-level entries of `dir`, optionally compressed.
+fn create_tarball(
+    dir: &Path,
+    location: &Path,
+    compression: Option<Compression>,
+) -> Result<(), String> {
+    let parent = location
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let tmp = TempDir::new_in(parent).map_err(|e| e.to_string())?;
+    let tmp_file = tmp.path().join("archive");
+    {
+        let file = std::fs::File::create(&tmp_file).map_err(|e| e.to_string())?;
+        let writer: Box<dyn std::io::Write> = match compression {
+            None => Box::new(file),
+            Some(Compression::Gz) => Box::new(flate2::write::GzEncoder::new(
+                file,
+                flate2::Compression::default(),
+            )),
+            Some(Compression::Bz2) => Box::new(bzip2::write::BzEncoder::new(
+                file,
+                bzip2::Compression::default(),
+            )),
+            Some(Compression::Xz) => Box::new(liblzma::write::XzEncoder::new(file, 6)),
+        };
+        let mut builder = tar::Builder::new(writer);
+        builder.follow_symlinks(false);
+        let mut items: Vec<_> = std::fs::read_dir(dir)
+            .map_err(|e| e.to_string())?
+            .filter_map(|e| e.ok())
+            .collect();
+        items.sort_by_key(|e| e.file_name());
+        for item in items {
+            let path = item.path();
+            if path.is_dir() {
+                builder
+                    .append_dir_all(item.file_name(), &path)
+                    .map_err(|e| e.to_string())?;
+            } else {
+                builder
+                    .append_path_with_name(&path, item.file_name())
+                    .map_err(|e| e.to_string())?;
+            }
+        }
+        let mut writer = builder.into_inner().map_err(|e| e.to_string())?;
+        writer.flush().map_err(|e| e.to_string())?;
+    }
+    std::fs::rename(&tmp_file, location).map_err(|e| e.to_string())
+}

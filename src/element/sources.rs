@@ -1,0 +1,64 @@
+//! An element's sources as the build pipeline uses them: cached state, fetching, staging.
+
+use super::{Element, ElementSource};
+use crate::source::fetch::{stage, FetchContext, SourceError};
+use std::path::Path;
+
+impl Element {
+    /// The element's sources, in `sources:` order (each with its `directory:` and fetcher).
+    pub fn sources(&self) -> &[ElementSource] {
+        &self.sources
+    }
+
+    /// The sources whose fetch is still needed (`Source._is_cached()` false), with indexes.
+    pub fn uncached_sources<'a>(
+        &'a self,
+        ctx: &'a FetchContext,
+    ) -> impl Iterator<Item = (usize, &'a ElementSource)> + 'a {
+        self.sources
+            .iter()
+            .enumerate()
+            .filter(move |(_, s)| !s.fetcher.is_cached(ctx))
+    }
+
+    /// Are all sources present locally?
+    pub fn sources_cached(&self, ctx: &FetchContext) -> bool {
+        self.uncached_sources(ctx).next().is_none()
+    }
+
+    /// Fetches every source not yet cached, in order, retrying temporary failures as the
+    /// context says; `on_retry(source index, try number, error)` is told about each retry.
+    pub fn fetch_sources(
+        &self,
+        ctx: &FetchContext,
+        mut on_retry: impl FnMut(usize, u32, &SourceError),
+    ) -> Result<(), SourceError> {
+        for (index, source) in self.sources.iter().enumerate() {
+            source
+                .fetcher
+                .fetch_with_retries(ctx, |n, e| on_retry(index, n, e))
+                .map_err(|e| e.in_source(&self.full_name, index))?;
+        }
+        Ok(())
+    }
+
+    /// Stages all sources into `dir` (created if missing; must be empty), as BuildStream's
+    /// `_stage_sources_at` does: see [`stage::stage_sources`].
+    pub fn stage_sources(&self, ctx: &FetchContext, dir: &Path) -> Result<(), SourceError> {
+        stage::stage_sources(
+            ctx,
+            self.sources
+                .iter()
+                .map(|s| (&s.fetcher, s.directory.as_deref())),
+            dir,
+        )
+        .map_err(|e| {
+            let index = e.index.unwrap_or(0);
+            SourceError {
+                element: Some(self.full_name.clone()),
+                index: Some(index),
+                ..e
+            }
+        })
+    }
+}

@@ -1,0 +1,658 @@
+//! The build session: a single coordinator that owns the plan, the queues and the terminal.
+//!
+//! Like BuildStream's scheduler, elements flow through queues (Fetch -> Prime -> Build); each
+//! queue has a resource limit (`--fetchers`, `--builders`) and hands out work by priority: the
+//! deepest build dependencies first (BuildStream's planner depth), ties in plan order. Jobs are
+//! tokio tasks (no thread or process per queued element) that report back over a channel; only
+//! the coordinator changes state or prints.
+//!
+//! Invariants: an element is built only once all its build-scope dependencies are cached;
+//! artifacts are cached by the job before it reports success, refs last (see
+//! [`crate::artifact`]); after an interrupt nothing new starts and running jobs are killed, so
+//! nothing half-built is ever cached.
+
+mod status;
+
+use crate::artifact::{ArtifactCache, NewArtifact};
+use crate::assemble::{assemble, BuildEnv, Log};
+use crate::cas::proto::reapi::Digest;
+use crate::cas::Cas;
+use crate::element::kinds::Assembly;
+use crate::graph::{Pipeline, Scope};
+use crate::loader::ElementId;
+use crate::sandbox::Runner;
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
+pub use status::Status;
+use std::collections::BinaryHeap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+/// What to do when a job fails (`--on-error`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum OnError {
+    /// Keep building what does not depend on the failure.
+    Continue,
+    /// Start nothing new; let running jobs finish.
+    Quit,
+    /// Kill running jobs and stop.
+    Terminate,
+}
+
+/// Session settings.
+#[derive(Clone, Debug)]
+pub struct Options {
+    /// Concurrent build jobs.
+    pub builders: usize,
+    /// Concurrent fetch jobs.
+    pub fetchers: usize,
+    /// Failure policy.
+    pub on_error: OnError,
+    /// Per-element logs go under this directory.
+    pub logdir: PathBuf,
+    /// Scratch directory.
+    pub tmpdir: PathBuf,
+    /// Draw the status area (a terminal, not `--no-interactive`).
+    pub interactive: bool,
+    /// Rebuild elements whose cached artifact is a failure.
+    pub retry_failed: bool,
+    /// Where sources are fetched to and how.
+    pub fetch: crate::source::fetch::FetchContext,
+}
+
+/// Counts for one queue, as the pipeline summary prints them.
+#[derive(Default, Debug, Clone)]
+pub struct QueueCounts {
+    /// Jobs run.
+    pub processed: usize,
+    /// Elements the queue skipped.
+    pub skipped: usize,
+    /// Failed elements.
+    pub failed: Vec<String>,
+}
+
+/// What a session did.
+#[derive(Debug, Default)]
+pub struct Summary {
+    /// Elements in the plan.
+    pub total: usize,
+    /// Elements the session had to process.
+    pub session: usize,
+    /// Fetch, Build.
+    pub queues: Vec<(&'static str, QueueCounts)>,
+    /// Last error message per failed element.
+    pub failures: Vec<(String, String)>,
+    /// Interrupted by a signal.
+    pub interrupted: bool,
+}
+
+impl Summary {
+    /// True when nothing failed and the session was not interrupted.
+    pub fn success(&self) -> bool {
+        !self.interrupted && self.queues.iter().all(|(_, q)| q.failed.is_empty())
+    }
+
+    /// BuildStream's "Pipeline Summary" (and "Failure Summary") text.
+    pub fn render(&self) -> String {
+        let mut text = String::new();
+        if !self.failures.is_empty() {
+            text += "Failure Summary\n";
+            for (el, msg) in &self.failures {
+                text += &format!("    {el}:\n        {msg}\n");
+            }
+        }
+        text += "Pipeline Summary\n";
+        let mut values: Vec<(String, String)> = vec![
+            ("Total".into(), self.total.to_string()),
+            ("Session".into(), self.session.to_string()),
+        ];
+        let w = |f: &dyn Fn(&QueueCounts) -> usize| {
+            self.queues
+                .iter()
+                .map(|(_, q)| f(q).to_string().len())
+                .max()
+                .unwrap_or(1)
+        };
+        let (pw, sw, fw) = (
+            w(&|q| q.processed),
+            w(&|q| q.skipped),
+            w(&|q| q.failed.len()),
+        );
+        for (name, q) in &self.queues {
+            let (p, s, f) = (
+                q.processed.to_string(),
+                q.skipped.to_string(),
+                q.failed.len().to_string(),
+            );
+            values.push((
+                format!("{name} Queue"),
+                format!(
+                    "processed {p}, {}skipped {s}, {}failed {f} {}",
+                    " ".repeat(pw - p.len()),
+                    " ".repeat(sw - s.len()),
+                    " ".repeat(fw - f.len())
+                ),
+            ));
+        }
+        let kw = values.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+        for (k, v) in values {
+            text += &format!("    {k}: {}{v}\n", " ".repeat(kw - k.len()));
+        }
+        text
+    }
+}
+
+/// Errors that stop a session before it runs.
+#[derive(Debug, thiserror::Error)]
+pub enum SessionError {
+    /// Artifact cache trouble.
+    #[error(transparent)]
+    Artifact(#[from] crate::artifact::ArtifactError),
+    /// An element cannot be built at all.
+    #[error("{0}")]
+    Plan(String),
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Queue {
+    Fetch,
+    Build,
+}
+
+impl Queue {
+    fn action(self) -> &'static str {
+        match self {
+            Queue::Fetch => "fetch",
+            Queue::Build => "build",
+        }
+    }
+}
+
+/// A ready element in a queue: higher depth first, then plan order.
+#[derive(PartialEq, Eq)]
+struct Ready {
+    depth: usize,
+    seq: std::cmp::Reverse<usize>,
+    id: ElementId,
+}
+
+impl Ord for Ready {
+    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
+        (self.depth, &self.seq).cmp(&(o.depth, &o.seq))
+    }
+}
+impl PartialOrd for Ready {
+    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(o))
+    }
+}
+
+enum JobResult {
+    Fetched(ElementId, Result<(), String>),
+    Built(ElementId, Result<Digest, String>, PathBuf),
+}
+
+/// Everything a job needs, shared.
+struct Shared {
+    pipeline: Arc<Pipeline>,
+    cas: Cas,
+    runner: Runner,
+    artifacts: ArtifactCache,
+    opts: Options,
+}
+
+/// BuildStream's planner depth: runtime dependencies at the same depth, build dependencies one
+/// deeper, the deepest occurrence kept.
+fn depths(p: &Pipeline, targets: &[ElementId]) -> HashMap<ElementId, usize> {
+    let mut depth: HashMap<ElementId, usize> = HashMap::default();
+    let mut stack: Vec<(ElementId, usize)> = targets.iter().map(|&t| (t, 0)).collect();
+    while let Some((e, d)) = stack.pop() {
+        if depth.get(&e).is_some_and(|&old| old >= d) {
+            continue;
+        }
+        depth.insert(e, d);
+        let el = &p.elements[&e];
+        for &r in &el.runtime_deps {
+            stack.push((r, d));
+        }
+        for &b in &el.build_deps {
+            stack.push((b, d + 1));
+        }
+    }
+    depth
+}
+
+/// The strict key of an element (strict mode: the strong key).
+fn key_of(p: &Pipeline, id: ElementId) -> Option<String> {
+    p.keys.get(&id).and_then(|k| k.strict.clone())
+}
+
+/// Runs a build session for `targets`.
+pub async fn build(
+    pipeline: Arc<Pipeline>,
+    artifacts: ArtifactCache,
+    runner: Runner,
+    opts: Options,
+    targets: &[ElementId],
+    casd_died: &mut dyn FnMut() -> Option<String>,
+) -> Result<Summary, SessionError> {
+    let p = &*pipeline;
+    let cas = artifacts.cas().clone();
+    let mut status = Status::new(opts.interactive);
+
+    // The plan, dependencies first; elements that are never built are left out.
+    let plan: Vec<ElementId> = p
+        .dependencies(targets, Scope::All)
+        .into_iter()
+        .filter(|id| {
+            let k = crate::element::kinds::lookup(&p.elements[id].kind).map(|k| k.assembly());
+            k != Some(Assembly::Nothing)
+        })
+        .collect();
+    for &id in &plan {
+        if key_of(p, id).is_none() {
+            return Err(SessionError::Plan(format!(
+                "{}: has no cache key: a source has no ref (run `bst source track`)",
+                p.elements[&id].full_name
+            )));
+        }
+    }
+
+    // Query the cache.
+    let mut files: HashMap<ElementId, Digest> = HashMap::default();
+    let mut cached_failure: HashSet<ElementId> = HashSet::default();
+    for &id in &plan {
+        let el = &p.elements[&id];
+        let key = key_of(p, id).expect("checked above");
+        if let Some(a) = artifacts.lookup(&el.project_name, &el.name, &key).await? {
+            if a.build_success {
+                files.insert(id, a.files.unwrap_or_default());
+            } else if !opts.retry_failed {
+                cached_failure.insert(id);
+            }
+        }
+    }
+
+    // Required: targets and their runtime closure; build closures of what must be built.
+    let mut required: HashSet<ElementId> = HashSet::default();
+    let mut work: Vec<ElementId> = p.dependencies(targets, Scope::Run);
+    while let Some(e) = work.pop() {
+        if !required.insert(e) {
+            continue;
+        }
+        if !files.contains_key(&e) {
+            for d in p.dependencies(&[e], Scope::Build) {
+                if !required.contains(&d) {
+                    work.push(d);
+                }
+            }
+        }
+    }
+    let session: Vec<ElementId> = plan
+        .iter()
+        .copied()
+        .filter(|e| required.contains(e) && !files.contains_key(e))
+        .collect();
+    let depth = depths(p, targets);
+    let seq: HashMap<ElementId, usize> = plan.iter().enumerate().map(|(i, &e)| (e, i)).collect();
+
+    // Build-scope dependencies each session element waits for, and the reverse.
+    let mut waiting: HashMap<ElementId, usize> = HashMap::default();
+    let mut dependents: HashMap<ElementId, Vec<ElementId>> = HashMap::default();
+    for &e in &session {
+        let deps: Vec<ElementId> = p
+            .dependencies(&[e], Scope::Build)
+            .into_iter()
+            .filter(|d| !files.contains_key(d))
+            .collect();
+        waiting.insert(e, deps.len());
+        for d in deps {
+            dependents.entry(d).or_default().push(e);
+        }
+    }
+
+    let shared = Arc::new(Shared {
+        pipeline: pipeline.clone(),
+        cas,
+        runner,
+        artifacts,
+        opts: opts.clone(),
+    });
+    let mut summary = Summary {
+        total: plan.len(),
+        session: session.len(),
+        ..Default::default()
+    };
+    let mut fetch_q = QueueCounts::default();
+    let mut build_q = QueueCounts::default();
+    let mut fetch_heap: BinaryHeap<Ready> = BinaryHeap::new();
+    let mut build_heap: BinaryHeap<Ready> = BinaryHeap::new();
+    let mut fetched: HashSet<ElementId> = HashSet::default();
+    let ready = |id: ElementId| Ready {
+        depth: depth.get(&id).copied().unwrap_or(0),
+        seq: std::cmp::Reverse(seq[&id]),
+        id,
+    };
+    for &e in &session {
+        if cached_failure.contains(&e) {
+            continue;
+        }
+        if p.elements[&e]
+            .sources
+            .iter()
+            .all(|s| s.local_path.is_some())
+        {
+            fetch_q.skipped += 1;
+            fetched.insert(e);
+            if waiting[&e] == 0 {
+                build_heap.push(ready(e));
+            }
+        } else {
+            fetch_heap.push(ready(e));
+        }
+    }
+    // Cached failures fail at once, as BuildStream's build queue does.
+    for &e in &session {
+        if cached_failure.contains(&e) {
+            let name = p.elements[&e].full_name.clone();
+            status.message(&format!("[{name}] Build failure (cached artifact)"));
+            build_q.failed.push(name.clone());
+            summary
+                .failures
+                .push((name, "Element has a cached build failure".into()));
+        }
+    }
+    build_q.skipped = plan.len() - session.len();
+
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<JobResult>();
+    let mut running: HashMap<ElementId, tokio::task::JoinHandle<()>> = HashMap::default();
+    let (mut fetching, mut building) = (0usize, 0usize);
+    let mut stopping = !summary.failures.is_empty() && opts.on_error != OnError::Continue;
+    let mut ticker = tokio::time::interval(std::time::Duration::from_millis(200));
+    let ctrl_c = tokio::signal::ctrl_c();
+    tokio::pin!(ctrl_c);
+
+    loop {
+        // Harvest: later queues first, as BuildStream does.
+        while !stopping && building < opts.builders {
+            let Some(r) = build_heap.pop() else { break };
+            building += 1;
+            let key = key_of(p, r.id).unwrap_or_default();
+            let log = log_path(&shared, r.id, &key, Queue::Build);
+            status.start(
+                r.id,
+                Queue::Build.action(),
+                &p.elements[&r.id].full_name,
+                &key,
+                &log,
+            );
+            running.insert(
+                r.id,
+                spawn_build(shared.clone(), r.id, files.clone(), log, tx.clone()),
+            );
+        }
+        while !stopping && fetching < opts.fetchers {
+            let Some(r) = fetch_heap.pop() else { break };
+            fetching += 1;
+            let key = key_of(p, r.id).unwrap_or_default();
+            let log = log_path(&shared, r.id, &key, Queue::Fetch);
+            status.start(
+                r.id,
+                Queue::Fetch.action(),
+                &p.elements[&r.id].full_name,
+                &key,
+                &log,
+            );
+            let tx = tx.clone();
+            let id = r.id;
+            let shared = shared.clone();
+            running.insert(
+                id,
+                tokio::spawn(async move {
+                    let res = tokio::task::spawn_blocking(move || fetch_job(&shared, id, &log))
+                        .await
+                        .unwrap_or_else(|e| Err(format!("fetch job failed: {e}")));
+                    let _ = tx.send(JobResult::Fetched(id, res));
+                }),
+            );
+        }
+        if running.is_empty() {
+            break;
+        }
+        status.tick(&summary_line(&fetch_q, &build_q, plan.len(), session.len()));
+        let msg = tokio::select! {
+            m = rx.recv() => m,
+            _ = ticker.tick() => {
+                if let Some(why) = casd_died() {
+                    status.message(&why);
+                    summary.failures.push(("buildbox-casd".into(), why));
+                    summary.interrupted = true;
+                    for (_, h) in running.drain() {
+                        h.abort();
+                    }
+                    break;
+                }
+                continue
+            }
+            _ = &mut ctrl_c => {
+                status.message("Interrupted: terminating running jobs");
+                summary.interrupted = true;
+                for (_, h) in running.drain() {
+                    h.abort();
+                }
+                break;
+            }
+        };
+        let Some(msg) = msg else { break };
+        match msg {
+            JobResult::Fetched(id, res) => {
+                running.remove(&id);
+                fetching -= 1;
+                let name = p.elements[&id].full_name.clone();
+                match res {
+                    Ok(()) => {
+                        fetch_q.processed += 1;
+                        status.finish(id, true, "");
+                        fetched.insert(id);
+                        if waiting[&id] == 0 {
+                            build_heap.push(ready(id));
+                        }
+                    }
+                    Err(e) => {
+                        status.finish(id, false, &e);
+                        fetch_q.failed.push(name.clone());
+                        summary.failures.push((name, e));
+                        stopping |= opts.on_error != OnError::Continue;
+                    }
+                }
+            }
+            JobResult::Built(id, res, _log) => {
+                running.remove(&id);
+                building -= 1;
+                let name = p.elements[&id].full_name.clone();
+                match res {
+                    Ok(digest) => {
+                        build_q.processed += 1;
+                        status.finish(id, true, "");
+                        files.insert(id, digest);
+                        for &dep in dependents.get(&id).map(Vec::as_slice).unwrap_or(&[]) {
+                            let w = waiting.get_mut(&dep).expect("dependent is in session");
+                            *w -= 1;
+                            if *w == 0 && fetched.contains(&dep) {
+                                build_heap.push(ready(dep));
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        status.finish(id, false, &e);
+                        build_q.processed += 1;
+                        build_q.failed.push(name.clone());
+                        summary.failures.push((name, e));
+                        stopping |= opts.on_error != OnError::Continue;
+                    }
+                }
+            }
+        }
+        if stopping && opts.on_error == OnError::Terminate {
+            for (_, h) in running.drain() {
+                h.abort();
+            }
+            break;
+        }
+    }
+    status.clear();
+    summary.queues = vec![("Fetch", fetch_q), ("Build", build_q)];
+    Ok(summary)
+}
+
+/// Fetches an element's sources (blocking; runs on tokio's blocking pool), logging retries.
+fn fetch_job(s: &Shared, id: ElementId, logpath: &std::path::Path) -> Result<(), String> {
+    let el = &s.pipeline.elements[&id];
+    let mut log = Log::open(logpath).map_err(|e| e.to_string())?;
+    log.line(&format!("Fetching sources of {}", el.full_name));
+    let res = el.fetch_sources(&s.opts.fetch, |index, n, e| {
+        log.line(&format!("source {index}: try {n} failed: {e}"));
+    });
+    match res {
+        Ok(()) => {
+            log.line("Fetched");
+            Ok(())
+        }
+        Err(e) => {
+            log.line(&format!("FAILURE {e}"));
+            Err(e.to_string())
+        }
+    }
+}
+
+fn summary_line(f: &QueueCounts, b: &QueueCounts, total: usize, session: usize) -> String {
+    format!(
+        "({session}/{total}) (Fetch:{} {} {}) -> (Build:{} {} {})",
+        f.processed,
+        f.skipped,
+        f.failed.len(),
+        b.processed,
+        b.skipped,
+        b.failed.len()
+    )
+}
+
+/// `<logdir>/<project>/<normal name>/<key8>-<action>.<YYYYmmdd-HHMMSS>.log`.
+fn log_path(s: &Shared, id: ElementId, key: &str, q: Queue) -> PathBuf {
+    let el = &s.pipeline.elements[&id];
+    let ts = crate::util::format_local(crate::util::now_secs(), "%Y%m%d-%H%M%S");
+    s.opts
+        .logdir
+        .join(&el.project_name)
+        .join(crate::artifact::normal_name(&el.name))
+        .join(format!(
+            "{}-{}.{ts}.log",
+            &key[..key.len().min(8)],
+            q.action()
+        ))
+}
+
+fn spawn_build(
+    s: Arc<Shared>,
+    id: ElementId,
+    files: HashMap<ElementId, Digest>,
+    logpath: PathBuf,
+    tx: tokio::sync::mpsc::UnboundedSender<JobResult>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let res = build_job(&s, id, &files, &logpath).await;
+        let _ = tx.send(JobResult::Built(id, res, logpath));
+    })
+}
+
+async fn build_job(
+    s: &Shared,
+    id: ElementId,
+    files: &HashMap<ElementId, Digest>,
+    logpath: &std::path::Path,
+) -> Result<Digest, String> {
+    let p = &*s.pipeline;
+    let el = &p.elements[&id];
+    let mut log = Log::open(logpath).map_err(|e| e.to_string())?;
+    let now = crate::util::now_secs();
+    log.line(&format!(
+        "bst-rs {} - {}",
+        env!("CARGO_PKG_VERSION"),
+        crate::util::format_local(now, "%A, %d-%m-%Y at %H:%M:%S")
+    ));
+    let tmpdir = s.opts.tmpdir.clone();
+    let env = BuildEnv {
+        pipeline: p,
+        cas: &s.cas,
+        runner: &s.runner,
+        artifacts: &s.artifacts,
+        files,
+        tmpdir: &tmpdir,
+        fetch: &s.opts.fetch,
+    };
+    let assembled = assemble(&env, id, &mut log).await.map_err(|e| {
+        log.line(&format!("ERROR {e}"));
+        e.to_string()
+    })?;
+    let keys = &p.keys[&id];
+    let strict = keys.strict.clone().unwrap_or_default();
+    let weak = keys.weak.clone().unwrap_or_default();
+    let d = el.details.as_deref();
+    let public = d
+        .map(|d| crate::cli::format::dump_yaml(&d.public))
+        .unwrap_or_default();
+    let (low, high) = d.map(meta_yaml).unwrap_or_default();
+    let build_deps = p
+        .dependencies(&[id], Scope::Build)
+        .into_iter()
+        .map(|dep| {
+            let de = &p.elements[&dep];
+            (
+                de.project_name.clone(),
+                de.name.clone(),
+                key_of(p, dep).unwrap_or_default(),
+            )
+        })
+        .collect();
+    if let Err((desc, detail)) = &assembled.result {
+        log.line(&format!("FAILURE {desc}: {detail}"));
+    }
+    drop(log);
+    s.artifacts
+        .store(NewArtifact {
+            project: &el.project_name,
+            element: &el.name,
+            strong_key: &strict,
+            strict_key: &strict,
+            weak_key: &weak,
+            result: assembled.result.clone(),
+            files: assembled.files.clone(),
+            public_data: public,
+            low_diversity_meta: low,
+            high_diversity_meta: high,
+            log: Some(logpath),
+            build_deps,
+        })
+        .await
+        .map_err(|e| e.to_string())?;
+    match assembled.result {
+        Ok(()) => Ok(assembled.files.unwrap_or_default()),
+        Err((desc, detail)) => Err(format!("{desc}: {detail}")),
+    }
+}
+
+/// The low- and high-diversity metadata YAML BuildStream stores with an artifact.
+fn meta_yaml(d: &crate::element::ElementDetails) -> (String, String) {
+    use crate::cli::format::yaml_scalar;
+    let mut low = String::from("environment:\n");
+    for (k, v) in &d.environment {
+        low += &format!("  {}: {}\n", yaml_scalar(k), yaml_scalar(v));
+    }
+    low += "sandbox-config:\n";
+    low += &format!("  build-os: {}\n", yaml_scalar(&d.sandbox.build_os));
+    low += &format!("  build-arch: {}\n", yaml_scalar(&d.sandbox.build_arch));
+    let mut high = String::from("variables:\n");
+    for (k, v) in &d.variables {
+        high += &format!("  {}: {}\n", yaml_scalar(k), yaml_scalar(v));
+    }
+    (low, high)
+}

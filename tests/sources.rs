@@ -1,0 +1,737 @@
+//! Fetching and staging sources: `bst-rs source fetch` / `source checkout` on a copy of
+//! testprojects/fetch, whose aliases point to an HTTP server started here (127.0.0.1 only)
+//! and to git repositories made by scripts/make-fetch-git-repos.sh. Staged trees are
+//! compared with what real BuildStream staged (tests/expected/sources, recorded by
+//! scripts/record-source-checkouts.sh).
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+// ---------------------------------------------------------------------------------------
+// A small HTTP/1.0 server over a directory.
+
+/// Serves `root` on 127.0.0.1. Paths under `/missing/` answer 404, paths under `/flaky/`
+/// answer 503 to their first request, then the file without the prefix. Stops when dropped.
+struct Server {
+    port: u16,
+    stop: Arc<AtomicBool>,
+    requests: Arc<Mutex<Vec<String>>>,
+    handle: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Server {
+    fn start(root: &Path) -> Server {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let stop = Arc::new(AtomicBool::new(false));
+        let requests = Arc::new(Mutex::new(Vec::new()));
+        let root = root.to_path_buf();
+        let (s, r) = (stop.clone(), requests.clone());
+        let handle = std::thread::spawn(move || {
+            let flaky_seen = AtomicUsize::new(0);
+            // Bounded: at most 1000 connections, then the server ends by itself.
+            for conn in listener.incoming().take(1000) {
+                if s.load(Ordering::SeqCst) {
+                    break;
+                }
+                if let Ok(stream) = conn {
+                    let _ = serve(stream, &root, &r, &flaky_seen);
+                }
+            }
+        });
+        Server {
+            port,
+            stop,
+            requests,
+            handle: Some(handle),
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn requests(&self) -> Vec<String> {
+        self.requests.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        let _ = TcpStream::connect(("127.0.0.1", self.port));
+        if let Some(h) = self.handle.take() {
+            let _ = h.join();
+        }
+    }
+}
+
+fn serve(
+    stream: TcpStream,
+    root: &Path,
+    log: &Mutex<Vec<String>>,
+    flaky_seen: &AtomicUsize,
+) -> std::io::Result<()> {
+    stream.set_read_timeout(Some(std::time::Duration::from_secs(10)))?;
+    let mut reader = BufReader::new(stream.try_clone()?);
+    let mut line = String::new();
+    reader.read_line(&mut line)?;
+    loop {
+        let mut h = String::new();
+        if reader.read_line(&mut h)? == 0 || h == "\r\n" || h == "\n" {
+            break;
+        }
+    }
+    let path = line.split_whitespace().nth(1).unwrap_or("/").to_owned();
+    log.lock().unwrap().push(path.clone());
+    let mut out = stream;
+    let respond = |out: &mut TcpStream, status: &str, body: &[u8]| -> std::io::Result<()> {
+        write!(
+            out,
+            "HTTP/1.0 {status}\r\nContent-Length: {}\r\nETag: \"test-etag\"\r\nConnection: close\r\n\r\n",
+            body.len()
+        )?;
+        out.write_all(body)
+    };
+    if path.starts_with("/missing/") {
+        return respond(&mut out, "404 Not Found", b"not here");
+    }
+    let file = match path.strip_prefix("/flaky") {
+        Some(rest) => {
+            if flaky_seen.fetch_add(1, Ordering::SeqCst) == 0 {
+                return respond(&mut out, "503 Service Unavailable", b"try later");
+            }
+            rest.to_owned()
+        }
+        None => path.clone(),
+    };
+    match std::fs::read(root.join(file.trim_start_matches('/'))) {
+        Ok(data) => respond(&mut out, "200 OK", &data),
+        Err(_) => respond(&mut out, "404 Not Found", b"not found"),
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Projects and runs.
+
+fn copy_dir(src: &Path, dst: &Path) {
+    std::fs::create_dir_all(dst).unwrap();
+    for e in std::fs::read_dir(src).unwrap() {
+        let e = e.unwrap();
+        let (s, d) = (e.path(), dst.join(e.file_name()));
+        let ft = e.file_type().unwrap();
+        if ft.is_symlink() {
+            std::os::unix::fs::symlink(std::fs::read_link(&s).unwrap(), &d).unwrap();
+        } else if ft.is_dir() {
+            copy_dir(&s, &d);
+        } else {
+            std::fs::copy(&s, &d).unwrap();
+        }
+    }
+}
+
+/// A copy of testprojects/fetch with its server, git repositories and private directories.
+struct Fixture {
+    tmp: tempfile::TempDir,
+    server: Server,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        let tmp = tempfile::tempdir().unwrap();
+        let server = Server::start(&repo().join("testprojects/fetch/files"));
+        let project = tmp.path().join("project");
+        copy_dir(&repo().join("testprojects/fetch"), &project);
+        let git = tmp.path().join("git");
+        let st = Command::new("bash")
+            .arg(repo().join("scripts/make-fetch-git-repos.sh"))
+            .arg(&git)
+            .stdout(std::process::Stdio::null())
+            .status()
+            .unwrap();
+        assert!(st.success(), "make-fetch-git-repos.sh failed");
+        let conf = project.join("project.conf");
+        let text = std::fs::read_to_string(&conf)
+            .unwrap()
+            .replace("@HTTP@", &server.url())
+            .replace("@GIT@", &git.to_string_lossy());
+        std::fs::write(&conf, text).unwrap();
+        let f = Fixture { tmp, server };
+        f.write_user_config("");
+        f
+    }
+
+    fn path(&self, p: &str) -> PathBuf {
+        self.tmp.path().join(p)
+    }
+
+    fn sourcedir(&self) -> PathBuf {
+        self.path("sources")
+    }
+
+    /// The private user configuration, with `extra` appended.
+    fn write_user_config(&self, extra: &str) {
+        let text = format!(
+            "cachedir: {}\nsourcedir: {}\n{extra}",
+            self.path("cache").display(),
+            self.sourcedir().display()
+        );
+        std::fs::write(self.path("bst.conf"), text).unwrap();
+    }
+
+    fn run(&self, args: &[&str]) -> (bool, String, String) {
+        let out = Command::new(env!("CARGO_BIN_EXE_bst-rs"))
+            .arg("-c")
+            .arg(self.path("bst.conf"))
+            .arg("-C")
+            .arg(self.path("project"))
+            .args(args)
+            .env("XDG_CONFIG_HOME", self.path("xdg-config"))
+            .env("XDG_CACHE_HOME", self.path("xdg-cache"))
+            .env("GIT_CONFIG_NOSYSTEM", "1")
+            .env("HOME", self.path("home"))
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// `source checkout` of one element into a fresh directory; the element's directory.
+    fn checkout(&self, element: &str) -> Result<PathBuf, String> {
+        let dest = self.path(&format!("out/{element}"));
+        let (ok, _, err) = self.run(&[
+            "source",
+            "checkout",
+            element,
+            "--directory",
+            &dest.to_string_lossy(),
+        ]);
+        if ok {
+            Ok(dest.join(element.trim_end_matches(".bst")))
+        } else {
+            Err(err)
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Listings (the format of scripts/list-tree.py).
+
+fn git_out(dir: &Path, args: &[&str]) -> String {
+    let out = Command::new("git")
+        .arg("-C")
+        .arg(dir)
+        .args(args)
+        .output()
+        .unwrap();
+    if out.status.success() {
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    } else {
+        "-".to_owned()
+    }
+}
+
+fn sha256(data: &[u8]) -> String {
+    use sha2::Digest;
+    format!("{:x}", sha2::Sha256::digest(data))
+}
+
+fn listing(root: &Path) -> Vec<String> {
+    fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, String)>) {
+        let Ok(rd) = std::fs::read_dir(dir) else {
+            return;
+        };
+        let entries: Vec<_> = rd.map(|e| e.unwrap()).collect();
+        if entries.iter().any(|e| e.file_name() == ".git") {
+            let rel = dir
+                .strip_prefix(root)
+                .unwrap()
+                .to_string_lossy()
+                .into_owned();
+            let rel = if rel.is_empty() { ".".to_owned() } else { rel };
+            let mut tags: Vec<String> = git_out(dir, &["tag", "-l"])
+                .split_whitespace()
+                .map(str::to_owned)
+                .collect();
+            tags.sort();
+            let tags = if tags.is_empty() {
+                "-".to_owned()
+            } else {
+                tags.join(",")
+            };
+            out.push((
+                rel.clone(),
+                format!(
+                    "git {rel} head={} branch={} tags={tags} describe={}",
+                    git_out(dir, &["rev-parse", "HEAD"]),
+                    git_out(dir, &["symbolic-ref", "-q", "HEAD"]),
+                    git_out(dir, &["describe", "--tags", "--long", "--abbrev=40"]),
+                ),
+            ));
+        }
+        for e in entries {
+            if e.file_name() == ".git" {
+                continue;
+            }
+            let p = e.path();
+            let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
+            let meta = p.symlink_metadata().unwrap();
+            if meta.file_type().is_symlink() {
+                let target = std::fs::read_link(&p).unwrap();
+                out.push((rel.clone(), format!("l {rel} -> {}", target.display())));
+            } else if meta.is_dir() {
+                out.push((rel.clone(), format!("d {rel}")));
+                walk(root, &p, out);
+            } else {
+                use std::os::unix::fs::PermissionsExt;
+                let kind = if meta.permissions().mode() & 0o100 != 0 {
+                    "x"
+                } else {
+                    "f"
+                };
+                let digest = sha256(&std::fs::read(&p).unwrap());
+                out.push((rel.clone(), format!("{kind} {rel} {digest}")));
+            }
+        }
+    }
+    let mut out = Vec::new();
+    walk(root, root, &mut out);
+    out.sort_by(|a, b| {
+        let ka = format!("{} {}", a.0, a.1.split(' ').next().unwrap());
+        let kb = format!("{} {}", b.0, b.1.split(' ').next().unwrap());
+        ka.cmp(&kb)
+    });
+    out.into_iter().map(|(_, l)| l).collect()
+}
+
+fn on_path(tool: &str) -> bool {
+    std::env::var_os("PATH")
+        .is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(tool).is_file()))
+}
+
+/// A failure message without what differs between runs and tools: the server's port, and the
+/// staging paths of escape errors.
+fn normalize_message(s: &str) -> String {
+    let mut out = String::new();
+    let mut rest = s;
+    while let Some(i) = rest.find("http://127.0.0.1:") {
+        out.push_str(&rest[..i]);
+        out.push_str("<http>");
+        rest =
+            rest[i + "http://127.0.0.1:".len()..].trim_start_matches(|c: char| c.is_ascii_digit());
+    }
+    out.push_str(rest);
+    for marker in [" would be extracted to ", " would link to "] {
+        if let Some(i) = out.find(marker) {
+            out.truncate(i + marker.len());
+        }
+    }
+    out
+}
+
+/// The last source failure message of bst-rs's output.
+fn failure_message(stderr: &str) -> String {
+    stderr
+        .lines()
+        .rev()
+        .find_map(|l| l.split_once("] FAILURE ").map(|(_, m)| m.to_owned()))
+        .or_else(|| {
+            stderr
+                .lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .map(str::to_owned)
+        })
+        .unwrap_or_default()
+}
+
+// ---------------------------------------------------------------------------------------
+// Tests.
+
+/// Every element of testprojects/fetch stages what real bst stages, or fails as it does.
+#[test]
+fn checkouts_match_buildstream() {
+    let f = Fixture::new();
+    let expected_dir = repo().join("tests/expected/sources");
+    let mut names: Vec<String> = std::fs::read_dir(&expected_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".txt"))
+        .collect();
+    names.sort();
+    assert!(names.len() > 15, "expected facts are missing");
+    let mut failures = Vec::new();
+    for name in names {
+        let element = format!("{}.bst", name.trim_end_matches(".txt"));
+        if element == "tar-lz.bst" && !on_path("lzip") {
+            eprintln!("skipping {element}: no lzip on PATH (scripts/setup.sh installs it)");
+            continue;
+        }
+        let expected = std::fs::read_to_string(expected_dir.join(&name)).unwrap();
+        let mut lines = expected.lines();
+        let status = lines.next().unwrap();
+        let expected_rest: Vec<String> = lines.map(str::to_owned).collect();
+        match (status, f.checkout(&element)) {
+            ("ok", Ok(dir)) => {
+                let got = listing(&dir);
+                if got != expected_rest {
+                    failures.push(format!(
+                        "{element}: staged tree differs\n--- expected\n{}\n--- got\n{}",
+                        expected_rest.join("\n"),
+                        got.join("\n")
+                    ));
+                }
+            }
+            ("error", Err(stderr)) => {
+                let got = normalize_message(&failure_message(&stderr));
+                let want = normalize_message(expected_rest.first().map_or("", |s| s.as_str()));
+                if got != want {
+                    failures.push(format!(
+                        "{element}: error differs\n  expected: {want}\n  got:      {got}"
+                    ));
+                }
+            }
+            (status, Ok(dir)) => failures.push(format!(
+                "{element}: expected {status}, bst-rs staged:\n{}",
+                listing(&dir).join("\n")
+            )),
+            (status, Err(stderr)) => failures.push(format!(
+                "{element}: expected {status}, bst-rs failed:\n{stderr}"
+            )),
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// Downloads land where BuildStream keeps them: `<sourcedir>/<kind>/<url dir name>/<sha256>`.
+#[test]
+fn fetch_fills_buildstreams_source_directory_and_works_offline() {
+    let f = Fixture::new();
+    let (ok, _, err) = f.run(&[
+        "source",
+        "fetch",
+        "--deps",
+        "all",
+        "tar-gz.bst",
+        "remote.bst",
+        "zip.bst",
+    ]);
+    assert!(ok, "{err}");
+    let url_dir = |url: &str| -> String {
+        url.chars()
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '%' {
+                    c
+                } else {
+                    '_'
+                }
+            })
+            .collect()
+    };
+    let sha = "6beffb8eaa8befee875c2ad6cdf184bd64b98cbe97b997c9916991c66eab5581";
+    let cached = f
+        .sourcedir()
+        .join("tar")
+        .join(url_dir("files:hello.tar.gz"))
+        .join(sha);
+    assert!(cached.is_file(), "{} missing", cached.display());
+    assert!(f
+        .sourcedir()
+        .join("tar")
+        .join(url_dir("files:hello.tar.gz"))
+        .join(format!("{sha}.etag"))
+        .is_file());
+    assert!(f
+        .sourcedir()
+        .join("remote")
+        .join(url_dir("files:flat.tar.gz"))
+        .is_dir());
+    assert!(f
+        .sourcedir()
+        .join("zip")
+        .join(url_dir("files:hello.zip"))
+        .is_dir());
+    let fetched = f.server.requests().len();
+    // Fetching again downloads nothing.
+    let (ok, _, err) = f.run(&["source", "fetch", "tar-gz.bst", "remote.bst", "zip.bst"]);
+    assert!(ok, "{err}");
+    assert_eq!(f.server.requests().len(), fetched);
+    // Staging needs no network.
+    drop(f.server);
+    let tmp = f.tmp;
+    let f2 = Fixture {
+        tmp,
+        server: Server::start(Path::new("/nonexistent")),
+    };
+    let dir = f2.checkout("tar-gz.bst").expect("checkout from the cache");
+    assert!(dir.join("README").is_file());
+}
+
+#[test]
+fn sha_mismatch_is_an_error_and_keeps_nothing_under_the_ref() {
+    let f = Fixture::new();
+    let (ok, _, err) = f.run(&["source", "fetch", "sha-mismatch.bst"]);
+    assert!(!ok);
+    assert!(
+        err.contains("has sha256sum '1d8004f9145ad8d94d0c13e5ec2d3a4f62a549019026479c986a9554ab6112fb', not '0000000000000000000000000000000000000000000000000000000000000000'!"),
+        "{err}"
+    );
+    // Not a network problem: no retry.
+    assert!(!err.contains("retrying"), "{err}");
+}
+
+#[test]
+fn tar_escapes_are_refused() {
+    let f = Fixture::new();
+    let err = f.checkout("tar-escape.bst").unwrap_err();
+    assert!(
+        err.contains("Error staging source: '../../evil.txt' would be extracted to ")
+            && err.contains("which is outside the destination"),
+        "{err}"
+    );
+    let err = f.checkout("tar-symlink-escape.bst").unwrap_err();
+    assert!(
+        err.contains("Error staging source: 'link/evil.txt' would be extracted to '/tmp/evil.txt', which is outside the destination"),
+        "{err}"
+    );
+    assert!(
+        !Path::new("/tmp/evil.txt").exists()
+            || std::fs::read("/tmp/evil.txt").unwrap() != b"evil\n"
+    );
+    let err = f.checkout("tar-hardlink-escape.bst").unwrap_err();
+    assert!(
+        err.contains("Error staging source: 'passwd' would link to '"),
+        "{err}"
+    );
+}
+
+/// `mirrors:` are tried first (the default mirror first), then the alias; a failing mirror
+/// falls through to the next URI.
+#[test]
+fn mirrors_fall_back_to_upstream() {
+    let f = Fixture::new();
+    let conf = f.path("project/project.conf");
+    let url = f.server.url();
+    let mut text = std::fs::read_to_string(&conf).unwrap();
+    let alias = format!("files: \"{url}/\"");
+    assert!(text.contains(&alias));
+    text = text.replace(&alias, "files: http://127.0.0.1:9/nothing-here/");
+    text.push_str(&format!(
+        "\nmirrors:\n- name: broken\n  aliases:\n    files:\n    - {url}/missing/\n- name: good\n  aliases:\n    files:\n    - {url}/\n"
+    ));
+    std::fs::write(&conf, text).unwrap();
+    let (ok, _, err) = f.run(&["source", "fetch", "tar-gz.bst"]);
+    assert!(ok, "{err}");
+    assert_eq!(
+        f.server.requests(),
+        ["/missing/hello.tar.gz", "/hello.tar.gz"],
+        "mirrors in order"
+    );
+    // With the user configuration's `fetch: source: aliases`, only the alias is used (and it
+    // points nowhere).
+    f.write_user_config("fetch:\n  source: aliases\nscheduler:\n  network-retries: 0\n");
+    let (ok, _, err) = f.run(&["source", "fetch", "tar-xz.bst"]);
+    assert!(!ok);
+    assert!(
+        err.contains("Error mirroring http://127.0.0.1:9/nothing-here/hello.tar.xz"),
+        "{err}"
+    );
+}
+
+#[test]
+fn temporary_failures_are_retried() {
+    let f = Fixture::new();
+    let conf = f.path("project/project.conf");
+    let url = f.server.url();
+    let text = std::fs::read_to_string(&conf).unwrap().replace(
+        &format!("files: \"{url}/\""),
+        &format!("files: {url}/flaky/"),
+    );
+    assert!(text.contains("/flaky/"));
+    std::fs::write(&conf, text).unwrap();
+    let (ok, _, err) = f.run(&["source", "fetch", "tar-bz2.bst"]);
+    assert!(ok, "{err}");
+    assert!(err.contains("Try #1 failed, retrying"), "{err}");
+    assert!(err.contains("HTTP Error 503: Service Unavailable"), "{err}");
+}
+
+#[test]
+fn git_repo_stages_a_repository_at_the_ref() {
+    let f = Fixture::new();
+    let dir = f.checkout("git-repo.bst").expect("git_repo checkout");
+    let head = "8f1915d5cfc1bcf5395695b1ded54d3b3a53d542";
+    let l = listing(&dir);
+    assert_eq!(
+        l[0],
+        format!("git . head={head} branch=refs/heads/master tags=v1.0 describe=v1.0-1-g{head}")
+    );
+    assert!(l.contains(&"l link.txt -> file.txt".to_owned()), "{l:?}");
+    assert!(l.iter().any(|x| x.starts_with("x run.sh ")), "{l:?}");
+    assert!(l.contains(&"d lib/sub".to_owned()), "{l:?}");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("file.txt")).unwrap(),
+        "version two\n"
+    );
+    // The history from the tag (here the root commit: nothing is shallow), without blobs.
+    assert_eq!(git_out(&dir, &["rev-list", "HEAD"]).lines().count(), 2);
+    assert!(!dir.join(".git/shallow").exists());
+    assert_eq!(git_out(&dir, &["status", "--porcelain"]), "");
+    let blob = git_out(&dir, &["rev-parse", "HEAD:file.txt"]);
+    assert_eq!(git_out(&dir, &["cat-file", "-t", &blob]), "-");
+    // A plain commit ref: that commit alone.
+    let dir = f.checkout("git-repo-sha.bst").expect("git_repo checkout");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("file.txt")).unwrap(),
+        "version one\n"
+    );
+    assert_eq!(
+        git_out(&dir, &["rev-parse", "HEAD"]),
+        "4f962b8dbac34f3b1c1158499a1d5360acf6d913"
+    );
+    let mirror = f.sourcedir().join("git_repo");
+    assert!(std::fs::read_dir(&mirror).unwrap().any(|e| e
+        .unwrap()
+        .file_name()
+        .to_string_lossy()
+        .ends_with("main.git")));
+}
+
+#[test]
+fn checkout_options() {
+    let f = Fixture::new();
+    let dest = f.path("co");
+    std::fs::create_dir_all(&dest).unwrap();
+    std::fs::write(dest.join("existing"), "x").unwrap();
+    let d = dest.to_string_lossy().into_owned();
+    let (ok, _, err) = f.run(&["source", "checkout", "local.bst", "--directory", &d]);
+    assert!(!ok);
+    assert!(
+        err.contains(&format!("Destination directory '{d}' not empty")),
+        "{err}"
+    );
+    let (ok, _, err) = f.run(&[
+        "source",
+        "checkout",
+        "--force",
+        "local.bst",
+        "--directory",
+        &d,
+    ]);
+    assert!(ok, "{err}");
+    assert!(dest.join("local/top.txt").is_file() && dest.join("existing").is_file());
+
+    // --deps all: every element with sources, in its own directory.
+    let all = f.path("all").to_string_lossy().into_owned();
+    let (ok, _, err) = f.run(&[
+        "source",
+        "checkout",
+        "--deps",
+        "all",
+        "no-sources.bst",
+        "--directory",
+        &all,
+    ]);
+    assert!(ok, "{err}");
+    let mut names: Vec<String> = std::fs::read_dir(&all)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    assert_eq!(names, ["local", "remote"]);
+
+    // --tar with compression.
+    let tarball = f.path("sources.tar.gz");
+    let t = tarball.to_string_lossy().into_owned();
+    let (ok, _, err) = f.run(&[
+        "source",
+        "checkout",
+        "tar-gz.bst",
+        "--tar",
+        &t,
+        "--compression",
+        "gz",
+    ]);
+    assert!(ok, "{err}");
+    let listing = Command::new("tar")
+        .arg("tzf")
+        .arg(&tarball)
+        .output()
+        .unwrap();
+    let names = String::from_utf8_lossy(&listing.stdout);
+    assert!(
+        names
+            .lines()
+            .any(|l| l.trim_end_matches('/') == "tar-gz/src/main.c"),
+        "{names}"
+    );
+    let (ok, _, err) = f.run(&["source", "checkout", "tar-gz.bst", "--tar", &t]);
+    assert!(!ok && err.contains("already exists"), "{err}");
+    let (ok, _, err) = f.run(&[
+        "source",
+        "checkout",
+        "tar-gz.bst",
+        "--tar",
+        &t,
+        "--directory",
+        "x",
+    ]);
+    assert!(
+        !ok && err.contains("ERROR: options --directory and --tar conflict"),
+        "{err}"
+    );
+    let (ok, _, err) = f.run(&["source", "checkout", "tar-gz.bst", "--compression", "xz"]);
+    assert!(
+        !ok && err.contains("ERROR: --compression specified without --tar"),
+        "{err}"
+    );
+}
+
+#[test]
+fn unresolved_sources_make_an_inconsistent_pipeline() {
+    let f = Fixture::new();
+    std::fs::write(
+        f.path("project/elements/noref.bst"),
+        "kind: import\nsources:\n- kind: tar\n  url: files:hello.tar.gz\n",
+    )
+    .unwrap();
+    let (ok, _, err) = f.run(&["source", "fetch", "noref.bst"]);
+    assert!(!ok);
+    assert!(err.contains("Inconsistent pipeline"), "{err}");
+    assert!(err.contains("Element: noref.bst is inconsistent"), "{err}");
+    assert!(
+        err.contains("tar source at noref.bst [line 3 column 2] is missing ref"),
+        "{err}"
+    );
+}
+
+#[test]
+fn unsupported_kinds_say_so() {
+    let f = Fixture::new();
+    let conf = f.path("project/project.conf");
+    let text = std::fs::read_to_string(&conf)
+        .unwrap()
+        .replace("  - git_repo\n", "  - git_repo\n  - ostree\n");
+    std::fs::write(&conf, text).unwrap();
+    std::fs::write(
+        f.path("project/elements/ostree.bst"),
+        "kind: import\nsources:\n- kind: ostree\n  url: files:repo\n  ref: abc\n",
+    )
+    .unwrap();
+    let (ok, _, err) = f.run(&["source", "fetch", "ostree.bst"]);
+    assert!(!ok);
+    assert!(
+        err.contains("ostree source at ostree.bst [line 3 column 2]: fetching 'ostree' sources is not supported by bst-rs yet"),
+        "{err}"
+    );
+}
