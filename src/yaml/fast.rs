@@ -626,7 +626,7 @@ mod tests {
                 let r = reference.unwrap_or_else(|e| {
                     panic!("fast parser accepted an error ({}):\n{text}", e.message)
                 });
-                assert_eq!(f, r, "trees differ for:\n{text}");
+                assert!(f.identical(&r), "trees differ for:\n{text}\n{f:?}\n{r:?}");
                 true
             }
         }
@@ -714,7 +714,7 @@ mod differential {
             return false;
         };
         match parse_str_reference(text, SYNTHETIC) {
-            Ok(reference) => assert!(fast == reference, "trees differ: {what}:\n{text}"),
+            Ok(reference) => assert!(fast.identical(&reference), "trees differ: {what}:\n{text}"),
             Err(e) => panic!(
                 "accepted what saphyr rejects ({}): {what}:\n{text}",
                 e.message

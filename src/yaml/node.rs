@@ -196,6 +196,25 @@ impl Node {
         }
     }
 
+    /// The same tree, provenance and mapping key order included (`==` ignores the order
+    /// of mapping keys, as `IndexMap`'s equality does). For differential tests of parsers.
+    pub fn identical(&self, other: &Node) -> bool {
+        self.prov == other.prov
+            && match (&self.value, &other.value) {
+                (Value::Scalar(a), Value::Scalar(b)) => a == b,
+                (Value::Seq(a), Value::Seq(b)) => {
+                    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.identical(y))
+                }
+                (Value::Map(a), Value::Map(b)) => {
+                    a.len() == b.len()
+                        && a.iter()
+                            .zip(b)
+                            .all(|((ka, va), (kb, vb))| ka == kb && va.identical(vb))
+                }
+                _ => false,
+            }
+    }
+
     /// Is this a mapping?
     pub fn is_map(&self) -> bool {
         matches!(self.value, Value::Map(_))
