@@ -104,7 +104,8 @@ BOOT_KEYS_RE = r"files/boot-keys/[A-Za-z0-9_./-]+"
 
 def repair_corpus(src, dest, log):
     """Copy src to dest, restore flattened symlinks, create missing boot-key placeholders
-    (empty). Returns the placeholder paths (relative to dest)."""
+    (empty), put the plugin code back (restore_plugins). Returns the placeholder paths
+    (relative to dest)."""
     import json
     import re
 
@@ -112,7 +113,7 @@ def repair_corpus(src, dest, log):
     if os.path.isdir(dest) and os.path.exists(stamp):
         with open(stamp) as f:
             info = json.load(f)
-        if info.get("src") == src:
+        if info.get("src") == src and info.get("plugins"):
             return info["placeholders"]
     log("repairing a copy of %s in %s ..." % (src, os.path.relpath(dest, ROOT)))
     shutil.rmtree(os.path.dirname(dest), ignore_errors=True)
@@ -141,9 +142,125 @@ def repair_corpus(src, dest, log):
     for p in placeholders:
         os.makedirs(os.path.dirname(os.path.join(dest, p)), exist_ok=True)
         open(os.path.join(dest, p), "wb").close()
+    restore_plugins(dest, log)
     with open(stamp, "w") as f:
-        json.dump({"src": src, "placeholders": placeholders}, f)
+        json.dump({"src": src, "placeholders": placeholders, "plugins": True}, f)
     return placeholders
+
+
+# Real bst needs the plugin code that packing removed (see ../shared/corpus/README.md): each
+# plugin junction gets the .py files of the package version its PKG-INFO names, and the two
+# projects' local collect_initial_scripts plugins a minimal stand-in (COLLECT_INITIAL_SCRIPTS).
+PLUGIN_DISTS = {
+    # subproject directory (relative to the copy) -> (pip requirement, package directory)
+    "subprojects/buildstream-plugins": ("buildstream-plugins==2.7.0", "buildstream_plugins"),
+    "subprojects/buildstream-plugins-community": ("buildstream-plugins-community==2.3.1", "buildstream_plugins_community"),
+    "subprojects/freedesktop-sdk/subprojects/buildstream-plugins": ("buildstream-plugins==2.5.0", "buildstream_plugins"),
+    "subprojects/freedesktop-sdk/subprojects/buildstream-plugins-community": ("buildstream-plugins-community==2.3.1", "buildstream_plugins_community"),
+}
+LOCAL_PLUGINS = ["plugins/collect_initial_scripts.py",
+                 "subprojects/freedesktop-sdk/plugins/elements/collect_initial_scripts.py"]
+
+# Upstream's plugin code is not available here; for `show` only what enters the cache key
+# matters: the class attributes (no sources, no reverse runtime dependencies, artifact
+# version 0) and get_unique_key(). bst-rs implements the same (src/element/community.rs).
+COLLECT_INITIAL_SCRIPTS = '''"""collect_initial_scripts: a stand-in written by benches/bench.py for `show`.
+
+Same configuration, class attributes and unique key as the upstream plugin of
+freedesktop-sdk and gnome-build-meta; it cannot build (assemble raises).
+"""
+from buildstream import Element, ElementError
+
+
+class CollectInitialScriptsElement(Element):
+    BST_MIN_VERSION = "2.0"
+    BST_FORBID_RDEPENDS = True
+    BST_FORBID_SOURCES = True
+
+    def configure(self, node):
+        node.validate_keys(["path"])
+        self.path = node.get_str("path")
+
+    def preflight(self):
+        pass
+
+    def get_unique_key(self):
+        return {"path": self.path}
+
+    def configure_sandbox(self, sandbox):
+        pass
+
+    def stage(self, sandbox):
+        pass
+
+    def assemble(self, sandbox):
+        raise ElementError("collect_initial_scripts stand-in: building is not supported")
+
+
+def setup():
+    return CollectInitialScriptsElement
+'''
+
+
+def plugin_dists(log):
+    """The plugin packages (sdists/wheels), downloaded once into work/plugin-dists with pip
+    in a private venv (sdists need setuptools and wheel to be prepared)."""
+    import glob
+
+    dists = os.path.join(WORK, "plugin-dists")
+    os.makedirs(dists, exist_ok=True)
+    venv = os.path.join(WORK, "plugin-venv")
+    pip = os.path.join(venv, "bin", "pip")
+    found = {}
+    for req, _ in PLUGIN_DISTS.values():
+        name, version = req.split("==")
+        stem = name.replace("-", "_")
+        have = [p for p in glob.glob(os.path.join(dists, "*")) if
+                os.path.basename(p).replace("-", "_").startswith("%s_%s" % (stem, version)) and
+                os.path.basename(p).endswith((".tar.gz", ".whl"))]
+        if not have:
+            if not os.path.exists(pip):
+                log("creating %s for pip ..." % os.path.relpath(venv, ROOT))
+                subprocess.run([sys.executable, "-m", "venv", venv], check=True)
+                subprocess.run([pip, "install", "-q", "setuptools", "wheel"], check=True)
+            log("downloading %s ..." % req)
+            subprocess.run([pip, "download", "-q", "--no-deps", "--no-build-isolation", req, "-d", dists], check=True)
+            return plugin_dists(log)
+        found[req] = have[0]
+    return found
+
+
+def restore_plugins(dest, log):
+    """Put the plugin code back into the copy at dest, so real bst can load it."""
+    import tarfile
+    import zipfile
+
+    dists = plugin_dists(log)
+    for sub, (req, pkg) in PLUGIN_DISTS.items():
+        target = os.path.join(dest, sub, "src", pkg)
+        archive = dists[req]
+        if archive.endswith(".whl"):
+            with zipfile.ZipFile(archive) as z:
+                members = [(n[len(pkg) + 1:], z.read(n)) for n in z.namelist()
+                           if n.startswith(pkg + "/") and n.endswith(".py")]
+        else:
+            with tarfile.open(archive) as t:
+                members = []
+                for m in t.getmembers():
+                    parts = m.name.split("/")
+                    if m.isfile() and m.name.endswith(".py") and parts[1:3] == ["src", pkg]:
+                        members.append(("/".join(parts[3:]), t.extractfile(m).read()))
+        for rel, data in members:
+            p = os.path.join(target, rel)
+            os.makedirs(os.path.dirname(p), exist_ok=True)
+            with open(p, "wb") as f:
+                f.write(data)
+        log("  %s: %d plugin files from %s" % (sub, len(members), os.path.basename(archive)))
+    for rel in LOCAL_PLUGINS:
+        p = os.path.join(dest, rel)
+        os.makedirs(os.path.dirname(p), exist_ok=True)
+        with open(p, "w") as f:
+            f.write(COLLECT_INITIAL_SCRIPTS)
 
 
 def placeholder_dependent(bst_rs, sc, placeholders, first_output):
@@ -837,10 +954,13 @@ def main():
                     n, diff = compare(rb.output, rr.output, "bst", "bst-rs")
                     status.append("MISMATCH (%d elements)" % n)
                     loud.append((sc.name, diff))
-            elif rr.ok and sc.reference and os.path.exists(sc.reference):
+            if (rr.ok or rb.ok) and sc.reference and os.path.exists(sc.reference):
+                # Either tool against real bst's recorded output (bst itself on the repaired
+                # copy, whose plugin code was put back).
                 with open(sc.reference, "rb") as f:
                     ref = f.read()
-                got = rr.output
+                who = "bst" if rb.ok else "bst-rs"
+                got = rb.output if rb.ok else rr.output
                 skipped_note = ""
                 if placeholders:
                     dep = placeholder_dependent(bst_rs, sc, placeholders, rr.output)
@@ -849,11 +969,11 @@ def main():
                     notes.append("%s: %d elements depend on the %d placeholder files, so their keys cannot match "
                                  "the recorded ones and are not compared" % (sc.name, len(dep), len(placeholders)))
                 if ref == got:
-                    status.append("bst-rs = recorded bst output" + skipped_note)
+                    status.append("%s = recorded bst output%s" % (who, skipped_note))
                 else:
-                    n, diff = compare(ref, got, "recorded", "bst-rs")
-                    status.append("MISMATCH vs recorded (%d elements)" % n)
-                    loud.append((sc.name + " (vs recorded bst output)", diff))
+                    n, diff = compare(ref, got, "recorded", who)
+                    status.append("%s MISMATCH vs recorded (%d elements)" % (who, n))
+                    loud.append((sc.name + " (%s vs recorded bst output)" % who, diff))
             if rb.error:
                 status.append("bst failed")
                 notes.append("%s: bst %s" % (sc.name, rb.error))

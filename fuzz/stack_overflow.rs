@@ -9,8 +9,8 @@
 // aborts, and libFuzzer's SIGABRT handler, running on the same alternate stack, saves the
 // input as a crash artifact.
 //
-// Stack sizes are left alone: 8 MiB for the main thread (as for the `bst-rs` binary) and
-// rayon's default for its workers.
+// Stack sizes are those of the `bst-rs` binary: 8 MiB for the main thread and
+// `bst_rs::WORKER_STACK_SIZE` for rayon's workers.
 
 const ALT_STACK_SIZE: usize = 1 << 20;
 
@@ -50,6 +50,7 @@ pub fn catch_stack_overflows() {
         assert_eq!(libc::sigaction(libc::SIGBUS, &sa, std::ptr::null_mut()), 0);
     }
     rayon::ThreadPoolBuilder::new()
+        .stack_size(bst_rs::WORKER_STACK_SIZE)
         .start_handler(|_| install_alt_stack())
         .build_global()
         .expect("configuring rayon's global pool before first use");

@@ -244,7 +244,20 @@ fn push_u16_escape(u: u32, out: &mut String) {
     }
 }
 
-fn write_str(s: &str, out: &mut String) {
+/// Does any of the eight bytes of `w` need escaping (a control character, `"`, `\\` or a
+/// non-ASCII byte)? The usual SWAR tests; exact for "any byte".
+fn needs_escape(w: u64) -> bool {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = 0x8080_8080_8080_8080;
+    let has_zero = |v: u64| v.wrapping_sub(ONES) & !v & HIGH;
+    let control = w.wrapping_sub(ONES * 0x20) & !w & HIGH;
+    let quote = has_zero(w ^ (ONES * u64::from(b'"')));
+    let backslash = has_zero(w ^ (ONES * u64::from(b'\\')));
+    (control | quote | backslash | (w & HIGH)) != 0
+}
+
+/// Appends `s` as a JSON string.
+pub fn write_str(s: &str, out: &mut String) {
     out.reserve(s.len() + 2);
     out.push('"');
     let bytes = s.as_bytes();
@@ -252,7 +265,16 @@ fn write_str(s: &str, out: &mut String) {
     let mut start = 0;
     let mut i = 0;
     while i < bytes.len() {
-        let b = bytes[i];
+        // Skip eight plain bytes at a time.
+        while let Some(chunk) = bytes.get(i..i + 8) {
+            if needs_escape(u64::from_le_bytes(chunk.try_into().expect("8 bytes"))) {
+                break;
+            }
+            i += 8;
+        }
+        let Some(&b) = bytes.get(i) else {
+            break;
+        };
         if b < 0x80 {
             let esc = ASCII_ESCAPE[usize::from(b)];
             if esc == 0 {
@@ -466,6 +488,22 @@ mod tests {
     const SCALAR_KEYS_DICT: &str =
         "bdd9c0606c2e154de1d7cc676ec91a74159b112e708f56a97f7040187db1f74c";
     // ---- END output of scripts/gen-json-cases.py ----
+
+    #[test]
+    fn word_test_matches_the_byte_table() {
+        for b in 0..=255u8 {
+            let plain = b < 0x80 && ASCII_ESCAPE[usize::from(b)] == 0;
+            for pos in 0..8 {
+                let mut word = [b'a'; 8];
+                word[pos] = b;
+                assert_eq!(
+                    needs_escape(u64::from_le_bytes(word)),
+                    !plain,
+                    "byte {b:#x}"
+                );
+            }
+        }
+    }
 
     #[test]
     fn recorded_ujson_cases() {

@@ -26,6 +26,8 @@ use crate::yaml::{Node, Value};
 use json::KeyValue;
 use rustc_hash::FxHashMap as HashMap;
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
 
 /// BuildStream's `BST_CORE_ARTIFACT_VERSION`.
 pub const CORE_ARTIFACT_VERSION: i64 = 11;
@@ -81,10 +83,12 @@ pub struct KeyInputs<'a> {
     pub unique_key: &'a KeyValue,
     /// The kind's artifact version.
     pub artifact_version: i64,
-    /// Expanded public data.
-    pub public: &'a Node,
+    /// Expanded public data, serialised ([`node_to_json`]).
+    pub public_json: &'a str,
     /// Configured sources.
     pub sources: &'a [ElementSource],
+    /// Their unique keys (None: no ref).
+    pub source_keys: &'a [Option<KeyValue>],
     /// Project fatal warnings.
     pub fatal_warnings: &'a [String],
     /// Whether sandbox and environment enter the key.
@@ -97,11 +101,43 @@ pub struct KeyInputs<'a> {
     pub env_nocache: &'a [String],
 }
 
+/// A node's plain value serialised as canonical JSON (as `to_json(&node_to_key(node))`, but
+/// without building the intermediate value).
+pub fn node_to_json(node: &Node, out: &mut String) {
+    match &node.value {
+        Value::Scalar(s) => json::write_str(s, out),
+        Value::Seq(items) => {
+            out.push('[');
+            for (n, item) in items.iter().enumerate() {
+                if n > 0 {
+                    out.push(',');
+                }
+                node_to_json(item, out);
+            }
+            out.push(']');
+        }
+        Value::Map(map) => {
+            let mut entries: Vec<(&str, &Node)> = map.iter().map(|(k, v)| (&**k, v)).collect();
+            entries.sort_unstable_by_key(|(k, _)| *k);
+            out.push('{');
+            for (n, (k, v)) in entries.into_iter().enumerate() {
+                if n > 0 {
+                    out.push(',');
+                }
+                json::write_str(k, out);
+                out.push(':');
+                node_to_json(v, out);
+            }
+            out.push('}');
+        }
+    }
+}
+
 /// The key dictionary without `dependencies` (which sorts second) and `weak-cache-key`
 /// (which sorts last), serialised as `,"element-base-key":...,"sources":[...]`, so that a key
 /// is `sha256(HEAD + deps + tail + ["weak-cache-key"] + "}")`.
 pub fn key_tail(k: &KeyInputs) -> String {
-    let mut m = BTreeMap::new();
+    let json = |v: &KeyValue| json::to_json_string(v);
     let mut base = BTreeMap::new();
     base.insert(
         "build-root".to_owned(),
@@ -109,55 +145,63 @@ pub fn key_tail(k: &KeyInputs) -> String {
             .map(|s| KeyValue::Str(s.to_owned()))
             .unwrap_or(KeyValue::Null),
     );
-    m.insert("element-base-key".to_owned(), KeyValue::Dict(base));
-    m.insert("element-plugin-key".into(), k.unique_key.clone());
-    m.insert(
-        "element-plugin-name".into(),
-        KeyValue::Str(k.kind.to_owned()),
-    );
-    m.insert(
-        "element-plugin-version".into(),
-        KeyValue::Int(k.artifact_version),
-    );
-    m.insert("public".into(), node_to_key(k.public));
-    let sources = k
-        .sources
-        .iter()
-        .map(|s| {
-            let mut d = BTreeMap::new();
-            d.insert(
-                "key".to_owned(),
-                s.unique_key.clone().unwrap_or(KeyValue::Null),
-            );
-            d.insert("name".to_owned(), KeyValue::Str(s.kind.clone()));
-            if let Some(dir) = &s.directory {
-                d.insert("directory".to_owned(), KeyValue::Str(dir.clone()));
-            }
-            KeyValue::Dict(d)
-        })
-        .collect();
-    m.insert("sources".into(), KeyValue::List(sources));
+    // Each source as `{"directory"?, "key", "name"}` (sorted keys), without copying its key.
+    let mut sources = String::from("[");
+    for (n, (s, key)) in k.sources.iter().zip(k.source_keys).enumerate() {
+        if n > 0 {
+            sources.push(',');
+        }
+        sources.push('{');
+        if let Some(dir) = &s.directory {
+            sources.push_str("\"directory\":");
+            json::write_str(dir, &mut sources);
+            sources.push(',');
+        }
+        sources.push_str("\"key\":");
+        json::to_json(key.as_ref().unwrap_or(&KeyValue::Null), &mut sources);
+        sources.push_str(",\"name\":");
+        json::write_str(&s.kind, &mut sources);
+        sources.push('}');
+    }
+    sources.push(']');
     let mut fw = k.fatal_warnings.to_vec();
     fw.sort();
-    m.insert(
-        "fatal-warnings".into(),
-        KeyValue::List(fw.into_iter().map(KeyValue::Str).collect()),
-    );
+    let mut entries: Vec<(&str, String)> = vec![
+        ("element-base-key", json(&KeyValue::Dict(base))),
+        ("element-plugin-key", json(k.unique_key)),
+        (
+            "element-plugin-name",
+            json(&KeyValue::Str(k.kind.to_owned())),
+        ),
+        (
+            "element-plugin-version",
+            json(&KeyValue::Int(k.artifact_version)),
+        ),
+        ("public", k.public_json.to_owned()),
+        ("sources", sources),
+        (
+            "fatal-warnings",
+            json(&KeyValue::List(fw.into_iter().map(KeyValue::Str).collect())),
+        ),
+    ];
     if k.run_commands {
-        m.insert("sandbox".into(), k.sandbox.to_key());
+        entries.push(("sandbox", json(&k.sandbox.to_key())));
         let env: BTreeMap<String, KeyValue> = k
             .environment
             .iter()
             .filter(|(name, _)| !k.env_nocache.contains(name))
             .map(|(name, v)| (name.clone(), KeyValue::Str(v.clone())))
             .collect();
-        m.insert("environment".into(), KeyValue::Dict(env));
+        entries.push(("environment", json(&KeyValue::Dict(env))));
     }
+    entries.sort_unstable_by_key(|(name, _)| *name);
     let mut out = String::new();
-    json::to_json(&KeyValue::Dict(m), &mut out);
-    // `{...}` -> `,...` (the dictionary is never empty)
-    out.pop();
-    out.replace_range(0..1, ",");
+    for (name, value) in entries {
+        out.push(',');
+        json::write_str(name, &mut out);
+        out.push(':');
+        out.push_str(&value);
+    }
     out
 }
 
@@ -182,11 +226,12 @@ impl KeyHasher {
 
     fn finish(self) -> String {
         use sha2::Digest;
+        const HEX: &[u8; 16] = b"0123456789abcdef";
         let digest = self.hasher.finalize();
         let mut out = String::with_capacity(64);
         for b in digest {
-            use std::fmt::Write;
-            let _ = write!(out, "{b:02x}");
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 0xf)]));
         }
         out
     }
@@ -213,12 +258,13 @@ struct Entries {
 /// build dependency preceded by its runtime closure (post-order, one visited set: `mark`,
 /// cleared here).
 fn closure_of(
-    els: &[Option<&Element>],
+    els: &[OnceLock<Element>],
     e: &Element,
     mark: &mut fixedbitset::FixedBitSet,
     closure: &mut Vec<ElementId>,
 ) {
     mark.clear();
+    mark.grow(els.len());
     closure.clear();
     let mut stack: Vec<(ElementId, usize)> = Vec::new();
     for &root in &e.build_deps {
@@ -227,7 +273,7 @@ fn closure_of(
         }
         stack.push((root, 0));
         while let Some((cur, next)) = stack.last_mut() {
-            let rdeps = &els[*cur].expect("dependency exists").runtime_deps;
+            let rdeps = &els[*cur].get().expect("dependency is built").runtime_deps;
             if *next < rdeps.len() {
                 let d = rdeps[*next];
                 *next += 1;
@@ -242,71 +288,104 @@ fn closure_of(
     }
 }
 
-/// Computes weak and strict keys for every element, dependencies first.
+/// Weak and strict keys, each computed as soon as its element is built and all its
+/// dependencies have theirs, from any thread.
 ///
 /// A key lists the element's whole build-scope closure, so the work is the sum of closure
 /// sizes (millions of entries on large projects). Each dependency entry is therefore
 /// serialised once (`["project","name"]`, with its weak key, with its strict key) and
-/// copied into the hasher. Elements are processed level by level (a level's dependencies
-/// are all in earlier levels), each level in parallel.
-pub fn compute_keys(
-    elements: &HashMap<ElementId, Element>,
-    order: &[ElementId],
-) -> HashMap<ElementId, Keys> {
-    use rayon::prelude::*;
-    let n = elements.keys().copied().max().map_or(0, |m| m + 1);
-    let mut els: Vec<Option<&Element>> = vec![None; n];
-    for (&id, e) in elements {
-        els[id] = Some(e);
-    }
-    // Levels: 0 for no dependencies, else 1 + the highest level of a direct dependency.
-    let mut level: Vec<usize> = vec![0; n];
-    let mut levels: Vec<Vec<ElementId>> = Vec::new();
-    for &id in order {
-        let e = els[id].expect("ordered element exists");
-        let l = e
-            .build_deps
-            .iter()
-            .chain(e.runtime_deps.iter())
-            .map(|&d| level[d] + 1)
-            .max()
-            .unwrap_or(0);
-        level[id] = l;
-        if levels.len() <= l {
-            levels.resize_with(l + 1, Vec::new);
+/// copied into the hasher. An element's key tail (see [`key_tail`]) is kept only until its
+/// keys are computed.
+pub struct KeyState {
+    /// The key tail of each built element whose keys are not computed yet.
+    tails: Vec<Mutex<Option<String>>>,
+    /// The elements that depend directly on each element.
+    dependents: Vec<Vec<ElementId>>,
+    /// For each element: its direct dependencies without keys yet, plus one until it is built.
+    pending: Vec<AtomicUsize>,
+    keys: Vec<OnceLock<Keys>>,
+    entries: Vec<OnceLock<Entries>>,
+}
+
+impl KeyState {
+    /// Keys for the `elements` (ids below `n`) whose direct dependencies are `deps(id)`, each
+    /// once; they must all be among `elements`.
+    pub fn new<I: IntoIterator<Item = ElementId>>(
+        n: usize,
+        elements: &[ElementId],
+        deps: impl Fn(ElementId) -> I,
+    ) -> Self {
+        let mut dependents = vec![Vec::new(); n];
+        let pending: Vec<AtomicUsize> = (0..n).map(|_| AtomicUsize::new(0)).collect();
+        for &id in elements {
+            let mut count = 1;
+            for d in deps(id) {
+                dependents[d].push(id);
+                count += 1;
+            }
+            pending[id].store(count, Ordering::Relaxed);
         }
-        levels[l].push(id);
-    }
-    let mut keys: Vec<Option<Keys>> = vec![None; n];
-    let mut entries: Vec<Entries> = vec![Entries::default(); n];
-    for ids in &levels {
-        let results: Vec<(ElementId, Keys, Entries)> = ids
-            .par_iter()
-            .map_init(
-                || (fixedbitset::FixedBitSet::with_capacity(n), Vec::new()),
-                |(mark, closure), &id| {
-                    let e = els[id].expect("ordered element exists");
-                    let (k, en) = element_keys(&els, &keys, &entries, e, mark, closure);
-                    (id, k, en)
-                },
-            )
-            .collect();
-        for (id, k, en) in results {
-            keys[id] = Some(k);
-            entries[id] = en;
+        KeyState {
+            tails: (0..n).map(|_| Mutex::new(None)).collect(),
+            dependents,
+            pending,
+            keys: (0..n).map(|_| OnceLock::new()).collect(),
+            entries: (0..n).map(|_| OnceLock::new()).collect(),
         }
     }
-    keys.into_iter()
-        .enumerate()
-        .filter_map(|(id, k)| k.map(|k| (id, k)))
-        .collect()
+
+    /// Records that element `id` is built (in `els`, by id) and computes every key this
+    /// makes computable.
+    pub fn built(&self, els: &[OnceLock<Element>], id: ElementId, key_tail: String) {
+        *lock(&self.tails[id]) = Some(key_tail);
+        let mut ready = Vec::new();
+        if self.pending[id].fetch_sub(1, Ordering::AcqRel) == 1 {
+            ready.push(id);
+        }
+        let mut mark = fixedbitset::FixedBitSet::new();
+        let mut closure = Vec::new();
+        while let Some(x) = ready.pop() {
+            let tail = lock(&self.tails[x]).take().expect("a built element's tail");
+            let e = els[x].get().expect("a built element");
+            let (k, en) = element_keys(
+                els,
+                &self.keys,
+                &self.entries,
+                e,
+                &tail,
+                &mut mark,
+                &mut closure,
+            );
+            let _ = self.entries[x].set(en);
+            let _ = self.keys[x].set(k);
+            for &d in &self.dependents[x] {
+                if self.pending[d].fetch_sub(1, Ordering::AcqRel) == 1 {
+                    ready.push(d);
+                }
+            }
+        }
+    }
+
+    /// The keys computed, by element.
+    pub fn into_keys(self) -> HashMap<ElementId, Keys> {
+        self.keys
+            .into_iter()
+            .enumerate()
+            .filter_map(|(id, k)| k.into_inner().map(|k| (id, k)))
+            .collect()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn element_keys(
-    els: &[Option<&Element>],
-    keys: &[Option<Keys>],
-    entries: &[Entries],
+    els: &[OnceLock<Element>],
+    keys: &[OnceLock<Keys>],
+    entries: &[OnceLock<Entries>],
     e: &Element,
+    key_tail: &str,
     mark: &mut fixedbitset::FixedBitSet,
     closure: &mut Vec<ElementId>,
 ) -> (Keys, Entries) {
@@ -316,10 +395,11 @@ fn element_keys(
     closure_of(els, e, mark, closure);
     if closure
         .iter()
-        .any(|&d| keys[d].as_ref().is_none_or(|k| k.strict.is_none()))
+        .any(|&d| keys[d].get().is_none_or(|k| k.strict.is_none()))
     {
         return (Keys::default(), Entries::default());
     }
+    let entry = |d: ElementId| entries[d].get().expect("a keyed dependency");
     let mut weak_h = KeyHasher::new();
     weak_h.push(HEAD);
     for (i, &d) in closure.iter().enumerate() {
@@ -329,13 +409,13 @@ fn element_keys(
         let keyed =
             e.traits.strict_rebuild || (!e.strict_deps.is_empty() && e.strict_deps.contains(&d));
         weak_h.push(if keyed {
-            &entries[d].with_weak
+            &entry(d).with_weak
         } else {
-            &entries[d].plain
+            &entry(d).plain
         });
     }
     weak_h.push(b"]");
-    weak_h.push(e.key_tail.as_bytes());
+    weak_h.push(key_tail.as_bytes());
     weak_h.push(b"}");
     let weak = weak_h.finish();
 
@@ -345,10 +425,10 @@ fn element_keys(
         if i > 0 {
             strict_h.push(b",");
         }
-        strict_h.push(&entries[d].with_strict);
+        strict_h.push(&entry(d).with_strict);
     }
     strict_h.push(b"]");
-    strict_h.push(e.key_tail.as_bytes());
+    strict_h.push(key_tail.as_bytes());
     strict_h.push(b",\"weak-cache-key\":\"");
     strict_h.push(weak.as_bytes());
     strict_h.push(b"\"}");

@@ -187,7 +187,7 @@ fn assert_consistent(pipeline: &Pipeline, selection: &[ElementId]) -> Result<(),
             continue;
         }
         detail.push_str(&format!("  Element: {} is inconsistent\n", el.full_name));
-        for s in el.sources().iter().filter(|s| s.unique_key.is_none()) {
+        for s in el.sources().iter().filter(|s| !s.resolved) {
             detail.push_str(&format!("    {} is missing ref\n", s.display));
         }
         detail.push('\n');

@@ -11,6 +11,7 @@
 
 pub mod community;
 pub mod kinds;
+mod shared;
 mod sources;
 
 use crate::cachekey::json::KeyValue;
@@ -23,7 +24,10 @@ use crate::yaml::FxIndexMap as IndexMap;
 use crate::yaml::{parse_str, register_file, LoadError, LoadErrorReason, Node, Provenance, Result};
 use kinds::{ConfigureInput, DepConfiguration, ElementKind, KindTraits};
 use rustc_hash::FxHashMap as HashMap;
+use shared::SharedExpansion;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Mutex, OnceLock};
 
 /// The sandbox configuration that enters cache keys.
 #[derive(Clone, Debug)]
@@ -79,8 +83,8 @@ pub struct ElementSource {
     pub kind: String,
     /// `directory:`.
     pub directory: Option<String>,
-    /// Unique key, or None if unresolved (no ref).
-    pub unique_key: Option<KeyValue>,
+    /// Has a ref (a unique key).
+    pub resolved: bool,
     /// For `local` sources: the absolute path to stage.
     pub local_path: Option<PathBuf>,
     /// `<kind> source at <provenance>`, as BuildStream names the source in messages.
@@ -153,9 +157,6 @@ pub struct Element {
     pub runtime_deps: Vec<ElementId>,
     /// Direct dependencies declared `strict: true`.
     pub strict_deps: Vec<ElementId>,
-    /// The cache key dictionary without `dependencies` and `weak-cache-key`, serialised
-    /// (see [`crate::cachekey::key_tail`]).
-    pub key_tail: String,
     /// Composition results, if kept.
     pub details: Option<Box<ElementDetails>>,
 }
@@ -163,7 +164,7 @@ pub struct Element {
 impl Element {
     /// All sources resolved (have refs)?
     pub fn sources_resolved(&self) -> bool {
-        self.sources.iter().all(|s| s.unique_key.is_some())
+        self.sources.iter().all(|s| s.resolved)
     }
 }
 
@@ -173,6 +174,27 @@ struct KindDefaults {
     /// Project variables composed with the kind's, pre-resolved, for elements that define
     /// no variables of their own (None when composing them fails: the slow path reports it).
     var_template: Option<(Node, crate::project::variables::FrozenVariables)>,
+    /// The environment of elements that declare none (None when composing it fails).
+    environment: Option<SharedExpansion<IndexMap<String, String>>>,
+    /// The public data (with its JSON) of elements that declare none.
+    public: Option<SharedExpansion<(Node, String)>>,
+}
+
+/// The elements to build, in instantiation order, and the errors met preparing them.
+pub struct Plan {
+    order: Vec<ElementId>,
+    errors: HashMap<ElementId, LoadError>,
+}
+
+impl Plan {
+    /// The elements, in BuildStream's instantiation order.
+    pub fn order(&self) -> &[ElementId] {
+        &self.order
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 /// Instantiates elements from loaded ones.
@@ -313,10 +335,24 @@ impl<'a> Instantiator<'a> {
             ov.composite(&mut defaults)?;
         }
         let var_template = self.var_template(pid, first_pass, &defaults);
+        let full = self.ctx.projects[pid].second_pass.as_ref();
+        let project_env = if first_pass {
+            None
+        } else {
+            full.map(|f| &f.environment)
+        };
+        let environment = compose_environment(project_env, &defaults, None)
+            .ok()
+            .map(SharedExpansion::new);
+        let public = compose_public(&defaults, None)
+            .ok()
+            .map(SharedExpansion::new);
         let d = std::sync::Arc::new(KindDefaults {
             node: defaults,
             imp,
             var_template,
+            environment,
+            public,
         });
         self.defaults.insert((pid, kind.to_owned()), d.clone());
         Ok(d)
@@ -344,16 +380,18 @@ impl<'a> Instantiator<'a> {
         Some((node, vars))
     }
 
-    /// Instantiates `targets` and everything they depend on.
-    ///
-    /// Kind defaults are resolved sequentially in BuildStream's instantiation order (depth
-    /// first from the targets); elements are then built in parallel. If anything fails, the
-    /// error reported is the first one in that order, as BuildStream would report it.
-    pub fn instantiate_all(&mut self, targets: &[ElementId]) -> Result<()> {
-        use rayon::prelude::*;
+    /// The load context.
+    pub fn context(&self) -> &LoadContext {
+        self.ctx
+    }
+
+    /// First step of instantiating `targets` and everything they depend on: resolves each
+    /// kind's defaults sequentially, in BuildStream's instantiation order (depth first from
+    /// the targets), since that may load junctions and decides which error comes first.
+    pub fn prepare_all(&mut self, targets: &[ElementId]) -> Plan {
         let mut order: Vec<ElementId> = Vec::new();
         let mut seen: rustc_hash::FxHashSet<ElementId> = Default::default();
-        let mut prepare_errors: HashMap<ElementId, LoadError> = HashMap::default();
+        let mut errors: HashMap<ElementId, LoadError> = HashMap::default();
         let mut stack: Vec<ElementId> = targets.iter().rev().copied().collect();
         while let Some(id) = stack.pop() {
             if !seen.insert(id) || self.elements.contains_key(&id) {
@@ -361,30 +399,63 @@ impl<'a> Instantiator<'a> {
             }
             order.push(id);
             if let Err(e) = self.prepare(id) {
-                prepare_errors.insert(id, e);
+                errors.insert(id, e);
             }
             for dep in self.ctx.elements[id].deps.iter().rev() {
                 stack.push(dep.element);
             }
         }
+        Plan { order, errors }
+    }
+
+    /// Second step: builds the elements of `plan` in parallel, dependencies first, calling
+    /// `on_built` with each element as soon as it is built (with every element built so far,
+    /// by id) and its key tail: cache keys are computed there, as soon as they can be, so
+    /// that the tails, which dominate memory on large projects, are dropped early. If
+    /// anything fails, the error reported is the first one in instantiation order, as
+    /// BuildStream would report it.
+    pub fn build_all(
+        &mut self,
+        plan: Plan,
+        on_built: impl Fn(&[OnceLock<Element>], ElementId, String) + Sync,
+    ) -> Result<()> {
+        let Plan { order, errors } = plan;
         let ctx: &LoadContext = self.ctx;
         let defaults = &self.defaults;
         let keep = self.keep;
-        let built: Vec<(ElementId, Result<Element>)> = order
-            .par_iter()
-            .filter(|id| !prepare_errors.contains_key(id))
-            .map(|&id| (id, build_element(ctx, defaults, id, keep)))
-            .collect();
-        let mut results: HashMap<ElementId, Result<Element>> = built.into_iter().collect();
-        for id in &order {
-            if let Some(e) = prepare_errors.remove(id) {
-                return Err(e);
+        let work: Vec<ElementId> = dependency_levels(ctx, &order).concat();
+        let built: Vec<OnceLock<Element>> =
+            (0..ctx.elements.len()).map(|_| OnceLock::new()).collect();
+        let errors = Mutex::new(errors);
+        let next = AtomicUsize::new(0);
+        // Each worker takes the next element in dependency order, so that keys follow closely.
+        rayon::scope(|scope| {
+            for _ in 0..rayon::current_num_threads() {
+                scope.spawn(|_| {
+                    while let Some(&id) = work.get(next.fetch_add(1, Ordering::Relaxed)) {
+                        if lock(&errors).contains_key(&id) {
+                            continue;
+                        }
+                        match build_element(ctx, defaults, id, keep) {
+                            Ok(b) => {
+                                let _ = built[id].set(b.element);
+                                on_built(&built, id, b.key_tail);
+                            }
+                            Err(e) => {
+                                lock(&errors).insert(id, e);
+                            }
+                        }
+                    }
+                });
             }
-            if let Some(Err(e)) = results
-                .remove(id)
-                .map(|r| r.map(|el| self.elements.insert(*id, el)))
-            {
-                return Err(e);
+        });
+        let mut errors = errors.into_inner().unwrap_or_else(|e| e.into_inner());
+        if let Some(e) = order.iter().find_map(|id| errors.remove(id)) {
+            return Err(e);
+        }
+        for (id, element) in built.into_iter().enumerate() {
+            if let Some(element) = element.into_inner() {
+                self.elements.insert(id, element);
             }
         }
         Ok(())
@@ -408,13 +479,58 @@ impl<'a> Instantiator<'a> {
 
 type DefaultsMap = HashMap<(ProjectId, String), std::sync::Arc<KindDefaults>>;
 
+/// `order` grouped in levels: 0 for elements without dependencies, else one more than the
+/// highest level of a dependency. Each level keeps the relative order of `order`, which
+/// must hold every dependency of its elements.
+fn dependency_levels(ctx: &LoadContext, order: &[ElementId]) -> Vec<Vec<ElementId>> {
+    let mut level: Vec<Option<usize>> = vec![None; ctx.elements.len()];
+    // Post-order walk: an element's level once all its dependencies have theirs.
+    for &root in order {
+        let mut stack = vec![(root, false)];
+        while let Some((id, expanded)) = stack.pop() {
+            if level[id].is_some() {
+                continue;
+            }
+            let deps = &ctx.elements[id].deps;
+            if expanded {
+                level[id] = Some(
+                    deps.iter()
+                        .map(|d| level[d.element].map_or(0, |l| l + 1))
+                        .max()
+                        .unwrap_or(0),
+                );
+            } else {
+                stack.push((id, true));
+                stack.extend(deps.iter().map(|d| (d.element, false)));
+            }
+        }
+    }
+    let mut levels: Vec<Vec<ElementId>> = Vec::new();
+    for &id in order {
+        let l = level[id].expect("every element has a level");
+        if levels.len() <= l {
+            levels.resize_with(l + 1, Vec::new);
+        }
+        levels[l].push(id);
+    }
+    levels
+}
+
+/// An element just built, with what its cache key needs besides its dependencies.
+struct Built {
+    element: Element,
+    /// The key dictionary without `dependencies` and `weak-cache-key`, serialised
+    /// (see [`crate::cachekey::key_tail`]).
+    key_tail: String,
+}
+
 /// Builds one element from its load element, its kind's defaults and its project.
 fn build_element(
     ctx: &LoadContext,
     defaults_map: &DefaultsMap,
     id: ElementId,
     keep: Keep,
-) -> Result<Element> {
+) -> Result<Built> {
     let keep_details = keep.details;
     let el = &ctx.elements[id];
     let pid = el.project;
@@ -482,25 +598,23 @@ fn build_element(
     };
 
     // Environment
-    let mut env = if el.first_pass {
-        empty()
+    let project_env = if el.first_pass {
+        None
     } else {
-        full.expect("fully loaded").environment.clone()
+        Some(&full.expect("fully loaded").environment)
     };
-    if let Some(e) = d.get_mapping("environment")? {
-        e.composite(&mut env)?;
-    }
-    if let Some(e) = el.node.get_mapping("environment")? {
-        e.composite(&mut env)?;
-    }
-    env.assert_fully_composited()?;
-    variables.expand(&mut env)?;
-    let mut environment = IndexMap::default();
-    for (k, v) in env.as_map().into_iter().flatten() {
-        let s = env.get_str(k)?.unwrap_or_default();
-        let _ = v;
-        environment.insert(k.to_string(), s.to_owned());
-    }
+    let shared_env = match (&defaults.environment, el.node.get("environment")) {
+        (Some(shared), None) => shared.get(&variables, |env| environment_map(&env)),
+        _ => None,
+    };
+    let environment = match shared_env {
+        Some(env) => env,
+        None => {
+            let mut env = compose_environment(project_env, d, Some(&el.node))?;
+            variables.expand(&mut env)?;
+            std::sync::Arc::new(environment_map(&env)?)
+        }
+    };
 
     // environment-nocache
     let mut env_nocache: Vec<String> = if el.first_pass {
@@ -514,34 +628,24 @@ fn build_element(
     env_nocache.dedup();
 
     // Public
-    let mut element_public = el
-        .node
-        .get_mapping("public")?
-        .cloned()
-        .unwrap_or_else(empty);
-    let base_public = d.get_mapping("public")?.cloned().unwrap_or_else(empty);
-    let base_bst = base_public
-        .get_mapping("bst")?
-        .cloned()
-        .unwrap_or_else(empty);
-    let mut base_splits = base_bst
-        .get_mapping("split-rules")?
-        .cloned()
-        .unwrap_or_else(empty);
-    let mut element_bst = element_public
-        .get_mapping("bst")?
-        .cloned()
-        .unwrap_or_else(empty);
-    let element_splits = element_bst
-        .get_mapping("split-rules")?
-        .cloned()
-        .unwrap_or_else(empty);
-    element_splits.composite(&mut base_splits)?;
-    element_bst.insert("split-rules", base_splits);
-    element_public.insert("bst", element_bst);
-    element_public.assert_fully_composited()?;
-    let mut public = element_public;
-    variables.expand(&mut public)?;
+    let shared_public = match (&defaults.public, el.node.get("public")) {
+        (Some(shared), None) => shared.get(&variables, |public| {
+            let mut json = String::new();
+            crate::cachekey::node_to_json(&public, &mut json);
+            Ok((public, json))
+        }),
+        _ => None,
+    };
+    let public = match shared_public {
+        Some(p) => p,
+        None => {
+            let mut public = compose_public(d, Some(&el.node))?;
+            variables.expand(&mut public)?;
+            let mut json = String::new();
+            crate::cachekey::node_to_json(&public, &mut json);
+            std::sync::Arc::new((public, json))
+        }
+    };
 
     // Config
     let mut config = d.get_mapping("config")?.cloned().unwrap_or_else(empty);
@@ -568,7 +672,7 @@ fn build_element(
     let sandbox = parse_sandbox(&sandbox_node)?;
 
     // Sources
-    let sources = load_sources(ctx, id, &variables, keep.source_info)?;
+    let (sources, source_keys) = load_sources(ctx, id, &variables, keep.source_info)?;
 
     let deps = &el.deps;
     let traits = defaults.imp.traits();
@@ -717,8 +821,9 @@ fn build_element(
         build_root: variables.get("build-root")?.as_deref(),
         unique_key: &configured.unique_key,
         artifact_version: traits.artifact_version,
-        public: &public,
+        public_json: &public.1,
         sources: &sources,
+        source_keys: &source_keys,
         fatal_warnings: &project.fatal_warnings,
         run_commands: configured.run_commands,
         sandbox: &sandbox,
@@ -733,9 +838,9 @@ fn build_element(
     let details = keep_details.then(|| {
         Box::new(ElementDetails {
             variables: resolved_vars,
-            environment,
+            environment: (*environment).clone(),
             env_nocache,
-            public,
+            public: public.0.clone(),
             config,
             sandbox,
             dep_configs: dep_config_ids
@@ -757,27 +862,92 @@ fn build_element(
         build_deps,
         runtime_deps,
         strict_deps,
-        key_tail,
         details,
     };
-    Ok(element)
+    Ok(Built { element, key_tail })
 }
 
+/// An element's environment before expansion: the project's (None for first-pass
+/// elements), the kind's defaults, then the element's own (`element`; None for a template).
+fn compose_environment(
+    project: Option<&Node>,
+    defaults: &Node,
+    element: Option<&Node>,
+) -> Result<Node> {
+    let mut env = project.cloned().unwrap_or_else(empty);
+    if let Some(e) = defaults.get_mapping("environment")? {
+        e.composite(&mut env)?;
+    }
+    if let Some(e) = element
+        .map(|el| el.get_mapping("environment"))
+        .transpose()?
+        .flatten()
+    {
+        e.composite(&mut env)?;
+    }
+    env.assert_fully_composited()?;
+    Ok(env)
+}
+
+/// An expanded environment node as name/value pairs.
+fn environment_map(env: &Node) -> Result<IndexMap<String, String>> {
+    let mut environment = IndexMap::default();
+    for (k, _) in env.as_map().into_iter().flatten() {
+        let s = env.get_str(k)?.unwrap_or_default();
+        environment.insert(k.to_string(), s.to_owned());
+    }
+    Ok(environment)
+}
+
+/// An element's public data before expansion: its own (`element`; None for a template), with
+/// `bst: split-rules` composed onto the kind's defaults.
+fn compose_public(defaults: &Node, element: Option<&Node>) -> Result<Node> {
+    let mut splits = defaults
+        .get("public")
+        .and_then(|p| p.get("bst"))
+        .and_then(|b| b.get("split-rules"))
+        .cloned()
+        .unwrap_or_else(empty);
+    let mut public = element
+        .map(|el| el.get_mapping("public"))
+        .transpose()?
+        .flatten()
+        .cloned()
+        .unwrap_or_else(empty);
+    if public.get_mapping("bst")?.is_none() {
+        public.insert("bst", empty());
+    }
+    let bst = public.get_mut("bst").expect("just ensured");
+    if let Some(element_splits) = bst.get_mapping("split-rules")? {
+        element_splits.composite(&mut splits)?;
+    }
+    bst.insert("split-rules", splits);
+    public.assert_fully_composited()?;
+    Ok(public)
+}
+
+/// The element's sources, with their unique keys (None: no ref).
 fn load_sources(
     ctx: &LoadContext,
     id: ElementId,
     variables: &Variables,
     keep_info: bool,
-) -> Result<Vec<ElementSource>> {
+) -> Result<(Vec<ElementSource>, Vec<Option<KeyValue>>)> {
     let el = &ctx.elements[id];
     let pid = el.project;
     let Some(seq) = el.node.get_sequence("sources")? else {
-        return Ok(Vec::new());
+        return Ok((Vec::new(), Vec::new()));
     };
-    let seq = seq.clone();
-    let el_name = el.name.clone();
+    let el_name = &el.name;
+    let project = &ctx.projects[pid];
     let first_pass = el.first_pass;
+    let pass = if first_pass {
+        &project.first_pass
+    } else {
+        &project.second_pass.as_ref().expect("fully loaded").pass
+    };
     let mut out = Vec::new();
+    let mut keys = Vec::new();
     for (index, src) in seq.as_seq().unwrap_or(&[]).iter().enumerate() {
         if !src.is_map() {
             return Err(LoadError::new(
@@ -796,15 +966,9 @@ fn load_sources(
                 format!("{}: Invalid usage of workspace source kind", kind_node.prov),
             ));
         }
-        let mut node = src.clone();
-        node.remove("kind");
-        let directory = node.get_str("directory")?.map(str::to_owned);
-        if directory.is_some() {
-            node.remove("directory");
-        }
-        let provenance = node.get_mapping("provenance")?.cloned();
-        let project = &ctx.projects[pid];
-        if let Some(p) = &provenance {
+        let directory = src.get_str("directory")?.map(str::to_owned);
+        let provenance = src.get_mapping("provenance")?;
+        if let Some(p) = provenance {
             // Keys are checked once the project is fully loaded (BuildStream defers the
             // check for elements loaded earlier; bst-rs skips it for them).
             let attributes = project
@@ -812,9 +976,8 @@ fn load_sources(
                 .as_ref()
                 .map(|f| f.source_provenance_attributes.as_slice());
             source::info::check_provenance(p, attributes)?;
-            node.remove("provenance");
         }
-        let declared = project.source_origins.get(&kind).cloned();
+        let declared = project.source_origins.get(&kind);
         if declared.is_none() && !source::CORE_SOURCE_KINDS.contains(&kind.as_str()) {
             return Err(plugin_error(format!(
                 "{}: No source plugin registered for kind '{kind}'",
@@ -827,28 +990,25 @@ fn load_sources(
                 src.prov
             )));
         };
-        let (overrides, aliases) = if first_pass {
-            (
-                project.first_pass.source_overrides.clone(),
-                project.first_pass.aliases.clone(),
-            )
-        } else {
-            let f = project.second_pass.as_ref().expect("fully loaded");
-            (f.pass.source_overrides.clone(), f.pass.aliases.clone())
-        };
-        let mut config = overrides
+        let mut config = pass
+            .source_overrides
             .get_mapping(&kind)?
             .and_then(|k| k.get("config").cloned())
             .unwrap_or_else(empty);
-        node.composite(&mut config)?;
+        // `kind` and a scalar `directory` are not configuration; nor is a valid `provenance`.
+        let mut skip = vec!["kind", "provenance"];
+        if directory.is_some() {
+            skip.push("directory");
+        }
+        src.composite_except(&mut config, &skip)?;
         config.assert_fully_composited()?;
         variables.expand(&mut config)?;
-        apply_project_refs(ctx, pid, &el_name, index, &kind, &mut config);
+        apply_project_refs(ctx, pid, el_name, index, &kind, &mut config);
         let display = format!("{kind} source at {}", src.prov);
         let input = SourceInput {
             config: &config,
             project_dir: &project.directory,
-            aliases: &aliases,
+            aliases: &pass.aliases,
             display: &display,
         };
         let configured = imp.configure(&input)?;
@@ -870,15 +1030,15 @@ fn load_sources(
                 });
             let translate = |url: &str| translate_url(ctx, pid, first_pass, url, &display);
             // BuildStream computes each source's key, in order, up to the first unresolved one.
-            let key_computed = configured.unique_key.is_some()
-                && out.iter().all(|s: &ElementSource| s.unique_key.is_some());
+            let key_computed =
+                configured.unique_key.is_some() && out.iter().all(|s: &ElementSource| s.resolved);
             SourceInfoResult {
                 collected: imp.source_info(
                     &input,
                     &source::info::InfoInput {
                         kind: &kind,
                         translate: &translate,
-                        provenance: provenance.as_ref(),
+                        provenance,
                         provenance_attributes: attributes,
                         key_computed,
                     },
@@ -896,14 +1056,15 @@ fn load_sources(
         out.push(ElementSource {
             kind,
             directory,
-            unique_key: configured.unique_key,
+            resolved: configured.unique_key.is_some(),
             local_path: configured.local_path,
             info,
             display,
             fetcher,
         });
+        keys.push(configured.unique_key);
     }
-    Ok(out)
+    Ok((out, keys))
 }
 
 /// BuildStream's default `source-provenance-attributes`.

@@ -1,15 +1,14 @@
-//! The element graph: loaded, instantiated elements in a petgraph `DiGraph`, with their
-//! cache keys, and BuildStream's dependency traversals (`_dependencies` in each scope).
+//! The element graph: loaded, instantiated elements with their cache keys, and
+//! BuildStream's dependency traversals (`_dependencies` in each scope).
 //!
-//! Edges point from an element to the elements it depends on, labelled with the dependency
-//! type bits. The graph is built once per invocation; traversal orders follow the sorted
-//! dependency lists of the loader, so they match BuildStream's staging order.
+//! Each element lists its direct build and runtime dependencies in the sorted order of the
+//! loader, so traversals match BuildStream's staging order. The graph is built once per
+//! invocation.
 
-use crate::cachekey::{self, Keys};
+use crate::cachekey::{KeyState, Keys};
 use crate::element::{Element, Instantiator};
 use crate::loader::{ElementId, LoadContext};
 use crate::yaml::Result;
-use petgraph::graph::{DiGraph, NodeIndex};
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::path::Path;
 
@@ -32,10 +31,6 @@ pub struct Pipeline {
     pub ctx: LoadContext,
     /// Instantiated elements.
     pub elements: HashMap<ElementId, Element>,
-    /// Dependency graph; node weights are element ids.
-    pub graph: DiGraph<ElementId, u8>,
-    /// Graph node of each element.
-    pub nodes: HashMap<ElementId, NodeIndex>,
     /// Cache keys.
     pub keys: HashMap<ElementId, Keys>,
     /// The targets, in command line order.
@@ -52,6 +47,7 @@ impl Pipeline {
         except: &[String],
         keep: crate::element::Keep,
     ) -> Result<(Pipeline, Vec<ElementId>)> {
+        crate::init_thread_pool();
         let mut ctx = LoadContext::new(directory, options)
             .map_err(|e| e.prefixed("Error loading project: "))?;
         let names = if targets.is_empty() {
@@ -77,31 +73,17 @@ impl Pipeline {
     ) -> Result<Pipeline> {
         let mut inst = Instantiator::new(&mut ctx, keep);
         let all: Vec<ElementId> = targets.iter().chain(except.iter()).copied().collect();
-        inst.instantiate_all(&all)?;
+        let plan = inst.prepare_all(&all);
+        let ctx_ref = inst.context();
+        let keys = KeyState::new(ctx_ref.elements.len(), plan.order(), |id| {
+            ctx_ref.elements[id].deps.iter().map(|d| d.element)
+        });
+        inst.build_all(plan, |elements, id, tail| keys.built(elements, id, tail))?;
         let elements = std::mem::take(&mut inst.elements);
-        let mut graph = DiGraph::new();
-        let mut nodes = HashMap::default();
-        let mut ids: Vec<ElementId> = elements.keys().copied().collect();
-        ids.sort_unstable();
-        for &id in &ids {
-            nodes.insert(id, graph.add_node(id));
-        }
-        for &id in &ids {
-            for dep in &ctx.elements[id].deps {
-                graph.add_edge(nodes[&id], nodes[&dep.element], dep.dep_type);
-            }
-        }
-        let order: Vec<ElementId> = match petgraph::algo::toposort(&graph, None) {
-            Ok(o) => o.into_iter().rev().map(|n| graph[n]).collect(),
-            Err(_) => ids.clone(),
-        };
-        let keys = cachekey::compute_keys(&elements, &order);
         Ok(Pipeline {
             ctx,
             elements,
-            graph,
-            nodes,
-            keys,
+            keys: keys.into_keys(),
             targets,
         })
     }

@@ -128,7 +128,23 @@ pub struct LoadContext {
     cli_options: Vec<(String, String)>,
     include_cache: HashMap<(ProjectId, PathBuf), Node>,
     /// `.bst` files parsed ahead of time, in parallel, by full path.
-    prefetched: HashMap<PathBuf, Result<Node>>,
+    prefetched: HashMap<PathBuf, Result<Parsed>>,
+}
+
+/// A parsed `.bst` file.
+struct Parsed {
+    node: Node,
+    /// Whether it has conditionals, assertions or includes (`(?)`, `(!)`, `(@)` keys), which
+    /// only then need processing.
+    directives: bool,
+}
+
+impl Parsed {
+    fn load(path: &Path, display: &str) -> Result<Parsed> {
+        let node = load_file(path, display)?;
+        let directives = node.any_key(&|k| matches!(k, "(?)" | "(!)" | "(@)"));
+        Ok(Parsed { node, directives })
+    }
 }
 
 fn invalid(msg: String) -> LoadError {
@@ -284,9 +300,10 @@ fn extract_depends(node: &mut Node) -> Result<Vec<DepDecl>> {
         ("runtime-depends", DEP_RUNTIME),
         ("depends", 0u8),
     ] {
-        let Some(seq) = node.get_sequence(key)?.cloned() else {
+        if node.get_sequence(key)?.is_none() {
             continue;
-        };
+        }
+        let seq = node.remove(key).expect("just found");
         for dep_node in seq.as_seq().unwrap_or(&[]) {
             let files: Vec<(Option<String>, String)> = if dep_node.is_scalar() {
                 vec![parse_dependency_filename(dep_node, None)?]
@@ -324,15 +341,14 @@ fn extract_depends(node: &mut Node) -> Result<Vec<DepDecl>> {
             for (junction, filename) in files {
                 let dep =
                     load_dependency(dep_node, junction.clone(), filename.clone(), default_type)?;
-                match acc.get_mut(&(junction.clone(), filename.clone())) {
-                    Some(existing) => existing.merge(&dep),
-                    None => {
-                        acc.insert((junction, filename), dep);
+                match acc.entry((junction, filename)) {
+                    indexmap::map::Entry::Occupied(mut e) => e.get_mut().merge(&dep),
+                    indexmap::map::Entry::Vacant(e) => {
+                        e.insert(dep);
                     }
                 }
             }
         }
-        node.remove(key);
     }
     Ok(acc.into_values().map(|dep| DepDecl { dep }).collect())
 }
@@ -456,12 +472,12 @@ impl LoadContext {
     fn prefetch(&mut self, element_path: &Path, display_prefix: &str) {
         use rayon::prelude::*;
         let files: Vec<String> = crate::project::list_element_files(element_path);
-        let parsed: Vec<(PathBuf, Result<Node>)> = files
+        let parsed: Vec<(PathBuf, Result<Parsed>)> = files
             .into_par_iter()
             .map(|rel| {
                 let path = element_path.join(&rel);
-                let node = load_file(&path, &format!("{display_prefix}{rel}"));
-                (path, node)
+                let parsed = Parsed::load(&path, &format!("{display_prefix}{rel}"));
+                (path, parsed)
             })
             .collect();
         self.prefetched.extend(parsed);
@@ -881,9 +897,9 @@ impl LoadContext {
         let display = format!("{}{}", self.metas[pid].display_prefix, filename);
         let loaded = match self.prefetched.remove(&fullpath) {
             Some(r) => r,
-            None => load_file(&fullpath, &display),
+            None => Parsed::load(&fullpath, &display),
         };
-        let mut node = loaded.map_err(|e| {
+        let Parsed { mut node, directives } = loaded.map_err(|e| {
             if e.reason != LoadErrorReason::MissingFile {
                 return e;
             }
@@ -921,7 +937,9 @@ impl LoadContext {
             pool.process_node(&mut node, &[])?;
         } else {
             self.ensure_fully_loaded(pid)?;
-            includes::process(self, &mut node, pid, false, true)?;
+            if directives {
+                includes::process(self, &mut node, pid, false, true)?;
+            }
         }
         node.validate_keys(VALID_ELEMENT_KEYS)?;
         let description = node.get_str("description")?.map(str::to_owned);
@@ -1040,7 +1058,7 @@ impl LoadContext {
         self.mark_fully_loaded(top)?;
         // Stack of (element, remaining declarations reversed, element -> index in deps).
         let mut queue: Vec<(ElementId, Vec<DepDecl>, HashMap<ElementId, usize>)> = Vec::new();
-        let mut decls = self.elements[top].declared.clone();
+        let mut decls = std::mem::take(&mut self.elements[top].declared);
         decls.reverse();
         queue.push((top, decls, HashMap::default()));
         while let Some(last) = queue.last_mut() {
@@ -1058,7 +1076,7 @@ impl LoadContext {
                 let de = self.load_one_file(cur_pid, &dep.name, Some(dep.prov))?;
                 if !self.elements[de].fully_loaded {
                     self.mark_fully_loaded(de)?;
-                    let mut dd = self.elements[de].declared.clone();
+                    let mut dd = std::mem::take(&mut self.elements[de].declared);
                     dd.reverse();
                     queue.push((de, dd, HashMap::default()));
                     if self.elements[de].kind.as_deref() == Some("junction") {

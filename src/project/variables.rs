@@ -10,41 +10,118 @@ use std::cell::RefCell;
 use std::sync::Arc;
 
 /// A value split into parts: even indices literal text, odd indices variable names.
-type Expr = Vec<Arc<str>>;
+/// Shared, so that copying a slot does not copy its parts.
+type Expr = Arc<[Arc<str>]>;
+
+/// A piece of a value: literal text or a variable reference.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Part<'a> {
+    Literal(&'a str),
+    Reference(&'a str),
+}
+
+/// The pieces of a value, in order, without allocating (like BuildStream's regex split,
+/// minus the empty literals).
+struct Parts<'a> {
+    value: &'a str,
+    pos: usize,
+    /// A reference found after the literal just returned.
+    pending: Option<(usize, usize)>,
+}
+
+fn parts(value: &str) -> Parts<'_> {
+    Parts {
+        value,
+        pos: 0,
+        pending: None,
+    }
+}
+
+impl<'a> Iterator for Parts<'a> {
+    type Item = Part<'a>;
+
+    fn next(&mut self) -> Option<Part<'a>> {
+        if let Some((start, end)) = self.pending.take() {
+            self.pos = end + 1;
+            return Some(Part::Reference(&self.value[start..end]));
+        }
+        let bytes = self.value.as_bytes();
+        let lit_start = self.pos;
+        let mut i = self.pos;
+        while i + 1 < bytes.len() {
+            if bytes[i] == b'%' && bytes[i + 1] == b'{' {
+                let name_start = i + 2;
+                let mut j = name_start;
+                if j < bytes.len() && bytes[j].is_ascii_alphabetic() {
+                    j += 1;
+                    while j < bytes.len()
+                        && (bytes[j].is_ascii_alphanumeric()
+                            || bytes[j] == b'_'
+                            || bytes[j] == b'-')
+                    {
+                        j += 1;
+                    }
+                    if j < bytes.len() && bytes[j] == b'}' {
+                        if i > lit_start {
+                            self.pending = Some((name_start, j));
+                            self.pos = i;
+                            return Some(Part::Literal(&self.value[lit_start..i]));
+                        }
+                        self.pos = j + 1;
+                        return Some(Part::Reference(&self.value[name_start..j]));
+                    }
+                }
+            }
+            i += 1;
+        }
+        if lit_start < bytes.len() {
+            self.pos = bytes.len();
+            return Some(Part::Literal(&self.value[lit_start..]));
+        }
+        None
+    }
+}
+
+/// The variables the scalars of `node` refer to, each once, in order of first reference.
+pub fn references(node: &Node) -> Vec<Arc<str>> {
+    fn walk(node: &Node, out: &mut Vec<Arc<str>>) {
+        match &node.value {
+            Value::Scalar(s) => {
+                for part in parts(s) {
+                    if let Part::Reference(r) = part {
+                        if !out.iter().any(|o| &**o == r) {
+                            out.push(Arc::from(r));
+                        }
+                    }
+                }
+            }
+            Value::Seq(items) => items.iter().for_each(|i| walk(i, out)),
+            Value::Map(map) => map.values().for_each(|v| walk(v, out)),
+        }
+    }
+    let mut out = Vec::new();
+    walk(node, &mut out);
+    out
+}
 
 /// Splits a value into literal text and variable names (like BuildStream's regex split).
 fn parse_expr(value: &str) -> Expr {
-    let bytes = value.as_bytes();
-    let mut parts: Expr = Vec::new();
-    let mut lit_start = 0;
-    let mut i = 0;
-    while i + 1 < bytes.len() {
-        if bytes[i] == b'%' && bytes[i + 1] == b'{' {
-            let name_start = i + 2;
-            let mut j = name_start;
-            if j < bytes.len() && bytes[j].is_ascii_alphabetic() {
-                j += 1;
-                while j < bytes.len()
-                    && (bytes[j].is_ascii_alphanumeric() || bytes[j] == b'_' || bytes[j] == b'-')
-                {
-                    j += 1;
+    let mut out: Vec<Arc<str>> = Vec::new();
+    for part in parts(value) {
+        match part {
+            Part::Literal(l) => out.push(Arc::from(l)),
+            Part::Reference(r) => {
+                if out.len().is_multiple_of(2) {
+                    out.push(Arc::from(""));
                 }
-                if j < bytes.len() && bytes[j] == b'}' {
-                    parts.push(Arc::from(&value[lit_start..i]));
-                    parts.push(Arc::from(&value[name_start..j]));
-                    i = j + 1;
-                    lit_start = i;
-                    continue;
-                }
+                out.push(Arc::from(r));
             }
         }
-        i += 1;
     }
-    let rest = &value[lit_start..];
-    if !rest.is_empty() || parts.is_empty() {
-        parts.push(Arc::from(rest));
+    if out.is_empty() {
+        out.push(Arc::from(""));
     }
-    parts
+    out.into()
 }
 
 #[derive(Clone)]
@@ -295,10 +372,9 @@ impl Variables {
         stack: &mut Vec<Arc<str>>,
         node_prov: Option<Provenance>,
     ) -> Result<Arc<str>> {
-        let slot = self.slots.borrow().get(name).cloned();
-        let expr = match slot {
-            Some(Slot::Resolved(v)) => return Ok(v),
-            Some(Slot::Unresolved(e)) => e,
+        let (key, expr) = match self.slots.borrow().get_key_value(name) {
+            Some((_, Slot::Resolved(v))) => return Ok(v.clone()),
+            Some((k, Slot::Unresolved(e))) => (k.clone(), e.clone()),
             None => {
                 let prov = stack
                     .last()
@@ -331,21 +407,7 @@ impl Variables {
             )
             .with_detail(lines.join("\n")));
         }
-        stack.push(Arc::from(name));
-        let value = self.expand_expr(&expr, stack, node_prov)?;
-        stack.pop();
-        self.slots
-            .borrow_mut()
-            .insert(Arc::from(name), Slot::Resolved(value.clone()));
-        Ok(value)
-    }
-
-    fn expand_expr(
-        &self,
-        expr: &Expr,
-        stack: &mut Vec<Arc<str>>,
-        node_prov: Option<Provenance>,
-    ) -> Result<Arc<str>> {
+        stack.push(key);
         let mut out = String::new();
         for (i, part) in expr.iter().enumerate() {
             if i % 2 == 0 {
@@ -354,25 +416,52 @@ impl Variables {
                 out.push_str(&self.resolve_inner(part, stack, node_prov)?);
             }
         }
-        Ok(Arc::from(out))
+        let value: Arc<str> = Arc::from(out);
+        stack.pop();
+        if let Some(slot) = self.slots.borrow_mut().get_mut(name) {
+            *slot = Slot::Resolved(value.clone());
+        }
+        Ok(value)
     }
 
     /// Substitutes variables in a string; `prov` is used in errors.
     pub fn subst(&self, value: &str, prov: Provenance) -> Result<Arc<str>> {
-        let expr = parse_expr(value);
-        if expr.len() == 1 {
-            return Ok(expr[0].clone());
+        Ok(self
+            .substituted(value, prov)?
+            .unwrap_or_else(|| Arc::from(value)))
+    }
+
+    /// `value` with its variables substituted, or None if it refers to none.
+    fn substituted(&self, value: &str, prov: Provenance) -> Result<Option<Arc<str>>> {
+        if !value.contains("%{") {
+            return Ok(None);
         }
         let mut stack = Vec::new();
-        self.expand_expr(&expr, &mut stack, Some(prov))
+        let mut pieces = parts(value);
+        if let (Some(Part::Reference(r)), None) = (pieces.next(), pieces.next()) {
+            // The whole value is one reference: share the variable's value.
+            return self.resolve_inner(r, &mut stack, Some(prov)).map(Some);
+        }
+        let mut out = String::with_capacity(value.len() + 32);
+        let mut any = false;
+        for part in parts(value) {
+            match part {
+                Part::Literal(l) => out.push_str(l),
+                Part::Reference(r) => {
+                    any = true;
+                    out.push_str(&self.resolve_inner(r, &mut stack, Some(prov))?);
+                }
+            }
+        }
+        Ok(any.then(|| Arc::from(out)))
     }
 
     /// Substitutes variables in every scalar of a node tree, in place.
     pub fn expand(&self, node: &mut Node) -> Result<()> {
         match &mut node.value {
             Value::Scalar(s) => {
-                if s.contains("%{") {
-                    *s = self.subst(s, node.prov)?;
+                if let Some(v) = self.substituted(s, node.prov)? {
+                    *s = v;
                 }
             }
             Value::Seq(items) => {

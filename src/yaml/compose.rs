@@ -47,8 +47,13 @@ impl Node {
 
     /// Composes this mapping onto `target` (values of `self` win).
     pub fn composite(&self, target: &mut Node) -> Result<()> {
+        self.composite_except(target, &[])
+    }
+
+    /// Composes this mapping, without its entries named in `skip`, onto `target`.
+    pub fn composite_except(&self, target: &mut Node, skip: &[&str]) -> Result<()> {
         let mut path = Vec::new();
-        match self.composite_inner(target, &mut path) {
+        match self.composite_inner(target, &mut path, skip) {
             Ok(()) => Ok(()),
             Err(Ok(e)) => {
                 let prefix = if self.prov.file == SYNTHETIC {
@@ -75,16 +80,19 @@ impl Node {
     pub fn composite_under(&self, target: &mut Node) -> Result<()> {
         let mut base = self.clone();
         target.composite(&mut base)?;
-        let mut merged = base.as_map().cloned().unwrap_or_default();
+        let merged = match base.value {
+            Value::Map(m) => m,
+            _ => Map::default(),
+        };
         let tmap = target.as_map_mut().expect("composite target is a mapping");
-        for (k, v) in tmap.iter_mut() {
-            if let Some(nv) = merged.shift_remove(k) {
-                *v = nv;
+        let mut others = Vec::new();
+        for (k, v) in merged {
+            match tmap.get_mut(&k) {
+                Some(slot) => *slot = v,
+                None => others.push((k, v)),
             }
         }
-        for (k, v) in merged {
-            tmap.insert(k, v);
-        }
+        tmap.extend(others);
         Ok(())
     }
 
@@ -92,11 +100,15 @@ impl Node {
         &self,
         target: &mut Node,
         path: &mut Vec<Arc<str>>,
+        skip: &[&str],
     ) -> std::result::Result<(), std::result::Result<CompositeError, LoadError>> {
         let Some(src) = self.as_map() else {
             return Ok(());
         };
         for (key, value) in src {
+            if skip.contains(&&**key) {
+                continue;
+            }
             path.push(key.clone());
             value.compose_on(key, target, path)?;
             path.pop();
@@ -187,7 +199,7 @@ impl Node {
                             ),
                         );
                     }
-                    self.composite_inner(tv, path)?;
+                    self.composite_inner(tv, path, &[])?;
                 }
             }
         }

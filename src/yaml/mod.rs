@@ -11,6 +11,7 @@
 
 mod compose;
 mod error;
+mod fast;
 mod node;
 mod parse;
 
@@ -19,7 +20,13 @@ pub use node::{
     assert_symbol_name, register_file, FileId, FileInfo, FxIndexMap, Map, Node, Provenance, Value,
     SYNTHETIC,
 };
-pub use parse::{load_file, parse_str};
+pub use parse::{load_file, parse_str, parse_str_reference};
+
+/// The fast path of [`parse_str`] alone: `None` where it defers to saphyr (for differential
+/// tests of the fast path).
+pub fn parse_str_fast(text: &str, file: FileId) -> Option<Node> {
+    fast::parse(text, file)
+}
 
 /// The result type of the loading layers.
 pub type Result<T> = std::result::Result<T, LoadError>;

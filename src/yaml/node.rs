@@ -196,6 +196,25 @@ impl Node {
         }
     }
 
+    /// The same tree, provenance and mapping key order included (`==` ignores the order
+    /// of mapping keys, as `IndexMap`'s equality does). For differential tests of parsers.
+    pub fn identical(&self, other: &Node) -> bool {
+        self.prov == other.prov
+            && match (&self.value, &other.value) {
+                (Value::Scalar(a), Value::Scalar(b)) => a == b,
+                (Value::Seq(a), Value::Seq(b)) => {
+                    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.identical(y))
+                }
+                (Value::Map(a), Value::Map(b)) => {
+                    a.len() == b.len()
+                        && a.iter()
+                            .zip(b)
+                            .all(|((ka, va), (kb, vb))| ka == kb && va.identical(vb))
+                }
+                _ => false,
+            }
+    }
+
     /// Is this a mapping?
     pub fn is_map(&self) -> bool {
         matches!(self.value, Value::Map(_))
@@ -365,6 +384,15 @@ impl Node {
         self.as_str()
             .and_then(parse_python_int)
             .ok_or_else(|| self.wrong_type(key, "int"))
+    }
+
+    /// Does any mapping in this tree (this node included) have a key satisfying `f`?
+    pub fn any_key(&self, f: &dyn Fn(&str) -> bool) -> bool {
+        match &self.value {
+            Value::Scalar(_) => false,
+            Value::Seq(items) => items.iter().any(|i| i.any_key(f)),
+            Value::Map(map) => map.iter().any(|(k, v)| f(k) || v.any_key(f)),
+        }
     }
 
     /// Errors on keys of this mapping that are not in `valid`.

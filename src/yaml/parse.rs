@@ -130,7 +130,19 @@ fn scan_error(e: &ScanError) -> LoadError {
 
 /// Parses YAML text whose nodes are attributed to `file` (use [`super::node::SYNTHETIC`]
 /// for built-in data). Errors carry no file prefix.
+///
+/// Most project files take the fast path (`fast.rs`); everything else, and every error,
+/// goes through saphyr.
 pub fn parse_str(text: &str, file: FileId) -> Result<Node> {
+    match super::fast::parse(text, file) {
+        Some(node) => Ok(node),
+        None => parse_str_reference(text, file),
+    }
+}
+
+/// [`parse_str`] on saphyr's event parser alone, without the fast path (for differential
+/// tests of the fast path).
+pub fn parse_str_reference(text: &str, file: FileId) -> Result<Node> {
     let mut stack: Vec<Frame> = Vec::new();
     let mut docs: Vec<Node> = Vec::new();
     let mut parser = Parser::new_from_str(text);
