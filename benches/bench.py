@@ -278,11 +278,21 @@ def run_once(argv, out_path, err_path, timeout, env=None):
         p.returncode = os.waitstatus_to_exitcode(status)
     cpu = ru.ru_utime + ru.ru_stime
     if cg is not None:
+        # bst's casd may take a moment to exit after bst: wait up to 5 s for the cgroup to
+        # empty, so its CPU counts and the cgroup can be removed (else it is left behind).
+        for _ in range(50):
+            try:
+                with open(os.path.join(cg[0], "cgroup.procs")) as f:
+                    if not f.read().strip():
+                        break
+            except OSError:
+                break
+            time.sleep(0.1)
         tree = cg[1]()
         if tree:
             cpu = tree
         try:
-            os.rmdir(cg[0])  # fails while a stray process lives on in it; then it stays
+            os.rmdir(cg[0])
         except OSError:
             pass
     return p.returncode, wall, ru.ru_maxrss, cpu, bool(timed_out)
