@@ -154,11 +154,12 @@ pub fn main() -> i32 {
         builders: cli.builders,
         fetchers: cli.fetchers,
         on_error: cli.on_error.clone(),
+        strict: strict_flag(&cli),
     };
     match &cli.command {
         Command::Build(args) => build::build(&session, args),
         Command::Artifact(cmd) => build::artifact(&session, cmd),
-        Command::Show(args) => match show(&directory, options, args) {
+        Command::Show(args) => match show(&directory, options, args, strict_flag(&cli)) {
             Ok(out) => {
                 use std::io::Write;
                 let mut stdout = std::io::stdout().lock();
@@ -172,6 +173,29 @@ pub fn main() -> i32 {
             }
         },
         Command::Source(cmd) => source::run(&directory, options, cmd),
+    }
+}
+
+/// `--strict` / `--no-strict`, if given (the last one wins).
+fn strict_flag(cli: &Cli) -> Option<bool> {
+    if cli.no_strict {
+        Some(false)
+    } else if cli.strict {
+        Some(true)
+    } else {
+        None
+    }
+}
+
+/// Strict mode: the command line, else `projects: <toplevel>: strict:` of the user
+/// configuration, else strict (BuildStream's `Context.get_strict()`).
+fn strict_mode(flag: Option<bool>, p: &Pipeline) -> Result<bool, LoadError> {
+    match flag {
+        Some(b) => Ok(b),
+        None => match p.ctx.projects.first() {
+            Some(top) => crate::project::user_config().project_strict(&top.name),
+            None => Ok(true),
+        },
     }
 }
 
@@ -351,6 +375,7 @@ fn show(
     directory: &std::path::Path,
     options: Vec<(String, String)>,
     args: &ShowArgs,
+    strict: Option<bool>,
 ) -> Result<String, LoadError> {
     let project_dir = match find_project_dir(directory) {
         Ok(d) => d,
@@ -379,12 +404,27 @@ fn show(
     let scope = scope_of(args.deps);
     let selection = pipeline.dependencies(&targets, scope);
     let mut selection = pipeline.except_elements(&targets, selection, &except);
+    // The artifact cache is queried only when the format shows state, keys or digests.
+    let need_state = ["%{state", "%{key", "%{full-key", "%{artifact-cas-digest"]
+        .iter()
+        .any(|t| fmt.contains(t));
+    let cache = if need_state {
+        let strict = strict_mode(strict, &pipeline)?;
+        Some(format::ShowCache::query(
+            &pipeline,
+            &selection,
+            matches!(args.deps, Deps::None),
+            strict,
+        )?)
+    } else {
+        None
+    };
     if let Order::Alpha = args.order {
         selection.sort_by(|a, b| pipeline.elements[a].name.cmp(&pipeline.elements[b].name));
     }
     let mut lines = Vec::new();
     for id in selection {
-        lines.push(format::render(&pipeline, id, fmt)?);
+        lines.push(format::render(&pipeline, id, fmt, cache.as_ref())?);
     }
     // The process ends right after printing: skip freeing the whole graph.
     std::mem::forget(pipeline);

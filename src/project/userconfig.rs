@@ -159,6 +159,14 @@ impl UserConfig {
         }
     }
 
+    /// `projects: <name>: strict:` for a project (default: strict).
+    pub fn project_strict(&self, project: &str) -> Result<bool> {
+        match self.projects.get_mapping(project)? {
+            Some(p) => p.get_bool("strict", true),
+            None => Ok(true),
+        }
+    }
+
     /// `projects: <name>: options:` for a project, if any.
     pub fn project_options(&self, project: &str) -> Result<Option<&Node>> {
         match self.projects.get_mapping(project)? {
