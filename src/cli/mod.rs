@@ -38,8 +38,7 @@ struct Cli {
     /// Elements must be rebuilt when their dependencies have changed
     #[arg(long = "strict", global = true, overrides_with = "no_strict")]
     strict: bool,
-    /// Elements need not be rebuilt when their dependencies have changed (without an
-    /// artifact cache, keys shown are the same as in strict mode)
+    /// Elements need not be rebuilt when their dependencies have changed
     #[arg(long = "no-strict", global = true)]
     no_strict: bool,
     /// Maximum simultaneous build tasks
@@ -404,12 +403,14 @@ fn show(
     let scope = scope_of(args.deps);
     let selection = pipeline.dependencies(&targets, scope);
     let mut selection = pipeline.except_elements(&targets, selection, &except);
-    // The artifact cache is queried only when the format shows state, keys or digests.
-    let need_state = ["%{state", "%{key", "%{full-key", "%{artifact-cas-digest"]
+    // The artifact cache is queried only when the format shows states or digests, or keys
+    // in non-strict mode (strict keys do not depend on the cache).
+    let strict = strict_mode(strict, &pipeline)?;
+    let need_state = ["%{state", "%{artifact-cas-digest"]
         .iter()
-        .any(|t| fmt.contains(t));
+        .any(|t| fmt.contains(t))
+        || (!strict && ["%{key", "%{full-key"].iter().any(|t| fmt.contains(t)));
     let cache = if need_state {
-        let strict = strict_mode(strict, &pipeline)?;
         Some(format::ShowCache::query(
             &pipeline,
             &selection,

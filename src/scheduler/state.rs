@@ -91,6 +91,12 @@ pub fn lookup(
     }
 }
 
+/// Whether a required element is scheduled for assembly: its cache state is known (it has
+/// keys) and it is not cached successfully.
+fn scheduled(p: &Pipeline, states: &States, id: ElementId) -> bool {
+    !states.cached_success(id) && p.keys.get(&id).is_some_and(|k| k.weak.is_some())
+}
+
 /// Queries the cache for `plan` (dependencies before dependents, e.g. `Scope::All` order)
 /// and derives required elements and strong keys. `roots` are the elements the command
 /// requires, each with the scope of its dependencies that are required with it
@@ -115,23 +121,27 @@ pub fn query(
 
     // `_set_required()`: roots with their runtime closures; elements that are scheduled for
     // assembly (not cached successfully, cache state known) require their build dependencies.
+    // Only direct dependencies are followed: a required element's runtime dependencies are
+    // required, and so are a scheduled element's build dependencies (with theirs).
     let mut work: Vec<ElementId> = Vec::new();
     for &(id, scope) in roots {
-        match scope {
-            Scope::None => work.push(id),
-            _ => work.extend(p.dependencies(&[id], Scope::Run)),
+        if scope == Scope::None {
+            // Only the element itself (and, if scheduled, its build dependencies).
+            if states.required.insert(id) && scheduled(p, &states, id) {
+                work.extend(p.elements[&id].build_deps.iter().copied());
+            }
+        } else {
+            work.push(id);
         }
     }
     while let Some(e) = work.pop() {
         if !states.required.insert(e) {
             continue;
         }
-        if !states.cached_success(e) && p.keys.get(&e).is_some_and(|k| k.weak.is_some()) {
-            for d in p.dependencies(&[e], Scope::Build) {
-                if !states.required.contains(&d) {
-                    work.push(d);
-                }
-            }
+        let el = &p.elements[&e];
+        work.extend(el.runtime_deps.iter().copied());
+        if scheduled(p, &states, e) {
+            work.extend(el.build_deps.iter().copied());
         }
     }
 
