@@ -387,3 +387,222 @@ fn fetched_tar_sources_are_staged_and_built() {
         "from a tarball\n"
     );
 }
+
+/// `show` states from the cache: before a build, after it, and for a cached failure.
+#[test]
+fn show_states_follow_the_cache() {
+    if can_build().is_none() {
+        return;
+    }
+    let cache = Cache::new();
+    let project = project_with(&[("fail.bst", FAILING)]);
+    let show = |args: &[&str]| {
+        let mut a = vec!["show", "--format", "%{name} %{state}"];
+        a.extend_from_slice(args);
+        let out = cache.bst_rs(project.path(), &a);
+        assert!(out.status.success(), "{}", text(&out));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert_eq!(
+        show(&["hello.bst"]),
+        "base.bst buildable\nhello.bst waiting\n"
+    );
+    assert_eq!(
+        show(&["--deps", "none", "hello.bst"]),
+        "hello.bst waiting\n"
+    );
+    let out = cache.bst_rs(project.path(), &["build", "base.bst"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(
+        show(&["hello.bst", "fail.bst"]),
+        "base.bst cached\nhello.bst buildable\nfail.bst buildable\n"
+    );
+    let out = cache.bst_rs(project.path(), &["build", "hello.bst", "fail.bst"]);
+    assert_eq!(out.status.code(), Some(255), "{}", text(&out));
+    assert_eq!(
+        show(&["hello.bst", "fail.bst"]),
+        "base.bst cached\nhello.bst cached\nfail.bst failed\n"
+    );
+    // A partially present artifact is not cached: remove one blob of hello's files tree.
+    let co = cache.bst_rs(
+        project.path(),
+        &[
+            "show",
+            "--deps",
+            "none",
+            "--format",
+            "%{artifact-cas-digest}",
+            "hello.bst",
+        ],
+    );
+    let digest = String::from_utf8_lossy(&co.stdout).trim().to_owned();
+    assert!(digest.contains('/'), "{}", text(&co));
+    let store = cache.dir.path().join("cache/cas/objects");
+    let hash = digest.split('/').next().unwrap();
+    let dir = std::fs::read(store.join(&hash[..2]).join(&hash[2..])).expect("root directory");
+    std::fs::remove_file(store.join(&hash[..2]).join(&hash[2..])).unwrap();
+    assert_eq!(
+        show(&["hello.bst"]),
+        "base.bst cached\nhello.bst buildable\n"
+    );
+    std::fs::write(store.join(&hash[..2]).join(&hash[2..]), dir).unwrap();
+    assert_eq!(show(&["hello.bst"]), "base.bst cached\nhello.bst cached\n");
+}
+
+/// With real bst: `show` (default format) gives the same lines as bst on the same cache,
+/// before and after building, with a cached failure.
+#[test]
+fn show_states_match_real_buildstream() {
+    if can_build().is_none() {
+        return;
+    }
+    let Some(bst) = real_bst() else {
+        eprintln!("SKIPPED: real BuildStream not installed (set BST=/path/to/bst)");
+        return;
+    };
+    let cache = Cache::new();
+    let project = project_with(&[("fail.bst", FAILING)]);
+    let compare = |args: &[&str]| {
+        let rs = cache.bst_rs(project.path(), args);
+        let real = Command::new(&bst)
+            .arg("--no-interactive")
+            .arg("-c")
+            .arg(cache.conf())
+            .arg("-C")
+            .arg(project.path())
+            .args(args)
+            .output()
+            .expect("run bst");
+        assert!(real.status.success(), "{}", text(&real));
+        assert_eq!(
+            String::from_utf8_lossy(&rs.stdout),
+            String::from_utf8_lossy(&real.stdout),
+            "{args:?}\nbst-rs: {}\nbst: {}",
+            text(&rs),
+            text(&real)
+        );
+    };
+    let shows: [&[&str]; 3] = [
+        &["show", "hello.bst", "fail.bst"],
+        &["show", "--deps", "none", "hello.bst"],
+        &["--no-strict", "show", "hello.bst", "fail.bst"],
+    ];
+    for args in shows {
+        compare(args);
+    }
+    let out = cache.bst_rs(project.path(), &["build", "base.bst"]);
+    assert!(out.status.success(), "{}", text(&out));
+    for args in shows {
+        compare(args);
+    }
+    let _ = cache.bst_rs(project.path(), &["build", "hello.bst", "fail.bst"]);
+    for args in shows {
+        compare(args);
+    }
+}
+
+const LIB: &str = "kind: manual\nbuild-depends:\n- base.bst\nconfig:\n  install-commands:\n  - mkdir -p %{install-root}/lib\n  - echo VERSION > %{install-root}/lib/version\n";
+const APP: &str = "kind: manual\nbuild-depends:\n- base.bst\ndepends:\n- lib.bst\nconfig:\n  install-commands:\n  - mkdir -p %{install-root}/bin\n  - cat /lib/version > %{install-root}/bin/built-with\n";
+
+/// Non-strict builds: after lib.bst changes, `--no-strict build app.bst` rebuilds lib but
+/// not app (app's weak key is unchanged), as BuildStream does; `show --no-strict` reports
+/// app's key as the one of its cached artifact.
+#[test]
+fn non_strict_build_reuses_weak_artifacts() {
+    if can_build().is_none() {
+        return;
+    }
+    let cache = Cache::new();
+    let lib1 = LIB.replace("VERSION", "one");
+    let project = project_with(&[("lib.bst", &lib1), ("app.bst", APP)]);
+    let out = cache.bst_rs(project.path(), &["build", "app.bst"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let keys = |strict: bool| {
+        let mut args = vec![
+            "show",
+            "--format",
+            "%{name} %{state} %{full-key}",
+            "app.bst",
+        ];
+        if !strict {
+            args.insert(0, "--no-strict");
+        }
+        let out = cache.bst_rs(project.path(), &args);
+        assert!(out.status.success(), "{}", text(&out));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let before = keys(true);
+    assert_eq!(before, keys(false));
+
+    std::fs::write(
+        project.path().join("elements/lib.bst"),
+        LIB.replace("VERSION", "two"),
+    )
+    .unwrap();
+    let strict_after = keys(true);
+    assert!(strict_after.contains("lib.bst buildable"), "{strict_after}");
+    assert!(strict_after.contains("app.bst waiting"), "{strict_after}");
+    let loose = keys(false);
+    // app's weak artifact is cached: its non-strict key is the old one.
+    let app_line = |s: &str| {
+        s.lines()
+            .find(|l| l.starts_with("app.bst"))
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(app_line(&loose), app_line(&before), "{loose}");
+    assert!(loose.contains("lib.bst buildable"), "{loose}");
+
+    let out = cache.bst_rs(project.path(), &["--no-strict", "build", "app.bst"]);
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("Build Queue: processed 1,"),
+        "{}",
+        text(&out)
+    );
+    let loose = keys(false);
+    assert!(loose.contains("lib.bst cached"), "{loose}");
+    assert_eq!(app_line(&loose), app_line(&before), "{loose}");
+    // Strict mode still wants app rebuilt.
+    assert!(keys(true).contains("app.bst buildable"));
+
+    if let Some(bst) = real_bst() {
+        let run_bst = |args: &[&str]| {
+            Command::new(&bst)
+                .arg("--no-interactive")
+                .arg("-c")
+                .arg(cache.conf())
+                .arg("-C")
+                .arg(project.path())
+                .args(args)
+                .output()
+                .expect("run bst")
+        };
+        for strict in ["--strict", "--no-strict"] {
+            let args = [
+                strict,
+                "show",
+                "--format",
+                "%{name} %{state} %{full-key}",
+                "app.bst",
+            ];
+            let real = run_bst(&args);
+            let rs = cache.bst_rs(project.path(), &args);
+            assert_eq!(
+                String::from_utf8_lossy(&rs.stdout),
+                String::from_utf8_lossy(&real.stdout),
+                "{}\n{}",
+                text(&rs),
+                text(&real)
+            );
+        }
+        // bst agrees that nothing is left to build in non-strict mode.
+        let real = run_bst(&["--no-strict", "build", "app.bst"]);
+        assert!(real.status.success(), "{}", text(&real));
+        assert!(
+            String::from_utf8_lossy(&real.stderr).contains("processed 0,"),
+            "{}",
+            text(&real)
+        );
+    }
+}

@@ -3,13 +3,16 @@
 //! An artifact is a serialized `buildstream.v2.Artifact` proto written to
 //! `<cachedir>/artifacts/refs/<project>/<normal name>/<key>` for the strong and the weak key;
 //! everything it points to (files tree, public data, metadata, logs) is in casd's CAS.
+//! Queries need no casd: refs are read from disk and blobs are looked up in casd's object
+//! store directly ([`LocalStore`]), with BuildStream's meaning of "cached" (the whole files
+//! tree, metadata, public data and log blobs are present). Storing goes through casd.
 //!
 //! Invariant: a ref file is written (atomically) only after every blob and tree it names is in
 //! CAS, so an interrupted build never leaves an artifact that looks cached but is not.
 
 use crate::cas::proto::bst::{artifact, Artifact};
 use crate::cas::proto::reapi::Digest;
-use crate::cas::{Cas, CasError};
+use crate::cas::{Cas, CasError, KnownTrees, LocalStore};
 use prost::Message;
 use std::path::{Path, PathBuf};
 
@@ -90,21 +93,23 @@ pub struct NewArtifact<'a> {
 #[derive(Clone)]
 pub struct ArtifactCache {
     refs: PathBuf,
-    cas: Cas,
+    store: LocalStore,
+    known: std::sync::Arc<KnownTrees>,
 }
 
 impl ArtifactCache {
-    /// The cache under `cachedir`, using `cas` for blobs.
-    pub fn new(cachedir: &Path, cas: Cas) -> ArtifactCache {
+    /// The cache under `cachedir` (refs in `artifacts/refs`, blobs in `cas/objects`).
+    pub fn new(cachedir: &Path) -> ArtifactCache {
         ArtifactCache {
             refs: cachedir.join("artifacts").join("refs"),
-            cas,
+            store: LocalStore::new(&cachedir.join("cas")),
+            known: Default::default(),
         }
     }
 
-    /// The CAS this cache stores into.
-    pub fn cas(&self) -> &Cas {
-        &self.cas
+    /// casd's object store, read directly.
+    pub fn store(&self) -> &LocalStore {
+        &self.store
     }
 
     /// Where the ref of `project/element/key` lives.
@@ -126,40 +131,35 @@ impl ArtifactCache {
 
     /// BuildStream's "cached": the files tree and the metadata, public data and log blobs
     /// are all in the local CAS.
-    pub async fn is_complete(&self, a: &Artifact) -> Result<bool> {
+    /// Reads the object store directly (blocking file I/O; no casd).
+    pub fn is_complete(&self, a: &Artifact) -> Result<bool> {
         if let Some(files) = &a.files {
-            if !self.cas.contains_tree(files).await? {
+            if !self.store.contains_tree(files, &self.known)? {
                 return Ok(false);
             }
         }
-        let mut blobs: Vec<Digest> = [
+        let meta = [
             &a.public_data,
             &a.low_diversity_meta,
             &a.high_diversity_meta,
-        ]
-        .into_iter()
-        .flatten()
-        .cloned()
-        .collect();
-        blobs.extend(a.logs.iter().filter_map(|l| l.digest.clone()));
-        Ok(self.cas.find_missing(blobs).await?.is_empty())
+        ];
+        Ok(meta
+            .into_iter()
+            .flatten()
+            .chain(a.logs.iter().filter_map(|l| l.digest.as_ref()))
+            .all(|d| self.store.has_blob(d)))
     }
 
-    /// A complete artifact for the key, if cached.
-    pub async fn lookup(
-        &self,
-        project: &str,
-        element: &str,
-        key: &str,
-    ) -> Result<Option<Artifact>> {
+    /// A complete artifact for the key, if cached (blocking file I/O; no casd).
+    pub fn lookup(&self, project: &str, element: &str, key: &str) -> Result<Option<Artifact>> {
         match self.load(project, element, key)? {
-            Some(a) if self.is_complete(&a).await? => Ok(Some(a)),
+            Some(a) if self.is_complete(&a)? => Ok(Some(a)),
             _ => Ok(None),
         }
     }
 
-    /// Stores blobs, then writes the refs (strong and weak key).
-    pub async fn store(&self, n: NewArtifact<'_>) -> Result<Artifact> {
+    /// Stores blobs through casd, then writes the refs (strong and weak key).
+    pub async fn store_new(&self, cas: &Cas, n: NewArtifact<'_>) -> Result<Artifact> {
         let mut blobs = vec![
             n.public_data.into_bytes(),
             n.low_diversity_meta.into_bytes(),
@@ -171,7 +171,7 @@ impl ArtifactCache {
             blobs.push(bytes);
             log_name = log.file_name().map(|f| f.to_string_lossy().into_owned());
         }
-        let digests = self.cas.put_blobs(blobs).await?;
+        let digests = cas.put_blobs(blobs).await?;
         let (error, details) = match &n.result {
             Ok(()) => (String::new(), String::new()),
             Err((e, d)) => (e.clone(), d.clone()),
@@ -224,7 +224,7 @@ impl ArtifactCache {
 
     /// Reads a blob of an artifact (log, public data) from the local CAS.
     pub fn read_blob(&self, d: &Digest) -> Result<Vec<u8>> {
-        Ok(self.cas.read_local(d)?)
+        Ok(self.store.read_local(d)?)
     }
 
     /// Writes the files tree `root` under `dest` (a new or empty directory), as checkout does:
@@ -236,11 +236,11 @@ impl ArtifactCache {
             move |e| ArtifactError::Io(p, e)
         };
         std::fs::create_dir_all(dest).map_err(io(dest))?;
-        let dir = self.cas.directory(root)?;
+        let dir = self.store.directory(root)?;
         for f in &dir.files {
             let target = dest.join(&f.name);
             let digest = f.digest.clone().unwrap_or_default();
-            let src = self.cas.object_path(&digest);
+            let src = self.store.object_path(&digest);
             if digest.size_bytes == 0 && !src.exists() {
                 std::fs::write(&target, b"").map_err(io(&target))?;
             } else {
@@ -269,7 +269,7 @@ impl ArtifactCache {
     }
 
     fn list_into(&self, root: &Digest, prefix: &str, out: &mut Vec<String>) -> Result<()> {
-        let dir = self.cas.directory(root)?;
+        let dir = self.store.directory(root)?;
         let join = |n: &str| {
             if prefix.is_empty() {
                 n.to_owned()

@@ -288,6 +288,45 @@ fn closure_of(
     }
 }
 
+/// A strong key: the element's key dictionary with its build-scope dependencies listed with
+/// the given keys (`[project, name, key]`, in `_dependencies(BUILD)` order) and its weak key.
+/// With the dependencies' strict keys this is the strict key; in non-strict mode BuildStream
+/// computes an element's strong key this way from its dependencies' strong keys.
+/// `None` unless the element was loaded with its key tail ([`crate::element::Keep::key_tails`]).
+pub fn strong_key<'a>(
+    e: &Element,
+    deps: impl IntoIterator<Item = (&'a str, &'a str, &'a str)>,
+    weak: &str,
+) -> Option<String> {
+    let key_tail = e.key_tail.as_deref()?;
+    let mut h = KeyHasher::new();
+    h.push(HEAD);
+    let mut entry = String::new();
+    for (i, (project, name, key)) in deps.into_iter().enumerate() {
+        entry.clear();
+        if i > 0 {
+            entry.push(',');
+        }
+        entry.push('[');
+        for (j, s) in [project, name, key].into_iter().enumerate() {
+            if j > 0 {
+                entry.push(',');
+            }
+            json::to_json(&KeyValue::Str(s.to_owned()), &mut entry);
+        }
+        entry.push(']');
+        h.push(entry.as_bytes());
+    }
+    h.push(b"]");
+    h.push(key_tail.as_bytes());
+    h.push(b",\"weak-cache-key\":");
+    let mut w = String::new();
+    json::to_json(&KeyValue::Str(weak.to_owned()), &mut w);
+    h.push(w.as_bytes());
+    h.push(b"}");
+    Some(h.finish())
+}
+
 /// Weak and strict keys, each computed as soon as its element is built and all its
 /// dependencies have theirs, from any thread.
 ///

@@ -91,11 +91,114 @@ pub async fn empty_directory_digest_stored(cas: &Cas) -> Result<Digest> {
 /// Largest total size sent in one BatchUpdateBlobs (casd accepts 4 MiB messages).
 const BATCH_LIMIT: usize = 2 << 20;
 
+/// Read-only access to casd's object store (`<cachedir>/cas/objects`), without casd.
+///
+/// casd writes every object atomically (a temporary file renamed into place), so an object
+/// that exists is complete; empty blobs need not exist on disk at all.
+#[derive(Clone, Debug)]
+pub struct LocalStore {
+    objects: PathBuf,
+}
+
+impl LocalStore {
+    /// The store of the CAS directory `casdir` (`<cachedir>/cas`).
+    pub fn new(casdir: &Path) -> LocalStore {
+        LocalStore {
+            objects: casdir.join("objects"),
+        }
+    }
+
+    /// Where casd keeps the blob `d`.
+    pub fn object_path(&self, d: &Digest) -> PathBuf {
+        let (a, b) = d.hash.split_at(2.min(d.hash.len()));
+        self.objects.join(a).join(b)
+    }
+
+    /// True when the blob is in the store (an empty blob always is).
+    pub fn has_blob(&self, d: &Digest) -> bool {
+        d.size_bytes == 0 || self.object_path(d).is_file()
+    }
+
+    /// Reads a blob from the store.
+    pub fn read_local(&self, d: &Digest) -> Result<Vec<u8>> {
+        let path = self.object_path(d);
+        match std::fs::read(&path) {
+            Ok(b) => Ok(b),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && d.size_bytes == 0 => {
+                Ok(Vec::new())
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                Err(CasError::Missing(digest_str(d)))
+            }
+            Err(e) => Err(CasError::Io(path, e)),
+        }
+    }
+
+    /// Reads and decodes a Directory from the store.
+    pub fn directory(&self, d: &Digest) -> Result<Directory> {
+        if d.size_bytes == 0 {
+            return Ok(Directory::default());
+        }
+        let bytes = self.read_local(d)?;
+        Directory::decode(bytes.as_slice())
+            .map_err(|e| CasError::Corrupt(digest_str(d), e.to_string()))
+    }
+
+    /// Reads and decodes any message from the store.
+    pub fn message<M: Message + Default>(&self, d: &Digest) -> Result<M> {
+        let bytes = self.read_local(d)?;
+        M::decode(bytes.as_slice()).map_err(|e| CasError::Corrupt(digest_str(d), e.to_string()))
+    }
+
+    /// What casd's `FetchTree` (with file blobs, no remote) answers: true when every Directory
+    /// and file blob under `root` is in the store. `known` holds directories already found
+    /// complete (shared between queries, so common subtrees are walked once).
+    pub fn contains_tree(&self, root: &Digest, known: &KnownTrees) -> Result<bool> {
+        if root.size_bytes == 0 || known.contains(&root.hash) {
+            return Ok(true);
+        }
+        let dir = match self.directory(root) {
+            Ok(d) => d,
+            Err(CasError::Missing(_)) => return Ok(false),
+            Err(e) => return Err(e),
+        };
+        for f in &dir.files {
+            if !f.digest.as_ref().is_some_and(|d| self.has_blob(d)) {
+                return Ok(false);
+            }
+        }
+        for sub in &dir.directories {
+            match &sub.digest {
+                Some(d) if self.contains_tree(d, known)? => {}
+                _ => return Ok(false),
+            }
+        }
+        known.insert(root.hash.clone());
+        Ok(true)
+    }
+}
+
+/// Directory digests (hashes) already found complete in a [`LocalStore`].
+#[derive(Default)]
+pub struct KnownTrees(std::sync::Mutex<rustc_hash::FxHashSet<String>>);
+
+impl KnownTrees {
+    fn contains(&self, hash: &str) -> bool {
+        self.0.lock().map(|s| s.contains(hash)).unwrap_or(false)
+    }
+
+    fn insert(&self, hash: String) {
+        if let Ok(mut s) = self.0.lock() {
+            s.insert(hash);
+        }
+    }
+}
+
 /// A connection to casd plus direct read access to its object store.
 #[derive(Clone)]
 pub struct Cas {
     channel: Channel,
-    objects: PathBuf,
+    store: LocalStore,
 }
 
 impl Cas {
@@ -114,7 +217,7 @@ impl Cas {
             .map_err(|e| CasError::Daemon(format!("cannot connect: {e}")))?;
         Ok(Cas {
             channel,
-            objects: casdir.join("objects"),
+            store: LocalStore::new(casdir),
         })
     }
 
@@ -138,38 +241,29 @@ impl Cas {
         ActionCacheClient::new(self.channel.clone()).max_decoding_message_size(64 << 20)
     }
 
+    /// The object store casd serves.
+    pub fn store(&self) -> &LocalStore {
+        &self.store
+    }
+
     /// Where casd keeps the blob `d`.
     pub fn object_path(&self, d: &Digest) -> PathBuf {
-        let (a, b) = d.hash.split_at(2.min(d.hash.len()));
-        self.objects.join(a).join(b)
+        self.store.object_path(d)
     }
 
     /// Reads a blob from the local store.
     pub fn read_local(&self, d: &Digest) -> Result<Vec<u8>> {
-        let path = self.object_path(d);
-        match std::fs::read(&path) {
-            Ok(b) => Ok(b),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                Err(CasError::Missing(digest_str(d)))
-            }
-            Err(e) => Err(CasError::Io(path, e)),
-        }
+        self.store.read_local(d)
     }
 
     /// Reads and decodes a Directory from the local store.
     pub fn directory(&self, d: &Digest) -> Result<Directory> {
-        if d.size_bytes == 0 {
-            return Ok(Directory::default());
-        }
-        let bytes = self.read_local(d)?;
-        Directory::decode(bytes.as_slice())
-            .map_err(|e| CasError::Corrupt(digest_str(d), e.to_string()))
+        self.store.directory(d)
     }
 
     /// Reads and decodes any message from the local store.
     pub fn message<M: Message + Default>(&self, d: &Digest) -> Result<M> {
-        let bytes = self.read_local(d)?;
-        M::decode(bytes.as_slice()).map_err(|e| CasError::Corrupt(digest_str(d), e.to_string()))
+        self.store.message(d)
     }
 
     /// Which of `digests` casd does not have.

@@ -59,6 +59,8 @@ pub(super) struct Session<'a> {
     pub builders: Option<usize>,
     pub fetchers: Option<usize>,
     pub on_error: Option<String>,
+    /// `--strict` / `--no-strict`, if given.
+    pub strict: Option<bool>,
 }
 
 fn load(s: &Session, targets: &[String]) -> std::result::Result<Pipeline, LoadError> {
@@ -69,9 +71,35 @@ fn load(s: &Session, targets: &[String]) -> std::result::Result<Pipeline, LoadEr
     let keep = crate::element::Keep {
         details: true,
         source_info: false,
+        key_tails: true,
     };
     let (pipeline, _) = Pipeline::load(&project_dir, s.options.clone(), &targets, &[], keep)?;
     Ok(pipeline)
+}
+
+/// casd for a build session, started when the first job needs it.
+struct LazyCasd<'a> {
+    session: &'a Session<'a>,
+    runner_jobs: usize,
+    casd: Option<Casd>,
+}
+
+impl crate::scheduler::Services for LazyCasd<'_> {
+    async fn start(&mut self) -> std::result::Result<(Cas, crate::sandbox::Runner), String> {
+        let (casd, cas) = start_casd(self.session, self.runner_jobs)
+            .await
+            .map_err(|e| format!("{e:#}"))?;
+        let tmpdir = crate::project::user_config().cachedir().join("tmp");
+        let runner =
+            crate::sandbox::Runner::new(casd.socket(), &tmpdir).map_err(|e| e.to_string())?;
+        self.casd = Some(casd);
+        Ok((cas, runner))
+    }
+
+    fn died(&mut self) -> Option<String> {
+        let st = self.casd.as_mut()?.exit_status()?;
+        Some(format!("buildbox-casd died during the build ({st})"))
+    }
 }
 
 async fn start_casd(s: &Session<'_>, runner_jobs: usize) -> Result<(Casd, Cas)> {
@@ -107,7 +135,14 @@ pub(super) fn build(s: &Session, args: &BuildArgs) -> i32 {
             return 255;
         }
     };
-    match runtime().and_then(|rt| rt.block_on(build_async(s, args, pipeline))) {
+    let strict = match super::strict_mode(s.strict, &pipeline) {
+        Ok(b) => b,
+        Err(e) => {
+            print_error(&e);
+            return 255;
+        }
+    };
+    match runtime().and_then(|rt| rt.block_on(build_async(s, args, pipeline, strict))) {
         Ok(true) => 0,
         Ok(false) => 255,
         Err(e) => {
@@ -117,7 +152,12 @@ pub(super) fn build(s: &Session, args: &BuildArgs) -> i32 {
     }
 }
 
-async fn build_async(s: &Session<'_>, args: &BuildArgs, pipeline: Pipeline) -> Result<bool> {
+async fn build_async(
+    s: &Session<'_>,
+    args: &BuildArgs,
+    pipeline: Pipeline,
+    strict: bool,
+) -> Result<bool> {
     let uc = crate::project::user_config();
     let builders = s.builders.unwrap_or(uc.builders).max(1);
     let on_error = match s.on_error.as_deref().unwrap_or(&uc.on_error) {
@@ -125,9 +165,7 @@ async fn build_async(s: &Session<'_>, args: &BuildArgs, pipeline: Pipeline) -> R
         "terminate" => OnError::Terminate,
         _ => OnError::Quit,
     };
-    let (mut casd, cas) = start_casd(s, builders * crate::project::max_jobs()).await?;
     let tmpdir = uc.cachedir().join("tmp");
-    let runner = crate::sandbox::Runner::new(casd.socket(), &tmpdir)?;
     let opts = Options {
         builders,
         fetchers: s.fetchers.unwrap_or(uc.fetchers).max(1),
@@ -138,23 +176,22 @@ async fn build_async(s: &Session<'_>, args: &BuildArgs, pipeline: Pipeline) -> R
         retry_failed: args.retry_failed,
         fetch: crate::source::fetch::FetchContext::from_user_config()
             .map_err(|e| anyhow!("{e}"))?,
+        strict,
     };
     let targets = pipeline.targets.clone();
-    let artifacts = ArtifactCache::new(&uc.cachedir(), cas);
-    let summary = crate::scheduler::build(
-        Arc::new(pipeline),
-        artifacts,
-        runner,
-        opts,
-        &targets,
-        &mut || {
-            casd.exit_status()
-                .map(|st| format!("buildbox-casd died during the build ({st})"))
-        },
-    )
-    .await?;
+    let artifacts = ArtifactCache::new(&uc.cachedir());
+    let mut services = LazyCasd {
+        session: s,
+        runner_jobs: builders * crate::project::max_jobs(),
+        casd: None,
+    };
+    let summary =
+        crate::scheduler::build(Arc::new(pipeline), artifacts, opts, &targets, &mut services).await;
+    if let Some(mut casd) = services.casd.take() {
+        casd.stop();
+    }
+    let summary = summary?;
     eprint!("\n{}", summary.render());
-    casd.stop();
     Ok(summary.success())
 }
 
@@ -173,7 +210,14 @@ pub(super) fn artifact(s: &Session, cmd: &ArtifactCommand) -> i32 {
             return 255;
         }
     };
-    match runtime().and_then(|rt| rt.block_on(artifact_async(s, cmd, &pipeline))) {
+    let strict = match super::strict_mode(s.strict, &pipeline) {
+        Ok(b) => b,
+        Err(e) => {
+            print_error(&e);
+            return 255;
+        }
+    };
+    match artifact_run(s, cmd, &pipeline, strict) {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("\n{e:#}");
@@ -182,27 +226,39 @@ pub(super) fn artifact(s: &Session, cmd: &ArtifactCommand) -> i32 {
     }
 }
 
-async fn artifact_async(s: &Session<'_>, cmd: &ArtifactCommand, p: &Pipeline) -> Result<()> {
+/// The artifact an element uses (strict key, or in non-strict mode the weak key too).
+fn lookup(
+    strict: bool,
+    cache: &ArtifactCache,
+    p: &Pipeline,
+    id: crate::loader::ElementId,
+) -> Result<crate::cas::proto::bst::Artifact> {
+    let el = &p.elements[&id];
+    let key = p.keys[&id]
+        .strict
+        .clone()
+        .ok_or_else(|| anyhow!("{}: no cache key (a source has no ref)", el.name))?;
+    let mode = crate::scheduler::state::Mode {
+        strict,
+        build: false,
+        retry_failed: false,
+    };
+    crate::scheduler::state::lookup(p, cache, id, mode)?.ok_or_else(|| {
+        anyhow!(
+            "Artifact not cached: {}",
+            crate::artifact::artifact_name(&el.project_name, &el.name, &key)
+        )
+    })
+}
+
+/// `artifact log` and `list-contents` read the cache directly; `checkout` starts casd to
+/// store the merged tree it writes out.
+fn artifact_run(s: &Session, cmd: &ArtifactCommand, p: &Pipeline, strict: bool) -> Result<()> {
     let uc = crate::project::user_config();
-    let (mut casd, cas) = start_casd(s, 1).await?;
-    let cache = ArtifactCache::new(&uc.cachedir(), cas);
+    let cache = ArtifactCache::new(&uc.cachedir());
     let mut found = Vec::new();
     for &id in &p.targets {
-        let el = &p.elements[&id];
-        let key = p.keys[&id]
-            .strict
-            .clone()
-            .ok_or_else(|| anyhow!("{}: no cache key (a source has no ref)", el.name))?;
-        let a = cache
-            .lookup(&el.project_name, &el.name, &key)
-            .await?
-            .ok_or_else(|| {
-                anyhow!(
-                    "Artifact not cached: {}",
-                    crate::artifact::artifact_name(&el.project_name, &el.name, &key)
-                )
-            })?;
-        found.push((el, a));
+        found.push((&p.elements[&id], lookup(strict, &cache, p, id)?));
     }
     match cmd {
         ArtifactCommand::Checkout {
@@ -228,24 +284,28 @@ async fn artifact_async(s: &Session<'_>, cmd: &ArtifactCommand, p: &Pipeline) ->
             }
             // The selected artifacts merged in staging order, as bst stages them.
             let scope = super::scope_of(*deps);
-            let mut root = crate::cas::tree::Dir::default();
+            let mut files = Vec::new();
             for id in p.dependencies(&p.targets, scope) {
-                let e = &p.elements[&id];
-                let key = p.keys[&id].strict.clone().unwrap_or_default();
-                let a = cache
-                    .lookup(&e.project_name, &e.name, &key)
-                    .await?
-                    .ok_or_else(|| anyhow!("Artifact not cached: {}", e.name))?;
-                root.import(
-                    cache.cas(),
-                    crate::cas::tree::Dir::from_digest(a.files.unwrap_or_default()),
-                    &mut Default::default(),
-                )?;
+                files.push(lookup(strict, &cache, p, id)?.files.unwrap_or_default());
             }
-            let mut blobs = Vec::new();
-            let digest = root.seal(&mut blobs);
-            cache.cas().put_blobs(blobs).await?;
-            cache.export(&digest, &dest)?;
+            runtime()?
+                .block_on(async {
+                    let (mut casd, cas) = start_casd(s, 1).await?;
+                    let mut root = crate::cas::tree::Dir::default();
+                    for f in files {
+                        root.import(
+                            &cas,
+                            crate::cas::tree::Dir::from_digest(f),
+                            &mut Default::default(),
+                        )?;
+                    }
+                    let mut blobs = Vec::new();
+                    let digest = root.seal(&mut blobs);
+                    cas.put_blobs(blobs).await?;
+                    casd.stop();
+                    Ok::<_, anyhow::Error>(digest)
+                })
+                .and_then(|digest| Ok(cache.export(&digest, &dest)?))?;
         }
         ArtifactCommand::Log { .. } => {
             use std::io::Write;
@@ -267,6 +327,5 @@ async fn artifact_async(s: &Session<'_>, cmd: &ArtifactCommand, p: &Pipeline) ->
             }
         }
     }
-    casd.stop();
     Ok(())
 }

@@ -3,6 +3,7 @@
 use crate::graph::{Pipeline, Scope};
 use crate::loader::ElementId;
 use crate::yaml::LoadError;
+use rustc_hash::FxHashMap as HashMap;
 
 /// Applies a Python format spec (`[[fill]align][0][width][.precision][s]`) to a string.
 pub fn apply_spec(value: &str, spec: &str) -> String {
@@ -269,6 +270,57 @@ fn yaml_str_list(items: &[String]) -> String {
         .join("\n")
 }
 
+/// What `show` learned from the artifact cache and the sources: each element's state,
+/// strong key (differs from the strict key only in non-strict mode) and files digest.
+pub struct ShowCache {
+    states: HashMap<ElementId, &'static str>,
+    keys: HashMap<ElementId, String>,
+    digests: HashMap<ElementId, String>,
+}
+
+impl ShowCache {
+    /// Queries the user configuration's cache for `selection` and what it depends on, as
+    /// BuildStream's `query_cache(need_state=True)` does for `show`. `none_scope`: the
+    /// selection is `--deps none`, so only the selected elements themselves are required.
+    pub fn query(
+        p: &Pipeline,
+        selection: &[ElementId],
+        none_scope: bool,
+        strict: bool,
+    ) -> Result<ShowCache, LoadError> {
+        use crate::scheduler::state;
+        let uc = crate::project::user_config();
+        let cache = crate::artifact::ArtifactCache::new(&uc.cachedir());
+        let fetch = crate::source::fetch::FetchContext::from_user_config().map_err(|e| {
+            LoadError::new(crate::yaml::LoadErrorReason::InvalidData, e.to_string())
+        })?;
+        let plan = p.dependencies(selection, Scope::All);
+        let scope = if none_scope { Scope::None } else { Scope::Run };
+        let roots: Vec<(ElementId, Scope)> = selection.iter().map(|&id| (id, scope)).collect();
+        let mode = state::Mode {
+            strict,
+            build: false,
+            retry_failed: false,
+        };
+        let states = state::query(p, &cache, &plan, &roots, mode).map_err(|e| {
+            LoadError::new(crate::yaml::LoadErrorReason::InvalidData, e.to_string())
+        })?;
+        let shown = state::show_states(p, &states, &plan, |id| {
+            p.elements[&id].sources_cached(&fetch)
+        });
+        let digests = states
+            .cached
+            .iter()
+            .filter_map(|(&id, a)| a.files.as_ref().map(|d| (id, crate::cas::digest_str(d))))
+            .collect();
+        Ok(ShowCache {
+            states: shown,
+            keys: states.strong,
+            digests,
+        })
+    }
+}
+
 /// The `%{state}` of an element without a local artifact cache.
 fn state(p: &Pipeline, id: ElementId) -> &'static str {
     let e = &p.elements[&id];
@@ -293,10 +345,18 @@ fn state(p: &Pipeline, id: ElementId) -> &'static str {
 }
 
 /// Renders one element's line.
-pub fn render(p: &Pipeline, id: ElementId, fmt: &str) -> Result<String, LoadError> {
+pub fn render(
+    p: &Pipeline,
+    id: ElementId,
+    fmt: &str,
+    cache: Option<&ShowCache>,
+) -> Result<String, LoadError> {
     let e = &p.elements[&id];
-    let keys = p.keys.get(&id).cloned().unwrap_or_default();
-    let full = keys.strict.clone().unwrap_or_else(|| "?".repeat(64));
+    let key = match cache {
+        Some(c) => c.keys.get(&id).cloned(),
+        None => p.keys.get(&id).and_then(|k| k.strict.clone()),
+    };
+    let full = key.unwrap_or_else(|| "?".repeat(64));
     let brief: String = full.chars().take(8).collect();
     let description = e.description.lines().collect::<Vec<_>>().join(" ");
     let mut line = fmt_subst(fmt, "name", &e.full_name);
@@ -304,7 +364,13 @@ pub fn render(p: &Pipeline, id: ElementId, fmt: &str) -> Result<String, LoadErro
     line = fmt_subst(&line, "key", &brief);
     line = fmt_subst(&line, "full-key", &full);
     line = fmt_subst(&line, "description", &description);
-    line = fmt_subst(&line, "state", state(p, id));
+    if fmt.contains("%{state") {
+        let st = match cache {
+            Some(c) => c.states.get(&id).copied().unwrap_or("waiting"),
+            None => state(p, id),
+        };
+        line = fmt_subst(&line, "state", st);
+    }
     if let Some(d) = &e.details {
         use crate::yaml::{Node, Provenance};
         let syn = Provenance::synthetic();
@@ -365,8 +431,18 @@ pub fn render(p: &Pipeline, id: ElementId, fmt: &str) -> Result<String, LoadErro
         line = fmt_subst(&line, "source-info", &dump_yaml(&source_info(p, id)?));
     }
     if fmt.contains("%{artifact-cas-digest") {
-        // Nothing is cached without an artifact cache.
-        line = fmt_subst(&line, "artifact-cas-digest", "");
+        let digest = cache.and_then(|c| c.digests.get(&id));
+        if digest.is_none() {
+            eprintln!(
+                "WARNING [{}]: Cannot obtain CAS digest because artifact is not cached",
+                e.full_name
+            );
+        }
+        line = fmt_subst(
+            &line,
+            "artifact-cas-digest",
+            digest.map(String::as_str).unwrap_or(""),
+        );
     }
     Ok(line)
 }

@@ -38,8 +38,7 @@ struct Cli {
     /// Elements must be rebuilt when their dependencies have changed
     #[arg(long = "strict", global = true, overrides_with = "no_strict")]
     strict: bool,
-    /// Elements need not be rebuilt when their dependencies have changed (without an
-    /// artifact cache, keys shown are the same as in strict mode)
+    /// Elements need not be rebuilt when their dependencies have changed
     #[arg(long = "no-strict", global = true)]
     no_strict: bool,
     /// Maximum simultaneous build tasks
@@ -154,11 +153,12 @@ pub fn main() -> i32 {
         builders: cli.builders,
         fetchers: cli.fetchers,
         on_error: cli.on_error.clone(),
+        strict: strict_flag(&cli),
     };
     match &cli.command {
         Command::Build(args) => build::build(&session, args),
         Command::Artifact(cmd) => build::artifact(&session, cmd),
-        Command::Show(args) => match show(&directory, options, args) {
+        Command::Show(args) => match show(&directory, options, args, strict_flag(&cli)) {
             Ok(out) => {
                 use std::io::Write;
                 let mut stdout = std::io::stdout().lock();
@@ -172,6 +172,29 @@ pub fn main() -> i32 {
             }
         },
         Command::Source(cmd) => source::run(&directory, options, cmd),
+    }
+}
+
+/// `--strict` / `--no-strict`, if given (the last one wins).
+fn strict_flag(cli: &Cli) -> Option<bool> {
+    if cli.no_strict {
+        Some(false)
+    } else if cli.strict {
+        Some(true)
+    } else {
+        None
+    }
+}
+
+/// Strict mode: the command line, else `projects: <toplevel>: strict:` of the user
+/// configuration, else strict (BuildStream's `Context.get_strict()`).
+fn strict_mode(flag: Option<bool>, p: &Pipeline) -> Result<bool, LoadError> {
+    match flag {
+        Some(b) => Ok(b),
+        None => match p.ctx.projects.first() {
+            Some(top) => crate::project::user_config().project_strict(&top.name),
+            None => Ok(true),
+        },
     }
 }
 
@@ -351,6 +374,7 @@ fn show(
     directory: &std::path::Path,
     options: Vec<(String, String)>,
     args: &ShowArgs,
+    strict: Option<bool>,
 ) -> Result<String, LoadError> {
     let project_dir = match find_project_dir(directory) {
         Ok(d) => d,
@@ -373,18 +397,38 @@ fn show(
             .iter()
             .any(|t| fmt.contains(t)),
         source_info: fmt.contains("%{source-info"),
+        // Strong keys in non-strict mode are computed from the key tails.
+        key_tails: strict != Some(true)
+            && (strict == Some(false) || crate::project::user_config().any_project_non_strict()),
     };
     let (pipeline, except) = Pipeline::load(&project_dir, options, &targets, &except, keep)?;
     let targets = pipeline.targets.clone();
     let scope = scope_of(args.deps);
     let selection = pipeline.dependencies(&targets, scope);
     let mut selection = pipeline.except_elements(&targets, selection, &except);
+    // The artifact cache is queried only when the format shows states or digests, or keys
+    // in non-strict mode (strict keys do not depend on the cache).
+    let strict = strict_mode(strict, &pipeline)?;
+    let need_state = ["%{state", "%{artifact-cas-digest"]
+        .iter()
+        .any(|t| fmt.contains(t))
+        || (!strict && ["%{key", "%{full-key"].iter().any(|t| fmt.contains(t)));
+    let cache = if need_state {
+        Some(format::ShowCache::query(
+            &pipeline,
+            &selection,
+            matches!(args.deps, Deps::None),
+            strict,
+        )?)
+    } else {
+        None
+    };
     if let Order::Alpha = args.order {
         selection.sort_by(|a, b| pipeline.elements[a].name.cmp(&pipeline.elements[b].name));
     }
     let mut lines = Vec::new();
     for id in selection {
-        lines.push(format::render(&pipeline, id, fmt)?);
+        lines.push(format::render(&pipeline, id, fmt, cache.as_ref())?);
     }
     // The process ends right after printing: skip freeing the whole graph.
     std::mem::forget(pipeline);

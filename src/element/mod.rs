@@ -112,6 +112,8 @@ pub struct Keep {
     pub details: bool,
     /// Each source's `collect_source_info()` ([`ElementSource::info`]).
     pub source_info: bool,
+    /// The key tail ([`Element::key_tail`]), which non-strict strong keys need.
+    pub key_tails: bool,
 }
 
 /// What an element was composed from; kept only when asked for (`show --format` tokens
@@ -159,6 +161,9 @@ pub struct Element {
     pub strict_deps: Vec<ElementId>,
     /// Composition results, if kept.
     pub details: Option<Box<ElementDetails>>,
+    /// The key dictionary without `dependencies` and `weak-cache-key`, serialised (see
+    /// [`crate::cachekey::key_tail`]), if kept ([`Keep::key_tails`]).
+    pub key_tail: Option<String>,
 }
 
 impl Element {
@@ -863,6 +868,7 @@ fn build_element(
         runtime_deps,
         strict_deps,
         details,
+        key_tail: keep.key_tails.then(|| key_tail.clone()),
     };
     Ok(Built { element, key_tail })
 }

@@ -312,6 +312,24 @@ impl UserConfig {
         }
     }
 
+    /// `projects: <name>: strict:` for a project (default: strict).
+    pub fn project_strict(&self, project: &str) -> Result<bool> {
+        match self.projects.get_mapping(project)? {
+            Some(p) => p.get_bool("strict", true),
+            None => Ok(true),
+        }
+    }
+
+    /// Whether some project is configured `strict: false`.
+    pub fn any_project_non_strict(&self) -> bool {
+        self.projects.as_map().is_some_and(|m| {
+            m.iter().any(|(name, _)| {
+                self.project_strict(name.as_ref())
+                    .is_ok_and(|strict| !strict)
+            })
+        })
+    }
+
     /// `projects: <name>: options:` for a project, if any.
     pub fn project_options(&self, project: &str) -> Result<Option<&Node>> {
         match self.projects.get_mapping(project)? {

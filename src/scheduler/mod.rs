@@ -11,6 +11,7 @@
 //! [`crate::artifact`]); after an interrupt nothing new starts and running jobs are killed, so
 //! nothing half-built is ever cached.
 
+pub mod state;
 mod status;
 
 use crate::artifact::{ArtifactCache, NewArtifact};
@@ -57,6 +58,18 @@ pub struct Options {
     pub retry_failed: bool,
     /// Where sources are fetched to and how.
     pub fetch: crate::source::fetch::FetchContext,
+    /// Strict mode (`--no-strict` turns it off).
+    pub strict: bool,
+}
+
+/// What build jobs need from outside: casd (a CAS connection and the sandbox runner),
+/// started only when the first job needs it, and whether it is still alive.
+#[allow(async_fn_in_trait)]
+pub trait Services {
+    /// Starts casd (called at most once per session).
+    async fn start(&mut self) -> Result<(Cas, Runner), String>;
+    /// `Some(why)` once casd has died.
+    fn died(&mut self) -> Option<String>;
 }
 
 /// Counts for one queue, as the pipeline summary prints them.
@@ -150,6 +163,9 @@ pub enum SessionError {
     /// An element cannot be built at all.
     #[error("{0}")]
     Plan(String),
+    /// casd could not be started.
+    #[error("{0}")]
+    Casd(String),
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -198,6 +214,8 @@ struct Shared {
     runner: Runner,
     artifacts: ArtifactCache,
     opts: Options,
+    /// Strong keys (see [`state::States::strong`]).
+    keys: HashMap<ElementId, String>,
 }
 
 /// BuildStream's planner depth: runtime dependencies at the same depth, build dependencies one
@@ -221,22 +239,16 @@ fn depths(p: &Pipeline, targets: &[ElementId]) -> HashMap<ElementId, usize> {
     depth
 }
 
-/// The strict key of an element (strict mode: the strong key).
-fn key_of(p: &Pipeline, id: ElementId) -> Option<String> {
-    p.keys.get(&id).and_then(|k| k.strict.clone())
-}
-
-/// Runs a build session for `targets`.
-pub async fn build(
+/// Runs a build session for `targets`; casd is started through `services` only when
+/// something must be built.
+pub async fn build<S: Services>(
     pipeline: Arc<Pipeline>,
     artifacts: ArtifactCache,
-    runner: Runner,
     opts: Options,
     targets: &[ElementId],
-    casd_died: &mut dyn FnMut() -> Option<String>,
+    services: &mut S,
 ) -> Result<Summary, SessionError> {
     let p = &*pipeline;
-    let cas = artifacts.cas().clone();
     let mut status = Status::new(opts.interactive);
 
     // The plan, dependencies first; elements that are never built are left out.
@@ -249,7 +261,7 @@ pub async fn build(
         })
         .collect();
     for &id in &plan {
-        if key_of(p, id).is_none() {
+        if p.keys.get(&id).and_then(|k| k.strict.as_ref()).is_none() {
             return Err(SessionError::Plan(format!(
                 "{}: has no cache key: a source has no ref (run `bst source track`)",
                 p.elements[&id].full_name
@@ -257,41 +269,58 @@ pub async fn build(
         }
     }
 
-    // Query the cache.
+    // Query the cache (blocking file I/O, in parallel, off the async threads); find the
+    // required elements (targets' runtime closures, build closures of what must be built)
+    // and the strong keys; and which of the elements to build have their sources already.
+    let mode = state::Mode {
+        strict: opts.strict,
+        build: true,
+        retry_failed: opts.retry_failed,
+    };
+    let (states, sources_cached) = {
+        let (p, cache, plan) = (pipeline.clone(), artifacts.clone(), plan.clone());
+        let roots: Vec<(ElementId, Scope)> = targets.iter().map(|&t| (t, Scope::Run)).collect();
+        let fetch = opts.fetch.clone();
+        tokio::task::spawn_blocking(move || {
+            let states = state::query(&p, &cache, &plan, &roots, mode)?;
+            use rayon::prelude::*;
+            let sources_cached: HashSet<ElementId> = plan
+                .par_iter()
+                .copied()
+                .filter(|id| {
+                    states.required.contains(id)
+                        && !states.cached.contains_key(id)
+                        && p.elements[id].sources_cached(&fetch)
+                })
+                .collect();
+            Ok::<_, SessionError>((states, sources_cached))
+        })
+        .await
+        .map_err(|e| SessionError::Plan(format!("cache query failed: {e}")))??
+    };
     let mut files: HashMap<ElementId, Digest> = HashMap::default();
     let mut cached_failure: HashSet<ElementId> = HashSet::default();
-    for &id in &plan {
-        let el = &p.elements[&id];
-        let key = key_of(p, id).expect("checked above");
-        if let Some(a) = artifacts.lookup(&el.project_name, &el.name, &key).await? {
-            if a.build_success {
-                files.insert(id, a.files.unwrap_or_default());
-            } else if !opts.retry_failed {
-                cached_failure.insert(id);
-            }
+    for (&id, a) in &states.cached {
+        if a.build_success {
+            files.insert(id, a.files.clone().unwrap_or_default());
+        } else {
+            cached_failure.insert(id);
         }
     }
-
-    // Required: targets and their runtime closure; build closures of what must be built.
-    let mut required: HashSet<ElementId> = HashSet::default();
-    let mut work: Vec<ElementId> = p.dependencies(targets, Scope::Run);
-    while let Some(e) = work.pop() {
-        if !required.insert(e) {
-            continue;
-        }
-        if !files.contains_key(&e) {
-            for d in p.dependencies(&[e], Scope::Build) {
-                if !required.contains(&d) {
-                    work.push(d);
-                }
-            }
-        }
-    }
+    let required = &states.required;
     let session: Vec<ElementId> = plan
         .iter()
         .copied()
         .filter(|e| required.contains(e) && !files.contains_key(e))
         .collect();
+    for &id in &session {
+        if states.key(id).is_none() {
+            return Err(SessionError::Plan(format!(
+                "{}: no strong cache key could be computed",
+                p.elements[&id].full_name
+            )));
+        }
+    }
     let depth = depths(p, targets);
     let seq: HashMap<ElementId, usize> = plan.iter().enumerate().map(|(i, &e)| (e, i)).collect();
 
@@ -310,13 +339,6 @@ pub async fn build(
         }
     }
 
-    let shared = Arc::new(Shared {
-        pipeline: pipeline.clone(),
-        cas,
-        runner,
-        artifacts,
-        opts: opts.clone(),
-    });
     let mut summary = Summary {
         total: plan.len(),
         session: session.len(),
@@ -336,11 +358,7 @@ pub async fn build(
         if cached_failure.contains(&e) {
             continue;
         }
-        if p.elements[&e]
-            .sources
-            .iter()
-            .all(|s| s.local_path.is_some())
-        {
+        if sources_cached.contains(&e) {
             fetch_q.skipped += 1;
             fetched.insert(e);
             if waiting[&e] == 0 {
@@ -363,6 +381,23 @@ pub async fn build(
     }
     build_q.skipped = plan.len() - session.len();
 
+    // casd only when something is to be fetched or built.
+    if session.iter().all(|e| cached_failure.contains(e)) {
+        status.clear();
+        summary.queues = vec![("Fetch", fetch_q), ("Build", build_q)];
+        return Ok(summary);
+    }
+    let (cas, runner) = services.start().await.map_err(SessionError::Casd)?;
+    let shared = Arc::new(Shared {
+        pipeline: pipeline.clone(),
+        cas,
+        runner,
+        artifacts,
+        opts: opts.clone(),
+        keys: states.strong.clone(),
+    });
+    let key_of = |id: ElementId| shared.keys.get(&id).cloned();
+
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<JobResult>();
     let mut running: HashMap<ElementId, tokio::task::JoinHandle<()>> = HashMap::default();
     let (mut fetching, mut building) = (0usize, 0usize);
@@ -376,7 +411,7 @@ pub async fn build(
         while !stopping && building < opts.builders {
             let Some(r) = build_heap.pop() else { break };
             building += 1;
-            let key = key_of(p, r.id).unwrap_or_default();
+            let key = key_of(r.id).unwrap_or_default();
             let log = log_path(&shared, r.id, &key, Queue::Build);
             status.start(
                 r.id,
@@ -393,7 +428,7 @@ pub async fn build(
         while !stopping && fetching < opts.fetchers {
             let Some(r) = fetch_heap.pop() else { break };
             fetching += 1;
-            let key = key_of(p, r.id).unwrap_or_default();
+            let key = key_of(r.id).unwrap_or_default();
             let log = log_path(&shared, r.id, &key, Queue::Fetch);
             status.start(
                 r.id,
@@ -422,7 +457,7 @@ pub async fn build(
         let msg = tokio::select! {
             m = rx.recv() => m,
             _ = ticker.tick() => {
-                if let Some(why) = casd_died() {
+                if let Some(why) = services.died() {
                     status.message(&why);
                     summary.failures.push(("buildbox-casd".into(), why));
                     summary.interrupted = true;
@@ -596,6 +631,7 @@ async fn build_job(
     let keys = &p.keys[&id];
     let strict = keys.strict.clone().unwrap_or_default();
     let weak = keys.weak.clone().unwrap_or_default();
+    let strong = s.keys.get(&id).cloned().unwrap_or_else(|| strict.clone());
     let d = el.details.as_deref();
     let public = d
         .map(|d| crate::cli::format::dump_yaml(&d.public))
@@ -609,7 +645,7 @@ async fn build_job(
             (
                 de.project_name.clone(),
                 de.name.clone(),
-                key_of(p, dep).unwrap_or_default(),
+                s.keys.get(&dep).cloned().unwrap_or_default(),
             )
         })
         .collect();
@@ -618,20 +654,23 @@ async fn build_job(
     }
     drop(log);
     s.artifacts
-        .store(NewArtifact {
-            project: &el.project_name,
-            element: &el.name,
-            strong_key: &strict,
-            strict_key: &strict,
-            weak_key: &weak,
-            result: assembled.result.clone(),
-            files: assembled.files.clone(),
-            public_data: public,
-            low_diversity_meta: low,
-            high_diversity_meta: high,
-            log: Some(logpath),
-            build_deps,
-        })
+        .store_new(
+            &s.cas,
+            NewArtifact {
+                project: &el.project_name,
+                element: &el.name,
+                strong_key: &strong,
+                strict_key: &strict,
+                weak_key: &weak,
+                result: assembled.result.clone(),
+                files: assembled.files.clone(),
+                public_data: public,
+                low_diversity_meta: low,
+                high_diversity_meta: high,
+                log: Some(logpath),
+                build_deps,
+            },
+        )
         .await
         .map_err(|e| e.to_string())?;
     match assembled.result {
