@@ -257,8 +257,14 @@ async fn artifact_async(s: &Session<'_>, cmd: &ArtifactCommand, p: &Pipeline) ->
         }
         ArtifactCommand::ListContents { .. } => {
             for (el, a) in &found {
-                println!("{}:", el.name);
-                for path in cache.list_contents(&a.files.clone().unwrap_or_default())? {
+                // BuildStream's pretty_print_element_contents: an indented name, tab-indented
+                // paths, a blank line.
+                println!("  {}:", el.name);
+                let paths = cache.list_contents(&a.files.clone().unwrap_or_default())?;
+                if paths.is_empty() {
+                    println!("\tThis element has no associated artifacts");
+                }
+                for path in paths {
                     println!("\t{path}");
                 }
                 println!();
