@@ -357,15 +357,15 @@ fn dynamic_public(
     if cmds == own {
         return None;
     }
-    let prov = d.public.prov.clone();
+    let prov = d.public.prov;
     let mut public = d.public.clone();
     let mut bst = public
         .get("bst")
         .cloned()
-        .unwrap_or_else(|| crate::yaml::Node::empty_map(prov.clone()));
+        .unwrap_or_else(|| crate::yaml::Node::empty_map(prov));
     let list = cmds
         .into_iter()
-        .map(|c| crate::yaml::Node::scalar(c, prov.clone()))
+        .map(|c| crate::yaml::Node::scalar(c, prov))
         .collect();
     bst.insert("integration-commands", crate::yaml::Node::seq(list, prov));
     public.insert("bst", bst);
@@ -754,7 +754,10 @@ async fn compose_element(env: &BuildEnv<'_>, el: &Element, log: &mut Log) -> Res
             let dep_el = &env.pipeline.elements[&dep];
             let rules = split_rules(dep_el)?;
             let filter = rules.filter(&include, &exclude, orphans);
-            let mut files = Dir::from_digest(env.files[&dep].clone());
+            let files = env.files.get(&dep).cloned().ok_or_else(|| {
+                AssembleError::Config(format!("artifact of {} is not available", dep_el.full_name))
+            })?;
+            let mut files = Dir::from_digest(files);
             for path in files.relative_paths(cas)? {
                 if filter.as_ref().is_none_or(|f| f.accepts(&path)) {
                     manifest.insert(path);
