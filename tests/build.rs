@@ -146,7 +146,7 @@ fn hello_builds_checks_out_and_is_cached() {
     let out = cache.bst_rs(&project, &["artifact", "list-contents", "hello.bst"]);
     assert_eq!(
         String::from_utf8_lossy(&out.stdout),
-        "hello.bst:\n\tusr\n\tusr/bin\n\tusr/bin/hello\n\n",
+        "  hello.bst:\n\tusr\n\tusr/bin\n\tusr/bin/hello\n\n",
         "{}",
         text(&out)
     );

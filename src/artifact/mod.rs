@@ -260,11 +260,12 @@ impl ArtifactCache {
         Ok(())
     }
 
-    /// Every path in the files tree, sorted, as `artifact list-contents` prints them.
+    /// Every path in the files tree as `artifact list-contents` prints them: BuildStream's
+    /// `list_relative_paths` order (per directory: the directory itself, its files and
+    /// symlinks sorted by name, then its subdirectories sorted by name, recursively).
     pub fn list_contents(&self, root: &Digest) -> Result<Vec<String>> {
         let mut out = Vec::new();
         self.list_into(root, "", &mut out)?;
-        out.sort();
         Ok(out)
     }
 
@@ -277,13 +278,17 @@ impl ArtifactCache {
                 format!("{prefix}/{n}")
             }
         };
-        for f in &dir.files {
-            out.push(join(&f.name));
-        }
-        for s in &dir.symlinks {
-            out.push(join(&s.name));
-        }
-        for d in &dir.directories {
+        let mut leaves: Vec<&str> = dir
+            .files
+            .iter()
+            .map(|f| f.name.as_str())
+            .chain(dir.symlinks.iter().map(|s| s.name.as_str()))
+            .collect();
+        leaves.sort_unstable();
+        out.extend(leaves.into_iter().map(join));
+        let mut dirs: Vec<_> = dir.directories.iter().collect();
+        dirs.sort_by(|a, b| a.name.cmp(&b.name));
+        for d in dirs {
             let p = join(&d.name);
             out.push(p.clone());
             self.list_into(&d.digest.clone().unwrap_or_default(), &p, out)?;

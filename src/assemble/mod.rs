@@ -20,6 +20,8 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
+pub mod split;
+
 /// Errors while assembling (not command failures, which are [`Assembled::result`]).
 #[derive(Debug, thiserror::Error)]
 pub enum AssembleError {
@@ -52,6 +54,26 @@ pub struct Assembled {
     pub files: Option<Digest>,
     /// Success, or BuildStream's (description, detail) of the failure.
     pub result: std::result::Result<(), (String, String)>,
+    /// Public data to store when the assembly changed it (a filter's `pass-integration`).
+    pub public: Option<crate::yaml::Node>,
+}
+
+impl Assembled {
+    fn ok(files: Digest) -> Assembled {
+        Assembled {
+            files: Some(files),
+            result: Ok(()),
+            public: None,
+        }
+    }
+
+    fn failed(files: Option<Digest>, description: &str, detail: String) -> Assembled {
+        Assembled {
+            files,
+            result: Err((description.to_owned(), detail)),
+            public: None,
+        }
+    }
 }
 
 /// What assembling needs from the build session.
@@ -126,10 +148,12 @@ pub async fn assemble(env: &BuildEnv<'_>, id: ElementId, log: &mut Log) -> Resul
     match kind {
         Some(Assembly::Build) => build_element(env, el, log).await,
         Some(Assembly::Import) => import_element(env, el, log).await,
-        Some(Assembly::Stack) => Ok(Assembled {
-            files: Some(env.cas.put_message(&Directory::default()).await?),
-            result: Ok(()),
-        }),
+        Some(Assembly::Stack) => Ok(Assembled::ok(
+            env.cas.put_message(&Directory::default()).await?,
+        )),
+        Some(Assembly::Compose) => compose_element(env, el, log).await,
+        Some(Assembly::Filter) => filter_element(env, el, log).await,
+        Some(Assembly::Script) => script_element(env, el, log).await,
         Some(Assembly::Nothing) => Err(AssembleError::Unsupported(format!(
             "{}: '{}' elements are not built",
             el.full_name, el.kind
@@ -285,24 +309,132 @@ fn layout(el: &Element, d: &ElementDetails) -> Result<Layout> {
     Ok((layout, digest_env))
 }
 
-/// Integration commands of `deps` (their public `bst: integration-commands`).
-fn integration_commands(env: &BuildEnv<'_>, deps: &[ElementId]) -> Vec<(String, String)> {
+/// One dependency's integration commands, with the environment they run in (its own).
+struct Integration {
+    commands: Vec<String>,
+    env: Vec<(String, String)>,
+}
+
+/// `bst: integration-commands` of an element as its artifact's public data has them: a filter
+/// with `pass-integration` puts its dependency's commands before its own.
+pub fn integration_commands_of(pipeline: &Pipeline, id: ElementId) -> Vec<String> {
+    let el = &pipeline.elements[&id];
+    let Some(d) = el.details.as_deref() else {
+        return Vec::new();
+    };
+    let own = d
+        .public
+        .get("bst")
+        .and_then(|b| b.get_str_list("integration-commands").ok())
+        .unwrap_or_default();
+    let passes = crate::element::kinds::lookup(&el.kind).map(|k| k.assembly())
+        == Some(Assembly::Filter)
+        && d.config
+            .get_bool("pass-integration", false)
+            .unwrap_or(false);
+    match (passes, el.build_deps.first()) {
+        (true, Some(&dep)) => {
+            let mut cmds = integration_commands_of(pipeline, dep);
+            cmds.extend(own);
+            cmds
+        }
+        _ => own,
+    }
+}
+
+/// The public data an element's artifact stores (see [`integration_commands_of`]).
+fn dynamic_public(
+    env: &BuildEnv<'_>,
+    el: &Element,
+    d: &ElementDetails,
+) -> Option<crate::yaml::Node> {
+    let cmds = integration_commands_of(env.pipeline, el.id);
+    let own = d
+        .public
+        .get("bst")
+        .and_then(|b| b.get_str_list("integration-commands").ok())
+        .unwrap_or_default();
+    if cmds == own {
+        return None;
+    }
+    let prov = d.public.prov;
+    let mut public = d.public.clone();
+    let mut bst = public
+        .get("bst")
+        .cloned()
+        .unwrap_or_else(|| crate::yaml::Node::empty_map(prov));
+    let list = cmds
+        .into_iter()
+        .map(|c| crate::yaml::Node::scalar(c, prov))
+        .collect();
+    bst.insert("integration-commands", crate::yaml::Node::seq(list, prov));
+    public.insert("bst", bst);
+    Some(public)
+}
+
+/// Integration commands of `deps` and their runtime dependencies, in staging order.
+fn integration_commands(env: &BuildEnv<'_>, deps: &[ElementId]) -> Vec<Integration> {
     let mut out = Vec::new();
     for dep in env.pipeline.dependencies(deps, Scope::Run) {
         let el = &env.pipeline.elements[&dep];
         let Some(d) = el.details.as_deref() else {
             continue;
         };
-        let cmds = d
-            .public
-            .get("bst")
-            .and_then(|b| b.get_str_list("integration-commands").ok())
-            .unwrap_or_default();
-        for c in cmds {
-            out.push((el.full_name.clone(), c));
+        let commands = integration_commands_of(env.pipeline, dep);
+        if commands.is_empty() {
+            continue;
         }
+        out.push(Integration {
+            commands,
+            env: d
+                .environment
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect(),
+        });
     }
     out
+}
+
+/// The integration batch (`sh -e -c COMMAND` at `/`, each in its element's environment).
+fn integration_batch(env: &BuildEnv<'_>, deps: &[ElementId]) -> Batch {
+    let mut batch = Batch::default();
+    for i in integration_commands(env, deps) {
+        for cmd in i.commands {
+            batch.command(BatchCommand {
+                argv: vec!["sh".into(), "-e".into(), "-c".into(), cmd.clone()],
+                cwd: "/".into(),
+                env: i.env.clone(),
+                label: cmd,
+            });
+        }
+    }
+    batch
+}
+
+/// Runs the integration batch of `deps` over `root` (whole root in, whole root out).
+/// Returns the integrated root, or the exit code of a failed batch.
+async fn integrate(
+    env: &BuildEnv<'_>,
+    d: &ElementDetails,
+    root: Dir,
+    deps: &[ElementId],
+    socket: Option<&ReapiSocket>,
+    log: &mut Log,
+) -> Result<std::result::Result<Dir, i32>> {
+    let batch = integration_batch(env, deps);
+    if batch.is_empty() {
+        return Ok(Ok(root));
+    }
+    log.line("Integrating sandbox");
+    let mut root = root;
+    make_dirs(env.cas, &mut root, &["dev", "proc", "tmp"])?;
+    let digest = seal(env.cas, root).await?;
+    match run_batch(env, d, digest, batch, vec!["/".into()], socket, log).await? {
+        Some((0, outs)) => Ok(Ok(Dir::from_digest(outs[0].clone()))),
+        Some((code, _)) => Ok(Err(code)),
+        None => Err(AssembleError::Config("empty integration batch".into())),
+    }
 }
 
 /// The element's `remote-apis-socket`: bst-rs's REAPI proxy in front of casd, on a socket in a
@@ -485,30 +617,14 @@ async fn build_in(
 
     // Integration of everything staged at `/`, in one batch; the whole root is its output.
     if let Some(at_root) = layout.get("/") {
-        let mut batch = Batch::default();
-        for (_, cmd) in integration_commands(env, at_root) {
-            batch.command(BatchCommand {
-                argv: vec!["sh".into(), "-e".into(), "-c".into(), cmd.clone()],
-                cwd: "/".into(),
-                env: vars.clone(),
-                label: cmd,
-            });
-        }
-        if !batch.is_empty() {
-            log.line("Integrating sandbox");
-            let digest = seal(cas, root).await?;
-            match run_batch(env, d, digest, batch, vec!["/".into()], socket, log).await? {
-                Some((0, outs)) => root = Dir::from_digest(outs[0].clone()),
-                Some((code, _)) => {
-                    return Ok(Assembled {
-                        files: None,
-                        result: Err((
-                            "Command failed".into(),
-                            format!("integration commands exited with code {code}"),
-                        )),
-                    })
-                }
-                None => unreachable!("batch is not empty"),
+        match integrate(env, d, root, at_root, socket, log).await? {
+            Ok(integrated) => root = integrated,
+            Err(code) => {
+                return Ok(Assembled::failed(
+                    None,
+                    "Command failed",
+                    format!("integration commands exited with code {code}"),
+                ))
             }
         }
     }
@@ -546,26 +662,27 @@ async fn build_in(
     let root = seal(cas, root).await?;
     if batch.is_empty() {
         // Nothing to run: the (empty) install root is the result.
-        return Ok(Assembled {
-            files: Some(crate::cas::empty_directory_digest_stored(cas).await?),
-            result: Ok(()),
-        });
+        return Ok(Assembled::ok(
+            crate::cas::empty_directory_digest_stored(cas).await?,
+        ));
     }
     batch.clean_directory(&build_root);
     log.line("Running commands");
     let (code, outs) = run_batch(env, d, root, batch, vec![install_root.clone()], socket, log)
         .await?
-        .expect("batch is not empty");
+        .ok_or_else(|| AssembleError::Config("empty command batch".into()))?;
     let files = outs.into_iter().next();
     if code != 0 {
-        return Ok(Assembled {
+        return Ok(Assembled::failed(
             files,
-            result: Err(("Command failed".into(), format!("exit code {code}"))),
-        });
+            "Command failed",
+            format!("exit code {code}"),
+        ));
     }
     Ok(Assembled {
         files,
         result: Ok(()),
+        public: None,
     })
 }
 
@@ -589,20 +706,330 @@ async fn import_element(env: &BuildEnv<'_>, el: &Element, _log: &mut Log) -> Res
     let picked = match staged.find_dir(cas, &source)? {
         Some(dir) => std::mem::take(dir),
         None => {
-            return Ok(Assembled {
-                files: None,
-                result: Err((
-                    format!("{}: Unable to find '{source}' in sources", el.full_name),
-                    String::new(),
-                )),
-            })
+            return Ok(Assembled::failed(
+                None,
+                &format!("{}: Unable to find '{source}' in sources", el.full_name),
+                String::new(),
+            ))
         }
     };
     let mut out = Dir::default();
     out.open_dir(cas, &target)?
         .import(cas, picked, &mut ImportResult::default())?;
+    Ok(Assembled::ok(seal(cas, out).await?))
+}
+
+fn str_list(d: &ElementDetails, key: &str) -> Result<Vec<String>> {
+    d.config
+        .get_str_list(key)
+        .map_err(|e| AssembleError::Config(e.to_string()))
+}
+
+fn split_rules(el: &Element) -> Result<split::SplitRules> {
+    let d = details(el)?;
+    split::SplitRules::from_public(&d.public)
+        .map_err(|e| AssembleError::Config(format!("{}: {e}", el.full_name)))
+}
+
+/// `compose`: stages the build dependencies, integrates them when asked, and keeps the files
+/// of the selected split domains (plus what integration added, minus what it removed).
+async fn compose_element(env: &BuildEnv<'_>, el: &Element, log: &mut Log) -> Result<Assembled> {
+    let cas = env.cas;
+    let d = details(el)?;
+    let bad = |e: crate::yaml::LoadError| AssembleError::Config(e.to_string());
+    let integration = d.config.get_bool("integrate", true).map_err(bad)?;
+    let include = str_list(d, "include")?;
+    let exclude = str_list(d, "exclude")?;
+    let orphans = d.config.get_bool("include-orphans", true).map_err(bad)?;
+    let deps = env.pipeline.dependencies(&el.build_deps, Scope::Run);
+
+    log.line("Staging dependencies");
+    let mut root = Dir::default();
+    stage_artifacts(env, &mut root, &el.build_deps, "/", log)?;
+
+    let require_split = !include.is_empty() || !exclude.is_empty() || !orphans;
+    let mut manifest: std::collections::HashSet<String> = Default::default();
+    if require_split {
+        for &dep in &deps {
+            let dep_el = &env.pipeline.elements[&dep];
+            let rules = split_rules(dep_el)?;
+            let filter = rules.filter(&include, &exclude, orphans);
+            let files = env.files.get(&dep).cloned().ok_or_else(|| {
+                AssembleError::Config(format!("artifact of {} is not available", dep_el.full_name))
+            })?;
+            let mut files = Dir::from_digest(files);
+            for path in files.relative_paths(cas)? {
+                if filter.as_ref().is_none_or(|f| f.accepts(&path)) {
+                    manifest.insert(path);
+                }
+            }
+        }
+    }
+
+    if integration {
+        let snapshot: std::collections::HashSet<String> = if require_split {
+            root.relative_paths(cas)?.into_iter().collect()
+        } else {
+            Default::default()
+        };
+        match integrate(env, d, root, &el.build_deps, None, log).await? {
+            Ok(integrated) => root = integrated,
+            Err(code) => {
+                return Ok(Assembled::failed(
+                    None,
+                    "Command failed",
+                    format!("integration commands exited with code {code}"),
+                ))
+            }
+        }
+        if require_split {
+            let after: std::collections::HashSet<String> =
+                root.relative_paths(cas)?.into_iter().collect();
+            let removed: Vec<String> = manifest
+                .iter()
+                .filter(|p| snapshot.contains(*p) && !after.contains(*p))
+                .cloned()
+                .collect();
+            let added: Vec<String> = after
+                .iter()
+                .filter(|p| !snapshot.contains(*p))
+                .cloned()
+                .collect();
+            log.line(&format!(
+                "Integration added {} and removed {} files",
+                added.len(),
+                removed.len()
+            ));
+            manifest.extend(added);
+            for p in removed {
+                manifest.remove(&p);
+            }
+        }
+    }
+    if !require_split {
+        return Ok(Assembled::ok(seal(cas, root).await?));
+    }
+    log.line(&format!("Composing {} files", manifest.len()));
+    let mut out = Dir::default();
+    out.import_filtered(
+        cas,
+        root,
+        &|p: &str| manifest.contains(p),
+        &mut ImportResult::default(),
+    )?;
+    Ok(Assembled::ok(seal(cas, out).await?))
+}
+
+/// `filter`: the selected split domains of the single build dependency's artifact.
+async fn filter_element(env: &BuildEnv<'_>, el: &Element, log: &mut Log) -> Result<Assembled> {
+    let cas = env.cas;
+    let d = details(el)?;
+    let bad = |e: crate::yaml::LoadError| AssembleError::Config(e.to_string());
+    let include = str_list(d, "include")?;
+    let exclude = str_list(d, "exclude")?;
+    let orphans = d.config.get_bool("include-orphans", false).map_err(bad)?;
+    let &[dep] = el.build_deps.as_slice() else {
+        return Err(AssembleError::Config(format!(
+            "{}: FilterElement element must have exactly 1 build-dependency, actually have {}",
+            el.full_name,
+            el.build_deps.len()
+        )));
+    };
+    let dep_el = &env.pipeline.elements[&dep];
+    let rules = split_rules(dep_el)?;
+    let mut detail = Vec::new();
+    for (key, list) in [("include", &include), ("exclude", &exclude)] {
+        let unknown: Vec<&String> = list.iter().filter(|x| !rules.has_domain(x)).collect();
+        if !unknown.is_empty() {
+            let prov = d
+                .config
+                .get(key)
+                .map(|n| n.prov.to_string())
+                .unwrap_or_default();
+            detail.push(format!("Unknown domains were used in {prov}"));
+            detail.extend(unknown.iter().map(|x| format!(" - {x}")));
+        }
+    }
+    if !detail.is_empty() {
+        return Err(AssembleError::Config(format!(
+            "Unknown domains declared.\n\n{}",
+            detail.join("\n")
+        )));
+    }
+    log.line(&format!("Staging {}", dep_el.full_name));
+    let files = env.files.get(&dep).cloned().ok_or_else(|| {
+        AssembleError::Config(format!("artifact of {} is not available", dep_el.full_name))
+    })?;
+    let files = match rules.filter(&include, &exclude, orphans) {
+        None => files,
+        Some(filter) => {
+            let mut out = Dir::default();
+            out.import_filtered(
+                cas,
+                Dir::from_digest(files),
+                &|p: &str| filter.accepts(p),
+                &mut ImportResult::default(),
+            )?;
+            seal(cas, out).await?
+        }
+    };
     Ok(Assembled {
-        files: Some(seal(cas, out).await?),
+        files: Some(files),
         result: Ok(()),
+        public: dynamic_public(env, el, d),
+    })
+}
+
+/// `script`: stages the dependencies at their layout locations, integrates those at `/`, runs
+/// the commands (the root read-only when asked) and collects `%{install-root}`.
+async fn script_element(env: &BuildEnv<'_>, el: &Element, log: &mut Log) -> Result<Assembled> {
+    let d = details(el)?;
+    let bad = |e: crate::yaml::LoadError| AssembleError::Config(e.to_string());
+    let root_read_only = d.config.get_bool("root-read-only", false).map_err(bad)?;
+    let commands = str_list(d, "commands")?;
+    let nonempty = |name: &str, default: &str| {
+        variable(d, name)
+            .filter(|v| !v.is_empty())
+            .unwrap_or(default)
+            .to_owned()
+    };
+    let cwd = nonempty("cwd", "/");
+    let install_root = nonempty("install-root", "/");
+    let vars: Vec<(String, String)> = d
+        .environment
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect();
+
+    let (layout, _) = layout(el, d)?;
+    let mut root = Dir::default();
+    for (location, deps) in &layout {
+        log.line(&format!("Staging dependencies at: {location}"));
+        stage_artifacts(env, &mut root, deps, location, log)?;
+    }
+    let socket = ReapiSocket::start(env, d, &mut root).await?;
+    let result = script_in(
+        env,
+        d,
+        root,
+        &layout,
+        ScriptRun {
+            commands,
+            cwd,
+            install_root,
+            root_read_only,
+            vars,
+        },
+        socket.as_ref(),
+        log,
+    )
+    .await;
+    if let Some(s) = socket {
+        s.finish(log).await;
+    }
+    result
+}
+
+struct ScriptRun {
+    commands: Vec<String>,
+    cwd: String,
+    install_root: String,
+    root_read_only: bool,
+    vars: Vec<(String, String)>,
+}
+
+async fn script_in(
+    env: &BuildEnv<'_>,
+    d: &ElementDetails,
+    mut root: Dir,
+    layout: &BTreeMap<String, Vec<ElementId>>,
+    run: ScriptRun,
+    socket: Option<&ReapiSocket>,
+    log: &mut Log,
+) -> Result<Assembled> {
+    let cas = env.cas;
+    if let Some(at_root) = layout.get("/") {
+        match integrate(env, d, root, at_root, socket, log).await? {
+            Ok(integrated) => root = integrated,
+            // BuildStream integrates while staging: a failure caches nothing.
+            Err(code) => {
+                return Err(AssembleError::Config(format!(
+                    "Command failed: integration commands exited with code {code}"
+                )))
+            }
+        }
+    }
+    make_dirs(
+        cas,
+        &mut root,
+        &[&run.install_root, &run.cwd, "dev", "proc", "tmp"],
+    )?;
+
+    let mut batch = Batch::default();
+    for cmd in &run.commands {
+        batch.command(BatchCommand {
+            argv: vec!["sh".into(), "-c".into(), "-e".into(), format!("{cmd}\n")],
+            cwd: run.cwd.clone(),
+            env: run.vars.clone(),
+            label: cmd.clone(),
+        });
+    }
+    // Element.run_cleanup_commands: the build root goes unless it holds the install root.
+    if let Some(build_root) = variable(d, "build-root") {
+        let ir = &run.install_root;
+        if !(build_root.starts_with(ir.as_str()) || ir.starts_with(build_root)) {
+            batch.clean_directory(build_root);
+        }
+    }
+    if batch.is_empty() {
+        let mut out = root;
+        let collected = match out.find_dir(cas, &run.install_root)? {
+            Some(dir) => std::mem::take(dir),
+            None => Dir::default(),
+        };
+        return Ok(Assembled::ok(seal(cas, collected).await?));
+    }
+    let digest = if run.root_read_only {
+        // BuildStream marks the root read-only and the directories commands may write to
+        // writable (the `SubtreeReadOnly` node property buildbox-run honours).
+        let mut props = BTreeMap::new();
+        props.insert(String::new(), true);
+        for dir in ["dev", "proc", "tmp", run.install_root.as_str()] {
+            let rel = dir.trim_matches('/').to_owned();
+            root.open_dir(cas, &rel)?.entries(cas)?;
+            props.insert(rel, false);
+        }
+        root.entries(cas)?;
+        let mut blobs = Vec::new();
+        let digest = root.seal_with(&props, "", &mut blobs);
+        cas.put_blobs(blobs).await?;
+        digest
+    } else {
+        seal(cas, root).await?
+    };
+    log.line("Running commands");
+    let (code, outs) = run_batch(
+        env,
+        d,
+        digest,
+        batch,
+        vec![run.install_root.clone()],
+        socket,
+        log,
+    )
+    .await?
+    .ok_or_else(|| AssembleError::Config("empty command batch".into()))?;
+    let files = outs.into_iter().next();
+    if code != 0 {
+        return Ok(Assembled::failed(
+            files,
+            "Command failed",
+            format!("exit code {code}"),
+        ));
+    }
+    Ok(Assembled {
+        files,
+        result: Ok(()),
+        public: None,
     })
 }

@@ -195,12 +195,120 @@ impl Dir {
         Ok(())
     }
 
+    /// Imports the entries of `src` that `filter` accepts (called with each relative path,
+    /// directories included), as BuildStream's filtered CAS-to-CAS import does: every source
+    /// directory is descended into; a directory the import created stays only when the filter
+    /// accepts it or something was imported inside it; files and symlinks follow the module's
+    /// replacement rules.
+    pub fn import_filtered(
+        &mut self,
+        cas: &Cas,
+        src: Dir,
+        filter: &dyn Fn(&str) -> bool,
+        result: &mut ImportResult,
+    ) -> Result<()> {
+        self.import_filtered_at(cas, src, "", filter, result)
+    }
+
+    fn import_filtered_at(
+        &mut self,
+        cas: &Cas,
+        mut src: Dir,
+        prefix: &str,
+        filter: &dyn Fn(&str) -> bool,
+        result: &mut ImportResult,
+    ) -> Result<()> {
+        let src_entries = std::mem::take(src.entries(cas)?);
+        for (name, entry) in src_entries {
+            let rel = join(prefix, &name);
+            let dest = self.entries(cas)?;
+            match entry {
+                Entry::Dir(sub) => {
+                    let created = !dest.contains_key(&name);
+                    match dest
+                        .entry(name.clone())
+                        .or_insert_with(|| Entry::Dir(Dir::default()))
+                    {
+                        Entry::Dir(d) => d.import_filtered_at(cas, sub, &rel, filter, result)?,
+                        other => {
+                            let what = if matches!(other, Entry::Symlink(_)) {
+                                "symlink"
+                            } else {
+                                "regular file"
+                            };
+                            return Err(CasError::Corrupt(
+                                rel.clone(),
+                                format!("Destination is a {what}, not a directory: /{rel}"),
+                            ));
+                        }
+                    }
+                    if created && !filter(&rel) {
+                        let dest = self.entries(cas)?;
+                        if let Some(Entry::Dir(d)) = dest.get_mut(&name) {
+                            if d.is_empty(cas)? {
+                                dest.remove(&name);
+                            }
+                        }
+                    }
+                }
+                file_or_link => {
+                    if !filter(&rel) {
+                        continue;
+                    }
+                    match dest.get_mut(&name) {
+                        None => {}
+                        Some(Entry::Dir(existing)) => {
+                            if !existing.is_empty(cas)? {
+                                result.ignored.push(rel);
+                                continue;
+                            }
+                            result.overwritten.push(rel);
+                        }
+                        Some(_) => result.overwritten.push(rel),
+                    }
+                    dest.insert(name, file_or_link);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Every path below (files, symlinks and directories, not the root itself), relative.
+    pub fn relative_paths(&mut self, cas: &Cas) -> Result<Vec<String>> {
+        let mut out = Vec::new();
+        self.walk(cas, "", &mut |p, _| {
+            out.push(p.to_owned());
+            Ok(())
+        })?;
+        Ok(out)
+    }
+
     /// Serializes changed directories into `out` (blobs to upload) and returns the digest.
     pub fn seal(self, out: &mut Vec<Vec<u8>>) -> Digest {
+        self.seal_with(&BTreeMap::new(), "", out)
+    }
+
+    /// [`Dir::seal`], setting BuildStream's `SubtreeReadOnly` node property on the open
+    /// directories named in `read_only` (relative paths, `""` for this directory).
+    pub fn seal_with(
+        self,
+        read_only: &BTreeMap<String, bool>,
+        prefix: &str,
+        out: &mut Vec<Vec<u8>>,
+    ) -> Digest {
         match self {
             Dir::Sealed(d) => d,
             Dir::Open(entries) => {
                 let mut dir = Directory::default();
+                if let Some(ro) = read_only.get(prefix) {
+                    dir.node_properties = Some(super::proto::reapi::NodeProperties {
+                        properties: vec![super::proto::reapi::NodeProperty {
+                            name: "SubtreeReadOnly".into(),
+                            value: if *ro { "true" } else { "false" }.into(),
+                        }],
+                        ..Default::default()
+                    });
+                }
                 for (name, entry) in entries {
                     match entry {
                         Entry::File(mut f) => {
@@ -213,7 +321,7 @@ impl Dir {
                             node_properties: None,
                         }),
                         Entry::Dir(sub) => {
-                            let digest = sub.seal(out);
+                            let digest = sub.seal_with(read_only, &join(prefix, &name), out);
                             dir.directories.push(DirectoryNode {
                                 name,
                                 digest: Some(digest),

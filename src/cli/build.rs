@@ -319,8 +319,14 @@ fn artifact_run(s: &Session, cmd: &ArtifactCommand, p: &Pipeline, strict: bool) 
         }
         ArtifactCommand::ListContents { .. } => {
             for (el, a) in &found {
-                println!("{}:", el.name);
-                for path in cache.list_contents(&a.files.clone().unwrap_or_default())? {
+                // BuildStream's pretty_print_element_contents: an indented name, tab-indented
+                // paths, a blank line.
+                println!("  {}:", el.name);
+                let paths = cache.list_contents(&a.files.clone().unwrap_or_default())?;
+                if paths.is_empty() {
+                    println!("\tThis element has no associated artifacts");
+                }
+                for path in paths {
                     println!("\t{path}");
                 }
                 println!();

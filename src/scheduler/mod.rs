@@ -633,9 +633,11 @@ async fn build_job(
     let weak = keys.weak.clone().unwrap_or_default();
     let strong = s.keys.get(&id).cloned().unwrap_or_else(|| strict.clone());
     let d = el.details.as_deref();
-    let public = d
-        .map(|d| crate::cli::format::dump_yaml(&d.public))
-        .unwrap_or_default();
+    let public = match (&assembled.public, d) {
+        (Some(p), _) => crate::cli::format::dump_yaml(p),
+        (None, Some(d)) => crate::cli::format::dump_yaml(&d.public),
+        (None, None) => String::new(),
+    };
     let (low, high) = d.map(meta_yaml).unwrap_or_default();
     let build_deps = p
         .dependencies(&[id], Scope::Build)
