@@ -684,7 +684,15 @@ def recc_counts(logdir, project_name, elements, since):
         d = os.path.join(logdir, project_name, e)
         logs = [f for f in os.listdir(d) if "-build." in f] if os.path.isdir(d) else []
         for log in logs:
-            if os.path.getmtime(os.path.join(d, log)) < since:
+            # A build log is named after the time its build started (local time, whole
+            # seconds): `<key>-build.YYYYMMDD-HHMMSS.log`. Its mtime is no guide: the cold
+            # build's last log can be written in the very second the rebuild starts.
+            stamp = log.rsplit("-build.", 1)[1].removesuffix(".log")
+            try:
+                begun = time.mktime(time.strptime(stamp, "%Y%m%d-%H%M%S"))
+            except ValueError:
+                begun = os.path.getmtime(os.path.join(d, log))
+            if begun < int(since):
                 continue
             with open(os.path.join(d, log), "rb") as f:
                 text = f.read().decode("utf-8", "replace")
