@@ -5,34 +5,14 @@
 //! Needs `scripts/setup.sh` (buildbox tools, the hello sysroot). Without buildbox the tests
 //! print why and pass, unless `BST_RS_REQUIRE_BUILD=1` (set by `.ci/run`) makes that a failure.
 
+mod common;
+
+use common::{can_build, real_bst, repo, text};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
-
 fn bst_rs() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_bst-rs"))
-}
-
-/// None (after saying why) when the machine cannot build.
-fn can_build() -> Option<()> {
-    let casd = bst_rs::cas::casd::find_tool(&["buildbox-casd"]);
-    let run = bst_rs::cas::casd::find_tool(&["buildbox-run", "buildbox-run-bubblewrap"]);
-    let sysroot = repo().join("testprojects/hello/sysroot/bin/busybox");
-    let missing = if casd.is_none() || run.is_none() {
-        "buildbox-casd / buildbox-run not found (run scripts/setup.sh)"
-    } else if !sysroot.exists() {
-        "testprojects/hello/sysroot missing (run scripts/setup.sh)"
-    } else {
-        return Some(());
-    };
-    if std::env::var("BST_RS_REQUIRE_BUILD").as_deref() == Ok("1") {
-        panic!("cannot run build tests: {missing}");
-    }
-    eprintln!("SKIPPED: {missing}");
-    None
 }
 
 /// A scratch cache directory with a user configuration pointing at it.
@@ -70,15 +50,6 @@ impl Cache {
             .output()
             .expect("run bst-rs")
     }
-}
-
-fn text(o: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
 }
 
 /// A copy of testprojects/hello plus extra elements, in a scratch directory.
@@ -245,16 +216,6 @@ fn interrupt_caches_nothing_half_built() {
     // casd was stopped: the cache directory can be used again at once.
     let out = cache.bst_rs(project.path(), &["build", "base.bst"]);
     assert!(out.status.success(), "{}", text(&out));
-}
-
-fn real_bst() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("BST") {
-        return Some(PathBuf::from(p));
-    }
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join("bst"))
-        .find(|p| p.is_file())
 }
 
 #[test]

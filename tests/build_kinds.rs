@@ -9,11 +9,15 @@
 //! Needs `scripts/setup.sh` (buildbox tools, the hello sysroot); skipped otherwise, unless
 //! `BST_RS_REQUIRE_BUILD=1`.
 
+mod common;
+
+use common::{can_build, real_bst, repo, text};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+/// `scripts/list-tree.py`'s listing of an artifact checkout (which has no `.git`).
+fn listing(root: &Path) -> Vec<String> {
+    common::listing_with(root, &|rel, _| unreachable!("a .git in a checkout: {rel}"))
 }
 
 /// The elements built, and the names of their expected files.
@@ -31,24 +35,6 @@ const ELEMENTS: &[(&str, &str)] = &[
     ("script.bst", "script"),
     ("sub.bst:tool.bst", "sub-tool"),
 ];
-
-fn can_build() -> Option<()> {
-    let casd = bst_rs::cas::casd::find_tool(&["buildbox-casd"]);
-    let run = bst_rs::cas::casd::find_tool(&["buildbox-run", "buildbox-run-bubblewrap"]);
-    let sysroot = repo().join("testprojects/hello/sysroot/bin/busybox");
-    let missing = if casd.is_none() || run.is_none() {
-        "buildbox-casd / buildbox-run not found (run scripts/setup.sh)"
-    } else if !sysroot.exists() {
-        "testprojects/hello/sysroot missing (run scripts/setup.sh)"
-    } else {
-        return Some(());
-    };
-    if std::env::var("BST_RS_REQUIRE_BUILD").as_deref() == Ok("1") {
-        panic!("cannot run build tests: {missing}");
-    }
-    eprintln!("SKIPPED: {missing}");
-    None
-}
 
 /// A copy of testprojects/buildkinds with the hello sysroot in its subproject, and a cache.
 struct Setup {
@@ -146,74 +132,9 @@ impl Setup {
     }
 }
 
-fn text(o: &Output) -> String {
-    format!(
-        "status {:?}\nstdout:\n{}\nstderr:\n{}",
-        o.status.code(),
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
-}
-
-fn sha256(bytes: &[u8]) -> String {
-    use sha2::Digest;
-    sha2::Sha256::digest(bytes)
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-/// scripts/list-tree.py's listing (without its git lines).
-fn listing(root: &Path) -> Vec<String> {
-    fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, String)>) {
-        let Ok(rd) = std::fs::read_dir(dir) else {
-            return;
-        };
-        for e in rd {
-            let p = e.unwrap().path();
-            let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
-            let meta = p.symlink_metadata().unwrap();
-            if meta.file_type().is_symlink() {
-                let target = std::fs::read_link(&p).unwrap();
-                out.push((rel.clone(), format!("l {rel} -> {}", target.display())));
-            } else if meta.is_dir() {
-                out.push((rel.clone(), format!("d {rel}")));
-                walk(root, &p, out);
-            } else {
-                use std::os::unix::fs::PermissionsExt;
-                let kind = if meta.permissions().mode() & 0o100 != 0 {
-                    "x"
-                } else {
-                    "f"
-                };
-                let digest = sha256(&std::fs::read(&p).unwrap());
-                out.push((rel.clone(), format!("{kind} {rel} {digest}")));
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(root, root, &mut out);
-    out.sort_by(|a, b| {
-        let ka = format!("{} {}", a.0, a.1.split(' ').next().unwrap());
-        let kb = format!("{} {}", b.0, b.1.split(' ').next().unwrap());
-        ka.cmp(&kb)
-    });
-    out.into_iter().map(|(_, l)| l).collect()
-}
-
 fn expected(name: &str) -> String {
     let path = repo().join(format!("tests/expected/build-kinds/{name}.txt"));
     std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
-}
-
-fn real_bst() -> Option<PathBuf> {
-    if let Some(p) = std::env::var_os("BST") {
-        return Some(PathBuf::from(p));
-    }
-    let path = std::env::var_os("PATH")?;
-    std::env::split_paths(&path)
-        .map(|d| d.join("bst"))
-        .find(|p| p.is_file())
 }
 
 #[test]

@@ -11,9 +11,9 @@ use std::process::Command;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-fn repo() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-}
+mod common;
+
+use common::repo;
 
 // ---------------------------------------------------------------------------------------
 // A small HTTP/1.0 server over a directory.
@@ -242,77 +242,26 @@ fn git_out(dir: &Path, args: &[&str]) -> String {
     }
 }
 
-fn sha256(data: &[u8]) -> String {
-    use sha2::Digest;
-    format!("{:x}", sha2::Sha256::digest(data))
-}
-
+/// `scripts/list-tree.py`'s listing, with a `git` line for each repository.
 fn listing(root: &Path) -> Vec<String> {
-    fn walk(root: &Path, dir: &Path, out: &mut Vec<(String, String)>) {
-        let Ok(rd) = std::fs::read_dir(dir) else {
-            return;
+    common::listing_with(root, &|rel, dir| {
+        let mut tags: Vec<String> = git_out(dir, &["tag", "-l"])
+            .split_whitespace()
+            .map(str::to_owned)
+            .collect();
+        tags.sort();
+        let tags = if tags.is_empty() {
+            "-".to_owned()
+        } else {
+            tags.join(",")
         };
-        let entries: Vec<_> = rd.map(|e| e.unwrap()).collect();
-        if entries.iter().any(|e| e.file_name() == ".git") {
-            let rel = dir
-                .strip_prefix(root)
-                .unwrap()
-                .to_string_lossy()
-                .into_owned();
-            let rel = if rel.is_empty() { ".".to_owned() } else { rel };
-            let mut tags: Vec<String> = git_out(dir, &["tag", "-l"])
-                .split_whitespace()
-                .map(str::to_owned)
-                .collect();
-            tags.sort();
-            let tags = if tags.is_empty() {
-                "-".to_owned()
-            } else {
-                tags.join(",")
-            };
-            out.push((
-                rel.clone(),
-                format!(
-                    "git {rel} head={} branch={} tags={tags} describe={}",
-                    git_out(dir, &["rev-parse", "HEAD"]),
-                    git_out(dir, &["symbolic-ref", "-q", "HEAD"]),
-                    git_out(dir, &["describe", "--tags", "--long", "--abbrev=40"]),
-                ),
-            ));
-        }
-        for e in entries {
-            if e.file_name() == ".git" {
-                continue;
-            }
-            let p = e.path();
-            let rel = p.strip_prefix(root).unwrap().to_string_lossy().into_owned();
-            let meta = p.symlink_metadata().unwrap();
-            if meta.file_type().is_symlink() {
-                let target = std::fs::read_link(&p).unwrap();
-                out.push((rel.clone(), format!("l {rel} -> {}", target.display())));
-            } else if meta.is_dir() {
-                out.push((rel.clone(), format!("d {rel}")));
-                walk(root, &p, out);
-            } else {
-                use std::os::unix::fs::PermissionsExt;
-                let kind = if meta.permissions().mode() & 0o100 != 0 {
-                    "x"
-                } else {
-                    "f"
-                };
-                let digest = sha256(&std::fs::read(&p).unwrap());
-                out.push((rel.clone(), format!("{kind} {rel} {digest}")));
-            }
-        }
-    }
-    let mut out = Vec::new();
-    walk(root, root, &mut out);
-    out.sort_by(|a, b| {
-        let ka = format!("{} {}", a.0, a.1.split(' ').next().unwrap());
-        let kb = format!("{} {}", b.0, b.1.split(' ').next().unwrap());
-        ka.cmp(&kb)
-    });
-    out.into_iter().map(|(_, l)| l).collect()
+        format!(
+            "git {rel} head={} branch={} tags={tags} describe={}",
+            git_out(dir, &["rev-parse", "HEAD"]),
+            git_out(dir, &["symbolic-ref", "-q", "HEAD"]),
+            git_out(dir, &["describe", "--tags", "--long", "--abbrev=40"]),
+        )
+    })
 }
 
 fn on_path(tool: &str) -> bool {
