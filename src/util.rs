@@ -1,5 +1,6 @@
 //! Small helpers shared by the build pipeline: local-time formatting (as Python's
-//! `time.strftime` does it, for log names and headers) and atomic file writes.
+//! `time.strftime` does it, for log names and headers), atomic file writes, and
+//! BuildStream's path globs ([`Glob`]).
 
 use std::io::Write;
 use std::path::Path;
@@ -51,4 +52,109 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         let _ = std::fs::remove_file(&tmp);
     }
     result
+}
+
+/// A BuildStream path glob (`utils._glob2re`): `*` and `?` stop at `/`, `**` does not,
+/// `[...]` / `[!...]` are character classes.
+#[derive(Debug)]
+pub struct Glob(Vec<GlobTok>);
+
+impl Glob {
+    /// Compiles `pattern`.
+    pub fn new(pattern: &str) -> Glob {
+        Glob(glob_compile(pattern))
+    }
+
+    /// Whether all of `path` matches.
+    pub fn matches(&self, path: &str) -> bool {
+        let chars: Vec<char> = path.chars().collect();
+        glob_match(&self.0, &chars)
+    }
+}
+
+/// One piece of a BuildStream element glob (`utils._glob2re`).
+#[derive(Debug)]
+enum GlobTok {
+    Lit(char),
+    /// `*`: anything but `/`.
+    Star,
+    /// `**`: anything.
+    StarStar,
+    /// `?`: one character but `/`.
+    Any,
+    /// `[...]`: negated?, ranges.
+    Class(bool, Vec<(char, char)>),
+}
+
+fn glob_compile(pat: &str) -> Vec<GlobTok> {
+    let c: Vec<char> = pat.chars().collect();
+    let (mut i, n) = (0, c.len());
+    let mut out = Vec::new();
+    while i < n {
+        let ch = c[i];
+        i += 1;
+        match ch {
+            '*' if i < n && c[i] == '*' => {
+                i += 1;
+                out.push(GlobTok::StarStar)
+            }
+            '*' => out.push(GlobTok::Star),
+            '?' => out.push(GlobTok::Any),
+            '[' => {
+                let mut j = i;
+                if j < n && c[j] == '!' {
+                    j += 1;
+                }
+                if j < n && c[j] == ']' {
+                    j += 1;
+                }
+                while j < n && c[j] != ']' {
+                    j += 1;
+                }
+                if j >= n {
+                    out.push(GlobTok::Lit('['));
+                    continue;
+                }
+                let mut stuff: Vec<char> = c[i..j].to_vec();
+                i = j + 1;
+                let neg = stuff.first() == Some(&'!');
+                if neg {
+                    stuff.remove(0);
+                }
+                let mut ranges = Vec::new();
+                let mut k = 0;
+                while k < stuff.len() {
+                    if k + 2 < stuff.len() && stuff[k + 1] == '-' {
+                        ranges.push((stuff[k], stuff[k + 2]));
+                        k += 3;
+                    } else {
+                        ranges.push((stuff[k], stuff[k]));
+                        k += 1;
+                    }
+                }
+                out.push(GlobTok::Class(neg, ranges));
+            }
+            other => out.push(GlobTok::Lit(other)),
+        }
+    }
+    out
+}
+
+fn glob_match(toks: &[GlobTok], s: &[char]) -> bool {
+    match toks.first() {
+        None => s.is_empty(),
+        Some(GlobTok::Lit(c)) => s.first() == Some(c) && glob_match(&toks[1..], &s[1..]),
+        Some(GlobTok::Any) => {
+            s.first().is_some_and(|&c| c != '/') && glob_match(&toks[1..], &s[1..])
+        }
+        Some(GlobTok::Class(neg, ranges)) => {
+            s.first()
+                .is_some_and(|&c| ranges.iter().any(|&(a, b)| a <= c && c <= b) != *neg)
+                && glob_match(&toks[1..], &s[1..])
+        }
+        Some(GlobTok::Star) => (0..=s.len())
+            .take_while(|&k| k == 0 || s[k - 1] != '/')
+            .any(|k| glob_match(&toks[1..], &s[k..])),
+        Some(GlobTok::StarStar) => (0..=s.len()).any(|k| glob_match(&toks[1..], &s[k..])),
+    }
 }
