@@ -650,10 +650,8 @@ pub fn path_from_node(
     let prov = node.prov;
     let err = |reason, msg: String| Err(LoadError::new(reason, format!("{prov}: {msg}")));
     let full = project_dir.join(path_str);
-    if full
-        .symlink_metadata()
-        .is_ok_and(|m| m.file_type().is_symlink())
-    {
+    let leaf = full.symlink_metadata();
+    if leaf.as_ref().is_ok_and(|m| m.file_type().is_symlink()) {
         return err(
             LoadErrorReason::ProjPathInvalidKind,
             format!("Specified path '{path_str}' must not point to symbolic links "),
@@ -665,13 +663,13 @@ pub fn path_from_node(
             format!("Specified path '{path_str}' first component must not be '..'"),
         );
     }
-    let Ok(resolved) = std::fs::canonicalize(&full) else {
+    let Some(resolved) = canonical_path(&full, leaf.as_ref().ok()) else {
         return err(
             LoadErrorReason::MissingFile,
             format!("Specified path '{path_str}' does not exist"),
         );
     };
-    let proj = std::fs::canonicalize(project_dir).unwrap_or_else(|_| project_dir.to_path_buf());
+    let proj = canonical_dir(project_dir).unwrap_or_else(|| project_dir.to_path_buf());
     if !resolved.starts_with(&proj) {
         return err(
             LoadErrorReason::ProjPathInvalid,
@@ -684,7 +682,8 @@ pub fn path_from_node(
             format!("Absolute path: '{path_str}' invalid.\nPlease specify a path relative to the project's root."),
         );
     }
-    if let Ok(meta) = std::fs::metadata(&resolved) {
+    // The leaf is not a symbolic link, so its own metadata is the resolved path's.
+    if let Ok(meta) = leaf {
         use std::os::unix::fs::FileTypeExt;
         let t = meta.file_type();
         if t.is_socket() || t.is_fifo() || t.is_block_device() {
@@ -707,6 +706,41 @@ pub fn path_from_node(
         }
     }
     Ok(path_str.to_owned())
+}
+
+/// `std::fs::canonicalize(path)`, where `leaf` is the metadata of `path` itself when it is
+/// known not to be a symbolic link: then only its directory needs resolving, and directories
+/// are resolved once per process (projects name thousands of files in a few directories).
+fn canonical_path(path: &Path, leaf: Option<&std::fs::Metadata>) -> Option<PathBuf> {
+    use std::os::unix::ffi::OsStrExt;
+    let last = path
+        .as_os_str()
+        .as_bytes()
+        .split(|&b| b == b'/')
+        .rfind(|s| !s.is_empty());
+    if leaf.is_some_and(|m| !m.file_type().is_symlink())
+        && last.is_some_and(|s| s != b"." && s != b"..")
+    {
+        if let (Some(name), Some(parent)) = (path.file_name(), path.parent()) {
+            return canonical_dir(parent).map(|dir| dir.join(name));
+        }
+    }
+    std::fs::canonicalize(path).ok()
+}
+
+/// `std::fs::canonicalize(dir)`, remembered for the process.
+fn canonical_dir(dir: &Path) -> Option<PathBuf> {
+    type Cache = std::sync::Mutex<rustc_hash::FxHashMap<PathBuf, Option<PathBuf>>>;
+    static CACHE: std::sync::OnceLock<Cache> = std::sync::OnceLock::new();
+    let cache = CACHE.get_or_init(Default::default);
+    if let Some(known) = cache.lock().ok().and_then(|c| c.get(dir).cloned()) {
+        return known;
+    }
+    let resolved = std::fs::canonicalize(dir).ok();
+    if let Ok(mut c) = cache.lock() {
+        c.insert(dir.to_path_buf(), resolved.clone());
+    }
+    resolved
 }
 
 /// Every `.bst` file under `element_path`, as element names (relative paths), depth first
@@ -756,4 +790,56 @@ pub fn max_jobs() -> usize {
         .map(|n| n.get())
         .unwrap_or(1)
         .min(8)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(
+        project: &Path,
+        path: &str,
+        file: bool,
+        dir: bool,
+    ) -> std::result::Result<String, String> {
+        let node = Node::scalar(path, Provenance::synthetic());
+        path_from_node(project, &node, file, dir).map_err(|e| e.to_string())
+    }
+
+    /// The directory-cache shortcut of `canonical_path` must decide as a full
+    /// `canonicalize` would: links, `..` and `.` anywhere in the path.
+    #[test]
+    fn project_paths_resolve_like_canonicalize() {
+        let tmp = tempfile::tempdir().unwrap();
+        let root = tmp.path().join("project");
+        let outside = tmp.path().join("outside");
+        std::fs::create_dir_all(root.join("files/sub")).unwrap();
+        std::fs::create_dir_all(&outside).unwrap();
+        std::fs::write(root.join("files/a.patch"), "x").unwrap();
+        std::fs::write(outside.join("b.patch"), "x").unwrap();
+        std::os::unix::fs::symlink(&outside, root.join("files/out")).unwrap();
+        std::os::unix::fs::symlink("a.patch", root.join("files/link.patch")).unwrap();
+        std::os::unix::fs::symlink("sub", root.join("files/inside")).unwrap();
+
+        assert_eq!(
+            check(&root, "files/a.patch", true, false).unwrap(),
+            "files/a.patch"
+        );
+        assert!(check(&root, "files/sub/../a.patch", true, false).is_ok());
+        assert!(check(&root, "files/./sub", false, true).is_ok());
+        assert!(check(&root, "files/sub/", false, true).is_ok());
+        assert!(check(&root, "files/inside/.", false, true).is_ok());
+        let err = check(&root, "files/out/b.patch", true, false).unwrap_err();
+        assert!(err.contains("must not lead outside"), "{err}");
+        let err = check(&root, "files/out/..", false, true).unwrap_err();
+        assert!(err.contains("must not lead outside"), "{err}");
+        let err = check(&root, "files/link.patch", true, false).unwrap_err();
+        assert!(err.contains("must not point to symbolic links"), "{err}");
+        let err = check(&root, "files/sub", true, false).unwrap_err();
+        assert!(err.contains("is not a regular file"), "{err}");
+        let err = check(&root, "files/a.patch", false, true).unwrap_err();
+        assert!(err.contains("is not a directory"), "{err}");
+        let err = check(&root, "files/missing.patch", true, false).unwrap_err();
+        assert!(err.contains("does not exist"), "{err}");
+    }
 }
