@@ -186,13 +186,25 @@ pub fn key_tail(k: &KeyInputs) -> String {
     ];
     if k.run_commands {
         entries.push(("sandbox", json(&k.sandbox.to_key())));
-        let env: BTreeMap<String, KeyValue> = k
+        // A JSON object with sorted keys, as `json(&KeyValue::Dict(..))` writes it.
+        let mut env: Vec<(&str, &str)> = k
             .environment
             .iter()
             .filter(|(name, _)| !k.env_nocache.contains(name))
-            .map(|(name, v)| (name.clone(), KeyValue::Str(v.clone())))
+            .map(|(name, v)| (name.as_str(), v.as_str()))
             .collect();
-        entries.push(("environment", json(&KeyValue::Dict(env))));
+        env.sort_unstable_by_key(|(name, _)| *name);
+        let mut out = String::from("{");
+        for (i, (name, v)) in env.into_iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            json::write_str(name, &mut out);
+            out.push(':');
+            json::write_str(v, &mut out);
+        }
+        out.push('}');
+        entries.push(("environment", out));
     }
     entries.sort_unstable_by_key(|(name, _)| *name);
     let mut out = String::new();
