@@ -1,10 +1,11 @@
 //! The build session: a single coordinator that owns the plan, the queues and the terminal.
 //!
-//! Like BuildStream's scheduler, elements flow through queues (Fetch -> Prime -> Build); each
-//! queue has a resource limit (`--fetchers`, `--builders`) and hands out work by priority: the
-//! deepest build dependencies first (BuildStream's planner depth), ties in plan order. Jobs are
-//! tokio tasks (no thread or process per queued element) that report back over a channel; only
-//! the coordinator changes state or prints.
+//! Like BuildStream's scheduler, elements flow through queues (Fetch -> Build; the Prime
+//! queue of speculative actions will sit between them); each queue has a resource limit
+//! (`--fetchers`, `--builders`) and hands out work by priority: the deepest build
+//! dependencies first (BuildStream's planner depth), ties in plan order. Jobs are tokio tasks
+//! (no thread or process per queued element) that report back over a channel; only the
+//! coordinator changes state or prints.
 //!
 //! Invariants: an element is built only once all its build-scope dependencies are cached;
 //! artifacts are cached by the job before it reports success, refs last (see
