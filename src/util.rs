@@ -70,6 +70,42 @@ impl Glob {
         let chars: Vec<char> = path.chars().collect();
         glob_match(&self.0, &chars)
     }
+
+    /// The same pattern as a regular expression (fancy-regex syntax) that matches what
+    /// [`Glob::matches`] accepts, anchored at the end (`\z`) as `_glob2re`'s is; split rules
+    /// join a domain's globs into one expression, as BuildStream does.
+    pub fn to_regex(&self) -> String {
+        fn class_char(c: char, out: &mut String) {
+            if matches!(c, '\\' | ']' | '[' | '^' | '-' | '&' | '~') {
+                out.push('\\');
+            }
+            out.push(c);
+        }
+        let mut res = String::new();
+        for tok in &self.0 {
+            match tok {
+                GlobTok::Lit(c) => res += &fancy_regex::escape(&c.to_string()),
+                GlobTok::Star => res += "[^/]*",
+                GlobTok::StarStar => res += ".*",
+                GlobTok::Any => res += "[^/]",
+                GlobTok::Class(neg, ranges) => {
+                    res.push('[');
+                    if *neg {
+                        res.push('^');
+                    }
+                    for &(a, b) in ranges {
+                        class_char(a, &mut res);
+                        if a != b {
+                            res.push('-');
+                            class_char(b, &mut res);
+                        }
+                    }
+                    res.push(']');
+                }
+            }
+        }
+        res + "\\z"
+    }
 }
 
 /// One piece of a BuildStream element glob (`utils._glob2re`).

@@ -8,70 +8,12 @@
 //! named; an empty `include` means every domain; domains the element does not declare are
 //! ignored.
 
+use crate::util::Glob;
 use crate::yaml::Node;
 
 /// One element's split domains, in declaration order.
 pub struct SplitRules {
     domains: Vec<(String, fancy_regex::Regex)>,
-}
-
-/// `utils._glob2re`: a glob as a regular expression (fancy-regex syntax).
-pub fn glob_to_regex(pat: &str) -> String {
-    let chars: Vec<char> = pat.chars().collect();
-    let n = chars.len();
-    let mut i = 0;
-    let mut res = String::new();
-    while i < n {
-        let c = chars[i];
-        i += 1;
-        match c {
-            '*' => {
-                if i < n && chars[i] == '*' {
-                    res += ".*";
-                    i += 1;
-                } else {
-                    res += "[^/]*";
-                }
-            }
-            '?' => res += "[^/]",
-            '[' => {
-                let mut j = i;
-                if j < n && chars[j] == '!' {
-                    j += 1;
-                }
-                if j < n && chars[j] == ']' {
-                    j += 1;
-                }
-                while j < n && chars[j] != ']' {
-                    j += 1;
-                }
-                if j >= n {
-                    res += "\\[";
-                } else {
-                    let stuff: String = chars[i..j].iter().collect();
-                    i = j + 1;
-                    // Python copies the class verbatim (backslashes doubled); escape what the
-                    // Rust class syntax would read as nested classes or set operations.
-                    let mut class = String::new();
-                    for (k, ch) in stuff.chars().enumerate() {
-                        match ch {
-                            '\\' => class += "\\\\",
-                            '!' if k == 0 => class.push('^'),
-                            '^' if k == 0 => class += "\\^",
-                            '[' | '&' | '~' => {
-                                class.push('\\');
-                                class.push(ch);
-                            }
-                            _ => class.push(ch),
-                        }
-                    }
-                    res += &format!("[{class}]");
-                }
-            }
-            _ => res += &fancy_regex::escape(&c.to_string()),
-        }
-    }
-    res + "\\z"
 }
 
 impl SplitRules {
@@ -84,7 +26,7 @@ impl SplitRules {
             .and_then(|r| r.as_map());
         for (domain, globs) in rules.into_iter().flatten() {
             let globs = globs.as_str_list().map_err(|e| e.to_string())?;
-            let alternatives: Vec<String> = globs.iter().map(|g| glob_to_regex(g)).collect();
+            let alternatives: Vec<String> = globs.iter().map(|g| Glob::new(g).to_regex()).collect();
             let pattern = format!("(?ms)\\A(?:{})$", alternatives.join("|"));
             let re = fancy_regex::Regex::new(&pattern)
                 .map_err(|e| format!("split rules of domain '{domain}': {e}"))?;
@@ -160,7 +102,8 @@ mod tests {
     use super::*;
 
     fn matches(glob: &str, path: &str) -> bool {
-        let re = fancy_regex::Regex::new(&format!("(?ms)\\A(?:{})$", glob_to_regex(glob))).unwrap();
+        let re = fancy_regex::Regex::new(&format!("(?ms)\\A(?:{})$", Glob::new(glob).to_regex()))
+            .unwrap();
         re.is_match(path).unwrap()
     }
 
@@ -177,5 +120,55 @@ mod tests {
         assert!(matches("/a[b", "/a[b"));
         assert!(matches("/a.b+(c)", "/a.b+(c)"));
         assert!(!matches("/a.b", "/axb"));
+    }
+
+    /// The expression and the direct matcher of `util::Glob` accept the same paths.
+    #[test]
+    fn regex_and_matcher_agree() {
+        let globs = [
+            "/usr/lib/lib*.so*",
+            "/usr/**",
+            "**/*.h",
+            "/a[!x]c",
+            "/a[]b]c",
+            "/a[b-d-]c",
+            "/a[\\^&~]c",
+            "/a[^b]c",
+            "/a[b",
+            "/x?y",
+            "/a.b+(c)|d",
+            "/[!/]*",
+            "*",
+        ];
+        let paths = [
+            "/usr/lib/libfoo.so.1",
+            "/usr/lib/x/libfoo.so",
+            "/usr",
+            "/usr/",
+            "/usr/a/b.h",
+            "/abc",
+            "/axc",
+            "/a]c",
+            "/a-c",
+            "/adc",
+            "/a^c",
+            "/a&c",
+            "/a~c",
+            "/a\\c",
+            "/a[b",
+            "/x/y",
+            "/xzy",
+            "/a.b+(c)|d",
+            "/a.b",
+            "",
+            "a",
+            "/a\nb",
+        ];
+        for g in globs {
+            let glob = Glob::new(g);
+            for p in paths {
+                assert_eq!(matches(g, p), glob.matches(p), "glob {g:?} path {p:?}");
+            }
+        }
     }
 }
