@@ -1,10 +1,10 @@
 //! Builds of compose, filter and script elements and of elements whose dependencies cross a
 //! junction (`testprojects/buildkinds`), compared with what real BuildStream built
 //! (`tests/expected/build-kinds/`, recorded by `scripts/record-build-kinds.sh`): the output of
-//! `artifact list-contents` and a listing of `artifact checkout --deps none`, paths under
-//! `bin/` (the host's busybox applets) left out. When `bst` is installed (`$BST`, else on
-//! PATH), real bst builds the same project into a shared cache and bst-rs must find every
-//! artifact cached and read it back identically.
+//! `artifact list-contents` and a listing of `artifact checkout --no-integrate --deps none`,
+//! paths under `bin/` (the host's busybox applets) left out. When `bst` is installed (`$BST`,
+//! else on PATH), real bst builds the same project into a shared cache and bst-rs must find
+//! every artifact cached and read it back identically.
 //!
 //! Needs `scripts/setup.sh` (buildbox tools, the hello sysroot); skipped otherwise, unless
 //! `BST_RS_REQUIRE_BUILD=1`.
@@ -110,6 +110,7 @@ impl Setup {
         let out = self.bst_rs(&[
             "artifact",
             "checkout",
+            "--no-integrate",
             "--deps",
             "none",
             "--directory",
