@@ -18,6 +18,13 @@
 # scripts/list-tree.py). Paths under `bin/` are left out of both: they are busybox's
 # applets, which depend on the host's busybox.
 #
+# It then records, under tests/expected/build-kinds/checkout/, what `artifact checkout` does
+# with its options (see checkout_case below: integration, --hardlinks, --deps, --tar with
+# and without compression, to stdout, option conflicts, errors), and in
+# tests/expected/build-kinds/integration-failures.txt what building each element of
+# elements/fail/ (whose dependencies' integration commands fail) does: exit code, the
+# element's last failure message, the build queue's counts and the states afterwards.
+#
 # Environment:
 #     BST   the bst executable (default: bst on PATH): BuildStream 2.8.1. It needs buildbox-casd
 #           and buildbox-run on PATH.
@@ -63,3 +70,98 @@ for el in "${elements[@]}"; do
     } > "$out_dir/$name.txt"
     echo "$name: $(grep -c . "$out_dir/$name.txt") lines"
 done
+
+# --- artifact checkout ---------------------------------------------------------------------
+# Each case: `exit N`, then the error and warning messages (unindented lines of stderr that
+# start with ERROR, WARNING, Error, Destination, Output file or Missing; the checkout's path
+# replaced by DEST), then a listing of what was checked out: a directory as list-tree.py lists
+# it, a tarball as list-tar.py lists it (members under bin/ left out of both), and for
+# tarballs of libfoo alone the sha256 of the (uncompressed) archive's bytes.
+co_out="$out_dir/checkout"
+rm -rf "$co_out"
+mkdir -p "$co_out"
+n=0
+checkout_case() { # NAME KIND(dir|tar|stdout) PREPARE(-|file|nonempty) DEST-SUFFIX ARGS...
+    local name=$1 kind=$2 prepare=$3 suffix=$4
+    shift 4
+    n=$((n + 1))
+    local dest="$tmp/checkout/$n/out$suffix"
+    mkdir -p "$tmp/checkout/$n"
+    case $prepare in
+    file) touch "$dest" ;;
+    nonempty) mkdir -p "$dest" && touch "$dest/file" ;;
+    esac
+    local args=()
+    for a in "$@"; do args+=("${a//DEST/$dest}"); done
+    set +e
+    run_bst artifact checkout "${args[@]}" >"$tmp/co.stdout" 2>"$tmp/co.stderr"
+    local code=$?
+    set -e
+    {
+        echo "exit $code"
+        { grep -E '^(ERROR|WARNING|Error|Destination|Output file|Missing)' "$tmp/co.stderr" || true; } | sed "s#$dest#DEST#g"
+        if [ "$code" = 0 ]; then
+            case $kind in
+            dir)
+                python3 "$repo/scripts/list-tree.py" "$dest" | { grep -v '^[dfxl] bin/' || true; }
+                ;;
+            tar | stdout)
+                local archive=$dest
+                [ "$kind" = stdout ] && archive="$tmp/co.stdout"
+                python3 "$repo/scripts/list-tar.py" --skip ./bin/ "$archive"
+                case $name in
+                tar-libfoo*) python3 -c '
+import bz2, gzip, hashlib, lzma, sys
+data = open(sys.argv[1], "rb").read()
+for decompress in (gzip.decompress, lzma.decompress, bz2.decompress):
+    try:
+        data = decompress(data)
+        break
+    except Exception:
+        pass
+print("archive sha256=" + hashlib.sha256(data).hexdigest())' "$archive" ;;
+                esac
+                ;;
+            esac
+        fi
+    } >"$co_out/$name.txt"
+    echo "checkout/$name: exit $code, $(grep -c . "$co_out/$name.txt") lines"
+}
+checkout_case integrated dir - "" --directory DEST integration.bst
+checkout_case no-integrate dir - "" --no-integrate --directory DEST integration.bst
+checkout_case integrate-last-wins dir - "" --no-integrate --integrate --directory DEST integration.bst
+checkout_case hardlinks dir - "" --hardlinks --directory DEST integration.bst
+checkout_case deps-build dir - "" --deps build --directory DEST script-integrated.bst
+checkout_case deps-none dir - "" --deps none --directory DEST libfoo.bst
+checkout_case deps-none-no-commands dir - "" --deps none --directory DEST integration.bst
+checkout_case uncached dir - "" --directory DEST fail/manual.bst
+checkout_case not-empty dir nonempty "" --directory DEST integration.bst
+checkout_case force dir nonempty "" --force --no-integrate --deps none --directory DEST libfoo.bst
+checkout_case tar tar - .tar --tar DEST integration.bst
+checkout_case tar-stdout stdout - "" --tar - integration.bst
+checkout_case tar-libfoo tar - .tar --deps none --no-integrate --tar DEST libfoo.bst
+checkout_case tar-libfoo-gz tar - .tar.gz --deps none --no-integrate --tar DEST libfoo.bst
+checkout_case tar-libfoo-xz tar - .tar.xz --deps none --no-integrate --tar DEST libfoo.bst
+checkout_case tar-libfoo-bz2 tar - .tar.bz2 --deps none --no-integrate --tar DEST libfoo.bst
+checkout_case tar-libfoo-compression tar - .tar.gz --deps none --no-integrate --compression bz2 --tar DEST libfoo.bst
+checkout_case tar-exists tar file .tar --deps none --no-integrate --tar DEST libfoo.bst
+checkout_case tar-exists-force tar file .tar --force --deps none --no-integrate --tar DEST libfoo.bst
+checkout_case hardlinks-tar tar - .tar --hardlinks --tar DEST integration.bst
+checkout_case directory-tar tar - .tar --directory DEST.d --tar DEST integration.bst
+checkout_case compression-without-tar dir - "" --compression gz --directory DEST integration.bst
+checkout_case tar-unknown-compression tar - .tar.zst --tar DEST integration.bst
+
+# --- integration failures ------------------------------------------------------------------
+{
+    for el in fail/manual.bst fail/compose.bst fail/script.bst; do
+        set +e
+        run_bst build "$el" >"$tmp/fail.log" 2>&1
+        code=$?
+        set -e
+        echo "$el: exit $code"
+        echo "failure: $(grep -F "build:$el" "$tmp/fail.log" | grep -F '] FAILURE ' | tail -n 1 | sed 's/.*\] FAILURE //')"
+        grep -E '^ +Build Queue:' "$tmp/fail.log" | sed 's/^ *//; s/ *$//'
+        run_bst show --format '%{name} %{state}' "$el" 2>/dev/null
+    done
+} >"$out_dir/integration-failures.txt"
+echo "integration-failures: $(grep -c . "$out_dir/integration-failures.txt") lines"

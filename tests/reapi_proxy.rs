@@ -532,7 +532,7 @@ async fn recc_in_sandbox_through_bind_mounted_socket() {
     };
     let log = tmp.path().join("sandbox.log");
     for round in 0..2 {
-        let outcome = runner.run(&cas, &run, &log).await;
+        let outcome = runner.run(&cas, &run, Some(&log)).await;
         let text = std::fs::read_to_string(&log).unwrap_or_default();
         let outcome = outcome.unwrap_or_else(|e| panic!("round {round}: {e}\n{text}"));
         assert_eq!(outcome.exit_code, 0, "round {round}:\n{text}");

@@ -9,7 +9,7 @@
 use crate::artifact::ArtifactCache;
 use crate::cas::proto::reapi::{Digest, Directory};
 use crate::cas::tree::{Dir, ImportResult};
-use crate::cas::{Cas, CasError};
+use crate::cas::{Cas, CasError, ReadDirectory};
 use crate::element::kinds::Assembly;
 use crate::element::{Element, ElementDetails};
 use crate::graph::{Pipeline, Scope};
@@ -43,6 +43,14 @@ pub enum AssembleError {
     /// Log file I/O.
     #[error("{0}: {1}")]
     Io(PathBuf, std::io::Error),
+    /// The staged artifacts lack the command a batch starts with (BuildStream's
+    /// `missing-command`, checked before every sandbox run).
+    #[error("Staged artifacts do not provide command '{0}'")]
+    MissingCommand(String),
+    /// A batch failed while staging (the integration of a BuildElement's or a script
+    /// element's dependencies), where BuildStream does not cache the failure.
+    #[error("Command failed")]
+    CommandFailed,
 }
 
 /// Result of this layer.
@@ -94,10 +102,10 @@ pub struct BuildEnv<'a> {
     pub fetch: &'a crate::source::fetch::FetchContext,
 }
 
-/// An element's log, appended to as assembly goes.
+/// An element's log, appended to as assembly goes; or, for sandbox runs outside a build
+/// (`artifact checkout`), no log: lines are dropped and the sandbox's output goes to stderr.
 pub struct Log {
-    path: PathBuf,
-    file: std::fs::File,
+    file: Option<(PathBuf, std::fs::File)>,
 }
 
 impl Log {
@@ -112,19 +120,25 @@ impl Log {
             .open(path)
             .map_err(|e| AssembleError::Io(path.into(), e))?;
         Ok(Log {
-            path: path.to_path_buf(),
-            file,
+            file: Some((path.to_path_buf(), file)),
         })
     }
 
-    /// The log's path.
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// No log file: the sandbox's output goes to stderr.
+    pub fn stderr() -> Log {
+        Log { file: None }
+    }
+
+    /// The log's path (None for [`Log::stderr`]).
+    pub fn path(&self) -> Option<&Path> {
+        self.file.as_ref().map(|(p, _)| p.as_path())
     }
 
     /// Appends a line.
     pub fn line(&mut self, s: &str) {
-        let _ = writeln!(self.file, "{s}");
+        if let Some((_, file)) = &mut self.file {
+            let _ = writeln!(file, "{s}");
+        }
     }
 }
 
@@ -372,15 +386,16 @@ fn dynamic_public(
     Some(public)
 }
 
-/// Integration commands of `deps` and their runtime dependencies, in staging order.
-fn integration_commands(env: &BuildEnv<'_>, deps: &[ElementId]) -> Vec<Integration> {
+/// The integration commands of `elements` (in this order) that have any, each with the
+/// environment it runs in.
+fn integration_commands(pipeline: &Pipeline, elements: &[ElementId]) -> Vec<Integration> {
     let mut out = Vec::new();
-    for dep in env.pipeline.dependencies(deps, Scope::Run) {
-        let el = &env.pipeline.elements[&dep];
+    for &id in elements {
+        let el = &pipeline.elements[&id];
         let Some(d) = el.details.as_deref() else {
             continue;
         };
-        let commands = integration_commands_of(env.pipeline, dep);
+        let commands = integration_commands_of(pipeline, id);
         if commands.is_empty() {
             continue;
         }
@@ -396,10 +411,11 @@ fn integration_commands(env: &BuildEnv<'_>, deps: &[ElementId]) -> Vec<Integrati
     out
 }
 
-/// The integration batch (`sh -e -c COMMAND` at `/`, each in its element's environment).
-fn integration_batch(env: &BuildEnv<'_>, deps: &[ElementId]) -> Batch {
+/// The integration batch of `elements` (`sh -e -c COMMAND` at `/`, each in its element's
+/// environment, in this order); empty when none of them has integration commands.
+pub fn integration_batch(pipeline: &Pipeline, elements: &[ElementId]) -> Batch {
     let mut batch = Batch::default();
-    for i in integration_commands(env, deps) {
+    for i in integration_commands(pipeline, elements) {
         for cmd in i.commands {
             batch.command(BatchCommand {
                 argv: vec!["sh".into(), "-e".into(), "-c".into(), cmd.clone()],
@@ -412,8 +428,9 @@ fn integration_batch(env: &BuildEnv<'_>, deps: &[ElementId]) -> Batch {
     batch
 }
 
-/// Runs the integration batch of `deps` over `root` (whole root in, whole root out).
-/// Returns the integrated root, or the exit code of a failed batch.
+/// Runs the integration commands of `deps` and their runtime dependencies (staging order)
+/// over `root` (whole root in, whole root out). Returns the integrated root, or the exit code
+/// of a failed batch.
 async fn integrate(
     env: &BuildEnv<'_>,
     d: &ElementDetails,
@@ -422,7 +439,41 @@ async fn integrate(
     socket: Option<&ReapiSocket>,
     log: &mut Log,
 ) -> Result<std::result::Result<Dir, i32>> {
-    let batch = integration_batch(env, deps);
+    let elements = env.pipeline.dependencies(deps, Scope::Run);
+    run_integration(
+        env,
+        d,
+        root,
+        integration_batch(env.pipeline, &elements),
+        socket,
+        log,
+    )
+    .await
+}
+
+/// Runs an integration batch over `root` in the sandbox of the element `target` (its sandbox
+/// configuration), as `artifact checkout` integrates the artifacts it stages. Returns the
+/// integrated root (with the `dev`, `proc` and `tmp` directories every run has), or the exit
+/// code of a failed batch.
+pub async fn integrate_staged(
+    env: &BuildEnv<'_>,
+    target: ElementId,
+    root: Dir,
+    batch: Batch,
+    log: &mut Log,
+) -> Result<std::result::Result<Dir, i32>> {
+    let d = details(&env.pipeline.elements[&target])?;
+    run_integration(env, d, root, batch, None, log).await
+}
+
+async fn run_integration(
+    env: &BuildEnv<'_>,
+    d: &ElementDetails,
+    root: Dir,
+    batch: Batch,
+    socket: Option<&ReapiSocket>,
+    log: &mut Log,
+) -> Result<std::result::Result<Dir, i32>> {
     if batch.is_empty() {
         return Ok(Ok(root));
     }
@@ -520,6 +571,68 @@ fn unique_dir(base: &Path, prefix: &str) -> Result<PathBuf> {
     }
 }
 
+/// `Sandbox._has_command`: whether `command` resolves in the staged `root`: an absolute path
+/// that exists there (symlinks followed), or a bare name in one of the directories of the
+/// environment's `PATH`.
+fn has_command(
+    cas: &impl ReadDirectory,
+    dir: &mut Dir,
+    command: &str,
+    env: &[(String, String)],
+) -> Result<bool> {
+    if command.starts_with('/') {
+        return Ok(dir.exists_following(cas, command.trim_start_matches('/'))?);
+    }
+    if command.contains('/') {
+        return Ok(false);
+    }
+    let Some((_, path)) = env.iter().find(|(k, _)| k == "PATH") else {
+        return Ok(false);
+    };
+    for p in path.split(':') {
+        // os.path.join(p, command)
+        let joined = if p.is_empty() || p.ends_with('/') {
+            format!("{p}{command}")
+        } else {
+            format!("{p}/{command}")
+        };
+        if dir.exists_following(cas, joined.trim_start_matches('/'))? {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// The outcome of an element's command batch (run in `assemble()`, where BuildStream caches
+/// a sandbox error as a failed build): the exit code and output trees, or the failure to
+/// cache.
+fn command_batch_result(
+    ran: Result<Option<(i32, Vec<Digest>)>>,
+) -> Result<std::result::Result<(i32, Vec<Digest>), Assembled>> {
+    match ran {
+        Ok(Some(ran)) => Ok(Ok(ran)),
+        Ok(None) => Err(AssembleError::Config("empty command batch".into())),
+        Err(e @ AssembleError::MissingCommand(_)) => {
+            Ok(Err(Assembled::failed(None, &e.to_string(), String::new())))
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The command a batch would run that `root` does not provide (see [`has_command`]), if any:
+/// the check the sandbox makes before every run, made before a sandbox is even started.
+pub fn missing_command(
+    store: &impl ReadDirectory,
+    root: &mut Dir,
+    batch: &Batch,
+) -> Result<Option<String>> {
+    let Some(env) = batch.environment() else {
+        return Ok(None);
+    };
+    let command = "sh";
+    Ok((!has_command(store, root, command, env)?).then(|| command.to_owned()))
+}
+
 /// Runs a batch; returns the exit code and the output trees.
 async fn run_batch(
     env: &BuildEnv<'_>,
@@ -533,6 +646,14 @@ async fn run_batch(
     let Some(cmd) = batch.finish() else {
         return Ok(None);
     };
+    if !has_command(
+        env.cas,
+        &mut Dir::from_digest(root.clone()),
+        &cmd.argv[0],
+        &cmd.env,
+    )? {
+        return Err(AssembleError::MissingCommand(cmd.argv[0].clone()));
+    }
     let run = Run {
         input_root: root,
         argv: cmd.argv,
@@ -616,15 +737,14 @@ async fn build_in(
     let vars = vars.to_vec();
 
     // Integration of everything staged at `/`, in one batch; the whole root is its output.
+    // BuildStream integrates while staging, outside the part of a build whose failure is
+    // cached: a failure here caches nothing.
     if let Some(at_root) = layout.get("/") {
         match integrate(env, d, root, at_root, socket, log).await? {
             Ok(integrated) => root = integrated,
             Err(code) => {
-                return Ok(Assembled::failed(
-                    None,
-                    "Command failed",
-                    format!("integration commands exited with code {code}"),
-                ))
+                log.line(&format!("integration commands exited with code {code}"));
+                return Err(AssembleError::CommandFailed);
             }
         }
     }
@@ -668,16 +788,15 @@ async fn build_in(
     }
     batch.clean_directory(&build_root);
     log.line("Running commands");
-    let (code, outs) = run_batch(env, d, root, batch, vec![install_root.clone()], socket, log)
-        .await?
-        .ok_or_else(|| AssembleError::Config("empty command batch".into()))?;
+    let ran = run_batch(env, d, root, batch, vec![install_root.clone()], socket, log).await;
+    let (code, outs) = match command_batch_result(ran)? {
+        Ok(ran) => ran,
+        Err(failed) => return Ok(failed),
+    };
     let files = outs.into_iter().next();
     if code != 0 {
-        return Ok(Assembled::failed(
-            files,
-            "Command failed",
-            format!("exit code {code}"),
-        ));
+        log.line(&format!("commands exited with code {code}"));
+        return Ok(Assembled::failed(files, "Command failed", String::new()));
     }
     Ok(Assembled {
         files,
@@ -772,15 +891,17 @@ async fn compose_element(env: &BuildEnv<'_>, el: &Element, log: &mut Log) -> Res
         } else {
             Default::default()
         };
-        match integrate(env, d, root, &el.build_deps, None, log).await? {
-            Ok(integrated) => root = integrated,
-            Err(code) => {
-                return Ok(Assembled::failed(
-                    None,
-                    "Command failed",
-                    format!("integration commands exited with code {code}"),
-                ))
+        // Compose integrates in its assemble(): a failure is cached, as BuildStream caches it.
+        match integrate(env, d, root, &el.build_deps, None, log).await {
+            Ok(Ok(integrated)) => root = integrated,
+            Ok(Err(code)) => {
+                log.line(&format!("integration commands exited with code {code}"));
+                return Ok(Assembled::failed(None, "Command failed", String::new()));
             }
+            Err(e @ AssembleError::MissingCommand(_)) => {
+                return Ok(Assembled::failed(None, &e.to_string(), String::new()))
+            }
+            Err(e) => return Err(e),
         }
         if require_split {
             let after: std::collections::HashSet<String> =
@@ -953,9 +1074,8 @@ async fn script_in(
             Ok(integrated) => root = integrated,
             // BuildStream integrates while staging: a failure caches nothing.
             Err(code) => {
-                return Err(AssembleError::Config(format!(
-                    "Command failed: integration commands exited with code {code}"
-                )))
+                log.line(&format!("integration commands exited with code {code}"));
+                return Err(AssembleError::CommandFailed);
             }
         }
     }
@@ -1008,7 +1128,7 @@ async fn script_in(
         seal(cas, root).await?
     };
     log.line("Running commands");
-    let (code, outs) = run_batch(
+    let ran = run_batch(
         env,
         d,
         digest,
@@ -1017,15 +1137,15 @@ async fn script_in(
         socket,
         log,
     )
-    .await?
-    .ok_or_else(|| AssembleError::Config("empty command batch".into()))?;
+    .await;
+    let (code, outs) = match command_batch_result(ran)? {
+        Ok(ran) => ran,
+        Err(failed) => return Ok(failed),
+    };
     let files = outs.into_iter().next();
     if code != 0 {
-        return Ok(Assembled::failed(
-            files,
-            "Command failed",
-            format!("exit code {code}"),
-        ));
+        log.line(&format!("commands exited with code {code}"));
+        return Ok(Assembled::failed(files, "Command failed", String::new()));
     }
     Ok(Assembled {
         files,

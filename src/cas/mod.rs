@@ -4,9 +4,11 @@
 //! LocalCAS services ([`Cas`]). It only *reads* objects straight from casd's store
 //! (`<cachedir>/cas/objects/<2 hex>/<62 hex>`), as BuildStream does, which is much faster than
 //! an RPC per Directory. [`casd`] starts and stops the daemon; [`tree`] builds sandbox input
-//! trees by merging Directory trees without touching the disk.
+//! trees by merging Directory trees without touching the disk; [`export`] writes trees out
+//! (artifact checkouts, to disk or as tar archives).
 
 pub mod casd;
+pub mod export;
 pub mod proto;
 pub mod tree;
 
@@ -86,6 +88,25 @@ pub fn empty_directory_digest() -> Digest {
 /// Stores the empty Directory and returns its digest.
 pub async fn empty_directory_digest_stored(cas: &Cas) -> Result<Digest> {
     cas.put_message(&Directory::default()).await
+}
+
+/// Where [`tree::Dir`] reads Directory messages from: casd's store, read directly
+/// ([`LocalStore`], no casd needed) or through a session with casd ([`Cas`]).
+pub trait ReadDirectory {
+    /// Reads and decodes the Directory `d`.
+    fn directory(&self, d: &Digest) -> Result<Directory>;
+}
+
+impl ReadDirectory for LocalStore {
+    fn directory(&self, d: &Digest) -> Result<Directory> {
+        LocalStore::directory(self, d)
+    }
+}
+
+impl ReadDirectory for Cas {
+    fn directory(&self, d: &Digest) -> Result<Directory> {
+        self.store.directory(d)
+    }
 }
 
 /// Largest total size sent in one BatchUpdateBlobs (casd accepts 4 MiB messages).

@@ -12,7 +12,7 @@
 //! an error.
 
 use super::proto::reapi::{Digest, Directory, DirectoryNode, FileNode, SymlinkNode};
-use super::{Cas, CasError, Result};
+use super::{CasError, ReadDirectory, Result};
 use prost::Message;
 use std::collections::BTreeMap;
 
@@ -51,7 +51,7 @@ pub struct ImportResult {
     pub ignored: Vec<String>,
 }
 
-fn expand(cas: &Cas, d: &Digest) -> Result<BTreeMap<String, Entry>> {
+fn expand(cas: &impl ReadDirectory, d: &Digest) -> Result<BTreeMap<String, Entry>> {
     let dir = cas.directory(d)?;
     let mut map = BTreeMap::new();
     for f in dir.files {
@@ -69,6 +69,9 @@ fn expand(cas: &Cas, d: &Digest) -> Result<BTreeMap<String, Entry>> {
     Ok(map)
 }
 
+/// How many symlinks a path lookup follows before giving up (Linux's limit).
+const SYMLINK_DEPTH: usize = 40;
+
 fn join(prefix: &str, name: &str) -> String {
     if prefix.is_empty() {
         name.to_owned()
@@ -84,7 +87,7 @@ impl Dir {
     }
 
     /// The entries, expanding from CAS when sealed.
-    pub fn entries(&mut self, cas: &Cas) -> Result<&mut BTreeMap<String, Entry>> {
+    pub fn entries(&mut self, cas: &impl ReadDirectory) -> Result<&mut BTreeMap<String, Entry>> {
         if let Dir::Sealed(d) = self {
             let map = expand(cas, d)?;
             *self = Dir::Open(map);
@@ -95,7 +98,7 @@ impl Dir {
         }
     }
 
-    fn is_empty(&mut self, cas: &Cas) -> Result<bool> {
+    fn is_empty(&mut self, cas: &impl ReadDirectory) -> Result<bool> {
         Ok(match self {
             Dir::Sealed(d) => d.size_bytes == 0 || cas.directory(d)?.encoded_len() == 0,
             Dir::Open(m) => m.is_empty(),
@@ -103,7 +106,7 @@ impl Dir {
     }
 
     /// Opens (creating when missing) the directory at `path` (`/`-separated, relative).
-    pub fn open_dir(&mut self, cas: &Cas, path: &str) -> Result<&mut Dir> {
+    pub fn open_dir(&mut self, cas: &impl ReadDirectory, path: &str) -> Result<&mut Dir> {
         let mut cur = self;
         for part in path.split('/').filter(|p| !p.is_empty() && *p != ".") {
             let entries = cur.entries(cas)?;
@@ -124,7 +127,7 @@ impl Dir {
     }
 
     /// The directory at `path`, if there is one.
-    pub fn find_dir(&mut self, cas: &Cas, path: &str) -> Result<Option<&mut Dir>> {
+    pub fn find_dir(&mut self, cas: &impl ReadDirectory, path: &str) -> Result<Option<&mut Dir>> {
         let mut cur = self;
         for part in path.split('/').filter(|p| !p.is_empty() && *p != ".") {
             match cur.entries(cas)?.get_mut(part) {
@@ -135,14 +138,113 @@ impl Dir {
         Ok(Some(cur))
     }
 
+    /// True when `path` (relative; this directory is the root) names an entry, symlinks
+    /// followed the way BuildStream's `CasBasedDirectory.exists(path, follow_symlinks=True)`
+    /// follows them: absolute targets from this root, `..` never above it, a symlink to a
+    /// missing entry (or a loop) does not exist.
+    pub fn exists_following(&mut self, cas: &impl ReadDirectory, path: &str) -> Result<bool> {
+        let parts: Vec<&str> = path.split('/').collect();
+        self.entry_exists(cas, Vec::new(), &parts, 0)
+    }
+
+    fn entry_exists(
+        &mut self,
+        cas: &impl ReadDirectory,
+        cwd: Vec<String>,
+        parts: &[&str],
+        depth: usize,
+    ) -> Result<bool> {
+        let Some((last, init)) = parts.split_last() else {
+            return Ok(false);
+        };
+        let Some(cwd) = self.resolve_dir(cas, cwd, init, depth)? else {
+            return Ok(false);
+        };
+        let target = match self.find_dir(cas, &cwd.join("/"))? {
+            Some(dir) => match dir.entries(cas)?.get(*last) {
+                None => return Ok(false),
+                Some(Entry::Symlink(target)) => target.clone(),
+                Some(_) => return Ok(true),
+            },
+            None => return Ok(false),
+        };
+        if depth >= SYMLINK_DEPTH {
+            return Ok(false);
+        }
+        let start = if target.starts_with('/') {
+            Vec::new()
+        } else {
+            cwd
+        };
+        let parts: Vec<&str> = target.split('/').collect();
+        self.entry_exists(cas, start, &parts, depth + 1)
+    }
+
+    /// The directory `parts` leads to from `cwd` (names from the root, all directories), as
+    /// names from the root; None when something on the way is missing or not a directory.
+    fn resolve_dir(
+        &mut self,
+        cas: &impl ReadDirectory,
+        mut cwd: Vec<String>,
+        parts: &[&str],
+        depth: usize,
+    ) -> Result<Option<Vec<String>>> {
+        enum Step {
+            Into,
+            Link(String),
+            Missing,
+            NotDir,
+        }
+        for part in parts.iter().filter(|p| !p.is_empty()) {
+            let step = match self.find_dir(cas, &cwd.join("/"))? {
+                Some(dir) => match dir.entries(cas)?.get(*part) {
+                    Some(Entry::Dir(_)) => Step::Into,
+                    Some(Entry::Symlink(target)) => Step::Link(target.clone()),
+                    Some(Entry::File(_)) => Step::NotDir,
+                    None => Step::Missing,
+                },
+                None => return Ok(None),
+            };
+            match step {
+                Step::Into => cwd.push((*part).to_owned()),
+                Step::Link(target) => {
+                    if depth >= SYMLINK_DEPTH {
+                        return Ok(None);
+                    }
+                    let start = if target.starts_with('/') {
+                        Vec::new()
+                    } else {
+                        cwd
+                    };
+                    let parts: Vec<&str> = target.split('/').collect();
+                    match self.resolve_dir(cas, start, &parts, depth + 1)? {
+                        Some(resolved) => cwd = resolved,
+                        None => return Ok(None),
+                    }
+                }
+                Step::Missing if *part == "." => {}
+                Step::Missing if *part == ".." => {
+                    cwd.pop();
+                }
+                Step::Missing | Step::NotDir => return Ok(None),
+            }
+        }
+        Ok(Some(cwd))
+    }
+
     /// Imports `src` into this directory (see the module rules).
-    pub fn import(&mut self, cas: &Cas, src: Dir, result: &mut ImportResult) -> Result<()> {
+    pub fn import(
+        &mut self,
+        cas: &impl ReadDirectory,
+        src: Dir,
+        result: &mut ImportResult,
+    ) -> Result<()> {
         self.import_at(cas, src, "", result)
     }
 
     fn import_at(
         &mut self,
-        cas: &Cas,
+        cas: &impl ReadDirectory,
         mut src: Dir,
         prefix: &str,
         result: &mut ImportResult,
@@ -202,7 +304,7 @@ impl Dir {
     /// replacement rules.
     pub fn import_filtered(
         &mut self,
-        cas: &Cas,
+        cas: &impl ReadDirectory,
         src: Dir,
         filter: &dyn Fn(&str) -> bool,
         result: &mut ImportResult,
@@ -212,7 +314,7 @@ impl Dir {
 
     fn import_filtered_at(
         &mut self,
-        cas: &Cas,
+        cas: &impl ReadDirectory,
         mut src: Dir,
         prefix: &str,
         filter: &dyn Fn(&str) -> bool,
@@ -274,7 +376,7 @@ impl Dir {
     }
 
     /// Every path below (files, symlinks and directories, not the root itself), relative.
-    pub fn relative_paths(&mut self, cas: &Cas) -> Result<Vec<String>> {
+    pub fn relative_paths(&mut self, cas: &impl ReadDirectory) -> Result<Vec<String>> {
         let mut out = Vec::new();
         self.walk(cas, "", &mut |p, _| {
             out.push(p.to_owned());
@@ -340,7 +442,7 @@ impl Dir {
     /// Walks every file, symlink and directory below, calling `f(path, entry)` in sorted order.
     pub fn walk(
         &mut self,
-        cas: &Cas,
+        cas: &impl ReadDirectory,
         prefix: &str,
         f: &mut dyn FnMut(&str, &Entry) -> Result<()>,
     ) -> Result<()> {
@@ -353,5 +455,107 @@ impl Dir {
             }
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cas::LocalStore;
+
+    /// A store in a temporary directory, with blobs written the way casd lays them out.
+    struct Store {
+        _dir: tempfile::TempDir,
+        store: LocalStore,
+    }
+
+    impl Store {
+        fn new() -> Store {
+            let dir = tempfile::tempdir().unwrap();
+            let store = LocalStore::new(dir.path());
+            Store { _dir: dir, store }
+        }
+
+        fn put(&self, d: &Directory) -> Digest {
+            let bytes = d.encode_to_vec();
+            let digest = crate::cas::digest_of(&bytes);
+            let path = self.store.object_path(&digest);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, bytes).unwrap();
+            digest
+        }
+    }
+
+    fn file(name: &str) -> FileNode {
+        FileNode {
+            name: name.into(),
+            digest: Some(crate::cas::digest_of(b"")),
+            ..Default::default()
+        }
+    }
+
+    fn link(name: &str, target: &str) -> SymlinkNode {
+        SymlinkNode {
+            name: name.into(),
+            target: target.into(),
+            node_properties: None,
+        }
+    }
+
+    fn dir(name: &str, digest: Digest) -> DirectoryNode {
+        DirectoryNode {
+            name: name.into(),
+            digest: Some(digest),
+        }
+    }
+
+    /// `/bin/busybox`, `/bin/sh -> busybox`, `/usr/bin -> ../bin`, `/sbin -> /bin`,
+    /// `/loop -> loop`, `/dangling -> nothing`, `/bin/up -> ../../../usr`.
+    fn sysroot(s: &Store) -> Dir {
+        let bin = s.put(&Directory {
+            files: vec![file("busybox")],
+            symlinks: vec![link("sh", "busybox"), link("up", "../../../usr")],
+            ..Default::default()
+        });
+        let usr = s.put(&Directory {
+            symlinks: vec![link("bin", "../bin")],
+            ..Default::default()
+        });
+        Dir::from_digest(s.put(&Directory {
+            directories: vec![dir("bin", bin), dir("usr", usr)],
+            symlinks: vec![
+                link("dangling", "nothing"),
+                link("loop", "loop"),
+                link("sbin", "/bin"),
+            ],
+            ..Default::default()
+        }))
+    }
+
+    #[test]
+    fn exists_following_resolves_symlinks_inside_the_root() {
+        let s = Store::new();
+        let mut root = sysroot(&s);
+        for (path, exists) in [
+            ("bin/busybox", true),
+            ("bin/sh", true),
+            ("usr/bin/sh", true),
+            ("sbin/sh", true),
+            ("usr/bin/../bin/sh", true),
+            ("bin/up/bin/sh", true),
+            ("./bin/./sh", true),
+            ("bin/bash", false),
+            ("bin/sh/x", false),
+            ("dangling", false),
+            ("loop", false),
+            ("loop/x", false),
+            ("usr/sbin/sh", false),
+        ] {
+            assert_eq!(
+                root.exists_following(&s.store, path).unwrap(),
+                exists,
+                "{path}"
+            );
+        }
     }
 }

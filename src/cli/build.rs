@@ -8,7 +8,7 @@ use crate::graph::Pipeline;
 use crate::scheduler::{OnError, Options};
 use crate::yaml::LoadError;
 use anyhow::{anyhow, Context, Result};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 
 /// `build` arguments.
@@ -25,19 +25,7 @@ pub(super) struct BuildArgs {
 #[derive(clap::Subcommand, Debug)]
 pub(super) enum ArtifactCommand {
     /// Checkout contents of an artifact
-    Checkout {
-        /// Allow files to be overwritten
-        #[arg(short = 'f', long)]
-        force: bool,
-        /// The dependencies to checkout
-        #[arg(short = 'd', long = "deps", value_enum, default_value = "run")]
-        deps: super::Deps,
-        /// The directory to checkout the artifact to
-        #[arg(long)]
-        directory: Option<PathBuf>,
-        /// The element
-        target: String,
-    },
+    Checkout(super::checkout::CheckoutArgs),
     /// Show build logs of artifacts
     Log {
         /// Elements
@@ -63,7 +51,7 @@ pub(super) struct Session<'a> {
     pub strict: Option<bool>,
 }
 
-fn load(s: &Session, targets: &[String]) -> std::result::Result<Pipeline, LoadError> {
+pub(super) fn load(s: &Session, targets: &[String]) -> std::result::Result<Pipeline, LoadError> {
     let project_dir =
         find_project_dir(s.directory).map_err(|e| e.prefixed("Error loading project: "))?;
     let element_path = crate::loader::LoadContext::peek_element_path(&project_dir);
@@ -102,7 +90,7 @@ impl crate::scheduler::Services for LazyCasd<'_> {
     }
 }
 
-async fn start_casd(s: &Session<'_>, runner_jobs: usize) -> Result<(Casd, Cas)> {
+pub(super) async fn start_casd(s: &Session<'_>, runner_jobs: usize) -> Result<(Casd, Cas)> {
     let uc = crate::project::user_config();
     let runner = crate::cas::casd::find_tool(&["buildbox-run", "buildbox-run-bubblewrap"]);
     let cfg = CasdConfig {
@@ -119,7 +107,7 @@ async fn start_casd(s: &Session<'_>, runner_jobs: usize) -> Result<(Casd, Cas)> 
     Ok((casd, cas))
 }
 
-fn runtime() -> Result<tokio::runtime::Runtime> {
+pub(super) fn runtime() -> Result<tokio::runtime::Runtime> {
     tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -198,7 +186,7 @@ async fn build_async(
 /// `bst-rs artifact ...`.
 pub(super) fn artifact(s: &Session, cmd: &ArtifactCommand) -> i32 {
     let targets = match cmd {
-        ArtifactCommand::Checkout { target, .. } => vec![target.clone()],
+        ArtifactCommand::Checkout(args) => return super::checkout::checkout(s, args),
         ArtifactCommand::Log { artifacts } | ArtifactCommand::ListContents { artifacts } => {
             artifacts.clone()
         }
@@ -217,13 +205,29 @@ pub(super) fn artifact(s: &Session, cmd: &ArtifactCommand) -> i32 {
             return 255;
         }
     };
-    match artifact_run(s, cmd, &pipeline, strict) {
+    match artifact_run(cmd, &pipeline, strict) {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("\n{e:#}");
             255
         }
     }
+}
+
+/// The artifact an element uses (strict key, or in non-strict mode the weak key too), if
+/// it is cached (failed builds included).
+pub(super) fn lookup_artifact(
+    strict: bool,
+    cache: &ArtifactCache,
+    p: &Pipeline,
+    id: crate::loader::ElementId,
+) -> std::result::Result<Option<crate::cas::proto::bst::Artifact>, crate::artifact::ArtifactError> {
+    let mode = crate::scheduler::state::Mode {
+        strict,
+        build: false,
+        retry_failed: false,
+    };
+    crate::scheduler::state::lookup(p, cache, id, mode)
 }
 
 /// The artifact an element uses (strict key, or in non-strict mode the weak key too).
@@ -238,12 +242,7 @@ fn lookup(
         .strict
         .clone()
         .ok_or_else(|| anyhow!("{}: no cache key (a source has no ref)", el.name))?;
-    let mode = crate::scheduler::state::Mode {
-        strict,
-        build: false,
-        retry_failed: false,
-    };
-    crate::scheduler::state::lookup(p, cache, id, mode)?.ok_or_else(|| {
+    lookup_artifact(strict, cache, p, id)?.ok_or_else(|| {
         anyhow!(
             "Artifact not cached: {}",
             crate::artifact::artifact_name(&el.project_name, &el.name, &key)
@@ -251,9 +250,8 @@ fn lookup(
     })
 }
 
-/// `artifact log` and `list-contents` read the cache directly; `checkout` starts casd to
-/// store the merged tree it writes out.
-fn artifact_run(s: &Session, cmd: &ArtifactCommand, p: &Pipeline, strict: bool) -> Result<()> {
+/// `artifact log` and `list-contents`: read the cache directly.
+fn artifact_run(cmd: &ArtifactCommand, p: &Pipeline, strict: bool) -> Result<()> {
     let uc = crate::project::user_config();
     let cache = ArtifactCache::new(&uc.cachedir());
     let mut found = Vec::new();
@@ -261,52 +259,7 @@ fn artifact_run(s: &Session, cmd: &ArtifactCommand, p: &Pipeline, strict: bool) 
         found.push((&p.elements[&id], lookup(strict, &cache, p, id)?));
     }
     match cmd {
-        ArtifactCommand::Checkout {
-            force,
-            directory,
-            deps,
-            ..
-        } => {
-            let (el, _) = &found[0];
-            let dest = directory
-                .clone()
-                .unwrap_or_else(|| PathBuf::from(crate::artifact::normal_name(&el.name)));
-            if dest.exists()
-                && std::fs::read_dir(&dest)
-                    .map(|mut d| d.next().is_some())
-                    .unwrap_or(false)
-                && !force
-            {
-                return Err(anyhow!(
-                    "Checkout directory '{}' is not empty (use --force)",
-                    dest.display()
-                ));
-            }
-            // The selected artifacts merged in staging order, as bst stages them.
-            let scope = super::scope_of(*deps);
-            let mut files = Vec::new();
-            for id in p.dependencies(&p.targets, scope) {
-                files.push(lookup(strict, &cache, p, id)?.files.unwrap_or_default());
-            }
-            runtime()?
-                .block_on(async {
-                    let (mut casd, cas) = start_casd(s, 1).await?;
-                    let mut root = crate::cas::tree::Dir::default();
-                    for f in files {
-                        root.import(
-                            &cas,
-                            crate::cas::tree::Dir::from_digest(f),
-                            &mut Default::default(),
-                        )?;
-                    }
-                    let mut blobs = Vec::new();
-                    let digest = root.seal(&mut blobs);
-                    cas.put_blobs(blobs).await?;
-                    casd.stop();
-                    Ok::<_, anyhow::Error>(digest)
-                })
-                .and_then(|digest| Ok(cache.export(&digest, &dest)?))?;
-        }
+        ArtifactCommand::Checkout(_) => {}
         ArtifactCommand::Log { .. } => {
             use std::io::Write;
             let mut out = std::io::stdout().lock();

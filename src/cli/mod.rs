@@ -4,6 +4,7 @@
 //! way `bst` prints them (message, then detail) and exit with code 255.
 
 mod build;
+mod checkout;
 pub mod format;
 mod source;
 
@@ -107,10 +108,19 @@ fn print_error(e: &LoadError) {
     eprintln!();
     eprintln!("{}", e.message);
     if let Some(detail) = &e.detail {
+        print_detail(detail);
+    }
+}
+
+/// An error's detail as `bst` prints it: a blank line, then every line indented by four
+/// spaces (a detail ending in a newline ends with a blank line).
+fn print_detail(detail: &str) {
+    eprintln!();
+    for line in detail.lines() {
+        eprintln!("    {line}");
+    }
+    if detail.ends_with('\n') {
         eprintln!();
-        for line in detail.lines() {
-            eprintln!("    {line}");
-        }
     }
 }
 

@@ -96,10 +96,7 @@ impl From<SourceError> for CmdError {
 
 fn print_detail(detail: &Option<String>) {
     if let Some(detail) = detail {
-        eprintln!();
-        for line in detail.lines() {
-            eprintln!("    {line}");
-        }
+        super::print_detail(detail);
     }
 }
 

@@ -113,6 +113,11 @@ impl Batch {
         }
     }
 
+    /// The environment the batch runs with (its first command's), None when empty.
+    pub fn environment(&self) -> Option<&[(String, String)]> {
+        self.first.as_ref().map(|c| c.env.as_slice())
+    }
+
     /// True when no command was added.
     pub fn is_empty(&self) -> bool {
         self.first.is_none()
@@ -205,8 +210,9 @@ impl Runner {
         &self.casd_socket
     }
 
-    /// Uploads the Action and runs it; the command's output goes to `log`.
-    pub async fn run(&self, cas: &Cas, run: &Run, log: &Path) -> Result<Outcome> {
+    /// Uploads the Action and runs it; the command's output (stdout and stderr) is appended
+    /// to `log`, or goes to stderr without one.
+    pub async fn run(&self, cas: &Cas, run: &Run, log: Option<&Path>) -> Result<Outcome> {
         let mut platform: Vec<(String, String)> = run.platform.clone();
         platform.sort();
         let platform = Platform {
@@ -252,11 +258,24 @@ impl Runner {
         tokio::fs::write(&action_file, &action_bytes)
             .await
             .map_err(|e| SandboxError::Io(action_file.clone(), e))?;
-        let logf = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(log)
-            .map_err(|e| SandboxError::Io(log.into(), e))?;
+        let (logf, log_name): (std::fs::File, PathBuf) = match log {
+            Some(log) => (
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(log)
+                    .map_err(|e| SandboxError::Io(log.into(), e))?,
+                log.into(),
+            ),
+            None => {
+                use std::os::fd::AsFd;
+                let fd = std::io::stderr()
+                    .as_fd()
+                    .try_clone_to_owned()
+                    .map_err(|e| SandboxError::Io("<stderr>".into(), e))?;
+                (fd.into(), "<stderr>".into())
+            }
+        };
         let mut cmd = tokio::process::Command::new(&self.runner);
         cmd.arg(format!("--remote=unix:{}", self.casd_socket.display()))
             .arg(format!("--action={}", action_file.display()))
@@ -268,7 +287,7 @@ impl Runner {
         cmd.stdin(std::process::Stdio::null())
             .stdout(
                 logf.try_clone()
-                    .map_err(|e| SandboxError::Io(log.into(), e))?,
+                    .map_err(|e| SandboxError::Io(log_name.clone(), e))?,
             )
             .stderr(logf)
             .kill_on_drop(true)
@@ -283,13 +302,13 @@ impl Runner {
         let result = match result {
             Ok(bytes) if status.success() => {
                 ActionResult::decode(bytes.as_slice()).map_err(|e| {
-                    SandboxError::Runner(format!("unreadable ActionResult: {e}"), log.into())
+                    SandboxError::Runner(format!("unreadable ActionResult: {e}"), log_name.clone())
                 })?
             }
             _ => {
                 return Err(SandboxError::Runner(
                     format!("{status}, action {}", digest_str(&action_digest)),
-                    log.into(),
+                    log_name,
                 ))
             }
         };

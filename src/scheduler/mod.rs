@@ -519,8 +519,8 @@ pub async fn build<S: Services>(
                         }
                     }
                     Err(e) => {
+                        // A failed job counts as failed, not processed, as in BuildStream.
                         status.finish(id, false, &e);
-                        build_q.processed += 1;
                         build_q.failed.push(name.clone());
                         summary.failures.push((name, e));
                         stopping |= opts.on_error != OnError::Continue;
@@ -678,6 +678,7 @@ async fn build_job(
         .map_err(|e| e.to_string())?;
     match assembled.result {
         Ok(()) => Ok(assembled.files.unwrap_or_default()),
+        Err((desc, detail)) if detail.is_empty() => Err(desc),
         Err((desc, detail)) => Err(format!("{desc}: {detail}")),
     }
 }
