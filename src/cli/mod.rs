@@ -348,15 +348,10 @@ fn show(
     if let Order::Alpha = args.order {
         selection.sort_by(|a, b| pipeline.elements[a].name.cmp(&pipeline.elements[b].name));
     }
-    // Lines are independent: render them in parallel, report the first error in order.
-    let lines: Vec<String> = {
-        use rayon::prelude::*;
-        let rendered: Vec<_> = selection
-            .par_iter()
-            .map(|&id| format::render(&pipeline, id, fmt, cache.as_ref()))
-            .collect();
-        rendered.into_iter().collect::<Result<_, _>>()?
-    };
+    let mut lines = Vec::new();
+    for id in selection {
+        lines.push(format::render(&pipeline, id, fmt, cache.as_ref())?);
+    }
     // The process ends right after printing: skip freeing the whole graph.
     std::mem::forget(pipeline);
     // Each line ends with a newline, also after a multi-line YAML value that already ends

@@ -385,14 +385,6 @@ impl<'a> Instantiator<'a> {
         Some((node, vars))
     }
 
-    /// The instantiated elements, by load element id. The kinds' defaults (with every
-    /// expansion they shared) are freed on a worker thread, off the caller's path.
-    pub fn into_elements(mut self) -> HashMap<ElementId, Element> {
-        let defaults = std::mem::take(&mut self.defaults);
-        rayon::spawn(move || drop(defaults));
-        std::mem::take(&mut self.elements)
-    }
-
     /// The load context.
     pub fn context(&self) -> &LoadContext {
         self.ctx

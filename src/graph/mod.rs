@@ -79,7 +79,7 @@ impl Pipeline {
             ctx_ref.elements[id].deps.iter().map(|d| d.element)
         });
         inst.build_all(plan, |elements, id, tail| keys.built(elements, id, tail))?;
-        let elements = inst.into_elements();
+        let elements = std::mem::take(&mut inst.elements);
         Ok(Pipeline {
             ctx,
             elements,
