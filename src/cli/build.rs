@@ -65,6 +65,22 @@ pub(super) fn load(s: &Session, targets: &[String]) -> std::result::Result<Pipel
     Ok(pipeline)
 }
 
+/// [`load`], then the strict mode (`--strict`/`--no-strict`, else the user configuration);
+/// an error is reported as bst reports it and becomes the exit code.
+pub(super) fn load_session(
+    s: &Session,
+    targets: &[String],
+) -> std::result::Result<(Pipeline, bool), i32> {
+    let loaded = load(s, targets).and_then(|p| {
+        let strict = super::strict_mode(s.strict, &p)?;
+        Ok((p, strict))
+    });
+    loaded.map_err(|e| {
+        print_error(&e);
+        255
+    })
+}
+
 /// casd for a build session, started when the first job needs it.
 struct LazyCasd<'a> {
     session: &'a Session<'a>,
@@ -116,19 +132,9 @@ pub(super) fn runtime() -> Result<tokio::runtime::Runtime> {
 
 /// `bst-rs build`.
 pub(super) fn build(s: &Session, args: &BuildArgs) -> i32 {
-    let pipeline = match load(s, &args.elements) {
-        Ok(p) => p,
-        Err(e) => {
-            print_error(&e);
-            return 255;
-        }
-    };
-    let strict = match super::strict_mode(s.strict, &pipeline) {
-        Ok(b) => b,
-        Err(e) => {
-            print_error(&e);
-            return 255;
-        }
+    let (pipeline, strict) = match load_session(s, &args.elements) {
+        Ok(loaded) => loaded,
+        Err(code) => return code,
     };
     match runtime().and_then(|rt| rt.block_on(build_async(s, args, pipeline, strict))) {
         Ok(true) => 0,
@@ -191,19 +197,9 @@ pub(super) fn artifact(s: &Session, cmd: &ArtifactCommand) -> i32 {
             artifacts.clone()
         }
     };
-    let pipeline = match load(s, &targets) {
-        Ok(p) => p,
-        Err(e) => {
-            print_error(&e);
-            return 255;
-        }
-    };
-    let strict = match super::strict_mode(s.strict, &pipeline) {
-        Ok(b) => b,
-        Err(e) => {
-            print_error(&e);
-            return 255;
-        }
+    let (pipeline, strict) = match load_session(s, &targets) {
+        Ok(loaded) => loaded,
+        Err(code) => return code,
     };
     match artifact_run(cmd, &pipeline, strict) {
         Ok(()) => 0,

@@ -8,7 +8,7 @@
 //! `--compression` or the compression the file name implies). casd is started only when
 //! there are integration commands to run.
 
-use super::build::{load, lookup_artifact, runtime, start_casd, Session};
+use super::build::{load, load_session, lookup_artifact, runtime, start_casd, Session};
 use super::{print_error, scope_of, Deps};
 use crate::artifact::ArtifactCache;
 use crate::cas::tree::{Dir, ImportResult};
@@ -162,19 +162,9 @@ pub(super) fn checkout(s: &Session, args: &CheckoutArgs) -> i32 {
             }
         }),
     };
-    let pipeline = match load(s, std::slice::from_ref(target)) {
-        Ok(p) => p,
-        Err(e) => {
-            print_error(&e);
-            return 255;
-        }
-    };
-    let strict = match super::strict_mode(s.strict, &pipeline) {
-        Ok(b) => b,
-        Err(e) => {
-            print_error(&e);
-            return 255;
-        }
+    let (pipeline, strict) = match load_session(s, std::slice::from_ref(target)) {
+        Ok(loaded) => loaded,
+        Err(code) => return code,
     };
     let integrate = !args.no_integrate;
     match run(s, &pipeline, strict, args, &location, integrate) {
