@@ -340,13 +340,25 @@ pub async fn build<S: Services>(
         }
     }
 
+    // Required elements already cached pass through both queues as skipped; BuildStream's
+    // session counts every required element (its first queue enqueues them all).
+    let required_cached = plan
+        .iter()
+        .filter(|e| required.contains(e) && files.contains_key(e))
+        .count();
     let mut summary = Summary {
         total: plan.len(),
-        session: session.len(),
+        session: session.len() + required_cached,
         ..Default::default()
     };
-    let mut fetch_q = QueueCounts::default();
-    let mut build_q = QueueCounts::default();
+    let mut fetch_q = QueueCounts {
+        skipped: required_cached,
+        ..Default::default()
+    };
+    let mut build_q = QueueCounts {
+        skipped: required_cached,
+        ..Default::default()
+    };
     let mut fetch_heap: BinaryHeap<Ready> = BinaryHeap::new();
     let mut build_heap: BinaryHeap<Ready> = BinaryHeap::new();
     let mut fetched: HashSet<ElementId> = HashSet::default();
@@ -380,7 +392,6 @@ pub async fn build<S: Services>(
                 .push((name, "Element has a cached build failure".into()));
         }
     }
-    build_q.skipped = plan.len() - session.len();
 
     // casd only when something is to be fetched or built.
     if session.iter().all(|e| cached_failure.contains(e)) {
@@ -454,7 +465,12 @@ pub async fn build<S: Services>(
         if running.is_empty() {
             break;
         }
-        status.tick(&summary_line(&fetch_q, &build_q, plan.len(), session.len()));
+        status.tick(&summary_line(
+            &fetch_q,
+            &build_q,
+            plan.len(),
+            summary.session,
+        ));
         let msg = tokio::select! {
             m = rx.recv() => m,
             _ = ticker.tick() => {
