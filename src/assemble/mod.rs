@@ -603,20 +603,48 @@ fn has_command(
     Ok(false)
 }
 
-/// The outcome of an element's command batch (run in `assemble()`, where BuildStream caches
-/// a sandbox error as a failed build): the exit code and output trees, or the failure to
-/// cache.
-fn command_batch_result(
-    ran: Result<Option<(i32, Vec<Digest>)>>,
-) -> Result<std::result::Result<(i32, Vec<Digest>), Assembled>> {
-    match ran {
-        Ok(Some(ran)) => Ok(Ok(ran)),
-        Ok(None) => Err(AssembleError::Config("empty command batch".into())),
+/// Runs an element's command batch over `root` (in `assemble()`, where BuildStream caches a
+/// sandbox error as a failed build) and collects `install_root` as the element's files: how
+/// BuildElements and script elements end. A command that exits non-zero, or one the staged
+/// root does not provide, is a failed build.
+async fn run_commands(
+    env: &BuildEnv<'_>,
+    d: &ElementDetails,
+    root: Digest,
+    batch: Batch,
+    install_root: &str,
+    socket: Option<&ReapiSocket>,
+    log: &mut Log,
+) -> Result<Assembled> {
+    log.line("Running commands");
+    let ran = run_batch(
+        env,
+        d,
+        root,
+        batch,
+        vec![install_root.to_owned()],
+        socket,
+        log,
+    )
+    .await;
+    let (code, outs) = match ran {
+        Ok(Some(ran)) => ran,
+        Ok(None) => return Err(AssembleError::Config("empty command batch".into())),
         Err(e @ AssembleError::MissingCommand(_)) => {
-            Ok(Err(Assembled::failed(None, &e.to_string(), String::new())))
+            return Ok(Assembled::failed(None, &e.to_string(), String::new()))
         }
-        Err(e) => Err(e),
+        Err(e) => return Err(e),
+    };
+    let files = outs.into_iter().next();
+    if code != 0 {
+        log.line(&format!("commands exited with code {code}"));
+        return Ok(Assembled::failed(files, "Command failed", String::new()));
     }
+    Ok(Assembled {
+        files,
+        result: Ok(()),
+        public: None,
+    })
 }
 
 /// The command a batch would run that `root` does not provide (see [`has_command`]), if any:
@@ -787,22 +815,7 @@ async fn build_in(
         ));
     }
     batch.clean_directory(&build_root);
-    log.line("Running commands");
-    let ran = run_batch(env, d, root, batch, vec![install_root.clone()], socket, log).await;
-    let (code, outs) = match command_batch_result(ran)? {
-        Ok(ran) => ran,
-        Err(failed) => return Ok(failed),
-    };
-    let files = outs.into_iter().next();
-    if code != 0 {
-        log.line(&format!("commands exited with code {code}"));
-        return Ok(Assembled::failed(files, "Command failed", String::new()));
-    }
-    Ok(Assembled {
-        files,
-        result: Ok(()),
-        public: None,
-    })
+    run_commands(env, d, root, batch, &install_root, socket, log).await
 }
 
 async fn import_element(env: &BuildEnv<'_>, el: &Element, _log: &mut Log) -> Result<Assembled> {
@@ -1127,29 +1140,5 @@ async fn script_in(
     } else {
         seal(cas, root).await?
     };
-    log.line("Running commands");
-    let ran = run_batch(
-        env,
-        d,
-        digest,
-        batch,
-        vec![run.install_root.clone()],
-        socket,
-        log,
-    )
-    .await;
-    let (code, outs) = match command_batch_result(ran)? {
-        Ok(ran) => ran,
-        Err(failed) => return Ok(failed),
-    };
-    let files = outs.into_iter().next();
-    if code != 0 {
-        log.line(&format!("commands exited with code {code}"));
-        return Ok(Assembled::failed(files, "Command failed", String::new()));
-    }
-    Ok(Assembled {
-        files,
-        result: Ok(()),
-        public: None,
-    })
+    run_commands(env, d, digest, batch, &run.install_root, socket, log).await
 }
