@@ -72,6 +72,44 @@ fn expand(cas: &impl ReadDirectory, d: &Digest) -> Result<BTreeMap<String, Entry
 /// How many symlinks a path lookup follows before giving up (Linux's limit).
 const SYMLINK_DEPTH: usize = 40;
 
+/// The error for importing a directory where the destination has a file or symlink.
+fn not_a_directory(existing: &Entry, rel: &str) -> CasError {
+    let what = if matches!(existing, Entry::Symlink(_)) {
+        "symlink"
+    } else {
+        "regular file"
+    };
+    CasError::Corrupt(
+        rel.to_owned(),
+        format!("Destination is a {what}, not a directory: /{rel}"),
+    )
+}
+
+/// Puts a file or symlink at `name` in `dest` by the module's replacement rules: it replaces
+/// a file, a symlink or an empty directory (overwritten), and is ignored where a non-empty
+/// directory is.
+fn place_file_or_link(
+    cas: &impl ReadDirectory,
+    dest: &mut BTreeMap<String, Entry>,
+    name: String,
+    file_or_link: Entry,
+    rel: String,
+    result: &mut ImportResult,
+) -> Result<()> {
+    match dest.get_mut(&name) {
+        None => {}
+        Some(Entry::Dir(existing)) => {
+            if !existing.is_empty(cas)? {
+                result.ignored.push(rel);
+                return Ok(());
+            }
+            result.overwritten.push(rel);
+        }
+        Some(_) => result.overwritten.push(rel),
+    }
+    dest.insert(name, file_or_link);
+    Ok(())
+}
 fn join(prefix: &str, name: &str) -> String {
     if prefix.is_empty() {
         name.to_owned()
@@ -266,31 +304,10 @@ impl Dir {
                         dest.insert(name, Entry::Dir(sub));
                     }
                     Some(Entry::Dir(existing)) => existing.import_at(cas, sub, &rel, result)?,
-                    Some(other) => {
-                        let what = if matches!(other, Entry::Symlink(_)) {
-                            "symlink"
-                        } else {
-                            "regular file"
-                        };
-                        return Err(CasError::Corrupt(
-                            rel.clone(),
-                            format!("Destination is a {what}, not a directory: /{rel}"),
-                        ));
-                    }
+                    Some(other) => return Err(not_a_directory(other, &rel)),
                 },
                 file_or_link => {
-                    match dest.get_mut(&name) {
-                        None => {}
-                        Some(Entry::Dir(existing)) => {
-                            if !existing.is_empty(cas)? {
-                                result.ignored.push(rel);
-                                continue;
-                            }
-                            result.overwritten.push(rel);
-                        }
-                        Some(_) => result.overwritten.push(rel),
-                    }
-                    dest.insert(name, file_or_link);
+                    place_file_or_link(cas, dest, name, file_or_link, rel, result)?;
                 }
             }
         }
@@ -332,17 +349,7 @@ impl Dir {
                         .or_insert_with(|| Entry::Dir(Dir::default()))
                     {
                         Entry::Dir(d) => d.import_filtered_at(cas, sub, &rel, filter, result)?,
-                        other => {
-                            let what = if matches!(other, Entry::Symlink(_)) {
-                                "symlink"
-                            } else {
-                                "regular file"
-                            };
-                            return Err(CasError::Corrupt(
-                                rel.clone(),
-                                format!("Destination is a {what}, not a directory: /{rel}"),
-                            ));
-                        }
+                        other => return Err(not_a_directory(other, &rel)),
                     }
                     if created && !filter(&rel) {
                         let dest = self.entries(cas)?;
@@ -357,18 +364,7 @@ impl Dir {
                     if !filter(&rel) {
                         continue;
                     }
-                    match dest.get_mut(&name) {
-                        None => {}
-                        Some(Entry::Dir(existing)) => {
-                            if !existing.is_empty(cas)? {
-                                result.ignored.push(rel);
-                                continue;
-                            }
-                            result.overwritten.push(rel);
-                        }
-                        Some(_) => result.overwritten.push(rel),
-                    }
-                    dest.insert(name, file_or_link);
+                    place_file_or_link(cas, dest, name, file_or_link, rel, result)?;
                 }
             }
         }
