@@ -14,6 +14,7 @@
 //!    ([`listsort`]) and BuildStream's non-transitive comparator.
 
 pub mod listsort;
+mod prefetch;
 
 use crate::project::options::OptionPool;
 use crate::project::variables::Variables;
@@ -21,6 +22,7 @@ use crate::project::{includes, JunctionConfig, Project, ProjectHost, ProjectId};
 use crate::yaml::FxIndexMap as IndexMap;
 use crate::yaml::{load_file, LoadError, LoadErrorReason, Node, Provenance, Result};
 use fixedbitset::FixedBitSet;
+use prefetch::{Parsed, Prefetched};
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -127,24 +129,8 @@ pub struct LoadContext {
     metas: Vec<ProjectMeta>,
     cli_options: Vec<(String, String)>,
     include_cache: HashMap<(ProjectId, PathBuf), Node>,
-    /// `.bst` files parsed ahead of time, in parallel, by full path.
-    prefetched: HashMap<PathBuf, Result<Parsed>>,
-}
-
-/// A parsed `.bst` file.
-struct Parsed {
-    node: Node,
-    /// Whether it has conditionals, assertions or includes (`(?)`, `(!)`, `(@)` keys), which
-    /// only then need processing.
-    directives: bool,
-}
-
-impl Parsed {
-    fn load(path: &Path, display: &str) -> Result<Parsed> {
-        let node = load_file(path, display)?;
-        let directives = node.any_key(&|k| matches!(k, "(?)" | "(!)" | "(@)"));
-        Ok(Parsed { node, directives })
-    }
+    /// `.bst` files parsed (and processed) ahead of time, in parallel.
+    prefetched: Prefetched,
 }
 
 fn invalid(msg: String) -> LoadError {
@@ -418,7 +404,7 @@ impl LoadContext {
             metas: Vec::new(),
             cli_options,
             include_cache: HashMap::default(),
-            prefetched: HashMap::default(),
+            prefetched: Prefetched::default(),
         };
         ctx.add_project(directory, None, None)?;
         Ok(ctx)
@@ -458,29 +444,11 @@ impl LoadContext {
             }
         };
         self.metas[id].element_path = project.element_path.clone();
-        self.prefetch(
-            &project.element_path,
-            &self.metas[id].display_prefix.clone(),
-        );
+        let meta = &self.metas[id];
+        self.prefetched
+            .parse_tree(id, &meta.element_path, &meta.display_prefix);
         self.projects.push(project);
         Ok(id)
-    }
-
-    /// Parses every `.bst` file under `element_path` in parallel (rayon), so that the
-    /// sequential loader only looks them up. Files that are never loaded cost parsing time
-    /// only; their errors are reported only if they are loaded.
-    fn prefetch(&mut self, element_path: &Path, display_prefix: &str) {
-        use rayon::prelude::*;
-        let files: Vec<String> = crate::project::list_element_files(element_path);
-        let parsed: Vec<(PathBuf, Result<Parsed>)> = files
-            .into_par_iter()
-            .map(|rel| {
-                let path = element_path.join(&rel);
-                let parsed = Parsed::load(&path, &format!("{display_prefix}{rel}"));
-                (path, parsed)
-            })
-            .collect();
-        self.prefetched.extend(parsed);
     }
 
     /// The element directory a project declares (for expanding target globs before
@@ -508,6 +476,7 @@ impl LoadContext {
         };
         let full = snapshot.load_second_pass(self, &cli)?;
         self.projects[project].second_pass = Some(full);
+        self.process_ahead(project);
         Ok(())
     }
 
@@ -538,8 +507,9 @@ impl LoadContext {
             let id = self.load_file(loader, &name, None)?;
             ids.push(id);
         }
-        // Files parsed ahead of time but never loaded are no longer needed.
-        self.prefetched = HashMap::default();
+        // Files parsed ahead of time but never loaded are no longer needed: freed on a worker
+        // thread while this one goes on.
+        self.prefetched.discard();
         self.check_circular(&ids)?;
         let mut visited = HashSet::default();
         let mut sets = Vec::new();
@@ -895,11 +865,15 @@ impl LoadContext {
         let element_path = self.metas[pid].element_path.clone();
         let fullpath = element_path.join(filename);
         let display = format!("{}{}", self.metas[pid].display_prefix, filename);
-        let loaded = match self.prefetched.remove(&fullpath) {
+        let loaded = match self.prefetched.take(&fullpath, pid) {
             Some(r) => r,
             None => Parsed::load(&fullpath, &display),
         };
-        let Parsed { mut node, directives } = loaded.map_err(|e| {
+        let Parsed {
+            mut node,
+            directives,
+            processed,
+        } = loaded.map_err(|e| {
             if e.reason != LoadErrorReason::MissingFile {
                 return e;
             }
@@ -937,7 +911,7 @@ impl LoadContext {
             pool.process_node(&mut node, &[])?;
         } else {
             self.ensure_fully_loaded(pid)?;
-            if directives {
+            if directives && !processed {
                 includes::process(self, &mut node, pid, false, true)?;
             }
         }

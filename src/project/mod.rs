@@ -743,6 +743,16 @@ fn canonical_dir(dir: &Path) -> Option<PathBuf> {
     resolved
 }
 
+/// Whether a directory entry is a directory, following symbolic links (as `Path::is_dir`),
+/// but without a `stat` for entries whose type the directory listing already tells.
+pub fn entry_is_dir(entry: &std::fs::DirEntry) -> bool {
+    match entry.file_type() {
+        Ok(t) if t.is_symlink() => entry.path().is_dir(),
+        Ok(t) => t.is_dir(),
+        Err(_) => entry.path().is_dir(),
+    }
+}
+
 /// Every `.bst` file under `element_path`, as element names (relative paths), depth first
 /// with each directory's entries in name order.
 pub fn list_element_files(element_path: &Path) -> Vec<String> {
@@ -754,7 +764,7 @@ pub fn list_element_files(element_path: &Path) -> Vec<String> {
         entries.sort_by_key(|e| e.file_name());
         for e in entries {
             let p = e.path();
-            if p.is_dir() {
+            if entry_is_dir(&e) {
                 walk(base, &p, out);
             } else if p.extension().is_some_and(|x| x == "bst") {
                 if let Ok(rel) = p.strip_prefix(base) {
