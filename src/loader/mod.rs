@@ -100,6 +100,8 @@ pub struct LoadElement {
     /// Dependencies, sorted after loading.
     pub deps: Vec<Dependency>,
     fully_loaded: bool,
+    /// Whether `declared` holds the dependency declarations already (extracted ahead).
+    extracted: bool,
     declared: Vec<DepDecl>,
 }
 
@@ -141,6 +143,10 @@ fn invalid(msg: String) -> LoadError {
 pub fn normpath(path: &str) -> String {
     if path.is_empty() {
         return ".".into();
+    }
+    // Most names are normal already.
+    if path.split('/').all(|c| !matches!(c, "" | "." | "..")) {
+        return path.to_owned();
     }
     let absolute = path.starts_with('/');
     let mut parts: Vec<&str> = Vec::new();
@@ -541,6 +547,14 @@ impl LoadContext {
         name: &str,
         prov: Option<Provenance>,
     ) -> Result<ProjectId> {
+        // Junctions already resolved (they cannot be being searched for then).
+        let mut cached = Some(pid);
+        for junction_name in name.split(':') {
+            cached = cached.and_then(|l| self.loaders[l].loaders.get(junction_name).copied());
+        }
+        if let Some(loader) = cached {
+            return Ok(loader);
+        }
         if let Some(p) = prov {
             if let Some(circ) = self.loaders[pid].searching.get(name).copied() {
                 let mut e = LoadError::new(
@@ -765,11 +779,21 @@ impl LoadContext {
             return Some(n.clone());
         }
         for (key, node) in &junction.overrides {
-            if self.expand_link(pid, key) == override_path {
+            if self.link_expands_to(pid, key, override_path) {
                 return Some(node.clone());
             }
         }
         None
+    }
+
+    /// Whether `expand_link(pid, path) == expanded`, without building the expansion.
+    fn link_expands_to(&self, pid: ProjectId, path: &str, expanded: &str) -> bool {
+        for (link, target) in &self.loaders[pid].links {
+            if let Some(rest) = path.strip_prefix(link.as_str()) {
+                return expanded.strip_prefix(target.as_str()) == Some(rest);
+            }
+        }
+        path == expanded
     }
 
     fn search_for_overrides(&self, pid: ProjectId, filename: &str) -> Vec<(ProjectId, Node)> {
@@ -873,6 +897,7 @@ impl LoadContext {
             mut node,
             directives,
             processed,
+            declared,
         } = loaded.map_err(|e| {
             if e.reason != LoadErrorReason::MissingFile {
                 return e;
@@ -969,7 +994,8 @@ impl LoadContext {
             link_target: link_target.clone(),
             deps: Vec::new(),
             fully_loaded: false,
-            declared: Vec::new(),
+            extracted: declared.is_some(),
+            declared: declared.unwrap_or_default(),
         });
         self.loaders[pid].elements.insert(filename.to_owned(), id);
         if let Some(target) = link_target {
@@ -1081,6 +1107,9 @@ impl LoadContext {
     fn mark_fully_loaded(&mut self, id: ElementId) -> Result<()> {
         let el = &mut self.elements[id];
         el.fully_loaded = true;
+        if el.extracted {
+            return Ok(());
+        }
         let mut node = std::mem::replace(&mut el.node, Node::empty_map(Provenance::synthetic()));
         let decls = extract_depends(&mut node);
         let el = &mut self.elements[id];
@@ -1275,5 +1304,9 @@ mod tests {
         assert_eq!(normpath("a/./b//c.bst"), "a/b/c.bst");
         assert_eq!(normpath("a/../b.bst"), "b.bst");
         assert_eq!(normpath("../x.bst"), "../x.bst");
+        assert_eq!(normpath("a/b.bst"), "a/b.bst");
+        assert_eq!(normpath("a/b/"), "a/b");
+        assert_eq!(normpath("/a//b"), "/a/b");
+        assert_eq!(normpath("./"), ".");
     }
 }

@@ -1,6 +1,7 @@
 //! Work done ahead of the sequential loader, in parallel (rayon): parsing every `.bst` file
 //! of a project as soon as the project is known, and processing the `(@)` includes and
-//! `(?)` conditionals of those files as soon as the project's options are.
+//! `(?)` conditionals of those files, and extracting their dependency declarations, as soon
+//! as the project's options are known.
 //!
 //! Invariant: the sequential loader sees exactly what it would have computed itself. A file
 //! processed ahead was processed with its own project's options and local includes only;
@@ -8,7 +9,7 @@
 //! file another project also lists) is left raw, and the loader processes it in its own
 //! order, so errors and their order are BuildStream's.
 
-use super::LoadContext;
+use super::{extract_depends, DepDecl, LoadContext};
 use crate::project::options::OptionPool;
 use crate::project::{includes, ProjectHost, ProjectId};
 use crate::yaml::{load_file, LoadError, LoadErrorReason, Node, Result};
@@ -26,6 +27,8 @@ pub(super) struct Parsed {
     pub directives: bool,
     /// Whether those were processed already (ahead, for the project that listed the file).
     pub processed: bool,
+    /// The dependency declarations, once extracted (ahead) from the processed node.
+    pub declared: Option<Vec<DepDecl>>,
 }
 
 impl Parsed {
@@ -36,6 +39,7 @@ impl Parsed {
             node,
             directives,
             processed: false,
+            declared: None,
         })
     }
 }
@@ -100,7 +104,8 @@ impl Prefetched {
 
 impl LoadContext {
     /// Processes, in parallel, the directives of `project`'s prefetched elements that need
-    /// nothing but the project's own options and files (its second pass must be loaded).
+    /// nothing but the project's own options and files (its second pass must be loaded),
+    /// and extracts their dependency declarations.
     pub(super) fn process_ahead(&mut self, project: ProjectId) {
         let Some(full) = self.projects[project].second_pass.as_ref() else {
             return;
@@ -134,9 +139,19 @@ impl LoadContext {
             ) {
                 return;
             }
-            let r = includes::process(&mut host.handle(), &mut parsed.node, project, false, true);
-            parsed.processed = r.is_ok();
-            entry.spoiled = r.is_err();
+            if parsed.directives && !parsed.processed {
+                let r =
+                    includes::process(&mut host.handle(), &mut parsed.node, project, false, true);
+                parsed.processed = r.is_ok();
+                entry.spoiled = r.is_err();
+                if entry.spoiled {
+                    return;
+                }
+            }
+            match extract_depends(&mut parsed.node) {
+                Ok(declared) => parsed.declared = Some(declared),
+                Err(_) => entry.spoiled = true,
+            }
         });
     }
 }
