@@ -176,13 +176,35 @@ impl Element {
 struct KindDefaults {
     node: Node,
     imp: &'static dyn ElementKind,
+    /// The project's base variables, which the kind's compose over for `var_template`.
+    var_base: Node,
     /// Project variables composed with the kind's, pre-resolved, for elements that define
     /// no variables of their own (None when composing them fails: the slow path reports it).
-    var_template: Option<(Node, crate::project::variables::FrozenVariables)>,
+    /// Computed by the builders (in parallel), not while preparing.
+    var_template: OnceLock<Option<(Node, crate::project::variables::FrozenVariables)>>,
     /// The environment of elements that declare none (None when composing it fails).
     environment: Option<SharedExpansion<IndexMap<String, String>>>,
     /// The public data (with its JSON) of elements that declare none.
     public: Option<SharedExpansion<(Node, String)>>,
+}
+
+impl KindDefaults {
+    /// The project's variables composed with the kind's and resolved (once).
+    fn var_template(&self) -> Option<&(Node, crate::project::variables::FrozenVariables)> {
+        self.var_template
+            .get_or_init(|| {
+                let mut node = self.var_base.clone();
+                if let Some(v) = self.node.get_mapping("variables").ok()? {
+                    v.composite(&mut node).ok()?;
+                }
+                node.assert_fully_composited().ok()?;
+                crate::project::variables::check_protected(&node).ok()?;
+                let mut template_node = node.clone();
+                let vars = Variables::template(&mut template_node).ok()?;
+                Some((node, vars))
+            })
+            .as_ref()
+    }
 }
 
 /// The elements to build, in instantiation order, and the errors met preparing them.
@@ -339,8 +361,11 @@ impl<'a> Instantiator<'a> {
         if let Some(ov) = overrides_root.get_mapping(kind)? {
             ov.composite(&mut defaults)?;
         }
-        let var_template = self.var_template(pid, first_pass, &defaults);
         let full = self.ctx.projects[pid].second_pass.as_ref();
+        let var_base = match (first_pass, full) {
+            (false, Some(full)) => full.pass.base_variables.clone(),
+            _ => self.ctx.projects[pid].first_pass.base_variables.clone(),
+        };
         let project_env = if first_pass {
             None
         } else {
@@ -355,34 +380,13 @@ impl<'a> Instantiator<'a> {
         let d = std::sync::Arc::new(KindDefaults {
             node: defaults,
             imp,
-            var_template,
+            var_base,
+            var_template: OnceLock::new(),
             environment,
             public,
         });
         self.defaults.insert((pid, kind.to_owned()), d.clone());
         Ok(d)
-    }
-
-    fn var_template(
-        &self,
-        pid: ProjectId,
-        first_pass: bool,
-        defaults: &Node,
-    ) -> Option<(Node, crate::project::variables::FrozenVariables)> {
-        let project = &self.ctx.projects[pid];
-        let mut node = if first_pass {
-            project.first_pass.base_variables.clone()
-        } else {
-            project.second_pass.as_ref()?.pass.base_variables.clone()
-        };
-        if let Some(v) = defaults.get_mapping("variables").ok()? {
-            v.composite(&mut node).ok()?;
-        }
-        node.assert_fully_composited().ok()?;
-        crate::project::variables::check_protected(&node).ok()?;
-        let mut template_node = node.clone();
-        let vars = Variables::template(&mut template_node).ok()?;
-        Some((node, vars))
     }
 
     /// The load context.
@@ -565,7 +569,7 @@ fn build_element(
                     .collect()
             }),
         };
-    let fast = match (&defaults.var_template, overrides) {
+    let fast = match (defaults.var_template(), overrides) {
         (Some((_, template)), Some(ov)) => {
             let mut variables = if ov.is_empty() {
                 template.thaw()
