@@ -68,11 +68,11 @@ pub fn apply_spec(value: &str, spec: &str) -> String {
 
 /// Replaces every `%{name...}` (no `%` inside) with `value` formatted by its spec.
 pub fn fmt_subst(text: &str, name: &str, value: &str) -> String {
-    let mut out = String::with_capacity(text.len());
+    let mut out = String::with_capacity(text.len() + value.len());
     let mut rest = text;
-    let open = format!("%{{{name}");
-    while let Some(pos) = rest.find(&open) {
-        let after = &rest[pos + open.len()..];
+    let open = 2 + name.len();
+    while let Some(pos) = find_field(rest, name) {
+        let after = &rest[pos + open..];
         // Lazy match up to the first '}' without crossing a '%'.
         let mut end = None;
         for (i, c) in after.char_indices() {
@@ -88,19 +88,35 @@ pub fn fmt_subst(text: &str, name: &str, value: &str) -> String {
             Some(e) => {
                 let inner = &after[..e];
                 out.push_str(&rest[..pos]);
-                let spec = inner.split_once(':').map(|(_, s)| s).unwrap_or("");
                 // `{name!r}` etc. are not supported; treat as plain.
-                out.push_str(&apply_spec(value, spec));
+                match inner.split_once(':').map(|(_, s)| s).unwrap_or("") {
+                    "" => out.push_str(value),
+                    spec => out.push_str(&apply_spec(value, spec)),
+                }
                 rest = &after[e + 1..];
             }
             None => {
-                out.push_str(&rest[..pos + open.len()]);
+                out.push_str(&rest[..pos + open]);
                 rest = after;
             }
         }
     }
     out.push_str(rest);
     out
+}
+
+/// Where the first `%{name` starts in `text`.
+fn find_field(text: &str, name: &str) -> Option<usize> {
+    text.match_indices("%{")
+        .map(|(i, _)| i)
+        .find(|&i| text[i + 2..].starts_with(name))
+}
+
+/// `fmt_subst` in place, computing the value only when `line` has the field.
+fn subst(line: &mut String, name: &str, value: impl FnOnce() -> String) {
+    if find_field(line, name).is_some() {
+        *line = fmt_subst(line, name, &value());
+    }
 }
 
 /// A string as BuildStream's round-trip YAML dumper (ruamel, every plain scalar resolving
@@ -357,13 +373,14 @@ pub fn render(
         None => p.keys.get(&id).and_then(|k| k.strict.clone()),
     };
     let full = key.unwrap_or_else(|| "?".repeat(64));
-    let brief: String = full.chars().take(8).collect();
-    let description = e.description.lines().collect::<Vec<_>>().join(" ");
-    let mut line = fmt_subst(fmt, "name", &e.full_name);
-    line = fmt_subst(&line, "kind", &e.kind);
-    line = fmt_subst(&line, "key", &brief);
-    line = fmt_subst(&line, "full-key", &full);
-    line = fmt_subst(&line, "description", &description);
+    let mut line = fmt.to_owned();
+    subst(&mut line, "name", || e.full_name.clone());
+    subst(&mut line, "kind", || e.kind.clone());
+    subst(&mut line, "key", || full.chars().take(8).collect());
+    subst(&mut line, "full-key", || full.clone());
+    subst(&mut line, "description", || {
+        e.description.lines().collect::<Vec<_>>().join(" ")
+    });
     if fmt.contains("%{state") {
         let st = match cache {
             Some(c) => c.states.get(&id).copied().unwrap_or("waiting"),

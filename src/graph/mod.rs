@@ -9,6 +9,7 @@ use crate::cachekey::{KeyState, Keys};
 use crate::element::{Element, Instantiator};
 use crate::loader::{ElementId, LoadContext};
 use crate::yaml::Result;
+use fixedbitset::FixedBitSet;
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 use std::path::Path;
 
@@ -90,14 +91,15 @@ impl Pipeline {
 
     /// Elements of `targets` in `scope`, in BuildStream's staging order, each once.
     pub fn dependencies(&self, targets: &[ElementId], scope: Scope) -> Vec<ElementId> {
-        let mut visited_build: HashSet<ElementId> = HashSet::default();
-        let mut visited_run: HashSet<ElementId> = HashSet::default();
+        let n = self.ctx.elements.len();
+        let mut visited_build = FixedBitSet::with_capacity(n);
+        let mut visited_run = FixedBitSet::with_capacity(n);
         let mut out = Vec::new();
         for &t in targets {
-            if matches!(scope, Scope::Build | Scope::All) && visited_build.contains(&t) {
+            if matches!(scope, Scope::Build | Scope::All) && visited_build.contains(t) {
                 continue;
             }
-            if matches!(scope, Scope::Run | Scope::All) && visited_run.contains(&t) {
+            if matches!(scope, Scope::Run | Scope::All) && visited_run.contains(t) {
                 continue;
             }
             self.visit(t, scope, &mut visited_build, &mut visited_run, &mut out);
@@ -109,8 +111,8 @@ impl Pipeline {
         &self,
         e: ElementId,
         scope: Scope,
-        vb: &mut HashSet<ElementId>,
-        vr: &mut HashSet<ElementId>,
+        vb: &mut FixedBitSet,
+        vr: &mut FixedBitSet,
         out: &mut Vec<ElementId>,
     ) {
         let el = &self.elements[&e];
@@ -119,7 +121,7 @@ impl Pipeline {
                 vb.insert(e);
                 vr.insert(e);
                 for &d in el.build_deps.iter().chain(el.runtime_deps.iter()) {
-                    if !vb.contains(&d) && !vr.contains(&d) {
+                    if !vb.contains(d) && !vr.contains(d) {
                         self.visit(d, Scope::All, vb, vr, out);
                     }
                 }
@@ -128,7 +130,7 @@ impl Pipeline {
             Scope::Build => {
                 vb.insert(e);
                 for &d in &el.build_deps {
-                    if !vr.contains(&d) {
+                    if !vr.contains(d) {
                         self.visit(d, Scope::Run, vb, vr, out);
                     }
                 }
@@ -136,7 +138,7 @@ impl Pipeline {
             Scope::Run => {
                 vr.insert(e);
                 for &d in &el.runtime_deps {
-                    if !vr.contains(&d) {
+                    if !vr.contains(d) {
                         self.visit(d, Scope::Run, vb, vr, out);
                     }
                 }
