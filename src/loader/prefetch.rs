@@ -122,11 +122,7 @@ impl LoadContext {
             .files
             .values_mut()
             .filter(|e| e.project == project)
-            .filter(|e| {
-                e.parsed
-                    .as_ref()
-                    .is_ok_and(|p| p.directives && !p.processed)
-            })
+            .filter(|e| e.parsed.as_ref().is_ok_and(|p| p.declared.is_none()))
             .collect();
         pending.into_par_iter().for_each(|entry| {
             let Ok(parsed) = &mut entry.parsed else {
