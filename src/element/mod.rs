@@ -437,6 +437,15 @@ impl<'a> Instantiator<'a> {
             (0..ctx.elements.len()).map(|_| OnceLock::new()).collect();
         let errors = Mutex::new(errors);
         let next = AtomicUsize::new(0);
+        // Kinds' variable templates first, side by side, rather than each builder waiting
+        // for the first one that needs a template to compute it.
+        {
+            use rayon::prelude::*;
+            let kinds: Vec<&std::sync::Arc<KindDefaults>> = defaults.values().collect();
+            kinds.into_par_iter().for_each(|d| {
+                d.var_template();
+            });
+        }
         // Each worker takes the next element in dependency order, so that keys follow closely.
         rayon::scope(|scope| {
             for _ in 0..rayon::current_num_threads() {
