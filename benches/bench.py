@@ -20,6 +20,7 @@ import argparse
 import datetime
 import hashlib
 import os
+import resource
 import platform
 import shutil
 import signal
@@ -313,6 +314,11 @@ class Result:
 # cpuacct or v2 cpu.stat) the tool is started in: it includes casd, buildbox-run, FUSE and the
 # compilers in the sandboxes, which getrusage() misses (bubblewrap's PID namespace). Without a
 # writable cgroup hierarchy it falls back to getrusage() of the waited-for children.
+# The harness itself moves into the cgroup before starting the tool and back out after it,
+# and its own CPU time meanwhile is subtracted: the tool is then started without a
+# `preexec_fn`, so Python can vfork instead of forking the whole harness, which cost ~13 ms of
+# wall time per run (measured on gnome-build-meta's show: 0.249 s median in the cgroup through
+# preexec_fn, 0.236 s without a cgroup, 0.237 s plain Popen).
 CGROUP_V1 = "/sys/fs/cgroup/cpuacct"
 CGROUP_V2 = "/sys/fs/cgroup"
 _cgroup_seq = [0]
@@ -325,6 +331,9 @@ def _new_cgroup():
     elif os.path.exists(os.path.join(CGROUP_V1, "cpuacct.usage")):
         base, v2 = CGROUP_V1, False
     else:
+        return None
+    home = _own_cgroup(base, v2)
+    if home is None:
         return None
     _cgroup_seq[0] += 1
     path = os.path.join(base, "bst-bench-%d-%d" % (os.getpid(), _cgroup_seq[0]))
@@ -344,7 +353,35 @@ def _new_cgroup():
         except (OSError, KeyError, ValueError):
             return None
 
-    return path, read
+    return path, read, home
+
+
+def _own_cgroup(base, v2):
+    """The directory of the cgroup this process is in, in the hierarchy mounted at base."""
+    try:
+        with open("/proc/self/cgroup") as f:
+            for line in f:
+                _, controllers, rel = line.rstrip("\n").split(":", 2)
+                if controllers == "" if v2 else "cpuacct" in controllers.split(","):
+                    return os.path.join(base, rel.lstrip("/"))
+    except (OSError, ValueError):
+        pass
+    return None
+
+
+def _move_self(cgroup):
+    """Moves this process (all its threads) into cgroup; False if not allowed."""
+    try:
+        with open(os.path.join(cgroup, "cgroup.procs"), "w") as f:
+            f.write(str(os.getpid()))
+        return True
+    except OSError:
+        return False
+
+
+def _own_cpu():
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    return ru.ru_utime + ru.ru_stime
 
 
 def cpu_source():
@@ -364,18 +401,13 @@ def run_once(argv, out_path, err_path, timeout, env=None):
     CPU is the whole process tree's, from a cgroup when possible (see _new_cgroup).
     """
     cg = _new_cgroup()
-
-    def enter_cgroup():
-        try:
-            with open(os.path.join(cg[0], "cgroup.procs"), "w") as f:
-                f.write(str(os.getpid()))
-        except OSError:
-            pass  # then the cgroup's usage stays 0 and getrusage() is reported
+    # Inside the cgroup (if allowed; else its usage stays 0 and getrusage() is reported).
+    inside = cg is not None and _move_self(cg[0])
+    own_before = _own_cpu()
 
     with open(out_path, "wb") as out, open(err_path, "wb") as err:
         t0 = time.perf_counter()
-        p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err, start_new_session=True, env=env,
-                             preexec_fn=enter_cgroup if cg is not None else None)
+        p = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=err, start_new_session=True, env=env)
         timed_out = []
 
         def kill():
@@ -393,6 +425,9 @@ def run_once(argv, out_path, err_path, timeout, env=None):
             timer.cancel()
         wall = time.perf_counter() - t0
         p.returncode = os.waitstatus_to_exitcode(status)
+    own = _own_cpu() - own_before
+    if inside:
+        _move_self(cg[2])
     cpu = ru.ru_utime + ru.ru_stime
     if cg is not None:
         # bst's casd may take a moment to exit after bst: wait up to 5 s for the cgroup to
@@ -406,8 +441,8 @@ def run_once(argv, out_path, err_path, timeout, env=None):
                 break
             time.sleep(0.1)
         tree = cg[1]()
-        if tree:
-            cpu = tree
+        if tree and inside:
+            cpu = max(tree - own, 0.0)
         try:
             os.rmdir(cg[0])
         except OSError:
