@@ -646,10 +646,16 @@ pub fn path_from_node(
     check_is_file: bool,
     check_is_dir: bool,
 ) -> Result<String> {
+    use std::path::Component;
     let path_str = node.as_str().unwrap_or_default();
     let prov = node.prov;
     let err = |reason, msg: String| Err(LoadError::new(reason, format!("{prov}: {msg}")));
-    let full = project_dir.join(path_str);
+    // pathlib drops `.` components and repeated or trailing slashes.
+    let path: PathBuf = Path::new(path_str)
+        .components()
+        .filter(|c| *c != Component::CurDir)
+        .collect();
+    let full = project_dir.join(&path);
     let leaf = full.symlink_metadata();
     if leaf.as_ref().is_ok_and(|m| m.file_type().is_symlink()) {
         return err(
@@ -657,7 +663,7 @@ pub fn path_from_node(
             format!("Specified path '{path_str}' must not point to symbolic links "),
         );
     }
-    if Path::new(path_str).components().next() == Some(std::path::Component::ParentDir) {
+    if path.components().next() == Some(Component::ParentDir) {
         return err(
             LoadErrorReason::ProjPathInvalid,
             format!("Specified path '{path_str}' first component must not be '..'"),
@@ -676,10 +682,10 @@ pub fn path_from_node(
             format!("Specified path '{path_str}' must not lead outside of the project directory"),
         );
     }
-    if Path::new(path_str).is_absolute() {
+    if path.is_absolute() {
         return err(
             LoadErrorReason::ProjPathInvalid,
-            format!("Absolute path: '{path_str}' invalid.\nPlease specify a path relative to the project's root."),
+            format!("Absolute path: '{}' invalid.\nPlease specify a path relative to the project's root.", path.display()),
         );
     }
     // The leaf is not a symbolic link, so its own metadata is the resolved path's.
@@ -838,7 +844,12 @@ mod tests {
         assert!(check(&root, "files/sub/../a.patch", true, false).is_ok());
         assert!(check(&root, "files/./sub", false, true).is_ok());
         assert!(check(&root, "files/sub/", false, true).is_ok());
-        assert!(check(&root, "files/inside/.", false, true).is_ok());
+        // pathlib drops the `.`: the path names the link itself, as in BuildStream.
+        let err = check(&root, "files/inside/.", false, true).unwrap_err();
+        assert!(err.contains("must not point to symbolic links"), "{err}");
+        assert!(check(&root, "files/inside/", false, true).is_err());
+        let err = check(&root, "./../outside", false, true).unwrap_err();
+        assert!(err.contains("first component must not be '..'"), "{err}");
         let err = check(&root, "files/out/b.patch", true, false).unwrap_err();
         assert!(err.contains("must not lead outside"), "{err}");
         let err = check(&root, "files/out/..", false, true).unwrap_err();

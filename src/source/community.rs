@@ -27,7 +27,7 @@ use crate::cachekey::json::KeyValue;
 use crate::cachekey::node_to_key;
 use crate::yaml::{LoadError, LoadErrorReason, Node, Result};
 use std::collections::BTreeMap;
-use std::path::{Component, Path, PathBuf};
+use std::path::Path;
 
 fn source_error(msg: String) -> LoadError {
     LoadError::new(LoadErrorReason::PluginConfig, msg)
@@ -154,102 +154,6 @@ fn check_ref_format(c: &Node) -> Result<()> {
             ))
         }
     }
-}
-
-/// `Plugin.node_get_project_path()` (`Project.get_path_from_node`): checks in BuildStream's
-/// order and returns the path exactly as written.
-fn project_path(
-    node: &Node,
-    key: &str,
-    project_dir: &Path,
-    check_is_file: bool,
-    check_is_dir: bool,
-) -> Result<String> {
-    let scalar = node.get(key).ok_or_else(|| node.missing_key(key))?;
-    let path_str = node.req_str(key)?;
-    let prov = scalar.prov;
-    let path = Path::new(path_str);
-    // pathlib drops `.` components and trailing slashes.
-    let mut full = project_dir.to_path_buf();
-    for comp in path.components() {
-        if comp != Component::CurDir {
-            full.push(comp);
-        }
-    }
-    if full
-        .symlink_metadata()
-        .is_ok_and(|m| m.file_type().is_symlink())
-    {
-        return Err(LoadError::new(
-            LoadErrorReason::ProjPathInvalidKind,
-            format!("{prov}: Specified path '{path_str}' must not point to symbolic links "),
-        ));
-    }
-    if path
-        .components()
-        .find(|c| *c != Component::CurDir)
-        .is_some_and(|c| c == Component::ParentDir)
-    {
-        return Err(LoadError::new(
-            LoadErrorReason::ProjPathInvalid,
-            format!("{prov}: Specified path '{path_str}' first component must not be '..'"),
-        ));
-    }
-    let Ok(resolved) = std::fs::canonicalize(&full) else {
-        return Err(LoadError::new(
-            LoadErrorReason::MissingFile,
-            format!("{prov}: Specified path '{path_str}' does not exist"),
-        ));
-    };
-    let project = std::fs::canonicalize(project_dir).unwrap_or_else(|_| project_dir.into());
-    if !resolved.starts_with(&project) {
-        return Err(LoadError::new(
-            LoadErrorReason::ProjPathInvalid,
-            format!(
-                "{prov}: Specified path '{path_str}' must not lead outside of the project directory"
-            ),
-        ));
-    }
-    if path.is_absolute() {
-        return Err(LoadError::new(
-            LoadErrorReason::ProjPathInvalid,
-            format!(
-                "{prov}: Absolute path: '{}' invalid.\nPlease specify a path relative to the project's root.",
-                normalized_display(path)
-            ),
-        ));
-    }
-    let meta = std::fs::metadata(&resolved)
-        .map_err(|e| source_error(format!("{prov}: {}: {e}", resolved.display())))?;
-    {
-        use std::os::unix::fs::FileTypeExt;
-        let ft = meta.file_type();
-        if ft.is_socket() || ft.is_fifo() || ft.is_block_device() {
-            return Err(LoadError::new(
-                LoadErrorReason::ProjPathInvalidKind,
-                format!("{prov}: Specified path '{path_str}' points to an unsupported file kind"),
-            ));
-        }
-    }
-    if check_is_file && !meta.is_file() {
-        return Err(LoadError::new(
-            LoadErrorReason::ProjPathInvalidKind,
-            format!("{prov}: Specified path '{path_str}' is not a regular file"),
-        ));
-    }
-    if check_is_dir && !meta.is_dir() {
-        return Err(LoadError::new(
-            LoadErrorReason::ProjPathInvalidKind,
-            format!("{prov}: Specified path '{path_str}' is not a directory"),
-        ));
-    }
-    Ok(path_str.to_owned())
-}
-
-/// `str(pathlib.Path(p))`: `.` components and repeated or trailing slashes dropped.
-fn normalized_display(p: &Path) -> String {
-    let buf: PathBuf = p.components().filter(|c| *c != Component::CurDir).collect();
-    buf.display().to_string()
 }
 
 /// `os.path.relpath(p, "/")` for an absolute `p`.
@@ -518,7 +422,7 @@ impl SourceKind for PatchQueueSource {
     fn configure(&self, input: &SourceInput) -> Result<ConfiguredSource> {
         let c = input.config;
         c.validate_keys(&valid_keys(&["path"]))?;
-        let path = project_path(c, "path", input.project_dir, false, true)?;
+        let path = super::project_path(c, "path", input.project_dir, false, true)?;
         let dir = input.project_dir.join(&path);
         let io_err = |e: std::io::Error| source_error(format!("{}: {e}", input.display));
         let names = sorted_entries(&dir, input.display)?;
@@ -531,7 +435,7 @@ impl SourceKind for PatchQueueSource {
 
     /// One local entry per patch, in name order.
     fn source_info(&self, input: &SourceInput, info: &InfoInput) -> Result<Collected> {
-        let path = project_path(input.config, "path", input.project_dir, false, true)?;
+        let path = super::project_path(input.config, "path", input.project_dir, false, true)?;
         let dir = input.project_dir.join(&path);
         let io_err = |e: std::io::Error| source_error(format!("{}: {e}", input.display));
         let mut infos = Vec::new();
@@ -972,7 +876,7 @@ impl SourceKind for OstreeSource {
             )));
         }
         if c.get("gpg-key").is_some() {
-            project_path(c, "gpg-key", input.project_dir, true, false)?;
+            super::project_path(c, "gpg-key", input.project_dir, true, false)?;
         }
         match r#ref {
             Some(r) => resolved(KeyValue::List(vec![KeyValue::Str(url), KeyValue::Str(r)])),
@@ -1091,7 +995,7 @@ impl SourceKind for OstreeMirrorSource {
         let url = match c.get_str("url")? {
             Some(u) if !u.is_empty() => u.to_owned(),
             _ => {
-                let path = project_path(c, "path", input.project_dir, false, false)?;
+                let path = super::project_path(c, "path", input.project_dir, false, false)?;
                 let full = input.project_dir.join(path);
                 format!("file://{}", full.display())
             }
@@ -1109,7 +1013,7 @@ impl SourceKind for OstreeMirrorSource {
                 refs.push((name.to_owned(), node_to_key(r)));
             }
         }
-        project_path(c, "gpg", input.project_dir, false, false)?;
+        super::project_path(c, "gpg", input.project_dir, false, false)?;
         c.get_str("match")?;
         // Python's sort is stable, like `sort_by`.
         refs.sort_by(|a, b| a.0.cmp(&b.0));

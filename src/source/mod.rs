@@ -66,10 +66,16 @@ fn source_error(msg: String) -> LoadError {
 }
 
 /// Checks a project-relative path like `Plugin.node_get_project_path`; returns it as written.
-fn project_path(node: &Node, key: &str, project_dir: &Path, must_be_file: bool) -> Result<String> {
+fn project_path(
+    node: &Node,
+    key: &str,
+    project_dir: &Path,
+    must_be_file: bool,
+    must_be_dir: bool,
+) -> Result<String> {
     let scalar = node.get(key).ok_or_else(|| node.missing_key(key))?;
     node.req_str(key)?;
-    crate::project::path_from_node(project_dir, scalar, must_be_file, false)
+    crate::project::path_from_node(project_dir, scalar, must_be_file, must_be_dir)
 }
 
 /// [`dirdigest::local_source_digest`], computed once per path per process (many elements
@@ -94,7 +100,7 @@ pub struct LocalSource;
 impl SourceKind for LocalSource {
     fn configure(&self, input: &SourceInput) -> Result<ConfiguredSource> {
         input.config.validate_keys(&keys_with(&["path"]))?;
-        let path = project_path(input.config, "path", input.project_dir, false)?;
+        let path = project_path(input.config, "path", input.project_dir, false, false)?;
         let full = input.project_dir.join(&path);
         let digest = cached_local_digest(&full)
             .map_err(|e| source_error(format!("{}: {e}", input.display)))?;
@@ -105,7 +111,7 @@ impl SourceKind for LocalSource {
     }
 
     fn source_info(&self, input: &SourceInput, info: &InfoInput) -> Result<Collected> {
-        let path = project_path(input.config, "path", input.project_dir, false)?;
+        let path = project_path(input.config, "path", input.project_dir, false, false)?;
         let digest = cached_local_digest(&input.project_dir.join(&path))
             .map_err(|e| source_error(format!("{}: {e}", input.display)))?;
         Ok(Collected::Infos(vec![info.create(
@@ -257,7 +263,7 @@ impl SourceKind for PatchSource {
     fn configure(&self, input: &SourceInput) -> Result<ConfiguredSource> {
         let c = input.config;
         c.validate_keys(&keys_with(&["path", "strip-level"]))?;
-        let path = project_path(c, "path", input.project_dir, true)?;
+        let path = project_path(c, "path", input.project_dir, true, false)?;
         let strip = c.get_int("strip-level")?.unwrap_or(1);
         let sha = sha256_file(&input.project_dir.join(&path))
             .map_err(|e| source_error(format!("{}: {e}", input.display)))?;
@@ -273,7 +279,7 @@ impl SourceKind for PatchSource {
 
     /// The checksum is only known once BuildStream computed the source's key.
     fn source_info(&self, input: &SourceInput, info: &InfoInput) -> Result<Collected> {
-        let path = project_path(input.config, "path", input.project_dir, true)?;
+        let path = project_path(input.config, "path", input.project_dir, true, false)?;
         let sha = if info.key_computed {
             Some(
                 sha256_file(&input.project_dir.join(&path))
