@@ -12,6 +12,9 @@
 //! 3. circular dependencies are rejected with the chain of full names;
 //! 4. every reachable element's direct dependencies are sorted with CPython's list sort
 //!    ([`listsort`]) and BuildStream's non-transitive comparator.
+//!
+//! What does not depend on that order (parsing, includes and conditionals within a
+//! project, extracting dependency declarations) is done ahead, in parallel (`prefetch`).
 
 pub mod listsort;
 mod prefetch;
