@@ -154,11 +154,27 @@ fn failures_are_cached_as_failures() {
         text(&out)
     );
 
-    // The failure is cached: the next build fails at once, --retry-failed builds again.
+    // The failure is cached: the next build fails in the build queue without building, as
+    // BuildStream's `CachedFailure` (both elements pass the fetch queue: their sources are
+    // there); --retry-failed builds again.
     let out = cache.bst_rs(project.path(), &["build", "fail.bst"]);
     assert_eq!(out.status.code(), Some(255), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // The stored error, as bst reports it; the job's log replays the failed build's log.
+    assert!(stderr.contains("FAILURE Command failed"), "{}", text(&out));
+    let log = stderr
+        .lines()
+        .find_map(|l| l.split_once("] START   ").map(|(_, path)| path.trim()))
+        .expect("a build job's START line");
+    let replayed = std::fs::read_to_string(log).unwrap_or_default();
+    assert!(replayed.contains("about to fail"), "{log}: {replayed}");
     assert!(
-        String::from_utf8_lossy(&out.stderr).contains("cached"),
+        stderr.contains("Fetch Queue: processed 0, skipped 2, failed 0"),
+        "{}",
+        text(&out)
+    );
+    assert!(
+        stderr.contains("Build Queue: processed 0, skipped 1, failed 1"),
         "{}",
         text(&out)
     );

@@ -290,7 +290,7 @@ pub async fn build<S: Services>(
                 .copied()
                 .filter(|id| {
                     states.required.contains(id)
-                        && !states.cached.contains_key(id)
+                        && !states.cached.get(id).is_some_and(|a| a.build_success)
                         && p.elements[id].sources_cached(&fetch)
                 })
                 .collect();
@@ -300,12 +300,13 @@ pub async fn build<S: Services>(
         .map_err(|e| SessionError::Plan(format!("cache query failed: {e}")))??
     };
     let mut files: HashMap<ElementId, Digest> = HashMap::default();
-    let mut cached_failure: HashSet<ElementId> = HashSet::default();
+    let mut cached_failure: HashMap<ElementId, crate::cas::proto::bst::Artifact> =
+        HashMap::default();
     for (&id, a) in &states.cached {
         if a.build_success {
             files.insert(id, a.files.clone().unwrap_or_default());
         } else {
-            cached_failure.insert(id);
+            cached_failure.insert(id, a.clone());
         }
     }
     let required = &states.required;
@@ -367,10 +368,9 @@ pub async fn build<S: Services>(
         seq: std::cmp::Reverse(seq[&id]),
         id,
     };
+    // Cached failures go through both queues as BuildStream's do: their sources are fetched
+    // if missing, and they fail in the build queue once buildable (`CachedFailure`).
     for &e in &session {
-        if cached_failure.contains(&e) {
-            continue;
-        }
         if sources_cached.contains(&e) {
             fetch_q.skipped += 1;
             fetched.insert(e);
@@ -381,20 +381,8 @@ pub async fn build<S: Services>(
             fetch_heap.push(ready(e));
         }
     }
-    // Cached failures fail at once, as BuildStream's build queue does.
-    for &e in &session {
-        if cached_failure.contains(&e) {
-            let name = p.elements[&e].full_name.clone();
-            status.message(&format!("[{name}] Build failure (cached artifact)"));
-            build_q.failed.push(name.clone());
-            summary
-                .failures
-                .push((name, "Element has a cached build failure".into()));
-        }
-    }
-
     // casd only when something is to be fetched or built.
-    if session.iter().all(|e| cached_failure.contains(e)) {
+    if session.is_empty() {
         status.clear();
         summary.queues = vec![("Fetch", fetch_q), ("Build", build_q)];
         return Ok(summary);
@@ -413,7 +401,7 @@ pub async fn build<S: Services>(
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<JobResult>();
     let mut running: HashMap<ElementId, tokio::task::JoinHandle<()>> = HashMap::default();
     let (mut fetching, mut building) = (0usize, 0usize);
-    let mut stopping = !summary.failures.is_empty() && opts.on_error != OnError::Continue;
+    let mut stopping = false;
     let mut ticker = tokio::time::interval(std::time::Duration::from_millis(200));
     let ctrl_c = tokio::signal::ctrl_c();
     tokio::pin!(ctrl_c);
@@ -432,10 +420,14 @@ pub async fn build<S: Services>(
                 &key,
                 &log,
             );
-            running.insert(
-                r.id,
-                spawn_build(shared.clone(), r.id, files.clone(), log, tx.clone()),
-            );
+            let job = match cached_failure.get(&r.id) {
+                Some(a) => {
+                    let artifacts = shared.artifacts.clone();
+                    spawn_cached_failure(artifacts, a.clone(), r.id, log, tx.clone())
+                }
+                None => spawn_build(shared.clone(), r.id, files.clone(), log, tx.clone()),
+            };
+            running.insert(r.id, job);
         }
         while !stopping && fetching < opts.fetchers {
             let Some(r) = fetch_heap.pop() else { break };
@@ -463,6 +455,12 @@ pub async fn build<S: Services>(
             );
         }
         if running.is_empty() {
+            break;
+        }
+        if stopping && opts.on_error == OnError::Terminate {
+            for (_, h) in running.drain() {
+                h.abort();
+            }
             break;
         }
         status.tick(&summary_line(
@@ -612,6 +610,40 @@ fn spawn_build(
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let res = build_job(&s, id, &files, &logpath).await;
+        let _ = tx.send(JobResult::Built(id, res, logpath));
+    })
+}
+
+/// The build job of an element whose cached artifact is a failure, as BuildStream's
+/// `CachedFailure`: its log replays the failed build's logs, and it fails with the stored
+/// error.
+fn spawn_cached_failure(
+    artifacts: ArtifactCache,
+    failure: crate::cas::proto::bst::Artifact,
+    id: ElementId,
+    logpath: PathBuf,
+    tx: tokio::sync::mpsc::UnboundedSender<JobResult>,
+) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let log = logpath.clone();
+        let replay = tokio::task::spawn_blocking(move || {
+            let mut text = Vec::new();
+            for l in &failure.logs {
+                let digest = l.digest.clone().unwrap_or_default();
+                text.extend(artifacts.read_blob(&digest).map_err(|e| e.to_string())?);
+            }
+            if let Some(dir) = log.parent() {
+                std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+            }
+            std::fs::write(&log, text).map_err(|e| format!("{}: {e}", log.display()))?;
+            Ok::<_, String>(failure.build_error)
+        })
+        .await;
+        let res = match replay {
+            Ok(Ok(error)) => Err(error),
+            Ok(Err(e)) => Err(e),
+            Err(e) => Err(format!("build job failed: {e}")),
+        };
         let _ = tx.send(JobResult::Built(id, res, logpath));
     })
 }
