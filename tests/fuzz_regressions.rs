@@ -264,3 +264,27 @@ isolated_test! {
         }
     }
 }
+
+isolated_test! {
+    /// Stack overflow in the loader (found by the `project` target): a link element whose
+    /// target leads back to itself (`b.bst` -> `b.bst`, or through other links) was followed
+    /// forever. BuildStream recurses until Python's limit and reports a RecursionError; bst-rs
+    /// reports the same message with the link's provenance.
+    fn link_cycles() {
+        let a = "kind: stack\ndepends:\n- b.bst\n";
+        let selfish = "kind: link\nconfig:\n  target: b.bst\n";
+        let err = project(&[CONF, a, selfish]).expect_err("a link to itself");
+        assert!(err.message.contains("Maximum recursion depth exceeded"), "{err}");
+        let detail = err.detail.unwrap_or_default();
+        assert!(detail.contains("b.bst [line 3 column 10]"), "{detail}");
+        // Through another link: b.bst -> c.bst -> b.bst.
+        let to_c = "kind: link\nconfig:\n  target: c.bst\n";
+        let err = project(&[CONF, a, to_c, selfish]).expect_err("a two-link cycle");
+        assert!(err.message.contains("Maximum recursion depth exceeded"), "{err}");
+        // Chains without a cycle are followed to their end (missing or not).
+        let to_d = "kind: link\nconfig:\n  target: d.bst\n";
+        let err = project(&[CONF, a, to_c, to_d]).expect_err("d.bst is missing");
+        assert!(err.message.contains("d.bst"), "{err}");
+        assert!(project(&[CONF, a, to_c, "kind: stack\n"]).is_ok());
+    }
+}

@@ -136,6 +136,8 @@ pub struct LoadContext {
     include_cache: HashMap<(ProjectId, PathBuf), Node>,
     /// `.bst` files parsed (and processed) ahead of time, in parallel.
     prefetched: Prefetched,
+    /// Link elements whose targets are being loaded (to refuse a link cycle).
+    following_links: Vec<ElementId>,
 }
 
 fn invalid(msg: String) -> LoadError {
@@ -414,6 +416,7 @@ impl LoadContext {
             cli_options,
             include_cache: HashMap::default(),
             prefetched: Prefetched::default(),
+            following_links: Vec::new(),
         };
         ctx.add_project(directory, None, None)?;
         Ok(ctx)
@@ -1043,7 +1046,21 @@ impl LoadContext {
         if let Some(target) = self.elements[id].link_target.clone() {
             let (_, name, loader) =
                 self.parse_name(pid, target.as_str().unwrap_or_default(), Some(target.prov))?;
-            return self.load_file(loader, &name, Some(target.prov));
+            // A link that leads back to itself: BuildStream recurses until Python's limit.
+            if self.following_links.contains(&id) {
+                return Err(LoadError::new(
+                    LoadErrorReason::CircularReference,
+                    "RecursionError: Dependency depth is too large. Maximum recursion depth exceeded.",
+                )
+                .with_detail(format!(
+                    "{}: link '{}' leads back to itself",
+                    target.prov, self.elements[id].full_name
+                )));
+            }
+            self.following_links.push(id);
+            let r = self.load_file(loader, &name, Some(target.prov));
+            self.following_links.pop();
+            return r;
         }
         Ok(id)
     }
