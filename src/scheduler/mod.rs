@@ -457,12 +457,6 @@ pub async fn build<S: Services>(
         if running.is_empty() {
             break;
         }
-        if stopping && opts.on_error == OnError::Terminate {
-            for (_, h) in running.drain() {
-                h.abort();
-            }
-            break;
-        }
         status.tick(&summary_line(
             &fetch_q,
             &build_q,
