@@ -209,12 +209,7 @@ impl Dir {
         if depth >= SYMLINK_DEPTH {
             return Ok(false);
         }
-        let start = if target.starts_with('/') {
-            Vec::new()
-        } else {
-            cwd
-        };
-        let parts: Vec<&str> = target.split('/').collect();
+        let (start, parts) = link_start(cwd, &target);
         self.entry_exists(cas, start, &parts, depth + 1)
     }
 
@@ -249,12 +244,7 @@ impl Dir {
                     if depth >= SYMLINK_DEPTH {
                         return Ok(None);
                     }
-                    let start = if target.starts_with('/') {
-                        Vec::new()
-                    } else {
-                        cwd
-                    };
-                    let parts: Vec<&str> = target.split('/').collect();
+                    let (start, parts) = link_start(cwd, &target);
                     match self.resolve_dir(cas, start, &parts, depth + 1)? {
                         Some(resolved) => cwd = resolved,
                         None => return Ok(None),
@@ -452,6 +442,17 @@ impl Dir {
         }
         Ok(())
     }
+}
+
+/// Where a symbolic link's `target` is followed from (the root for an absolute target, else
+/// `cwd`, the link's directory), and the target's components.
+fn link_start(cwd: Vec<String>, target: &str) -> (Vec<String>, Vec<&str>) {
+    let start = if target.starts_with('/') {
+        Vec::new()
+    } else {
+        cwd
+    };
+    (start, target.split('/').collect())
 }
 
 #[cfg(test)]
