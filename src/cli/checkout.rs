@@ -16,7 +16,7 @@ use crate::graph::Pipeline;
 use crate::loader::ElementId;
 use clap::ValueEnum;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 /// Compression of a `--tar` archive.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -207,54 +207,14 @@ fn staging_error(message: &str, detail: Option<String>) -> CheckoutError {
     }
 }
 
-/// `Stream._check_location_writable`.
+/// `Stream._check_location_writable` for a checkout location.
 fn check_location_writable(location: &Location, force: bool) -> Result<(), CheckoutError> {
-    match location {
-        Location::Directory(dir) => {
-            std::fs::create_dir_all(dir)
-                .map_err(|e| error(format!("Failed to create destination directory: '{e}'")))?;
-            let writable = nix_access_writable(dir);
-            if !writable {
-                return Err(error(format!(
-                    "Destination directory '{}' not writable",
-                    dir.display()
-                )));
-            }
-            let empty = std::fs::read_dir(dir).is_ok_and(|mut d| d.next().is_none());
-            if !force && !empty {
-                return Err(error(format!(
-                    "Destination directory '{}' not empty",
-                    dir.display()
-                )));
-            }
-        }
-        Location::Tar(file, _) if file.exists() => {
-            if !nix_access_writable(file) {
-                return Err(error(format!(
-                    "Output file '{}' not writable",
-                    file.display()
-                )));
-            }
-            if !force {
-                return Err(error(format!(
-                    "Output file '{}' already exists",
-                    file.display()
-                )));
-            }
-        }
-        Location::Tar(..) | Location::Stdout(_) => {}
-    }
-    Ok(())
-}
-
-/// `os.access(path, os.W_OK)`.
-fn nix_access_writable(path: &Path) -> bool {
-    use std::os::unix::ffi::OsStrExt;
-    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
-        return false;
+    let (path, tar) = match location {
+        Location::Directory(dir) => (dir, false),
+        Location::Tar(file, _) => (file, true),
+        Location::Stdout(_) => return Ok(()),
     };
-    // SAFETY: `c` is a valid NUL-terminated path for the duration of the call.
-    unsafe { libc::access(c.as_ptr(), libc::W_OK) == 0 }
+    super::check_location_writable(path, force, tar).map_err(error)
 }
 
 fn run(

@@ -104,6 +104,53 @@ struct ShowArgs {
 /// The default `logging.element-format` of BuildStream's user configuration.
 const DEFAULT_ELEMENT_FORMAT: &str = "%{state: >12} %{full-key} %{name} %{workspace-dirs}";
 
+/// `Stream._check_location_writable`, shared by `artifact checkout` and `source checkout`:
+/// a directory is created and must be writable and (unless `force`) empty; an existing tar
+/// file (not `-`) must be writable and is overwritten only with `force`.
+fn check_location_writable(
+    location: &std::path::Path,
+    force: bool,
+    tar: bool,
+) -> Result<(), String> {
+    if !tar {
+        std::fs::create_dir_all(location)
+            .map_err(|e| format!("Failed to create destination directory: '{e}'"))?;
+        if !access_writable(location) {
+            return Err(format!(
+                "Destination directory '{}' not writable",
+                location.display()
+            ));
+        }
+        if !force && std::fs::read_dir(location).is_ok_and(|mut rd| rd.next().is_some()) {
+            return Err(format!(
+                "Destination directory '{}' not empty",
+                location.display()
+            ));
+        }
+    } else if location.exists() && location != std::path::Path::new("-") {
+        if !access_writable(location) {
+            return Err(format!("Output file '{}' not writable", location.display()));
+        }
+        if !force {
+            return Err(format!(
+                "Output file '{}' already exists",
+                location.display()
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// `os.access(path, os.W_OK)`.
+fn access_writable(path: &std::path::Path) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: `c` is a valid NUL-terminated path for the duration of the call.
+    unsafe { libc::access(c.as_ptr(), libc::W_OK) == 0 }
+}
+
 fn print_error(e: &LoadError) {
     eprintln!();
     eprintln!("{}", e.message);

@@ -291,42 +291,6 @@ fn fetch(
     r
 }
 
-/// `Stream._check_location_writable`.
-fn check_location_writable(location: &Path, force: bool, tar: bool) -> Result<(), CmdError> {
-    let msg = |m: String| CmdError::Message(m, None);
-    if !tar {
-        std::fs::create_dir_all(location)
-            .map_err(|e| msg(format!("Failed to create destination directory: '{e}'")))?;
-        let meta = std::fs::metadata(location).map_err(|e| msg(e.to_string()))?;
-        if meta.permissions().readonly() {
-            return Err(msg(format!(
-                "Destination directory '{}' not writable",
-                location.display()
-            )));
-        }
-        if !force && std::fs::read_dir(location).is_ok_and(|mut rd| rd.next().is_some()) {
-            return Err(msg(format!(
-                "Destination directory '{}' not empty",
-                location.display()
-            )));
-        }
-    } else if location.exists() && location != Path::new("-") {
-        if std::fs::metadata(location).is_ok_and(|m| m.permissions().readonly()) {
-            return Err(msg(format!(
-                "Output file '{}' not writable",
-                location.display()
-            )));
-        }
-        if !force {
-            return Err(msg(format!(
-                "Output file '{}' already exists",
-                location.display()
-            )));
-        }
-    }
-    Ok(())
-}
-
 /// `Element.normal_name`: `/` replaced by `-`, extension dropped.
 fn normal_name(name: &str) -> String {
     let n = name.replace('/', "-");
@@ -363,7 +327,8 @@ fn checkout(
             None,
         ));
     };
-    check_location_writable(&location, args.force, tar)?;
+    super::check_location_writable(&location, args.force, tar)
+        .map_err(|m| CmdError::Message(m, None))?;
     let (pipeline, selection) = load(
         directory,
         options,
