@@ -479,6 +479,12 @@ impl<'a> Instantiator<'a> {
         Ok(())
     }
 
+    /// The built elements, and the kinds' defaults they were built from (for the caller to
+    /// drop when it is done with the elements: freeing them is not free).
+    pub fn finish(self) -> (HashMap<ElementId, Element>, KindTable) {
+        (self.elements, KindTable(self.defaults))
+    }
+
     /// Loads what building `id` needs from the mutable context: its project's second pass
     /// and its kind's defaults (which may load junctions for plugin origins).
     fn prepare(&mut self, id: ElementId) -> Result<()> {
@@ -496,6 +502,9 @@ impl<'a> Instantiator<'a> {
 }
 
 type DefaultsMap = HashMap<(ProjectId, String), std::sync::Arc<KindDefaults>>;
+
+/// The kinds' defaults of a pipeline's projects (opaque: see [`Instantiator::finish`]).
+pub struct KindTable(#[allow(dead_code)] DefaultsMap);
 
 /// `order` grouped in levels: 0 for elements without dependencies, else one more than the
 /// highest level of a dependency. Each level keeps the relative order of `order`, which

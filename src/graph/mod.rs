@@ -36,6 +36,10 @@ pub struct Pipeline {
     pub keys: HashMap<ElementId, Keys>,
     /// The targets, in command line order.
     pub targets: Vec<ElementId>,
+    /// The kinds' defaults the elements were built from. Kept (not used) so that freeing
+    /// them, which takes milliseconds, happens with the pipeline's, not before the first
+    /// output.
+    _kinds: crate::element::KindTable,
 }
 
 impl Pipeline {
@@ -80,12 +84,13 @@ impl Pipeline {
             ctx_ref.elements[id].deps.iter().map(|d| d.element)
         });
         inst.build_all(plan, |elements, id, tail| keys.built(elements, id, tail))?;
-        let elements = std::mem::take(&mut inst.elements);
+        let (elements, kinds) = inst.finish();
         Ok(Pipeline {
             ctx,
             elements,
             keys: keys.into_keys(),
             targets,
+            _kinds: kinds,
         })
     }
 
