@@ -395,10 +395,17 @@ fn show(
     if let Order::Alpha = args.order {
         selection.sort_by(|a, b| pipeline.elements[a].name.cmp(&pipeline.elements[b].name));
     }
-    let mut lines = Vec::new();
-    for id in selection {
-        lines.push(format::render(&pipeline, id, fmt, cache.as_ref())?);
-    }
+    // Lines are independent, so they are rendered side by side, and the first error in
+    // selection order is reported. Not when rendering prints warnings: those keep their order.
+    let render =
+        |id: &crate::loader::ElementId| format::render(&pipeline, *id, fmt, cache.as_ref());
+    let lines: Vec<String> = if fmt.contains("%{artifact-cas-digest") {
+        selection.iter().map(render).collect::<Result<_, _>>()?
+    } else {
+        use rayon::prelude::*;
+        let lines: Vec<Result<String, LoadError>> = selection.par_iter().map(render).collect();
+        lines.into_iter().collect::<Result<_, _>>()?
+    };
     // The process ends right after printing: skip freeing the whole graph.
     std::mem::forget(pipeline);
     // Each line ends with a newline, also after a multi-line YAML value that already ends
