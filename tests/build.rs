@@ -162,12 +162,19 @@ fn failures_are_cached_as_failures() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     // The stored error, as bst reports it; the job's log replays the failed build's log.
     assert!(stderr.contains("FAILURE Command failed"), "{}", text(&out));
+    // Job lines name the log relative to the log directory, as bst's do.
     let log = stderr
         .lines()
         .find_map(|l| l.split_once("] START   ").map(|(_, path)| path.trim()))
         .expect("a build job's START line");
-    let replayed = std::fs::read_to_string(log).unwrap_or_default();
-    assert!(replayed.contains("about to fail"), "{log}: {replayed}");
+    assert!(Path::new(log).is_relative(), "{log}");
+    let log = cache.dir.path().join("cache/logs").join(log);
+    let replayed = std::fs::read_to_string(&log).unwrap_or_default();
+    assert!(
+        replayed.contains("about to fail"),
+        "{}: {replayed}",
+        log.display()
+    );
     assert!(
         stderr.contains("Fetch Queue: processed 0, skipped 2, failed 0"),
         "{}",

@@ -250,7 +250,7 @@ pub async fn build<S: Services>(
     services: &mut S,
 ) -> Result<Summary, SessionError> {
     let p = &*pipeline;
-    let mut status = Status::new(opts.interactive);
+    let mut status = Status::new(opts.interactive, &opts.logdir);
 
     // The plan, dependencies first; elements that are never built are left out.
     let plan: Vec<ElementId> = p

@@ -22,6 +22,8 @@ pub struct Status {
     header: Option<ProgressBar>,
     jobs: HashMap<ElementId, Job>,
     start: Instant,
+    /// Log paths are shown relative to it, as BuildStream shows them.
+    logdir: PathBuf,
 }
 
 fn hms(d: Duration) -> String {
@@ -30,8 +32,9 @@ fn hms(d: Duration) -> String {
 }
 
 impl Status {
-    /// A status writer; `interactive` draws the status area on stderr.
-    pub fn new(interactive: bool) -> Status {
+    /// A status writer; `interactive` draws the status area on stderr. Job log paths are
+    /// shown relative to `logdir`.
+    pub fn new(interactive: bool, logdir: &Path) -> Status {
         let (mp, header) = if interactive {
             let mp = MultiProgress::with_draw_target(ProgressDrawTarget::stderr());
             let header = mp.add(ProgressBar::new_spinner());
@@ -48,6 +51,7 @@ impl Status {
             header,
             jobs: HashMap::default(),
             start: Instant::now(),
+            logdir: logdir.to_path_buf(),
         }
     }
 
@@ -65,13 +69,24 @@ impl Status {
         self.print(&format!("[{}] {text}", hms(self.start.elapsed())));
     }
 
+    /// BuildStream's message line: `[elapsed][key][action:element] TYPE text`, the action
+    /// right-aligned in 8 columns and the element name padded to 30.
     fn line(&self, elapsed: Option<Duration>, job: &Job, kind: &str, text: &str) {
         let time = elapsed.map(hms).unwrap_or_else(|| "--:--:--".into());
         let key = &job.key[..job.key.len().min(8)];
         self.print(&format!(
-            "[{time}][{key}][{:>5}:{}] {kind:<7} {text}",
+            "[{time}][{key:<8}][{:>8}:{:<30}] {kind:<7} {text}",
             job.action, job.name
         ));
+    }
+
+    /// A job's log file as BuildStream shows it: relative to the log directory.
+    fn log_text(&self, job: &Job) -> String {
+        job.log
+            .strip_prefix(&self.logdir)
+            .unwrap_or(&job.log)
+            .display()
+            .to_string()
     }
 
     /// A job started.
@@ -101,7 +116,7 @@ impl Status {
             log: log.to_path_buf(),
             start: Instant::now(),
         };
-        self.line(None, &job, "START", &job.log.display().to_string());
+        self.line(None, &job, "START", &self.log_text(&job));
         self.jobs.insert(id, job);
     }
 
@@ -114,7 +129,7 @@ impl Status {
             }
             let elapsed = Some(job.start.elapsed());
             if ok {
-                self.line(elapsed, &job, "SUCCESS", &job.log.display().to_string());
+                self.line(elapsed, &job, "SUCCESS", &self.log_text(&job));
             } else {
                 self.line(elapsed, &job, "FAILURE", error);
             }
