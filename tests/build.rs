@@ -96,6 +96,40 @@ fn hello_builds_checks_out_and_is_cached() {
         ],
     );
     assert!(out.status.success(), "{}", text(&out));
+    // BuildStream's activity lines, in bst 2.8.1's order and layout (recorded from `bst
+    // artifact checkout` of the same element), the elapsed times and the key left out.
+    let key = String::from_utf8_lossy(
+        &cache
+            .bst_rs(
+                &project,
+                &["show", "--deps", "none", "--format", "%{key}", "hello.bst"],
+            )
+            .stdout,
+    )
+    .trim()
+    .to_owned();
+    let core = "[        ][    main:core activity                 ]";
+    let el = format!("[{key}][    main:hello.bst                     ]");
+    let mut expected = Vec::new();
+    for text in [
+        "Loading elements",
+        "Resolving elements",
+        "Initializing remote caches",
+        "Query cache",
+    ] {
+        expected.push(format!("{core} START   {text}"));
+        expected.push(format!("{core} SUCCESS {text}"));
+    }
+    let checking_out = format!("Checking out files in '{}'", co.display());
+    for text in ["Staging dependencies", "Integrating sandbox", &checking_out] {
+        expected.push(format!("{el} START   {text}"));
+        expected.push(format!("{el} SUCCESS {text}"));
+    }
+    let got: Vec<String> = String::from_utf8_lossy(&out.stderr)
+        .lines()
+        .filter_map(|l| l.get(10..).map(str::to_owned))
+        .collect();
+    assert_eq!(got, expected, "{}", text(&out));
     let script = std::fs::read_to_string(co.join("usr/bin/hello")).expect("hello installed");
     assert_eq!(script, "#!/bin/sh\necho \"Hello from bst-rs\"\n");
     let mode = std::os::unix::fs::PermissionsExt::mode(
@@ -165,6 +199,7 @@ fn failures_are_cached_as_failures() {
     // Job lines name the log relative to the log directory, as bst's do.
     let log = stderr
         .lines()
+        .filter(|l| l.contains("   build:fail.bst "))
         .find_map(|l| l.split_once("] START   ").map(|(_, path)| path.trim()))
         .expect("a build job's START line");
     assert!(Path::new(log).is_relative(), "{log}");

@@ -5,7 +5,7 @@ use crate::artifact::ArtifactCache;
 use crate::cas::casd::{Casd, CasdConfig};
 use crate::cas::Cas;
 use crate::graph::Pipeline;
-use crate::scheduler::{OnError, Options};
+use crate::scheduler::{Activity, OnError, Options};
 use crate::yaml::LoadError;
 use anyhow::{anyhow, Context, Result};
 use std::path::Path;
@@ -51,7 +51,12 @@ pub(super) struct Session<'a> {
     pub strict: Option<bool>,
 }
 
-pub(super) fn load(s: &Session, targets: &[String]) -> std::result::Result<Pipeline, LoadError> {
+/// Loads the targets, reporting BuildStream's activities (see [`super::load_reported`]).
+pub(super) fn load(
+    s: &Session,
+    targets: &[String],
+    session: Option<&str>,
+) -> std::result::Result<(Pipeline, Option<Activity>), LoadError> {
     let project_dir =
         find_project_dir(s.directory).map_err(|e| e.prefixed("Error loading project: "))?;
     let element_path = crate::loader::LoadContext::peek_element_path(&project_dir);
@@ -61,19 +66,35 @@ pub(super) fn load(s: &Session, targets: &[String]) -> std::result::Result<Pipel
         source_info: false,
         key_tails: true,
     };
-    let (pipeline, _) = Pipeline::load(&project_dir, s.options.clone(), &targets, &[], keep)?;
-    Ok(pipeline)
+    let (pipeline, _, activity) = super::load_reported(
+        &project_dir,
+        s.options.clone(),
+        &targets,
+        &[],
+        keep,
+        session,
+    )?;
+    Ok((pipeline, activity))
 }
 
 /// [`load`], then the strict mode (`--strict`/`--no-strict`, else the user configuration);
-/// an error is reported as bst reports it and becomes the exit code.
+/// an error is reported as bst reports it and becomes the exit code. The `session`
+/// activity, if any, is returned started, for the caller to end.
 pub(super) fn load_session(
     s: &Session,
     targets: &[String],
-) -> std::result::Result<(Pipeline, bool), i32> {
-    let loaded = load(s, targets).and_then(|p| {
-        let strict = super::strict_mode(s.strict, &p)?;
-        Ok((p, strict))
+    session: Option<&str>,
+) -> std::result::Result<(Pipeline, bool, Option<Activity>), i32> {
+    let loaded = load(s, targets, session).and_then(|(p, activity)| {
+        match super::strict_mode(s.strict, &p) {
+            Ok(strict) => Ok((p, strict, activity)),
+            Err(e) => {
+                if let Some(a) = activity {
+                    a.end(false);
+                }
+                Err(e)
+            }
+        }
     });
     loaded.map_err(|e| {
         print_error(&e);
@@ -132,13 +153,24 @@ pub(super) fn runtime() -> Result<tokio::runtime::Runtime> {
 
 /// `bst-rs build`.
 pub(super) fn build(s: &Session, args: &BuildArgs) -> i32 {
-    let (pipeline, strict) = match load_session(s, &args.elements) {
+    let (pipeline, strict, session) = match load_session(s, &args.elements, Some("Build")) {
         Ok(loaded) => loaded,
         Err(code) => return code,
     };
-    match runtime().and_then(|rt| rt.block_on(build_async(s, args, pipeline, strict))) {
-        Ok(true) => 0,
-        Ok(false) => 255,
+    let built = runtime().and_then(|rt| rt.block_on(build_async(s, args, pipeline, strict)));
+    // The session ends, then BuildStream prints the pipeline summary.
+    if let Some(a) = session {
+        a.end(built.as_ref().is_ok_and(|summary| summary.success()));
+    }
+    match built {
+        Ok(summary) => {
+            eprint!("\n{}", summary.render());
+            if summary.success() {
+                0
+            } else {
+                255
+            }
+        }
         Err(e) => {
             eprintln!("\n{e:#}");
             255
@@ -151,7 +183,7 @@ async fn build_async(
     args: &BuildArgs,
     pipeline: Pipeline,
     strict: bool,
-) -> Result<bool> {
+) -> Result<crate::scheduler::Summary> {
     let uc = crate::project::user_config();
     let builders = s.builders.unwrap_or(uc.builders).max(1);
     let on_error = match s.on_error.as_deref().unwrap_or(&uc.on_error) {
@@ -184,9 +216,7 @@ async fn build_async(
     if let Some(mut casd) = services.casd.take() {
         casd.stop();
     }
-    let summary = summary?;
-    eprint!("\n{}", summary.render());
-    Ok(summary.success())
+    Ok(summary?)
 }
 
 /// `bst-rs artifact ...`.
@@ -197,7 +227,7 @@ pub(super) fn artifact(s: &Session, cmd: &ArtifactCommand) -> i32 {
             artifacts.clone()
         }
     };
-    let (pipeline, strict) = match load_session(s, &targets) {
+    let (pipeline, strict, _) = match load_session(s, &targets, None) {
         Ok(loaded) => loaded,
         Err(code) => return code,
     };
@@ -250,12 +280,15 @@ fn lookup(
 fn artifact_run(cmd: &ArtifactCommand, p: &Pipeline, strict: bool) -> Result<()> {
     let uc = crate::project::user_config();
     let cache = ArtifactCache::new(&uc.cachedir());
-    let mut found = Vec::new();
-    for &id in &p.targets {
-        found.push((&p.elements[&id], lookup(strict, &cache, p, id)?));
-    }
+    let found = super::query_cache(|| {
+        p.targets
+            .iter()
+            .map(|&id| Ok((&p.elements[&id], lookup(strict, &cache, p, id)?)))
+            .collect::<Result<Vec<_>>>()
+    })?;
     match cmd {
-        ArtifactCommand::Checkout(_) => {}
+        // Handed off by `artifact` before loading.
+        ArtifactCommand::Checkout(_) => unreachable!("artifact checkout is not run here"),
         ArtifactCommand::Log { .. } => {
             use std::io::Write;
             let mut out = std::io::stdout().lock();

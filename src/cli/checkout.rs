@@ -14,6 +14,7 @@ use crate::artifact::ArtifactCache;
 use crate::cas::tree::{Dir, ImportResult};
 use crate::graph::Pipeline;
 use crate::loader::ElementId;
+use crate::scheduler::Activity;
 use clap::ValueEnum;
 use std::io::Write;
 use std::path::PathBuf;
@@ -143,7 +144,7 @@ pub(super) fn checkout(s: &Session, args: &CheckoutArgs) -> i32 {
     }
     let Some(target) = &args.target else {
         // Without workspaces there is no default target.
-        if let Err(e) = load(s, &[]) {
+        if let Err(e) = load(s, &[], None) {
             print_error(&e);
             return 255;
         }
@@ -162,7 +163,7 @@ pub(super) fn checkout(s: &Session, args: &CheckoutArgs) -> i32 {
             }
         }),
     };
-    let (pipeline, strict) = match load_session(s, std::slice::from_ref(target)) {
+    let (pipeline, strict, _) = match load_session(s, std::slice::from_ref(target), None) {
         Ok(loaded) => loaded,
         Err(code) => return code,
     };
@@ -226,6 +227,9 @@ fn run(
     integrate: bool,
 ) -> Result<(), CheckoutError> {
     let target = p.targets[0];
+    // BuildStream's order: remotes are connected while loading, the location is checked,
+    // then the cache is queried; each step is an activity, as in `bst`.
+    Activity::core("Initializing remote caches").end(true);
     check_location_writable(location, args.force)?;
     let uc = crate::project::user_config();
     let cache = ArtifactCache::new(&uc.cachedir());
@@ -233,11 +237,20 @@ fn run(
 
     // The selection staged at `/` in staging order, as `Element._prepare_sandbox` stages it.
     let elements = p.dependencies(&[target], scope_of(args.deps));
+    let artifacts = Activity::core("Query cache").run(|| {
+        elements
+            .iter()
+            .map(|&id| lookup_artifact(strict, &cache, p, id))
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| staging_error(&e.to_string(), None))
+    })?;
+    let el = &p.elements[&target];
+    let key = p.keys[&target].strict.as_deref().unwrap_or_default();
+    let activity = |text: &str| Activity::element(key, &el.full_name, text);
     let mut root = Dir::default();
-    for &id in &elements {
-        let artifact = lookup_artifact(strict, &cache, p, id)
-            .map_err(|e| staging_error(&e.to_string(), None))?
-            .ok_or_else(|| {
+    activity("Staging dependencies").run(|| {
+        for artifact in artifacts {
+            let artifact = artifact.ok_or_else(|| {
                 staging_error(
                     "No artifacts to stage",
                     Some(
@@ -247,29 +260,40 @@ fn run(
                     ),
                 )
             })?;
-        let files = artifact
-            .files
-            .unwrap_or_else(crate::cas::empty_directory_digest);
-        root.import(
-            &store,
-            Dir::from_digest(files),
-            &mut ImportResult::default(),
-        )
-        .map_err(|e| staging_error(&e.to_string(), None))?;
-    }
-
-    let batch = crate::assemble::integration_batch(p, &elements);
-    if integrate && !batch.is_empty() {
-        // The sandbox's first check, before starting one.
-        let missing = crate::assemble::missing_command(&store, &mut root, &batch)
+            let files = artifact
+                .files
+                .unwrap_or_else(crate::cas::empty_directory_digest);
+            root.import(
+                &store,
+                Dir::from_digest(files),
+                &mut ImportResult::default(),
+            )
             .map_err(|e| staging_error(&e.to_string(), None))?;
-        if let Some(command) = missing {
-            let e = crate::assemble::AssembleError::MissingCommand(command);
-            return Err(staging_error(&e.to_string(), None));
         }
-        root = integrate_root(s, p, target, root, batch)?;
+        Ok(())
+    })?;
+
+    if integrate {
+        let batch = crate::assemble::integration_batch(p, &elements);
+        root = activity("Integrating sandbox").run(|| {
+            if batch.is_empty() {
+                return Ok(root);
+            }
+            // The sandbox's first check, before starting one.
+            let missing = crate::assemble::missing_command(&store, &mut root, &batch)
+                .map_err(|e| staging_error(&e.to_string(), None))?;
+            if let Some(command) = missing {
+                let e = crate::assemble::AssembleError::MissingCommand(command);
+                return Err(staging_error(&e.to_string(), None));
+            }
+            integrate_root(s, p, target, root, batch)
+        })?;
     }
-    export(&store, &mut root, location, args.hardlinks)
+    let text = match location {
+        Location::Directory(dir) => format!("Checking out files in '{}'", dir.display()),
+        Location::Tar(..) | Location::Stdout(_) => "Creating tarball".to_owned(),
+    };
+    activity(&text).run(|| export(&store, &mut root, location, args.hardlinks))
 }
 
 /// Runs the integration batch over `root` in a sandbox (casd started for it).

@@ -8,7 +8,8 @@ mod checkout;
 pub mod format;
 mod source;
 
-use crate::graph::{Pipeline, Scope};
+use crate::graph::{LoadStage, Pipeline, Scope};
+use crate::scheduler::Activity;
 use crate::yaml::LoadError;
 use clap::{Parser, Subcommand, ValueEnum};
 use std::path::PathBuf;
@@ -330,6 +331,54 @@ fn classify_targets(
     Ok(names)
 }
 
+/// [`Pipeline::load_staged`], reported as BuildStream reports it: once the project is
+/// loaded, the `session` activity if any (`Build`, `Fetch`), then `Loading elements` and
+/// `Resolving elements`. On error the open activities end with FAILURE; else the session
+/// activity is returned for the caller to end.
+fn load_reported(
+    directory: &std::path::Path,
+    options: Vec<(String, String)>,
+    targets: &[String],
+    except: &[String],
+    keep: crate::element::Keep,
+    session: Option<&str>,
+) -> Result<(Pipeline, Vec<crate::loader::ElementId>, Option<Activity>), LoadError> {
+    let mut session_activity = None;
+    let mut open: Option<Activity> = None;
+    let loaded = Pipeline::load_staged(directory, options, targets, except, keep, &mut |stage| {
+        if let Some(a) = open.take() {
+            a.end(true);
+        }
+        let text = match stage {
+            LoadStage::Elements => {
+                session_activity = session.map(Activity::core);
+                "Loading elements"
+            }
+            LoadStage::Resolve => "Resolving elements",
+        };
+        open = Some(Activity::core(text));
+    });
+    if let Some(a) = open {
+        a.end(loaded.is_ok());
+    }
+    match loaded {
+        Ok((pipeline, except)) => Ok((pipeline, except, session_activity)),
+        Err(e) => {
+            if let Some(a) = session_activity {
+                a.end(false);
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Runs `query` as BuildStream's cache query activities (`Initializing remote caches`, with
+/// no remotes to initialise, then `Query cache`).
+fn query_cache<T, E>(query: impl FnOnce() -> Result<T, E>) -> Result<T, E> {
+    Activity::core("Initializing remote caches").end(true);
+    Activity::core("Query cache").run(query)
+}
+
 fn scope_of(deps: Deps) -> Scope {
     match deps {
         Deps::None => Scope::None,
@@ -370,7 +419,8 @@ fn show(
         key_tails: strict != Some(true)
             && (strict == Some(false) || crate::project::user_config().any_project_non_strict()),
     };
-    let (pipeline, except) = Pipeline::load(&project_dir, options, &targets, &except, keep)?;
+    let (pipeline, except, _) =
+        load_reported(&project_dir, options, &targets, &except, keep, None)?;
     let targets = pipeline.targets.clone();
     let scope = scope_of(args.deps);
     let selection = pipeline.dependencies(&targets, scope);
@@ -383,12 +433,14 @@ fn show(
         .any(|t| fmt.contains(t))
         || (!strict && ["%{key", "%{full-key"].iter().any(|t| fmt.contains(t)));
     let cache = if need_state {
-        Some(format::ShowCache::query(
-            &pipeline,
-            &selection,
-            matches!(args.deps, Deps::None),
-            strict,
-        )?)
+        Some(query_cache(|| {
+            format::ShowCache::query(
+                &pipeline,
+                &selection,
+                matches!(args.deps, Deps::None),
+                strict,
+            )
+        })?)
     } else {
         None
     };

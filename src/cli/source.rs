@@ -162,12 +162,13 @@ fn load(
     let element_path = crate::loader::LoadContext::peek_element_path(&project_dir);
     let targets = classify_targets(targets, &element_path)?;
     let except = classify_targets(except, &element_path)?;
-    let (pipeline, except) = Pipeline::load(
+    let (pipeline, except, _) = super::load_reported(
         &project_dir,
         options,
         &targets,
         &except,
         crate::element::Keep::default(),
+        None,
     )?;
     let targets = pipeline.targets.clone();
     let selection = pipeline.dependencies(&targets, scope(deps));

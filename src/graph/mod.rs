@@ -42,6 +42,16 @@ pub struct Pipeline {
     _kinds: crate::element::KindTable,
 }
 
+/// A stage of [`Pipeline::load_staged`], reported as it begins (BuildStream reports them
+/// as activities).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LoadStage {
+    /// The project is loaded; its elements' files are loaded next.
+    Elements,
+    /// The elements are loaded; they are instantiated and their keys computed next.
+    Resolve,
+}
+
 impl Pipeline {
     /// Loads the project in `directory` with the targets (default targets when empty) and
     /// the `--except` elements, all in one loader pass as BuildStream does.
@@ -52,9 +62,22 @@ impl Pipeline {
         except: &[String],
         keep: crate::element::Keep,
     ) -> Result<(Pipeline, Vec<ElementId>)> {
+        Self::load_staged(directory, options, targets, except, keep, &mut |_| {})
+    }
+
+    /// [`Pipeline::load`], calling `stage` as each [`LoadStage`] begins.
+    pub fn load_staged(
+        directory: &Path,
+        options: Vec<(String, String)>,
+        targets: &[String],
+        except: &[String],
+        keep: crate::element::Keep,
+        stage: &mut dyn FnMut(LoadStage),
+    ) -> Result<(Pipeline, Vec<ElementId>)> {
         crate::init_thread_pool();
         let mut ctx = LoadContext::new(directory, options)
             .map_err(|e| e.prefixed("Error loading project: "))?;
+        stage(LoadStage::Elements);
         let names = if targets.is_empty() {
             ctx.default_targets()
         } else {
@@ -63,6 +86,7 @@ impl Pipeline {
         let mut all = names.clone();
         all.extend(except.iter().cloned());
         let ids = ctx.load(&all)?;
+        stage(LoadStage::Resolve);
         let (t, e) = ids.split_at(names.len());
         let except_ids = e.to_vec();
         let mut p = Self::load_in(t.to_vec(), except_ids.clone(), ctx, keep)?;

@@ -15,6 +15,8 @@
 pub mod state;
 mod status;
 
+pub use status::Activity;
+
 use crate::artifact::{ArtifactCache, NewArtifact};
 use crate::assemble::{assemble, BuildEnv, Log};
 use crate::cas::proto::reapi::Digest;
@@ -250,7 +252,6 @@ pub async fn build<S: Services>(
     services: &mut S,
 ) -> Result<Summary, SessionError> {
     let p = &*pipeline;
-    let mut status = Status::new(opts.interactive, &opts.logdir);
 
     // The plan, dependencies first; elements that are never built are left out.
     let plan: Vec<ElementId> = p
@@ -278,7 +279,10 @@ pub async fn build<S: Services>(
         build: true,
         retry_failed: opts.retry_failed,
     };
-    let (states, sources_cached) = {
+    // bst-rs has no remote caches: the activity is reported, as BuildStream reports it.
+    Activity::core("Initializing remote caches").end(true);
+    let query = Activity::core("Query cache");
+    let queried = {
         let (p, cache, plan) = (pipeline.clone(), artifacts.clone(), plan.clone());
         let roots: Vec<(ElementId, Scope)> = targets.iter().map(|&t| (t, Scope::Run)).collect();
         let fetch = opts.fetch.clone();
@@ -297,8 +301,12 @@ pub async fn build<S: Services>(
             Ok::<_, SessionError>((states, sources_cached))
         })
         .await
-        .map_err(|e| SessionError::Plan(format!("cache query failed: {e}")))??
+        .map_err(|e| SessionError::Plan(format!("cache query failed: {e}")))
+        .and_then(|r| r)
     };
+    query.end(queried.is_ok());
+    let (states, sources_cached) = queried?;
+    let mut status = Status::new(opts.interactive, &opts.logdir);
     let mut files: HashMap<ElementId, Digest> = HashMap::default();
     let mut cached_failure: HashMap<ElementId, crate::cas::proto::bst::Artifact> =
         HashMap::default();

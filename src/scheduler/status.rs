@@ -31,6 +31,70 @@ fn hms(d: Duration) -> String {
     format!("{:02}:{:02}:{:02}", s / 3600, (s / 60) % 60, s % 60)
 }
 
+/// BuildStream's message line: `[elapsed][key][action:element] TYPE text`, the key in 8
+/// columns, the action right-aligned in 8 and the element name padded to 30.
+fn message_line(
+    elapsed: Option<Duration>,
+    key: &str,
+    action: &str,
+    name: &str,
+    kind: &str,
+    text: &str,
+) -> String {
+    let time = elapsed.map(hms).unwrap_or_else(|| "--:--:--".into());
+    let key = &key[..key.len().min(8)];
+    format!("[{time}][{key:<8}][{action:>8}:{name:<30}] {kind:<7} {text}")
+}
+
+/// One of BuildStream's timed activities outside jobs, printed on stderr: a START line when
+/// it begins, SUCCESS or FAILURE with its duration when it ends. Core activities (loading,
+/// querying the cache, a whole session) show `main:core activity` and no key.
+pub struct Activity {
+    key: String,
+    name: String,
+    text: String,
+    start: Instant,
+}
+
+impl Activity {
+    /// Starts a core activity.
+    pub fn core(text: &str) -> Activity {
+        Self::begin("", "core activity", text)
+    }
+
+    /// Starts an activity of the element `name` (its cache key `key`).
+    pub fn element(key: &str, name: &str, text: &str) -> Activity {
+        Self::begin(key, name, text)
+    }
+
+    fn begin(key: &str, name: &str, text: &str) -> Activity {
+        eprintln!("{}", message_line(None, key, "main", name, "START", text));
+        Activity {
+            key: key.to_owned(),
+            name: name.to_owned(),
+            text: text.to_owned(),
+            start: Instant::now(),
+        }
+    }
+
+    /// Ends the activity: SUCCESS if `ok`, else FAILURE.
+    pub fn end(self, ok: bool) {
+        let kind = if ok { "SUCCESS" } else { "FAILURE" };
+        let elapsed = Some(self.start.elapsed());
+        eprintln!(
+            "{}",
+            message_line(elapsed, &self.key, "main", &self.name, kind, &self.text)
+        );
+    }
+
+    /// Runs `f` as this activity.
+    pub fn run<T, E>(self, f: impl FnOnce() -> Result<T, E>) -> Result<T, E> {
+        let r = f();
+        self.end(r.is_ok());
+        r
+    }
+}
+
 impl Status {
     /// A status writer; `interactive` draws the status area on stderr. Job log paths are
     /// shown relative to `logdir`.
@@ -69,14 +133,9 @@ impl Status {
         self.print(&format!("[{}] {text}", hms(self.start.elapsed())));
     }
 
-    /// BuildStream's message line: `[elapsed][key][action:element] TYPE text`, the action
-    /// right-aligned in 8 columns and the element name padded to 30.
     fn line(&self, elapsed: Option<Duration>, job: &Job, kind: &str, text: &str) {
-        let time = elapsed.map(hms).unwrap_or_else(|| "--:--:--".into());
-        let key = &job.key[..job.key.len().min(8)];
-        self.print(&format!(
-            "[{time}][{key:<8}][{:>8}:{:<30}] {kind:<7} {text}",
-            job.action, job.name
+        self.print(&message_line(
+            elapsed, &job.key, job.action, &job.name, kind, text,
         ));
     }
 
