@@ -289,11 +289,13 @@ fn normalize_message(s: &str) -> String {
     out
 }
 
-/// The last source failure message of bst-rs's output.
+/// The last source failure message of bst-rs's output (not the session's end, `FAILURE
+/// Fetch`, nor the summary after it).
 fn failure_message(stderr: &str) -> String {
     stderr
         .lines()
         .rev()
+        .filter(|l| !l.contains(":core activity "))
         .find_map(|l| l.split_once("] FAILURE ").map(|(_, m)| m.to_owned()))
         .or_else(|| {
             stderr

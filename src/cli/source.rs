@@ -4,6 +4,7 @@
 use super::{classify_targets, find_project_dir, print_error, Deps};
 use crate::graph::{Pipeline, Scope};
 use crate::loader::ElementId;
+use crate::scheduler::Activity;
 use crate::source::fetch::{util::TempDir, FetchContext, SourceError};
 use crate::yaml::LoadError;
 use clap::{Args, Subcommand, ValueEnum};
@@ -78,7 +79,9 @@ enum CmdError {
     Source(SourceError),
     /// Message and optional detail.
     Message(String, Option<String>),
-    /// Already reported (fetch failures).
+    /// Fetches failed (reported as they happened; summarised at the end).
+    Fetch(Vec<(String, SourceError)>),
+    /// Already reported.
     Reported,
 }
 
@@ -124,6 +127,10 @@ pub(super) fn run(directory: &Path, options: Vec<(String, String)>, cmd: &Source
             print_detail(&detail);
             255
         }
+        Err(CmdError::Fetch(failures)) => {
+            print_failure_summary(&failures);
+            255
+        }
         Err(CmdError::Reported) => 255,
     }
 }
@@ -137,14 +144,16 @@ fn scope(deps: Deps) -> Scope {
     }
 }
 
-/// Loads the project and returns the pipeline with the selected elements, in staging order.
+/// Loads the project and returns the pipeline with the selected elements, in staging order,
+/// and the `session` activity if asked for (see [`super::load_reported`]).
 fn load(
     directory: &Path,
     options: Vec<(String, String)>,
     targets: &[String],
     except: &[String],
     deps: Deps,
-) -> Result<(Pipeline, Vec<ElementId>), CmdError> {
+    session: Option<&str>,
+) -> Result<(Pipeline, Vec<ElementId>, Option<Activity>), CmdError> {
     let project_dir = match find_project_dir(directory) {
         Ok(d) => d,
         Err(_) if !targets.is_empty() => {
@@ -162,18 +171,18 @@ fn load(
     let element_path = crate::loader::LoadContext::peek_element_path(&project_dir);
     let targets = classify_targets(targets, &element_path)?;
     let except = classify_targets(except, &element_path)?;
-    let (pipeline, except, _) = super::load_reported(
+    let (pipeline, except, activity) = super::load_reported(
         &project_dir,
         options,
         &targets,
         &except,
         crate::element::Keep::default(),
-        None,
+        session,
     )?;
     let targets = pipeline.targets.clone();
     let selection = pipeline.dependencies(&targets, scope(deps));
     let selection = pipeline.except_elements(&targets, selection, &except);
-    Ok((pipeline, selection))
+    Ok((pipeline, selection, activity))
 }
 
 /// `_pipeline.assert_consistent`: every source needs a ref.
@@ -212,11 +221,15 @@ fn fetch_elements(
     selection: &[ElementId],
     ctx: &FetchContext,
 ) -> Result<(), CmdError> {
-    let todo: Vec<ElementId> = selection
-        .iter()
-        .copied()
-        .filter(|id| !pipeline.elements[id].sources_cached(ctx))
-        .collect();
+    let todo: Vec<ElementId> = super::query_cache(|| {
+        Ok::<_, CmdError>(
+            selection
+                .iter()
+                .copied()
+                .filter(|id| !pipeline.elements[id].sources_cached(ctx))
+                .collect(),
+        )
+    })?;
     if todo.is_empty() {
         return Ok(());
     }
@@ -260,8 +273,7 @@ fn fetch_elements(
     if failures.is_empty() {
         return Ok(());
     }
-    print_failure_summary(&failures);
-    Err(CmdError::Reported)
+    Err(CmdError::Fetch(failures))
 }
 
 /// The failed elements and their errors, as at the end of a bst session.
@@ -284,10 +296,20 @@ fn fetch(
     options: Vec<(String, String)>,
     args: &FetchArgs,
 ) -> Result<(), CmdError> {
-    let (pipeline, selection) = load(directory, options, &args.elements, &args.except, args.deps)?;
-    assert_consistent(&pipeline, &selection)?;
-    let ctx = fetch_context()?;
-    let r = fetch_elements(&pipeline, &selection, &ctx);
+    let (pipeline, selection, session) = load(
+        directory,
+        options,
+        &args.elements,
+        &args.except,
+        args.deps,
+        Some("Fetch"),
+    )?;
+    let r = assert_consistent(&pipeline, &selection)
+        .and_then(|()| fetch_context())
+        .and_then(|ctx| fetch_elements(&pipeline, &selection, &ctx));
+    if let Some(a) = session {
+        a.end(r.is_ok());
+    }
     std::mem::forget(pipeline);
     r
 }
@@ -330,12 +352,13 @@ fn checkout(
     };
     super::check_location_writable(&location, args.force, tar)
         .map_err(|m| CmdError::Message(m, None))?;
-    let (pipeline, selection) = load(
+    let (pipeline, selection, _) = load(
         directory,
         options,
         std::slice::from_ref(target),
         &args.except,
         args.deps,
+        None,
     )?;
     assert_consistent(&pipeline, &selection)?;
     let ctx = fetch_context()?;
