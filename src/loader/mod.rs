@@ -753,6 +753,7 @@ impl LoadContext {
             aliases,
             map_aliases_identity,
             display: format!("junction element at {}", el.node.prov),
+            parent_disallows_uris: self.projects[el.project].disallow_subproject_uris,
         })
     }
 

@@ -98,6 +98,8 @@ pub struct JunctionConfig {
     pub map_aliases_identity: bool,
     /// `str()` of the junction element: `junction element at <provenance>`.
     pub display: String,
+    /// The parent project has `junctions: disallow-subproject-uris` (itself or inherited).
+    pub parent_disallows_uris: bool,
 }
 
 /// A loaded project.
@@ -382,10 +384,20 @@ impl Project {
             .unwrap_or_else(|| Node::empty_map(pre.prov));
         defaults.validate_keys(&["targets"])?;
         let default_targets = defaults.get_str_list("targets")?;
-        let fatal_warnings = pre.get_str_list("fatal-warnings")?;
+        let mut fatal_warnings = pre.get_str_list("fatal-warnings")?;
         let mut disallow_subproject_uris = false;
-        if let Some(j) = pre.get_mapping("junctions")? {
+        let junctions = pre.get_mapping("junctions")?;
+        if let Some(j) = junctions {
             j.validate_keys(&["duplicates", "internal", "disallow-subproject-uris"])?;
+        }
+        if junction.as_ref().is_some_and(|j| j.parent_disallows_uris) {
+            // Enforced for nested subprojects too, and it makes unaliased URLs fatal in them
+            // (which their elements' keys include).
+            disallow_subproject_uris = true;
+            if !fatal_warnings.iter().any(|w| w == "unaliased-url") {
+                fatal_warnings.push("unaliased-url".to_owned());
+            }
+        } else if let Some(j) = junctions {
             disallow_subproject_uris = j.get_bool("disallow-subproject-uris", false)?;
         }
 
