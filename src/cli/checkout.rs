@@ -229,7 +229,7 @@ fn run(
     let target = p.targets[0];
     // BuildStream's order: remotes are connected while loading, the location is checked,
     // then the cache is queried; each step is an activity, as in `bst`.
-    Activity::core("Initializing remote caches").end(true);
+    Activity::remote_caches();
     check_location_writable(location, args.force)?;
     let uc = crate::project::user_config();
     let cache = ArtifactCache::new(&uc.cachedir());

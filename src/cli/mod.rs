@@ -372,10 +372,10 @@ fn load_reported(
     }
 }
 
-/// Runs `query` as BuildStream's cache query activities (`Initializing remote caches`, with
-/// no remotes to initialise, then `Query cache`).
+/// Runs `query` as BuildStream's cache query activities ([`Activity::remote_caches`], then
+/// `Query cache`).
 fn query_cache<T, E>(query: impl FnOnce() -> Result<T, E>) -> Result<T, E> {
-    Activity::core("Initializing remote caches").end(true);
+    Activity::remote_caches();
     Activity::core("Query cache").run(query)
 }
 

@@ -279,8 +279,7 @@ pub async fn build<S: Services>(
         build: true,
         retry_failed: opts.retry_failed,
     };
-    // bst-rs has no remote caches: the activity is reported, as BuildStream reports it.
-    Activity::core("Initializing remote caches").end(true);
+    Activity::remote_caches();
     let query = Activity::core("Query cache");
     let queried = {
         let (p, cache, plan) = (pipeline.clone(), artifacts.clone(), plan.clone());

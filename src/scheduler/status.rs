@@ -62,6 +62,12 @@ impl Activity {
         Self::begin("", "core activity", text)
     }
 
+    /// BuildStream's `Initializing remote caches`, reported where bst connects its remotes;
+    /// bst-rs has no remote caches, so there is nothing to do in it.
+    pub fn remote_caches() {
+        Self::core("Initializing remote caches").end(true);
+    }
+
     /// Starts an activity of the element `name` (its cache key `key`).
     pub fn element(key: &str, name: &str, text: &str) -> Activity {
         Self::begin(key, name, text)
