@@ -54,31 +54,6 @@ impl Pos {
     }
 }
 
-/// Python's `repr()` of a string (common cases).
-fn py_repr(s: &str) -> String {
-    let quote = if s.contains('\'') && !s.contains('"') {
-        '"'
-    } else {
-        '\''
-    };
-    let mut out = String::new();
-    out.push(quote);
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\t' => out.push_str("\\t"),
-            c if c == quote => {
-                out.push('\\');
-                out.push(c);
-            }
-            c => out.push(c),
-        }
-    }
-    out.push(quote);
-    out
-}
-
 /// Python's `str.strip()` whitespace set.
 fn py_strip(s: &str) -> &str {
     s.trim_matches(|c: char| c.is_whitespace() || ('\x1c'..='\x1f').contains(&c))
@@ -210,7 +185,7 @@ pub fn parse_str_reference(text: &str, file: FileId) -> Result<Node> {
                     };
                     return Err(malformed(format!(
                         "Invalid input detected. No handler for ScalarEvent({}, implicit={implicit}, style={style}) in state 0 {pos}",
-                        py_repr(&value)
+                        crate::util::py_repr(&value)
                     )));
                 }
                 if let Some(Frame::Map(map, _, key @ None)) = stack.last_mut() {
