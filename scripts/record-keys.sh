@@ -18,7 +18,10 @@
 # not contain their own --deps/-d or --format/-f. Arguments are split like a
 # shell would (quotes allowed; they are trusted input).
 #
-# Standard output is written to tests/expected/keys/<case name>.txt. Any bst
+# Standard output is written to tests/expected/keys/<case name>.txt, and the
+# WARNING messages bst printed on stderr (with their detail lines), if any, to
+# <case name>.warnings.
+# Any bst
 # failure aborts the run with bst's error output and a non-zero exit status;
 # nothing is written for the failing case.
 #
@@ -125,6 +128,14 @@ while IFS= read -r line || [ -n "$line" ]; do
         exit 1
     fi
     mv "$tmp/stdout" "$out_dir/$name.txt"
+    # The warnings bst printed, if any, are facts too: each WARNING message line with
+    # the detail lines below it (up to the next message line).
+    rm -f "$out_dir/$name.warnings"
+    awk '/^\[[^]]*\]\[[^]]*\]\[[^]]*\] / { keep = / WARNING / }
+         keep { print }' "$tmp/stderr" > "$tmp/warnings"
+    if [ -s "$tmp/warnings" ]; then
+        mv "$tmp/warnings" "$out_dir/$name.warnings"
+    fi
     count=$((count + 1))
 done < "$cases_file"
 
@@ -136,9 +147,9 @@ for name in "$@"; do
 done
 
 if [ $# -eq 0 ]; then
-    for f in "$out_dir"/*.txt; do
+    for f in "$out_dir"/*.txt "$out_dir"/*.warnings; do
         [ -e "$f" ] || continue
-        base=$(basename "$f" .txt)
+        base=$(basename "$f"); base=${base%.*}
         if [ -z "${seen[$base]:-}" ]; then
             echo "removing stale $f" >&2
             rm -f "$f"

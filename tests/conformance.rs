@@ -161,14 +161,42 @@ fn check_all(
     report(kind, cases.len(), failures);
 }
 
+/// The WARNING messages of `stderr`, each with the detail lines below it (up to the next
+/// message line), as `scripts/record-keys.sh` keeps them.
+fn warning_lines(stderr: &str) -> Vec<&str> {
+    let mut keep = false;
+    stderr
+        .lines()
+        .filter(|l| {
+            if is_status_line(l) {
+                keep = l.contains("] WARNING ");
+            }
+            keep
+        })
+        .collect()
+}
+
 #[test]
 fn keys_match_buildstream() {
     check_all("key", &root().join("testprojects"), 1, |case, expected| {
         let (code, stdout, stderr) = run_case(case);
-        (code != 0 || stdout != expected).then(|| {
-            format!(
+        if code != 0 || stdout != expected {
+            return Some(format!(
                 "--- {} (exit {code})\nexpected:\n{expected}\ngot:\n{stdout}{stderr}",
                 case.name
+            ));
+        }
+        // bst's warnings, recorded beside the keys; none recorded means bst printed none.
+        let file = root().join(format!("tests/expected/keys/{}.warnings", case.name));
+        let recorded = std::fs::read_to_string(file).unwrap_or_default();
+        let expected: Vec<&str> = recorded.lines().collect();
+        let got = warning_lines(&stderr);
+        (got != expected).then(|| {
+            format!(
+                "--- {}: warnings differ\nexpected:\n{}\ngot:\n{}",
+                case.name,
+                expected.join("\n"),
+                got.join("\n")
             )
         })
     });

@@ -366,6 +366,7 @@ pub fn render(
     id: ElementId,
     fmt: &str,
     cache: Option<&ShowCache>,
+    warnings: &mut Vec<String>,
 ) -> Result<String, LoadError> {
     let e = &p.elements[&id];
     let key = match cache {
@@ -445,15 +446,18 @@ pub fn render(
         );
     }
     if fmt.contains("%{source-info") {
-        line = fmt_subst(&line, "source-info", &dump_yaml(&source_info(p, id)?));
+        let info = source_info(p, id, warnings)?;
+        line = fmt_subst(&line, "source-info", &dump_yaml(&info));
     }
     if fmt.contains("%{artifact-cas-digest") {
         let digest = cache.and_then(|c| c.digests.get(&id));
         if digest.is_none() {
-            eprintln!(
-                "WARNING [{}]: Cannot obtain CAS digest because artifact is not cached",
-                e.full_name
-            );
+            warnings.push(crate::scheduler::warning_line(
+                &full,
+                Some(&e.full_name),
+                "Cannot obtain CAS digest because artifact is not cached",
+                None,
+            ));
         }
         line = fmt_subst(
             &line,
@@ -467,7 +471,11 @@ pub fn render(
 /// `%{source-info}`: every source's `collect_source_info()` entries, in source order. A
 /// source reporting nothing is skipped with an `unavailable-source-info` warning (an error
 /// when the project makes that warning fatal).
-fn source_info(p: &Pipeline, id: ElementId) -> Result<crate::yaml::Node, LoadError> {
+fn source_info(
+    p: &Pipeline,
+    id: ElementId,
+    warnings: &mut Vec<String>,
+) -> Result<crate::yaml::Node, LoadError> {
     use crate::source::info::{unavailable_message, Collected, UNAVAILABLE_WARNING};
     use crate::yaml::{Node, Provenance};
     let e = &p.elements[&id];
@@ -477,24 +485,18 @@ fn source_info(p: &Pipeline, id: ElementId) -> Result<crate::yaml::Node, LoadErr
         let Some(info) = &source.info else {
             continue;
         };
+        let warn =
+            |message: &str| crate::scheduler::warning_line("", Some(&e.full_name), message, None);
+        warnings.extend(info.warnings.iter().map(|m| warn(m)));
         match &info.collected {
             Ok(Collected::Infos(infos)) => entries.extend(infos.iter().map(|i| i.to_node())),
             Ok(Collected::Unavailable) => {
-                let brief = format!(
-                    "[{UNAVAILABLE_WARNING}]: {}",
-                    unavailable_message(&info.display)
-                );
-                if project
-                    .fatal_warnings
-                    .iter()
-                    .any(|w| w == UNAVAILABLE_WARNING)
-                {
-                    return Err(LoadError::new(
-                        crate::yaml::LoadErrorReason::PluginConfig,
-                        format!("{brief}\n"),
-                    ));
-                }
-                eprintln!("WARNING {brief}");
+                let message = crate::element::plugin_warning(
+                    &project.fatal_warnings,
+                    UNAVAILABLE_WARNING,
+                    &unavailable_message(&info.display),
+                )?;
+                warnings.push(warn(&message));
             }
             Err(err) => return Err(err.clone()),
         }

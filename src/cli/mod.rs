@@ -358,8 +358,28 @@ fn load_reported(
         };
         open = Some(Activity::core(text));
     });
+    let warnings = loaded.as_ref().ok().map(|(p, except)| p.warnings(except));
     if let Some(a) = open {
+        // BuildStream prints the warnings raised while resolving within that activity.
+        for (name, w) in warnings.iter().flatten() {
+            for message in &w.plugin {
+                crate::scheduler::warning(Some(name), message, None);
+            }
+        }
         a.end(loaded.is_ok());
+    }
+    // Then one about the refs that project.refs storage ignores.
+    let redundant: Vec<&str> = warnings
+        .iter()
+        .flatten()
+        .flat_map(|(_, w)| w.redundant_refs.iter().map(String::as_str))
+        .collect();
+    if !redundant.is_empty() {
+        let detail = format!(
+            "The following inline specified source references will be ignored:\n\n{}",
+            redundant.join("\n")
+        );
+        crate::scheduler::warning(None, "Ignoring redundant source references", Some(&detail));
     }
     match loaded {
         Ok((pipeline, except)) => Ok((pipeline, except, session_activity)),
@@ -442,22 +462,37 @@ fn show(
             )
         })?)
     } else {
+        // BuildStream queries the cache for keys too; strict keys need nothing from it.
+        if ["%{key", "%{full-key"].iter().any(|t| fmt.contains(t)) {
+            query_cache(|| Ok::<(), LoadError>(()))?;
+        }
         None
     };
     if let Order::Alpha = args.order {
         selection.sort_by(|a, b| pipeline.elements[a].name.cmp(&pipeline.elements[b].name));
     }
-    // Lines are independent, so they are rendered side by side, and the first error in
-    // selection order is reported. Not when rendering prints warnings: those keep their order.
-    let render =
-        |id: &crate::loader::ElementId| format::render(&pipeline, *id, fmt, cache.as_ref());
-    let lines: Vec<String> = if fmt.contains("%{artifact-cas-digest") {
-        selection.iter().map(render).collect::<Result<_, _>>()?
-    } else {
+    // Lines are independent, so they are rendered side by side; the first error in
+    // selection order is reported, and the warnings rendering raises are printed in that
+    // order, before the output (as bst prints them while it prepares the output).
+    let rendered: Vec<Result<(String, Vec<String>), LoadError>> = {
         use rayon::prelude::*;
-        let lines: Vec<Result<String, LoadError>> = selection.par_iter().map(render).collect();
-        lines.into_iter().collect::<Result<_, _>>()?
+        selection
+            .par_iter()
+            .map(|&id| {
+                let mut warnings = Vec::new();
+                format::render(&pipeline, id, fmt, cache.as_ref(), &mut warnings)
+                    .map(|line| (line, warnings))
+            })
+            .collect()
     };
+    let mut lines = Vec::with_capacity(rendered.len());
+    for r in rendered {
+        let (line, warnings) = r?;
+        for w in warnings {
+            eprintln!("{w}");
+        }
+        lines.push(line);
+    }
     // The process ends right after printing: skip freeing the whole graph.
     std::mem::forget(pipeline);
     // Each line ends with a newline, also after a multi-line YAML value that already ends

@@ -103,6 +103,8 @@ pub struct SourceInfoResult {
     pub display: String,
     /// The information, or why BuildStream fails to give it.
     pub collected: Result<source::info::Collected>,
+    /// The warnings BuildStream raises while collecting it, each `[token]: message`.
+    pub warnings: Vec<String>,
 }
 
 /// What to keep of an element's composition besides its key, for `show --format` tokens.
@@ -164,6 +166,18 @@ pub struct Element {
     /// The key dictionary without `dependencies` and `weak-cache-key`, serialised (see
     /// [`crate::cachekey::key_tail`]), if kept ([`Keep::key_tails`]).
     pub key_tail: Option<String>,
+    /// What loading it reported besides errors.
+    pub warnings: LoadWarnings,
+}
+
+/// What loading an element reported besides errors, for the CLI to print.
+#[derive(Debug, Default)]
+pub struct LoadWarnings {
+    /// Non-fatal plugin warnings, each `[token]: message`, in order.
+    pub plugin: Vec<String>,
+    /// Refs written in the element that its project's `project.refs` replaces, each
+    /// `<source provenance>:<ref>`.
+    pub redundant_refs: Vec<String>,
 }
 
 impl Element {
@@ -699,7 +713,9 @@ fn build_element(
     let sandbox = parse_sandbox(&sandbox_node)?;
 
     // Sources
-    let (sources, source_keys) = load_sources(ctx, id, &variables, keep.source_info)?;
+    let mut warnings = LoadWarnings::default();
+    let (sources, source_keys) =
+        load_sources(ctx, id, &variables, keep.source_info, &mut warnings)?;
 
     let deps = &el.deps;
     let traits = defaults.imp.traits();
@@ -891,6 +907,7 @@ fn build_element(
         strict_deps,
         details,
         key_tail: keep.key_tails.then(|| key_tail.clone()),
+        warnings,
     };
     Ok(Built { element, key_tail })
 }
@@ -960,6 +977,7 @@ fn load_sources(
     id: ElementId,
     variables: &Variables,
     keep_info: bool,
+    warnings: &mut LoadWarnings,
 ) -> Result<(Vec<ElementSource>, Vec<Option<KeyValue>>)> {
     let el = &ctx.elements[id];
     let pid = el.project;
@@ -1031,7 +1049,16 @@ fn load_sources(
         src.composite_except(&mut config, &skip)?;
         config.assert_fully_composited()?;
         variables.expand(&mut config)?;
-        apply_project_refs(ctx, pid, el_name, index, &kind, &mut config);
+        let inline_ref = if project.refs_in_file {
+            imp.inline_ref(&config)?
+        } else {
+            None
+        };
+        if apply_project_refs(ctx, pid, el_name, index, &kind, &mut config) {
+            if let Some(r) = inline_ref {
+                warnings.redundant_refs.push(format!("{}:{r}", src.prov));
+            }
+        }
         let display = format!("{kind} source at {}", src.prov);
         let input = SourceInput {
             config: &config,
@@ -1042,7 +1069,11 @@ fn load_sources(
         let configured = imp.configure(&input)?;
         for url in imp.marked_urls(&config)? {
             let alias = source::info::extract_alias(&url);
-            if !alias.is_empty() && !alias_exists(ctx, pid, first_pass, alias, &display)? {
+            if alias.is_empty() {
+                warnings
+                    .plugin
+                    .extend(unaliased_warning(&project.fatal_warnings, &display, &url)?);
+            } else if !alias_exists(ctx, pid, first_pass, alias, &display)? {
                 return Err(LoadError::new(
                     LoadErrorReason::PluginConfig,
                     format!("{display}: Invalid alias '{alias}' specified in URL: {url}"),
@@ -1057,6 +1088,12 @@ fn load_sources(
                     f.source_provenance_attributes.as_slice()
                 });
             let translate = |url: &str| translate_url(ctx, pid, first_pass, url, &display);
+            let info_warnings = std::cell::RefCell::new(Vec::new());
+            let mark = |url: &str| {
+                let w = unaliased_warning(&project.fatal_warnings, &display, url)?;
+                info_warnings.borrow_mut().extend(w);
+                Ok(())
+            };
             // BuildStream computes each source's key, in order, up to the first unresolved one.
             let key_computed =
                 configured.unique_key.is_some() && out.iter().all(|s: &ElementSource| s.resolved);
@@ -1066,12 +1103,14 @@ fn load_sources(
                     &source::info::InfoInput {
                         kind: &kind,
                         translate: &translate,
+                        mark: &mark,
                         provenance,
                         provenance_attributes: attributes,
                         key_computed,
                     },
                 ),
                 display: display.clone(),
+                warnings: info_warnings.into_inner(),
             }
         });
         let fetcher = source::fetch::make_fetcher(&source::fetch::FetcherInput {
@@ -1093,6 +1132,38 @@ fn load_sources(
         keys.push(configured.unique_key);
     }
     Ok((out, keys))
+}
+
+/// BuildStream's warning token for a source URL without an alias.
+pub const UNALIASED_URL: &str = "unaliased-url";
+
+/// BuildStream's `Plugin.warn()` with a core warning token: the warning's message,
+/// `[token]: brief`, or an error carrying it when the project lists the token among its
+/// `fatal-warnings`.
+pub fn plugin_warning(fatal_warnings: &[String], token: &str, brief: &str) -> Result<String> {
+    let message = format!("[{token}]: {brief}");
+    if fatal_warnings.iter().any(|w| w == token) {
+        // BuildStream's error is the message and an empty detail line.
+        return Err(LoadError::new(
+            LoadErrorReason::PluginConfig,
+            format!("{message}\n"),
+        ));
+    }
+    Ok(message)
+}
+
+/// BuildStream's `unaliased-url` warning (see [`plugin_warning`]) when the URL that the
+/// source `display` marks has no alias.
+fn unaliased_warning(
+    fatal_warnings: &[String],
+    display: &str,
+    url: &str,
+) -> Result<Option<String>> {
+    if !source::info::extract_alias(url).is_empty() {
+        return Ok(None);
+    }
+    let brief = format!("{display}: Use of unaliased source download URL: {url}");
+    plugin_warning(fatal_warnings, UNALIASED_URL, &brief).map(Some)
 }
 
 /// BuildStream's default `source-provenance-attributes`.
@@ -1196,7 +1267,9 @@ fn translate_url(
 }
 
 /// With `ref-storage: project.refs`, a source's ref comes from the refs file (the
-/// top-level project's file first for subproject sources), not from the element.
+/// top-level project's file first for subproject sources), not from the element. True when
+/// the source's own project stores refs in its file, so a ref written in the element is
+/// ignored.
 fn apply_project_refs(
     ctx: &LoadContext,
     pid: ProjectId,
@@ -1204,7 +1277,7 @@ fn apply_project_refs(
     index: usize,
     kind: &str,
     config: &mut Node,
-) {
+) -> bool {
     let ref_keys: &[&str] = if kind == "git" || kind == "git_repo" {
         &["ref", "tags"]
     } else {
@@ -1226,7 +1299,7 @@ fn apply_project_refs(
                     config.remove(k);
                 }
                 apply(config, r);
-                return;
+                return false;
             }
         }
     }
@@ -1241,7 +1314,9 @@ fn apply_project_refs(
                 apply(config, r);
             }
         }
+        return true;
     }
+    false
 }
 
 fn parse_sandbox(node: &Node) -> Result<SandboxConfig> {

@@ -177,6 +177,19 @@ impl Pipeline {
         }
     }
 
+    /// What loading the elements reported ([`crate::element::LoadWarnings`]), each with its
+    /// element's full name, dependencies before the elements that depend on them.
+    pub fn warnings(&self, except: &[ElementId]) -> Vec<(&str, &crate::element::LoadWarnings)> {
+        let all: Vec<ElementId> = self.targets.iter().chain(except).copied().collect();
+        self.dependencies(&all, Scope::All)
+            .into_iter()
+            .map(|id| {
+                let e = &self.elements[&id];
+                (e.full_name.as_str(), &e.warnings)
+            })
+            .collect()
+    }
+
     /// Direct dependencies of `e` in a scope (`recurse=False`).
     pub fn direct_deps(&self, e: ElementId, scope: Scope) -> Vec<ElementId> {
         let el = &self.elements[&e];

@@ -101,6 +101,27 @@ impl Activity {
     }
 }
 
+/// A warning about the element `name` (None: a core warning) with its cache key `key`
+/// (empty: none shown), as BuildStream prints one, its detail lines indented below.
+pub fn warning_line(key: &str, name: Option<&str>, message: &str, detail: Option<&str>) -> String {
+    let name = name.unwrap_or("core activity");
+    let mut out = message_line(None, key, "main", name, "WARNING", message);
+    if let Some(detail) = detail {
+        out.push_str("\n\n");
+        for line in detail.lines() {
+            out.push_str("    ");
+            out.push_str(line);
+            out.push('\n');
+        }
+    }
+    out
+}
+
+/// A warning raised while loading, printed on stderr (see [`warning_line`]).
+pub fn warning(name: Option<&str>, message: &str, detail: Option<&str>) {
+    eprintln!("{}", warning_line("", name, message, detail));
+}
+
 impl Status {
     /// A status writer; `interactive` draws the status area on stderr. Job log paths are
     /// shown relative to `logdir`.

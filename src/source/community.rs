@@ -239,10 +239,12 @@ fn git_mirror_info(
 fn http_fetcher_info(
     input: &SourceInput,
     info: &InfoInput,
-    url: &str,
+    base: &str,
+    suffix: &str,
     sha: Option<String>,
 ) -> Result<Collected> {
-    let url = (info.translate)(url)?;
+    (info.mark)(base)?;
+    let url = (info.translate)(&format!("{base}{suffix}"))?;
     let version_guess = Guesser::read(input.config)?.guess(Some(&url), input.display)?;
     Ok(Collected::Infos(vec![info.create(
         url,
@@ -610,6 +612,7 @@ impl SourceKind for Cargo2Source {
                         &format!("AssertionError: URL was not seen at configure time: {repo}"),
                     ));
                 }
+                (info.mark)(&repo)?;
                 infos.push(info.create(
                     (info.translate)(&repo)?,
                     medium::GIT,
@@ -620,6 +623,7 @@ impl SourceKind for Cargo2Source {
                     provenance,
                 )?);
             } else {
+                (info.mark)(&url)?;
                 infos.push(info.create(
                     (info.translate)(&format!("{url}{name}/{name}-{version}.crate"))?,
                     medium::REMOTE_FILE,
@@ -743,7 +747,31 @@ fn python_dict_repr(n: &Node) -> String {
 /// `cpan`: a CPAN distribution (`suffix` and `sha256sum` form the ref).
 pub struct CpanSource;
 
+/// `{first: .., second: ..}` as Python prints a dict of two strings.
+fn py_pair(first: (&str, &str), second: (&str, &str)) -> String {
+    let r = crate::util::py_repr;
+    format!(
+        "{{{}: {}, {}: {}}}",
+        r(first.0),
+        r(first.1),
+        r(second.0),
+        r(second.1)
+    )
+}
+
 impl SourceKind for CpanSource {
+    /// `{'suffix': .., 'sha256sum': ..}`, from the top-level keys.
+    fn inline_ref(&self, config: &Node) -> Result<Option<String>> {
+        Ok(
+            match (config.get_str("suffix")?, config.get_str("sha256sum")?) {
+                (Some(suffix), Some(sha)) if !suffix.is_empty() && !sha.is_empty() => {
+                    Some(py_pair(("suffix", suffix), ("sha256sum", sha)))
+                }
+                _ => None,
+            },
+        )
+    }
+
     fn configure(&self, input: &SourceInput) -> Result<ConfiguredSource> {
         let c = input.config;
         c.validate_keys(&valid_keys(&[
@@ -774,7 +802,7 @@ impl SourceKind for CpanSource {
         let index = c.get_str("index")?.unwrap_or("https://cpan.metacpan.org/");
         let suffix = c.get_str("suffix")?.unwrap_or("");
         let sha = c.get_str("sha256sum")?.map(str::to_owned);
-        http_fetcher_info(input, info, &format!("{index}{suffix}"), sha)
+        http_fetcher_info(input, info, index, suffix, sha)
     }
 
     fn marked_urls(&self, config: &Node) -> Result<Vec<String>> {
@@ -789,6 +817,19 @@ impl SourceKind for CpanSource {
 pub struct PypiSource;
 
 impl SourceKind for PypiSource {
+    /// `{'sha256sum': .., 'suffix': ..}`, from the `ref` mapping.
+    fn inline_ref(&self, config: &Node) -> Result<Option<String>> {
+        let Some(r) = config.get_mapping("ref")? else {
+            return Ok(None);
+        };
+        Ok(match (r.get_str("sha256sum")?, r.get_str("suffix")?) {
+            (Some(sha), Some(suffix)) if !suffix.is_empty() && !sha.is_empty() => {
+                Some(py_pair(("sha256sum", sha), ("suffix", suffix)))
+            }
+            _ => None,
+        })
+    }
+
     fn configure(&self, input: &SourceInput) -> Result<ConfiguredSource> {
         let c = input.config;
         c.validate_keys(&valid_keys(&[
@@ -832,9 +873,8 @@ impl SourceKind for PypiSource {
         let base = c
             .get_str("url")?
             .unwrap_or("https://files.pythonhosted.org/packages/");
-        let url = format!("{base}{}", r.req_str("suffix")?);
         let sha = Some(r.req_str("sha256sum")?.to_owned());
-        http_fetcher_info(input, info, &url, sha)
+        http_fetcher_info(input, info, base, r.req_str("suffix")?, sha)
     }
 
     fn marked_urls(&self, config: &Node) -> Result<Vec<String>> {

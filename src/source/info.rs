@@ -126,6 +126,9 @@ pub struct InfoInput<'a> {
     pub kind: &'a str,
     /// `Source.translate_url()` with the owning project's aliases.
     pub translate: &'a dyn Fn(&str) -> Result<String>,
+    /// `Source.mark_download_url()`, for a URL the plugin translates again while collecting
+    /// (BuildStream warns about an unaliased URL at each call).
+    pub mark: &'a dyn Fn(&str) -> Result<()>,
     /// The source's `provenance:` mapping.
     pub provenance: Option<&'a Node>,
     /// The project's `source-provenance-attributes` keys.

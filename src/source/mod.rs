@@ -45,6 +45,13 @@ pub trait SourceKind: Send + Sync {
         Ok(Vec::new())
     }
 
+    /// `get_ref()` of the configured source, as Python's `str()` prints it (BuildStream
+    /// names a ref written in the element that `project.refs` storage ignores). The
+    /// default is the `ref` value.
+    fn inline_ref(&self, config: &Node) -> Result<Option<String>> {
+        Ok(config.get("ref").map(Node::py_str))
+    }
+
     /// `collect_source_info()`, for a source that [`configure`](Self::configure) accepted.
     /// The default is a plugin that does not implement it.
     fn source_info(&self, _input: &SourceInput, _info: &InfoInput) -> Result<Collected> {
@@ -322,6 +329,35 @@ pub fn sha256_file(path: &Path) -> std::io::Result<String> {
 pub struct GitSource;
 
 impl SourceKind for GitSource {
+    /// The ref and its tags, `(ref, [(tag, commit, annotated), ...])`.
+    fn inline_ref(&self, config: &Node) -> Result<Option<String>> {
+        let Some(r) = config.get_str("ref")? else {
+            return Ok(None);
+        };
+        let mut tags = Vec::new();
+        for t in config
+            .get_sequence("tags")?
+            .and_then(Node::as_seq)
+            .unwrap_or(&[])
+        {
+            tags.push(format!(
+                "({}, {}, {})",
+                crate::util::py_repr(t.req_str("tag")?),
+                crate::util::py_repr(t.req_str("commit")?),
+                if t.get_bool("annotated", false)? {
+                    "True"
+                } else {
+                    "False"
+                }
+            ));
+        }
+        Ok(Some(format!(
+            "({}, [{}])",
+            crate::util::py_repr(r),
+            tags.join(", ")
+        )))
+    }
+
     fn configure(&self, input: &SourceInput) -> Result<ConfiguredSource> {
         let c = input.config;
         c.validate_keys(&keys_with(&[

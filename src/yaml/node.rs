@@ -188,6 +188,46 @@ impl Node {
         }
     }
 
+    /// Python's `str()` of the plain value (as `strip_node_info()` gives it): a scalar as it
+    /// is, sequences and mappings as Python prints lists and dicts.
+    pub fn py_str(&self) -> String {
+        fn repr(n: &Node, out: &mut String) {
+            match &n.value {
+                Value::Scalar(s) => out.push_str(&crate::util::py_repr(s)),
+                Value::Seq(items) => {
+                    out.push('[');
+                    for (i, item) in items.iter().enumerate() {
+                        if i > 0 {
+                            out.push_str(", ");
+                        }
+                        repr(item, out);
+                    }
+                    out.push(']');
+                }
+                Value::Map(m) => {
+                    out.push('{');
+                    for (i, (k, v)) in m.iter().enumerate() {
+                        if i > 0 {
+                            out.push_str(", ");
+                        }
+                        out.push_str(&crate::util::py_repr(k));
+                        out.push_str(": ");
+                        repr(v, out);
+                    }
+                    out.push('}');
+                }
+            }
+        }
+        match &self.value {
+            Value::Scalar(s) => s.to_string(),
+            _ => {
+                let mut out = String::new();
+                repr(self, &mut out);
+                out
+            }
+        }
+    }
+
     /// The sequence, mutably.
     pub fn as_seq_mut(&mut self) -> Option<&mut Vec<Node>> {
         match &mut self.value {
@@ -497,4 +537,22 @@ pub fn assert_symbol_name(
         message = format!("{}: {message}", n.prov);
     }
     Err(LoadError::new(LoadErrorReason::InvalidSymbolName, message).with_detail(detail))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn py_str_prints_like_python() {
+        let node = crate::yaml::parse_str(
+            "s: plain\nm: {a: [x, \"it's\", 'q\"'], b: {}}\n",
+            crate::yaml::SYNTHETIC,
+        )
+        .unwrap();
+        assert_eq!(node.get("s").unwrap().py_str(), "plain");
+        // str() of {'a': ['x', "it's", 'q"'], 'b': {}} in Python.
+        assert_eq!(
+            node.get("m").unwrap().py_str(),
+            r#"{'a': ['x', "it's", 'q"'], 'b': {}}"#
+        );
+    }
 }
