@@ -77,12 +77,70 @@ fn hello_builds_checks_out_and_is_cached() {
     let project = repo().join("testprojects/hello");
     let out = cache.bst_rs(&project, &["build", "hello.bst"]);
     assert!(out.status.success(), "{}", text(&out));
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(
         stderr.contains("Build Queue: processed 2, skipped 0, failed 0"),
         "{}",
         text(&out)
     );
+    let keys = String::from_utf8_lossy(
+        &cache
+            .bst_rs(
+                &project,
+                &[
+                    "show",
+                    "--deps",
+                    "all",
+                    "--format",
+                    "%{full-key}",
+                    "hello.bst",
+                ],
+            )
+            .stdout,
+    )
+    .into_owned();
+    let (base_key, hello_key) = keys.trim().split_once('\n').expect("two keys");
+    // As bst 2.8.1 printed them building the same project in an empty cache: the heading's
+    // pipeline, each build job's activities (times and log names left out) and the
+    // commands below `Running commands`.
+    let pipeline = format!(
+        "\nPipeline\n   buildable {base_key} base.bst \n     waiting {hello_key} hello.bst \n{}\n",
+        "=".repeat(79)
+    );
+    assert!(stderr.contains(&pipeline), "no\n{pipeline}\nin:\n{stderr}");
+    let job = |name: &str, key: &str| format!("[{}][   build:{name:<30}]", &key[..8]);
+    let mut expected = Vec::new();
+    for (name, key, activities) in [
+        (
+            "base.bst",
+            base_key,
+            &["Staging sources", "Caching artifact"][..],
+        ),
+        (
+            "hello.bst",
+            hello_key,
+            &[
+                "Staging dependencies at: /",
+                "Integrating sandbox",
+                "Staging sources",
+                "Running commands",
+                "Caching artifact",
+            ][..],
+        ),
+    ] {
+        for text in activities {
+            expected.push(format!("{} START   {text}", job(name, key)));
+            expected.push(format!("{} SUCCESS {text}", job(name, key)));
+        }
+    }
+    let got: Vec<&str> = stderr
+        .lines()
+        .filter_map(|l| l.get(10..))
+        .filter(|l| l.contains("][   build:") && !l.ends_with(".log"))
+        .collect();
+    assert_eq!(got, expected, "{stderr}");
+    let commands = "START   Running commands\n\n    sed 's|@GREETING@|Hello from bst-rs|' hello.in > hello\n    mkdir -p /buildstream-install/usr/bin\n    cp hello /buildstream-install/usr/bin/hello\n    chmod 755 /buildstream-install/usr/bin/hello\n\n[";
+    assert!(stderr.contains(commands), "{stderr}");
 
     let co = cache.dir.path().join("checkout");
     let out = cache.bst_rs(

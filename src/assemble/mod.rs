@@ -17,10 +17,12 @@ use crate::loader::ElementId;
 use crate::sandbox::{Batch, BatchCommand, Run, Runner, SandboxError};
 use rustc_hash::FxHashMap as HashMap;
 use std::collections::BTreeMap;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 
+mod log;
 pub mod split;
+
+pub use log::{indented_detail, Echo, JobMessage, Log, Started};
 
 /// Errors while assembling (not command failures, which are [`Assembled::result`]).
 #[derive(Debug, thiserror::Error)]
@@ -102,46 +104,6 @@ pub struct BuildEnv<'a> {
     pub fetch: &'a crate::source::fetch::FetchContext,
 }
 
-/// An element's log, appended to as assembly goes; or, for sandbox runs outside a build
-/// (`artifact checkout`), no log: lines are dropped and the sandbox's output goes to stderr.
-pub struct Log {
-    file: Option<(PathBuf, std::fs::File)>,
-}
-
-impl Log {
-    /// Opens (creates) the log file.
-    pub fn open(path: &Path) -> Result<Log> {
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| AssembleError::Io(dir.into(), e))?;
-        }
-        let file = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(path)
-            .map_err(|e| AssembleError::Io(path.into(), e))?;
-        Ok(Log {
-            file: Some((path.to_path_buf(), file)),
-        })
-    }
-
-    /// No log file: the sandbox's output goes to stderr.
-    pub fn stderr() -> Log {
-        Log { file: None }
-    }
-
-    /// The log's path (None for [`Log::stderr`]).
-    pub fn path(&self) -> Option<&Path> {
-        self.file.as_ref().map(|(p, _)| p.as_path())
-    }
-
-    /// Appends a line.
-    pub fn line(&mut self, s: &str) {
-        if let Some((_, file)) = &mut self.file {
-            let _ = writeln!(file, "{s}");
-        }
-    }
-}
-
 fn details(el: &Element) -> Result<&ElementDetails> {
     el.details
         .as_deref()
@@ -211,10 +173,18 @@ fn stage_artifacts(
     Ok(())
 }
 
+/// [`sources_tree`], as BuildStream's `Staging sources` activity.
+async fn stage_sources(env: &BuildEnv<'_>, el: &Element, log: &mut Log) -> Result<Dir> {
+    let activity = log.start("Staging sources");
+    let tree = sources_tree(env, el).await;
+    log.end(activity, tree.is_ok());
+    tree
+}
+
 /// The element's sources as one tree (each at its `directory:`). Local sources are captured
 /// straight from the project; otherwise the fetched sources are staged into a scratch
 /// directory, as BuildStream stages them, and captured from there.
-async fn stage_sources(env: &BuildEnv<'_>, el: &Element) -> Result<Dir> {
+async fn sources_tree(env: &BuildEnv<'_>, el: &Element) -> Result<Dir> {
     let cas = env.cas;
     if el.sources.iter().any(|s| s.local_path.is_none()) {
         let scratch = unique_dir(env.tmpdir, "sources")?;
@@ -477,7 +447,6 @@ async fn run_integration(
     if batch.is_empty() {
         return Ok(Ok(root));
     }
-    log.line("Integrating sandbox");
     let mut root = root;
     make_dirs(env.cas, &mut root, &["dev", "proc", "tmp"])?;
     let digest = seal(env.cas, root).await?;
@@ -616,7 +585,6 @@ async fn run_commands(
     socket: Option<&ReapiSocket>,
     log: &mut Log,
 ) -> Result<Assembled> {
-    log.line("Running commands");
     let ran = run_batch(
         env,
         d,
@@ -671,9 +639,26 @@ async fn run_batch(
     socket: Option<&ReapiSocket>,
     log: &mut Log,
 ) -> Result<Option<(i32, Vec<Digest>)>> {
+    let labels = batch.combined_label();
     let Some(cmd) = batch.finish() else {
         return Ok(None);
     };
+    let activity = log.start_commands(&labels);
+    let ran = run_command(env, d, root, cmd, outputs, socket, log).await;
+    log.end(activity, matches!(ran, Ok(Some((0, _)))));
+    ran
+}
+
+/// Runs a batch's command in the sandbox, once the staged root is checked to provide it.
+async fn run_command(
+    env: &BuildEnv<'_>,
+    d: &ElementDetails,
+    root: Digest,
+    cmd: BatchCommand,
+    outputs: Vec<String>,
+    socket: Option<&ReapiSocket>,
+    log: &mut Log,
+) -> Result<Option<(i32, Vec<Digest>)>> {
     if !has_command(
         env.cas,
         &mut Dir::from_digest(root.clone()),
@@ -725,10 +710,12 @@ async fn build_element(env: &BuildEnv<'_>, el: &Element, log: &mut Log) -> Resul
         }
     }
 
-    log.line("Staging dependencies");
     let mut root = Dir::default();
     for (location, deps) in &layout {
-        stage_artifacts(env, &mut root, deps, location, log)?;
+        let activity = log.start(&format!("Staging dependencies at: {location}"));
+        let staged = stage_artifacts(env, &mut root, deps, location, log);
+        log.end(activity, staged.is_ok());
+        staged?;
     }
     make_dirs(cas, &mut root, &["dev", "proc", "tmp"])?;
     let socket = ReapiSocket::start(env, d, &mut root).await?;
@@ -768,7 +755,10 @@ async fn build_in(
     // BuildStream integrates while staging, outside the part of a build whose failure is
     // cached: a failure here caches nothing.
     if let Some(at_root) = layout.get("/") {
-        match integrate(env, d, root, at_root, socket, log).await? {
+        let activity = log.start("Integrating sandbox");
+        let integrated = integrate(env, d, root, at_root, socket, log).await;
+        log.end(activity, matches!(integrated, Ok(Ok(_))));
+        match integrated? {
             Ok(integrated) => root = integrated,
             Err(code) => {
                 log.line(&format!("integration commands exited with code {code}"));
@@ -777,8 +767,7 @@ async fn build_in(
         }
     }
 
-    log.line(&format!("Staging sources at {build_root}"));
-    let sources = stage_sources(env, el).await?;
+    let sources = stage_sources(env, el, log).await?;
     root.open_dir(cas, &build_root)?
         .import(cas, sources, &mut ImportResult::default())?;
     make_dirs(
@@ -818,7 +807,7 @@ async fn build_in(
     run_commands(env, d, root, batch, &install_root, socket, log).await
 }
 
-async fn import_element(env: &BuildEnv<'_>, el: &Element, _log: &mut Log) -> Result<Assembled> {
+async fn import_element(env: &BuildEnv<'_>, el: &Element, log: &mut Log) -> Result<Assembled> {
     let cas = env.cas;
     let d = details(el)?;
     let bad = |e: crate::yaml::LoadError| AssembleError::Config(e.to_string());
@@ -834,7 +823,7 @@ async fn import_element(env: &BuildEnv<'_>, el: &Element, _log: &mut Log) -> Res
         .map_err(bad)?
         .unwrap_or("/")
         .to_owned();
-    let mut staged = stage_sources(env, el).await?;
+    let mut staged = stage_sources(env, el, log).await?;
     let picked = match staged.find_dir(cas, &source)? {
         Some(dir) => std::mem::take(dir),
         None => {

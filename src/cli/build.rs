@@ -203,6 +203,19 @@ async fn build_async(
         fetch: crate::source::fetch::FetchContext::from_user_config()
             .map_err(|e| anyhow!("{e}"))?,
         strict,
+        heading: None,
+    };
+    let fetchers = opts.fetchers;
+    let opts = Options {
+        heading: Some(super::heading::heading(
+            &pipeline,
+            &super::heading::SessionValues {
+                strict,
+                fetchers,
+                builders,
+            },
+        )),
+        ..opts
     };
     let targets = pipeline.targets.clone();
     let artifacts = ArtifactCache::new(&uc.cachedir());

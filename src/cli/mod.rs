@@ -6,6 +6,7 @@
 mod build;
 mod checkout;
 pub mod format;
+mod heading;
 mod source;
 
 use crate::graph::{LoadStage, Pipeline, Scope};

@@ -12,6 +12,8 @@ use std::path::{Path, PathBuf};
 /// What bst-rs reads from the user configuration.
 #[derive(Clone, Debug)]
 pub struct UserConfig {
+    /// The file it was read from (None: BuildStream's defaults).
+    pub origin: Option<PathBuf>,
     /// `build: max-jobs` when set and non-zero.
     pub max_jobs: Option<i64>,
     /// `projects:` mapping (project name -> overrides).
@@ -142,6 +144,7 @@ fn volume_size(path: &Path) -> std::io::Result<u64> {
 impl Default for UserConfig {
     fn default() -> Self {
         UserConfig {
+            origin: None,
             max_jobs: None,
             projects: Node::empty_map(Provenance::synthetic()),
             cachedir: None,
@@ -194,6 +197,7 @@ impl UserConfig {
             None => None,
         };
         let mut c = UserConfig {
+            origin: Some(path.clone()),
             max_jobs,
             projects,
             cachedir: node.get_str("cachedir")?.map(str::to_owned),

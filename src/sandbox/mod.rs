@@ -56,6 +56,8 @@ pub struct Batch {
     first: Option<BatchCommand>,
     cwd: String,
     env: Vec<(String, String)>,
+    /// The commands' labels, in order (those that have one).
+    labels: Vec<String>,
 }
 
 /// POSIX shell quoting as Python's `shlex.quote` does it.
@@ -98,6 +100,9 @@ impl Batch {
         let cmdline: Vec<String> = c.argv.iter().map(|a| shell_quote(a)).collect();
         let cmdline = cmdline.join(" ");
         self.script += &format!("(set -ex; {cmdline})");
+        if !c.label.is_empty() {
+            self.labels.push(c.label.clone());
+        }
         let label = if c.label.is_empty() { cmdline } else { c.label };
         self.script += &format!(
             " || (echo Command {} failed with exitcode $? >&2 ; exit 1)\n",
@@ -116,6 +121,12 @@ impl Batch {
     /// The environment the batch runs with (its first command's), None when empty.
     pub fn environment(&self) -> Option<&[(String, String)]> {
         self.first.as_ref().map(|c| c.env.as_slice())
+    }
+
+    /// The labels of its commands, one per line: the detail of BuildStream's
+    /// `Running commands`.
+    pub fn combined_label(&self) -> String {
+        self.labels.join("\n")
     }
 
     /// True when no command was added.

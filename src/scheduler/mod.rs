@@ -18,7 +18,7 @@ mod status;
 pub use status::{warning, warning_line, Activity};
 
 use crate::artifact::{ArtifactCache, NewArtifact};
-use crate::assemble::{assemble, BuildEnv, Log};
+use crate::assemble::{assemble, BuildEnv, Echo, Log};
 use crate::cas::proto::reapi::Digest;
 use crate::cas::Cas;
 use crate::element::kinds::Assembly;
@@ -63,6 +63,9 @@ pub struct Options {
     pub fetch: crate::source::fetch::FetchContext,
     /// Strict mode (`--no-strict` turns it off).
     pub strict: bool,
+    /// BuildStream's session heading, printed with the pipeline's states once the cache
+    /// is queried (None: no heading).
+    pub heading: Option<String>,
 }
 
 /// What build jobs need from outside: casd (a CAS connection and the sandbox runner),
@@ -206,8 +209,18 @@ impl PartialOrd for Ready {
 }
 
 enum JobResult {
+    /// An activity of a running job, for the terminal.
+    Message(ElementId, crate::assemble::JobMessage),
     Fetched(ElementId, Result<(), String>),
     Built(ElementId, Result<Digest, String>, PathBuf),
+}
+
+/// Where a job's log echoes its activities: to the coordinator, which owns the terminal.
+fn echo_to(tx: &tokio::sync::mpsc::UnboundedSender<JobResult>, id: ElementId) -> Echo {
+    let tx = tx.clone();
+    Box::new(move |m| {
+        let _ = tx.send(JobResult::Message(id, m));
+    })
 }
 
 /// Everything a job needs, shared.
@@ -305,6 +318,24 @@ pub async fn build<S: Services>(
     };
     query.end(queried.is_ok());
     let (states, sources_cached) = queried?;
+    if let Some(heading) = &opts.heading {
+        let shown = state::show_states(p, &states, &plan, |id| {
+            sources_cached.contains(&id) || p.elements[&id].sources_cached(&opts.fetch)
+        });
+        let mut text = format!("{heading}Pipeline\n");
+        for &id in &plan {
+            let key = states
+                .key(id)
+                .or_else(|| p.keys.get(&id).and_then(|k| k.strict.as_deref()))
+                .unwrap_or_default();
+            let st = shown.get(&id).copied().unwrap_or("waiting");
+            // BuildStream's default element format, `%{state: >12} %{full-key} %{name}
+            // %{workspace-dirs}` (bst-rs has no workspaces).
+            text += &format!("{st:>12} {key} {} \n", p.elements[&id].full_name);
+        }
+        text += &"=".repeat(79);
+        eprintln!("{text}");
+    }
     let mut status = Status::new(opts.interactive, &opts.logdir);
     let mut files: HashMap<ElementId, Digest> = HashMap::default();
     let mut cached_failure: HashMap<ElementId, crate::cas::proto::bst::Artifact> =
@@ -451,12 +482,14 @@ pub async fn build<S: Services>(
             let tx = tx.clone();
             let id = r.id;
             let shared = shared.clone();
+            let echo = echo_to(&tx, id);
             running.insert(
                 id,
                 tokio::spawn(async move {
-                    let res = tokio::task::spawn_blocking(move || fetch_job(&shared, id, &log))
-                        .await
-                        .unwrap_or_else(|e| Err(format!("fetch job failed: {e}")));
+                    let res =
+                        tokio::task::spawn_blocking(move || fetch_job(&shared, id, &log, echo))
+                            .await
+                            .unwrap_or_else(|e| Err(format!("fetch job failed: {e}")));
                     let _ = tx.send(JobResult::Fetched(id, res));
                 }),
             );
@@ -495,6 +528,7 @@ pub async fn build<S: Services>(
         };
         let Some(msg) = msg else { break };
         match msg {
+            JobResult::Message(id, m) => status.job_message(id, &m),
             JobResult::Fetched(id, res) => {
                 running.remove(&id);
                 fetching -= 1;
@@ -556,23 +590,39 @@ pub async fn build<S: Services>(
 }
 
 /// Fetches an element's sources (blocking; runs on tokio's blocking pool), logging retries.
-fn fetch_job(s: &Shared, id: ElementId, logpath: &std::path::Path) -> Result<(), String> {
+fn fetch_job(
+    s: &Shared,
+    id: ElementId,
+    logpath: &std::path::Path,
+    echo: Echo,
+) -> Result<(), String> {
     let el = &s.pipeline.elements[&id];
-    let mut log = Log::open(logpath).map_err(|e| e.to_string())?;
-    log.line(&format!("Fetching sources of {}", el.full_name));
+    let key = s.keys.get(&id).map(String::as_str).unwrap_or_default();
+    let mut log = Log::for_job(logpath, key, &el.full_name, echo).map_err(|e| e.to_string())?;
+    log_header(&mut log);
+    let fetch = log.start_quiet("Fetch");
+    let mut retries = Vec::new();
     let res = el.fetch_sources(&s.opts.fetch, |index, n, e| {
-        log.line(&format!("source {index}: try {n} failed: {e}"));
+        retries.push(format!("source {index}: try {n} failed: {e}"));
     });
-    match res {
-        Ok(()) => {
-            log.line("Fetched");
-            Ok(())
-        }
-        Err(e) => {
-            log.line(&format!("FAILURE {e}"));
-            Err(e.to_string())
-        }
+    for r in retries {
+        log.line(&r);
     }
+    if let Err(e) = &res {
+        log.line(&format!("ERROR {e}"));
+    }
+    log.end(fetch, res.is_ok());
+    res.map_err(|e| e.to_string())
+}
+
+/// The first line of a job's log: the program and the time the job started.
+fn log_header(log: &mut Log) {
+    let now = crate::util::now_secs();
+    log.line(&format!(
+        "bst-rs {} - {}",
+        env!("CARGO_PKG_VERSION"),
+        crate::util::format_local(now, "%A, %d-%m-%Y at %H:%M:%S")
+    ));
 }
 
 fn summary_line(f: &QueueCounts, b: &QueueCounts, total: usize, session: usize) -> String {
@@ -610,7 +660,7 @@ fn spawn_build(
     tx: tokio::sync::mpsc::UnboundedSender<JobResult>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let res = build_job(&s, id, &files, &logpath).await;
+        let res = build_job(&s, id, &files, &logpath, echo_to(&tx, id)).await;
         let _ = tx.send(JobResult::Built(id, res, logpath));
     })
 }
@@ -654,16 +704,40 @@ async fn build_job(
     id: ElementId,
     files: &HashMap<ElementId, Digest>,
     logpath: &std::path::Path,
+    echo: Echo,
 ) -> Result<Digest, String> {
     let p = &*s.pipeline;
     let el = &p.elements[&id];
-    let mut log = Log::open(logpath).map_err(|e| e.to_string())?;
-    let now = crate::util::now_secs();
-    log.line(&format!(
-        "bst-rs {} - {}",
-        env!("CARGO_PKG_VERSION"),
-        crate::util::format_local(now, "%A, %d-%m-%Y at %H:%M:%S")
-    ));
+    let key = s.keys.get(&id).map(String::as_str).unwrap_or_default();
+    let mut log = Log::for_job(logpath, key, &el.full_name, echo).map_err(|e| e.to_string())?;
+    log_header(&mut log);
+    let build = log.start_quiet("Build");
+    let res = build_in_log(s, id, files, logpath, &mut log).await;
+    log.end(build, res.is_ok());
+    res
+}
+
+/// [`build_job`] once its log is open: assemble, then cache the artifact (a failed build's
+/// too).
+async fn build_in_log(
+    s: &Shared,
+    id: ElementId,
+    files: &HashMap<ElementId, Digest>,
+    logpath: &std::path::Path,
+    log: &mut Log,
+) -> Result<Digest, String> {
+    let p = &*s.pipeline;
+    let el = &p.elements[&id];
+    if let Some(d) = el.details.as_deref() {
+        use crate::cli::format::yaml_scalar;
+        let env: Vec<String> = d
+            .environment
+            .iter()
+            .map(|(k, v)| format!("{}: {}", yaml_scalar(k), yaml_scalar(v)))
+            .collect();
+        let text = format!("Build environment for element {}", el.full_name);
+        log.note(&text, &env.join("\n"));
+    }
     let tmpdir = s.opts.tmpdir.clone();
     let env = BuildEnv {
         pipeline: p,
@@ -674,7 +748,7 @@ async fn build_job(
         tmpdir: &tmpdir,
         fetch: &s.opts.fetch,
     };
-    let assembled = assemble(&env, id, &mut log).await.map_err(|e| {
+    let assembled = assemble(&env, id, log).await.map_err(|e| {
         log.line(&format!("ERROR {e}"));
         e.to_string()
     })?;
@@ -702,10 +776,12 @@ async fn build_job(
         })
         .collect();
     if let Err((desc, detail)) = &assembled.result {
-        log.line(&format!("FAILURE {desc}: {detail}"));
+        log.line(&format!("ERROR {desc}: {detail}"));
     }
-    drop(log);
-    s.artifacts
+    let caching = log.start("Caching artifact");
+    // The log is stored with the artifact as it is now: it ends with this activity's start.
+    let stored = s
+        .artifacts
         .store_new(
             &s.cas,
             NewArtifact {
@@ -723,8 +799,9 @@ async fn build_job(
                 build_deps,
             },
         )
-        .await
-        .map_err(|e| e.to_string())?;
+        .await;
+    log.end(caching, stored.is_ok());
+    stored.map_err(|e| e.to_string())?;
     match assembled.result {
         Ok(()) => Ok(assembled.files.unwrap_or_default()),
         Err((desc, detail)) if detail.is_empty() => Err(desc),

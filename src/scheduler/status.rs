@@ -222,6 +222,20 @@ impl Status {
         }
     }
 
+    /// An activity of a running job, with the job's key, action and element.
+    pub fn job_message(&self, id: ElementId, m: &crate::assemble::JobMessage) {
+        let Some(job) = self.jobs.get(&id) else {
+            return;
+        };
+        let mut line = message_line(m.elapsed, &job.key, job.action, &job.name, m.kind, &m.text);
+        if let Some(d) = &m.detail {
+            // BuildStream leaves a blank line after a detail on the terminal.
+            line.push_str(&crate::assemble::indented_detail(d));
+            line.push('\n');
+        }
+        self.print(&line);
+    }
+
     /// Updates the session line.
     pub fn tick(&self, text: &str) {
         if let Some(h) = &self.header {

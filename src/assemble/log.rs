@@ -1,0 +1,187 @@
+//! A job's log file, in BuildStream's layout: timed activities as `START` and then
+//! `SUCCESS`/`FAILURE` lines (`[time] KIND    [key] element: text`), details indented below,
+//! sandbox output in between. Activities BuildStream also shows on the terminal are echoed
+//! as [`JobMessage`]s to whoever owns the terminal (the scheduler's coordinator).
+
+use super::{AssembleError, Result};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// An activity of a job, for the terminal: the job's key, element and action are the
+/// receiver's to add.
+#[derive(Clone, Debug)]
+pub struct JobMessage {
+    /// `START`, `SUCCESS` or `FAILURE`.
+    pub kind: &'static str,
+    /// How long the activity took (None when it starts).
+    pub elapsed: Option<Duration>,
+    /// The activity's name.
+    pub text: String,
+    /// Lines shown indented below the message (the commands of `Running commands`).
+    pub detail: Option<String>,
+}
+
+/// Where a job's terminal messages go.
+pub type Echo = Box<dyn Fn(JobMessage) + Send + Sync>;
+
+struct Job {
+    /// The element's cache key, as the log shows it (8 characters).
+    key: String,
+    /// The element's full name.
+    name: String,
+    echo: Echo,
+}
+
+/// An element's log, appended to as assembly goes; or, for sandbox runs outside a build
+/// (`artifact checkout`), no log: lines are dropped and the sandbox's output goes to stderr.
+pub struct Log {
+    file: Option<(PathBuf, std::fs::File)>,
+    job: Option<Job>,
+}
+
+/// A started activity, for [`Log::end`].
+#[must_use = "an activity is ended with Log::end"]
+pub struct Started {
+    text: String,
+    keyed: bool,
+    echoed: bool,
+    start: Instant,
+}
+
+fn hms(d: Duration) -> String {
+    let s = d.as_secs();
+    format!("{:02}:{:02}:{:02}", s / 3600, (s / 60) % 60, s % 60)
+}
+
+/// `detail` as BuildStream writes it below a message: a blank line, then each line
+/// indented by four spaces.
+pub fn indented_detail(detail: &str) -> String {
+    let mut out = String::from("\n");
+    for line in detail.lines() {
+        out.push_str("\n    ");
+        out.push_str(line);
+    }
+    out
+}
+
+impl Log {
+    /// Opens (creates) the log file.
+    pub fn open(path: &Path) -> Result<Log> {
+        if let Some(dir) = path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| AssembleError::Io(dir.into(), e))?;
+        }
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(path)
+            .map_err(|e| AssembleError::Io(path.into(), e))?;
+        Ok(Log {
+            file: Some((path.to_path_buf(), file)),
+            job: None,
+        })
+    }
+
+    /// The log of the job for the element `name` (cache key `key`): activities are written
+    /// with them and echoed to `echo`.
+    pub fn for_job(path: &Path, key: &str, name: &str, echo: Echo) -> Result<Log> {
+        let mut log = Log::open(path)?;
+        log.job = Some(Job {
+            key: key[..key.len().min(8)].to_owned(),
+            name: name.to_owned(),
+            echo,
+        });
+        Ok(log)
+    }
+
+    /// No log file: the sandbox's output goes to stderr.
+    pub fn stderr() -> Log {
+        Log {
+            file: None,
+            job: None,
+        }
+    }
+
+    /// The log's path (None for [`Log::stderr`]).
+    pub fn path(&self) -> Option<&Path> {
+        self.file.as_ref().map(|(p, _)| p.as_path())
+    }
+
+    /// Appends a line.
+    pub fn line(&mut self, s: &str) {
+        if let Some((_, file)) = &mut self.file {
+            let _ = writeln!(file, "{s}");
+        }
+    }
+
+    /// A message line: `[time] KIND    [key] element: text`, the key left out when not
+    /// `keyed` (as BuildStream leaves it out of `Running commands`).
+    fn message(&mut self, elapsed: Option<Duration>, kind: &str, keyed: bool, text: &str) {
+        let time = elapsed.map(hms).unwrap_or_else(|| "--:--:--".into());
+        let who = match &self.job {
+            Some(j) if keyed => format!("[{}] {}: ", j.key, j.name),
+            Some(j) => format!("{}: ", j.name),
+            None => String::new(),
+        };
+        self.line(&format!("[{time}] {kind:<7} {who}{text}"));
+    }
+
+    fn begin(&mut self, text: &str, detail: Option<&str>, keyed: bool, echoed: bool) -> Started {
+        let mut line = text.to_owned();
+        if let Some(d) = detail {
+            line.push_str(&indented_detail(d));
+        }
+        self.message(None, "START", keyed, &line);
+        if let Some(j) = self.job.as_ref().filter(|_| echoed) {
+            (j.echo)(JobMessage {
+                kind: "START",
+                elapsed: None,
+                text: text.to_owned(),
+                detail: detail.map(str::to_owned),
+            });
+        }
+        Started {
+            text: text.to_owned(),
+            keyed,
+            echoed,
+            start: Instant::now(),
+        }
+    }
+
+    /// A `LOG` message, in the log only, with its detail lines.
+    pub fn note(&mut self, text: &str, detail: &str) {
+        let text = format!("{text}{}", indented_detail(detail));
+        self.message(None, "LOG", true, &text);
+    }
+
+    /// Starts an activity BuildStream shows in the log and on the terminal.
+    pub fn start(&mut self, text: &str) -> Started {
+        self.begin(text, None, true, true)
+    }
+
+    /// Starts `Running commands`, whose detail is the commands' labels.
+    pub fn start_commands(&mut self, labels: &str) -> Started {
+        self.begin("Running commands", Some(labels), false, true)
+    }
+
+    /// Starts an activity shown only in the log (the job as a whole: the terminal shows
+    /// the job's own lines instead).
+    pub fn start_quiet(&mut self, text: &str) -> Started {
+        self.begin(text, None, true, false)
+    }
+
+    /// Ends an activity: SUCCESS if `ok`, else FAILURE.
+    pub fn end(&mut self, started: Started, ok: bool) {
+        let kind = if ok { "SUCCESS" } else { "FAILURE" };
+        let elapsed = started.start.elapsed();
+        self.message(Some(elapsed), kind, started.keyed, &started.text);
+        if let Some(j) = self.job.as_ref().filter(|_| started.echoed) {
+            (j.echo)(JobMessage {
+                kind,
+                elapsed: Some(elapsed),
+                text: started.text,
+                detail: None,
+            });
+        }
+    }
+}

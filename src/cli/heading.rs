@@ -1,0 +1,184 @@
+//! The heading BuildStream prints when a build session starts: the invocation, the user
+//! configuration, each loaded project (junction, options, plugins). The scheduler prints it
+//! once the cache is queried, followed by the pipeline's states.
+
+use crate::graph::Pipeline;
+use crate::loader::ElementId;
+use crate::project::PluginOrigin;
+use indexmap::IndexMap;
+
+const INDENT: &str = "    ";
+
+/// The numbers of the session, as the command line and the user configuration set them.
+pub struct SessionValues {
+    /// Strict build plan.
+    pub strict: bool,
+    /// Concurrent fetch jobs.
+    pub fetchers: usize,
+    /// Concurrent build jobs.
+    pub builders: usize,
+}
+
+/// `key: value` lines, the values aligned (BuildStream's `_format_values`).
+fn values(pairs: &[(&str, String)], indent: usize) -> String {
+    let width = pairs.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
+    let mut out = String::new();
+    for (k, v) in pairs {
+        out += &format!(
+            "{}{k}:{} {v}\n",
+            INDENT.repeat(indent),
+            " ".repeat(width - k.len())
+        );
+    }
+    out
+}
+
+/// How BuildStream describes where a plugin comes from. bst-rs implements the plugins
+/// itself, so a pip package is named without a version or location.
+fn origin_display(origin: Option<&PluginOrigin>) -> String {
+    match origin {
+        None => "core plugin".into(),
+        Some(PluginOrigin::Local(path)) => format!("project directory: {}", path.display()),
+        Some(PluginOrigin::Pip(package)) => format!("python package '{package}'"),
+        Some(PluginOrigin::Junction(junction, _)) => format!("junction: {junction}"),
+    }
+}
+
+/// The element and source kinds each project uses, in the order BuildStream first needs
+/// their plugins: junctions and links while loading, then each element in instantiation
+/// order (the element, its sources, then its dependencies).
+fn kinds_in_use(p: &Pipeline) -> Vec<(IndexMap<String, ()>, IndexMap<String, ()>)> {
+    let ctx = &p.ctx;
+    let mut used = vec![(IndexMap::default(), IndexMap::default()); ctx.projects.len()];
+    for el in &ctx.elements {
+        if let Some(kind @ ("junction" | "link")) = el.kind.as_deref() {
+            used[el.project].0.insert(kind.to_owned(), ());
+            let sources = el.node.get_sequence("sources").ok().flatten();
+            for s in sources.and_then(|s| s.as_seq()).unwrap_or(&[]) {
+                if let Ok(Some(kind)) = s.get_str("kind") {
+                    used[el.project].1.insert(kind.to_owned(), ());
+                }
+            }
+        }
+    }
+    let mut seen = fixedbitset::FixedBitSet::with_capacity(ctx.elements.len());
+    let mut stack: Vec<ElementId> = p.targets.iter().rev().copied().collect();
+    while let Some(id) = stack.pop() {
+        if seen.put(id) {
+            continue;
+        }
+        let Some(e) = p.elements.get(&id) else {
+            continue;
+        };
+        let project = ctx.elements[id].project;
+        used[project].0.insert(e.kind.clone(), ());
+        for s in &e.sources {
+            used[project].1.insert(s.kind.clone(), ());
+        }
+        stack.extend(ctx.elements[id].deps.iter().rev().map(|d| d.element));
+    }
+    used
+}
+
+/// The heading, up to the pipeline's states.
+pub fn heading(p: &Pipeline, session: &SessionValues) -> String {
+    let uc = crate::project::user_config();
+    let ctx = &p.ctx;
+    let top = &ctx.projects[0];
+    let targets: Vec<&str> = p
+        .targets
+        .iter()
+        .map(|t| p.elements[t].full_name.as_str())
+        .collect();
+    let now = crate::util::format_local(crate::util::now_secs(), "%A, %d-%m-%Y at %H:%M:%S");
+    let mut text = String::from("\n");
+    text += &format!(
+        "bst-rs {} (BuildStream 2.8 compatible)\n",
+        env!("CARGO_PKG_VERSION")
+    );
+    text += &values(
+        &[
+            ("Session Start", now),
+            (
+                "Project",
+                format!("{} ({})", top.name, top.directory.display()),
+            ),
+            ("Targets", targets.join(", ")),
+        ],
+        1,
+    );
+    text += "\nUser Configuration\n";
+    let cachedir = uc.cachedir();
+    text += &values(
+        &[
+            (
+                "Configuration File",
+                uc.origin
+                    .as_ref()
+                    .map_or("Default Configuration".into(), |p| p.display().to_string()),
+            ),
+            ("Cache Directory", cachedir.display().to_string()),
+            ("Log Files", uc.logdir().display().to_string()),
+            ("Source Mirrors", uc.sourcedir().display().to_string()),
+            ("Build Area", cachedir.join("build").display().to_string()),
+            (
+                "Strict Build Plan",
+                if session.strict { "Yes" } else { "No" }.into(),
+            ),
+            ("Maximum Fetch Tasks", session.fetchers.to_string()),
+            ("Maximum Build Tasks", session.builders.to_string()),
+            ("Maximum Push Tasks", "4".into()),
+            ("Maximum Network Retries", uc.network_retries.to_string()),
+        ],
+        1,
+    );
+    text += "\n";
+    let used = kinds_in_use(p);
+    for (project, (elements, sources)) in ctx.projects.iter().zip(&used) {
+        text += &format!("Project: {}\n", project.name);
+        if let Some(j) = &project.junction {
+            text += &values(&[("Junction path", j.full_name.clone())], 1);
+        }
+        text += "\n";
+        let options = project
+            .second_pass
+            .as_ref()
+            .map_or(&project.first_pass.options, |f| &f.pass.options);
+        let mut printable: Vec<(&str, String)> = options
+            .options
+            .iter()
+            .map(|(name, o)| (name.as_str(), o.printable()))
+            .collect();
+        printable.sort_by(|a, b| a.0.cmp(b.0));
+        if !printable.is_empty() {
+            text += &format!("{INDENT}Project Options\n");
+            text += &values(&printable, 2);
+            text += "\n";
+        }
+        for (title, kinds, origins) in [
+            ("Element Plugins", elements, &project.element_origins),
+            ("Source Plugins", sources, &project.source_origins),
+        ] {
+            if kinds.is_empty() {
+                continue;
+            }
+            let listed: Vec<(&str, String)> = kinds
+                .keys()
+                .map(|k| (k.as_str(), origin_display(origins.get(k))))
+                .collect();
+            text += &format!("{INDENT}{title}\n");
+            text += &values(&listed, 2);
+            text += "\n";
+        }
+    }
+    text
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn aligns_values_like_buildstream() {
+        let text = super::values(&[("junction", "a".into()), ("link", "b".into())], 2);
+        assert_eq!(text, "        junction: a\n        link:     b\n");
+    }
+}
