@@ -33,6 +33,7 @@ pub fn parse(text: &str, file: FileId) -> Option<Node> {
         lines,
         pos: 0,
         file,
+        entries: Vec::new(),
     };
     let first = p.next_content()?;
     if p.lines[first].indent != 0 {
@@ -107,6 +108,9 @@ struct FastParser<'t> {
     /// The next line to read.
     pos: usize,
     file: FileId,
+    /// Entries of the mappings being parsed, innermost last: each mapping is built once
+    /// its entries are known, with the right capacity (no growing).
+    entries: Vec<(Arc<str>, Node)>,
 }
 
 /// Characters that may not start a plain scalar (besides `-`, `?`, `:` before a space).
@@ -282,34 +286,12 @@ impl<'t> FastParser<'t> {
     /// first key when it starts mid-line (after a sequence entry's `- `) on line `self.pos`.
     fn mapping(&mut self, indent: usize, first: Option<usize>) -> Option<Node> {
         let start = self.pos;
-        let mut map = Map::default();
-        let mut at = first;
-        loop {
-            let l = match at.take() {
-                Some(_) => self.pos,
-                None => match self.next_content() {
-                    Some(l) if self.lines[l].indent == indent && !map.is_empty() => l,
-                    Some(l) if map.is_empty() => l,
-                    Some(l) if self.lines[l].indent > indent => return None,
-                    _ => break,
-                },
-            };
-            let offset = if map.is_empty() {
-                first.unwrap_or(indent)
-            } else {
-                indent
-            };
-            let line = &self.lines[l];
-            if line.is_dash_at(offset) {
-                if map.is_empty() {
-                    return None;
-                }
-                // An indentless sequence ends here; the parent decides what follows.
-                break;
-            }
-            let (key, colon) = self.key(l, offset)?;
-            self.pos = l + 1;
-            let value = self.mapping_value(l, colon, indent)?;
+        let base = self.entries.len();
+        let map = self.mapping_entries(indent, first, base);
+        let entries = self.entries.drain(base..);
+        let mut map =
+            map.map(|()| Map::with_capacity_and_hasher(entries.len(), Default::default()))?;
+        for (key, value) in entries {
             if map.insert(key, value).is_some() {
                 return None;
             }
@@ -318,6 +300,41 @@ impl<'t> FastParser<'t> {
             value: Value::Map(map),
             prov: self.prov(start, first.unwrap_or(indent)),
         })
+    }
+
+    /// The entries of [`FastParser::mapping`], pushed on `self.entries` above `base`.
+    fn mapping_entries(&mut self, indent: usize, first: Option<usize>, base: usize) -> Option<()> {
+        let mut at = first;
+        loop {
+            let empty = self.entries.len() == base;
+            let l = match at.take() {
+                Some(_) => self.pos,
+                None => match self.next_content() {
+                    Some(l) if self.lines[l].indent == indent && !empty => l,
+                    Some(l) if empty => l,
+                    Some(l) if self.lines[l].indent > indent => return None,
+                    _ => break,
+                },
+            };
+            let offset = if empty {
+                first.unwrap_or(indent)
+            } else {
+                indent
+            };
+            let line = &self.lines[l];
+            if line.is_dash_at(offset) {
+                if empty {
+                    return None;
+                }
+                // An indentless sequence ends here; the parent decides what follows.
+                break;
+            }
+            let (key, colon) = self.key(l, offset)?;
+            self.pos = l + 1;
+            let value = self.mapping_value(l, colon, indent)?;
+            self.entries.push((key, value));
+        }
+        Some(())
     }
 
     /// The key starting at byte `at` of line `l`, and the offset of its `:`.
@@ -337,13 +354,23 @@ impl<'t> FastParser<'t> {
                 if !plain_start(s) {
                     return None;
                 }
-                let colon = s
-                    .as_bytes()
-                    .windows(2)
-                    .position(|w| w == b": ")
-                    .or_else(|| s.ends_with(':').then(|| s.len() - 1))?;
+                // The first `: ` (or a final `:`) ends the key, which must not end with a
+                // space nor hold a comment (` #`).
+                let b = s.as_bytes();
+                let mut colon = None;
+                for i in 0..b.len() {
+                    match b[i] {
+                        b':' if i + 1 == b.len() || b[i + 1] == b' ' => {
+                            colon = Some(i);
+                            break;
+                        }
+                        b' ' if b.get(i + 1) == Some(&b'#') => return None,
+                        _ => {}
+                    }
+                }
+                let colon = colon?;
                 let key = &s[..colon];
-                if key.ends_with(' ') || key.contains(" #") || key.contains(": ") {
+                if key.ends_with(' ') {
                     return None;
                 }
                 (Arc::from(key), colon)
