@@ -427,6 +427,39 @@ fn fetch_fills_buildstreams_source_directory_and_works_offline() {
     };
     let dir = f2.checkout("tar-gz.bst").expect("checkout from the cache");
     assert!(dir.join("README").is_file());
+    // BuildStream's activities after the fetch (as bst 2.8.1 prints them): the sources
+    // are checked, each element's staged, and the location given as an INFO message.
+    let dest = f2.path("out/again");
+    let (ok, _, err) = f2.run(&[
+        "source",
+        "checkout",
+        "tar-gz.bst",
+        "--directory",
+        &dest.to_string_lossy(),
+    ]);
+    assert!(ok, "{err}");
+    let lines: Vec<&str> = err.lines().filter_map(|l| l.get(10..)).collect();
+    let core = "[        ][    main:core activity                 ]";
+    let tail: Vec<String> = lines[lines.len() - 5..]
+        .iter()
+        .map(|l| match l.contains("main:tar-gz.bst") {
+            // The element's key, whatever it is.
+            true => format!("[KEY     ]{}", &l[10..]),
+            false => l.to_string(),
+        })
+        .collect();
+    let el = "[KEY     ][    main:tar-gz.bst                    ]";
+    assert_eq!(
+        tail,
+        [
+            format!("{core} START   Checking sources"),
+            format!("{core} SUCCESS Checking sources"),
+            format!("{el} START   Staging sources"),
+            format!("{el} SUCCESS Staging sources"),
+            format!("{core} INFO    Checked out sources to '{}'", dest.display()),
+        ],
+        "{err}"
+    );
 }
 
 #[test]

@@ -363,11 +363,15 @@ fn checkout(
     assert_consistent(&pipeline, &selection)?;
     let ctx = fetch_context()?;
     fetch_elements(&pipeline, &selection, &ctx)?;
-    let uncached: Vec<ElementId> = selection
-        .iter()
-        .copied()
-        .filter(|id| !pipeline.elements[id].sources_cached(&ctx))
-        .collect();
+    let uncached: Vec<ElementId> = Activity::core("Checking sources").run(|| {
+        Ok::<_, CmdError>(
+            selection
+                .iter()
+                .copied()
+                .filter(|id| !pipeline.elements[id].sources_cached(&ctx))
+                .collect(),
+        )
+    })?;
     if !uncached.is_empty() {
         let mut detail = String::from("Sources are not cached for the following elements:\n\n");
         for id in &uncached {
@@ -401,7 +405,11 @@ fn checkout(
         }
         // BuildStream stages sources while fetching (into its source cache), so a staging
         // failure is reported as the element's failure, not as a checkout error.
-        if let Err(e) = el.stage_sources(&ctx, &dir) {
+        let key = pipeline.keys.get(id).and_then(|k| k.strict.as_deref());
+        let staging = Activity::element(key.unwrap_or_default(), &el.full_name, "Staging sources");
+        let staged = el.stage_sources(&ctx, &dir);
+        staging.end(staged.is_ok());
+        if let Err(e) = staged {
             eprintln!("[stage:{}] FAILURE {}", el.full_name, e.message);
             print_failure_summary(&[(el.full_name.clone(), e)]);
             return Err(CmdError::Reported);
@@ -418,7 +426,7 @@ fn checkout(
             )
         })?;
     }
-    eprintln!("Checked out sources to '{}'", location.display());
+    crate::scheduler::info(&format!("Checked out sources to '{}'", location.display()));
     std::mem::forget(pipeline);
     Ok(())
 }

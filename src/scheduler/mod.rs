@@ -15,7 +15,7 @@
 pub mod state;
 mod status;
 
-pub use status::{warning, warning_line, Activity};
+pub use status::{info, warning, warning_line, Activity};
 
 use crate::artifact::{ArtifactCache, NewArtifact};
 use crate::assemble::{assemble, BuildEnv, Echo, Log};

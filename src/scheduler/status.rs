@@ -117,6 +117,14 @@ pub fn warning_line(key: &str, name: Option<&str>, message: &str, detail: Option
     out
 }
 
+/// A core `INFO` message, printed on stderr (`Checked out sources to ...`).
+pub fn info(text: &str) {
+    eprintln!(
+        "{}",
+        message_line(None, "", "main", "core activity", "INFO", text)
+    );
+}
+
 /// A warning raised while loading, printed on stderr (see [`warning_line`]).
 pub fn warning(name: Option<&str>, message: &str, detail: Option<&str>) {
     eprintln!("{}", warning_line("", name, message, detail));
