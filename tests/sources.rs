@@ -379,6 +379,17 @@ fn fetch_fills_buildstreams_source_directory_and_works_offline() {
         "zip.bst",
     ]);
     assert!(ok, "{err}");
+    // A fetch session as BuildStream runs one: the heading (no artifact is looked at, so
+    // every element is `waiting`), a fetch job per element, the pipeline summary.
+    let listed = err
+        .lines()
+        .filter(|l| l.starts_with("     waiting ") && l.ends_with(".bst "))
+        .count();
+    assert_eq!(listed, 3, "{err}");
+    let jobs = err.lines().filter(|l| l.contains("][   fetch:")).count();
+    assert_eq!(jobs, 6, "a START and a SUCCESS line per element:\n{err}");
+    let summary = "Pipeline Summary\n    Total:       3\n    Session:     3\n    Fetch Queue: processed 3, skipped 0, failed 0 \n";
+    assert!(err.ends_with(summary), "{err}");
     let url_dir = |url: &str| -> String {
         url.chars()
             .map(|c| {
@@ -418,6 +429,10 @@ fn fetch_fills_buildstreams_source_directory_and_works_offline() {
     let (ok, _, err) = f.run(&["source", "fetch", "tar-gz.bst", "remote.bst", "zip.bst"]);
     assert!(ok, "{err}");
     assert_eq!(f.server.requests().len(), fetched);
+    assert!(
+        err.contains("Fetch Queue: processed 0, skipped 3, failed 0"),
+        "{err}"
+    );
     // Staging needs no network.
     drop(f.server);
     let tmp = f.tmp;

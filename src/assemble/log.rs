@@ -154,6 +154,20 @@ impl Log {
         self.message(None, "LOG", true, &text);
     }
 
+    /// A failure that does not end the job (a try that is retried), in the log and on the
+    /// terminal.
+    pub fn failure(&mut self, text: &str) {
+        self.message(None, "FAILURE", true, text);
+        if let Some(j) = &self.job {
+            (j.echo)(JobMessage {
+                kind: "FAILURE",
+                elapsed: None,
+                text: text.to_owned(),
+                detail: None,
+            });
+        }
+    }
+
     /// Starts an activity BuildStream shows in the log and on the terminal.
     pub fn start(&mut self, text: &str) -> Started {
         self.begin(text, None, true, true)

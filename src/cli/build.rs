@@ -1,10 +1,11 @@
 //! `bst-rs build` and `bst-rs artifact ...`: the commands that need casd.
 
-use super::{classify_targets, find_project_dir, print_error};
+use super::{classify_targets, find_project_dir, print_error, strict_mode};
 use crate::artifact::ArtifactCache;
 use crate::cas::casd::{Casd, CasdConfig};
 use crate::cas::Cas;
 use crate::graph::Pipeline;
+use crate::loader::ElementId;
 use crate::scheduler::{Activity, OnError, Options};
 use crate::yaml::LoadError;
 use anyhow::{anyhow, Context, Result};
@@ -178,47 +179,53 @@ pub(super) fn build(s: &Session, args: &BuildArgs) -> i32 {
     }
 }
 
+/// The scheduler's options for this session (no heading yet).
+fn session_options(s: &Session<'_>, strict: bool, retry_failed: bool) -> Result<Options> {
+    let uc = crate::project::user_config();
+    let on_error = match s.on_error.as_deref().unwrap_or(&uc.on_error) {
+        "continue" => OnError::Continue,
+        "terminate" => OnError::Terminate,
+        _ => OnError::Quit,
+    };
+    Ok(Options {
+        builders: s.builders.unwrap_or(uc.builders).max(1),
+        fetchers: s.fetchers.unwrap_or(uc.fetchers).max(1),
+        on_error,
+        logdir: uc.logdir(),
+        tmpdir: uc.cachedir().join("tmp"),
+        interactive: s.interactive,
+        retry_failed,
+        fetch: crate::source::fetch::FetchContext::from_user_config()
+            .map_err(|e| anyhow!("{e}"))?,
+        strict,
+        heading: None,
+        fetch_only: false,
+    })
+}
+
+/// BuildStream's session heading for `pipeline` run with `opts`.
+fn heading(pipeline: &Pipeline, opts: &Options) -> String {
+    super::heading::heading(
+        pipeline,
+        &super::heading::SessionValues {
+            strict: opts.strict,
+            fetchers: opts.fetchers,
+            builders: opts.builders,
+        },
+    )
+}
+
 async fn build_async(
     s: &Session<'_>,
     args: &BuildArgs,
     pipeline: Pipeline,
     strict: bool,
 ) -> Result<crate::scheduler::Summary> {
-    let uc = crate::project::user_config();
-    let builders = s.builders.unwrap_or(uc.builders).max(1);
-    let on_error = match s.on_error.as_deref().unwrap_or(&uc.on_error) {
-        "continue" => OnError::Continue,
-        "terminate" => OnError::Terminate,
-        _ => OnError::Quit,
-    };
-    let tmpdir = uc.cachedir().join("tmp");
-    let opts = Options {
-        builders,
-        fetchers: s.fetchers.unwrap_or(uc.fetchers).max(1),
-        on_error,
-        logdir: uc.logdir(),
-        tmpdir,
-        interactive: s.interactive,
-        retry_failed: args.retry_failed,
-        fetch: crate::source::fetch::FetchContext::from_user_config()
-            .map_err(|e| anyhow!("{e}"))?,
-        strict,
-        heading: None,
-    };
-    let fetchers = opts.fetchers;
-    let opts = Options {
-        heading: Some(super::heading::heading(
-            &pipeline,
-            &super::heading::SessionValues {
-                strict,
-                fetchers,
-                builders,
-            },
-        )),
-        ..opts
-    };
+    let mut opts = session_options(s, strict, args.retry_failed)?;
+    opts.heading = Some(heading(&pipeline, &opts));
+    let builders = opts.builders;
     let targets = pipeline.targets.clone();
-    let artifacts = ArtifactCache::new(&uc.cachedir());
+    let artifacts = ArtifactCache::new(&crate::project::user_config().cachedir());
     let mut services = LazyCasd {
         session: s,
         runner_jobs: builders * crate::project::max_jobs(),
@@ -229,6 +236,40 @@ async fn build_async(
     if let Some(mut casd) = services.casd.take() {
         casd.stop();
     }
+    Ok(summary?)
+}
+
+/// A fetch session over `selection` (BuildStream's fetch queue alone), with the session
+/// heading when `with_heading`; casd is never started.
+pub(super) fn fetch_session(
+    s: &Session<'_>,
+    pipeline: &Arc<Pipeline>,
+    selection: &[ElementId],
+    with_heading: bool,
+) -> Result<crate::scheduler::Summary> {
+    struct NoCasd;
+    impl crate::scheduler::Services for NoCasd {
+        async fn start(&mut self) -> std::result::Result<(Cas, crate::sandbox::Runner), String> {
+            Err("a fetch session does not start casd".into())
+        }
+        fn died(&mut self) -> Option<String> {
+            None
+        }
+    }
+    let strict = strict_mode(s.strict, pipeline).map_err(|e| anyhow!("{e}"))?;
+    let mut opts = session_options(s, strict, false)?;
+    opts.fetch_only = true;
+    if with_heading {
+        opts.heading = Some(heading(pipeline, &opts));
+    }
+    let artifacts = ArtifactCache::new(&crate::project::user_config().cachedir());
+    let summary = runtime()?.block_on(crate::scheduler::build(
+        pipeline.clone(),
+        artifacts,
+        opts,
+        selection,
+        &mut NoCasd,
+    ));
     Ok(summary?)
 }
 

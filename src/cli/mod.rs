@@ -230,7 +230,7 @@ pub fn main() -> i32 {
                 255
             }
         },
-        Command::Source(cmd) => source::run(&directory, options, cmd),
+        Command::Source(cmd) => source::run(&session, cmd),
     }
 }
 

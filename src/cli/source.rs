@@ -1,6 +1,7 @@
 //! `bst-rs source fetch` and `bst-rs source checkout`, with `bst source`'s options, defaults
 //! and messages.
 
+use super::build::Session;
 use super::{classify_targets, find_project_dir, print_error, Deps};
 use crate::graph::{Pipeline, Scope};
 use crate::loader::ElementId;
@@ -10,8 +11,7 @@ use crate::yaml::LoadError;
 use clap::{Args, Subcommand, ValueEnum};
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Mutex;
+use std::sync::Arc;
 
 /// Manipulate sources for an element
 #[derive(Subcommand, Debug)]
@@ -79,8 +79,6 @@ enum CmdError {
     Source(SourceError),
     /// Message and optional detail.
     Message(String, Option<String>),
-    /// Fetches failed (reported as they happened; summarised at the end).
-    Fetch(Vec<(String, SourceError)>),
     /// Already reported.
     Reported,
 }
@@ -104,10 +102,10 @@ fn print_detail(detail: &Option<String>) {
 }
 
 /// Runs a source subcommand; returns the exit code.
-pub(super) fn run(directory: &Path, options: Vec<(String, String)>, cmd: &SourceCommand) -> i32 {
+pub(super) fn run(s: &Session<'_>, cmd: &SourceCommand) -> i32 {
     let result = match cmd {
-        SourceCommand::Fetch(args) => fetch(directory, options, args),
-        SourceCommand::Checkout(args) => checkout(directory, options, args),
+        SourceCommand::Fetch(args) => fetch(s, args),
+        SourceCommand::Checkout(args) => checkout(s, args),
     };
     match result {
         Ok(()) => 0,
@@ -125,10 +123,6 @@ pub(super) fn run(directory: &Path, options: Vec<(String, String)>, cmd: &Source
             eprintln!();
             eprintln!("{m}");
             print_detail(&detail);
-            255
-        }
-        Err(CmdError::Fetch(failures)) => {
-            print_failure_summary(&failures);
             255
         }
         Err(CmdError::Reported) => 255,
@@ -214,66 +208,17 @@ fn fetch_context() -> Result<FetchContext, CmdError> {
     Ok(FetchContext::from_user_config()?)
 }
 
-/// Fetches the sources of `selection` that are not cached, several elements at a time; stops
-/// starting new fetches after the first failure (BuildStream's default `on-error: quit`).
+/// Fetches the sources of `selection` that are not cached, as BuildStream's fetch queue
+/// (job lines, logs; the session heading when `with_heading`); the session's summary.
 fn fetch_elements(
-    pipeline: &Pipeline,
+    s: &Session<'_>,
+    pipeline: &Arc<Pipeline>,
     selection: &[ElementId],
-    ctx: &FetchContext,
-) -> Result<(), CmdError> {
-    let todo: Vec<ElementId> = super::query_cache(|| {
-        Ok::<_, CmdError>(
-            selection
-                .iter()
-                .copied()
-                .filter(|id| !pipeline.elements[id].sources_cached(ctx))
-                .collect(),
-        )
-    })?;
-    if todo.is_empty() {
-        return Ok(());
-    }
-    let failed = AtomicBool::new(false);
-    let failures: Mutex<Vec<(String, SourceError)>> = Mutex::new(Vec::new());
-    let next = Mutex::new(todo.into_iter());
-    let workers = 10.min(selection.len()).max(1);
-    std::thread::scope(|s| {
-        for _ in 0..workers {
-            s.spawn(|| loop {
-                if failed.load(Ordering::SeqCst) {
-                    return;
-                }
-                let Some(id) = next.lock().unwrap_or_else(|e| e.into_inner()).next() else {
-                    return;
-                };
-                let el = &pipeline.elements[&id];
-                let name = el.full_name.clone();
-                eprintln!("[fetch:{name}] START");
-                let r = el.fetch_sources(ctx, |_, n, e| {
-                    eprintln!(
-                        "[fetch:{name}] FAILURE Try #{n} failed, retrying: {}",
-                        e.message
-                    );
-                });
-                match r {
-                    Ok(()) => eprintln!("[fetch:{name}] SUCCESS"),
-                    Err(e) => {
-                        eprintln!("[fetch:{name}] FAILURE {}", e.message);
-                        failed.store(true, Ordering::SeqCst);
-                        failures
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .push((name, e));
-                    }
-                }
-            });
-        }
-    });
-    let failures = failures.into_inner().unwrap_or_default();
-    if failures.is_empty() {
-        return Ok(());
-    }
-    Err(CmdError::Fetch(failures))
+    with_heading: bool,
+) -> Result<crate::scheduler::Summary, CmdError> {
+    fetch_context()?;
+    super::build::fetch_session(s, pipeline, selection, with_heading)
+        .map_err(|e| CmdError::Message(format!("{e:#}"), None))
 }
 
 /// The failed elements and their errors, as at the end of a bst session.
@@ -291,27 +236,29 @@ fn print_failure_summary(failures: &[(String, SourceError)]) {
     }
 }
 
-fn fetch(
-    directory: &Path,
-    options: Vec<(String, String)>,
-    args: &FetchArgs,
-) -> Result<(), CmdError> {
+fn fetch(s: &Session<'_>, args: &FetchArgs) -> Result<(), CmdError> {
     let (pipeline, selection, session) = load(
-        directory,
-        options,
+        s.directory,
+        s.options.clone(),
         &args.elements,
         &args.except,
         args.deps,
         Some("Fetch"),
     )?;
-    let r = assert_consistent(&pipeline, &selection)
-        .and_then(|()| fetch_context())
-        .and_then(|ctx| fetch_elements(&pipeline, &selection, &ctx));
+    let pipeline = Arc::new(pipeline);
+    let fetched = assert_consistent(&pipeline, &selection)
+        .and_then(|()| fetch_elements(s, &pipeline, &selection, true));
+    // The session ends, then BuildStream prints the pipeline summary.
     if let Some(a) = session {
-        a.end(r.is_ok());
+        a.end(fetched.as_ref().is_ok_and(|summary| summary.success()));
     }
     std::mem::forget(pipeline);
-    r
+    let summary = fetched?;
+    eprint!("\n{}", summary.render());
+    match summary.success() {
+        true => Ok(()),
+        false => Err(CmdError::Reported),
+    }
 }
 
 /// `Element.normal_name`: `/` replaced by `-`, extension dropped.
@@ -323,11 +270,7 @@ fn normal_name(name: &str) -> String {
     }
 }
 
-fn checkout(
-    directory: &Path,
-    options: Vec<(String, String)>,
-    args: &CheckoutArgs,
-) -> Result<(), CmdError> {
+fn checkout(s: &Session<'_>, args: &CheckoutArgs) -> Result<(), CmdError> {
     if args.tar.is_some() && args.directory != "source-checkout" {
         eprintln!("ERROR: options --directory and --tar conflict");
         return Err(CmdError::Reported);
@@ -353,8 +296,8 @@ fn checkout(
     super::check_location_writable(&location, args.force, tar)
         .map_err(|m| CmdError::Message(m, None))?;
     let (pipeline, selection, _) = load(
-        directory,
-        options,
+        s.directory,
+        s.options.clone(),
         std::slice::from_ref(target),
         &args.except,
         args.deps,
@@ -362,7 +305,12 @@ fn checkout(
     )?;
     assert_consistent(&pipeline, &selection)?;
     let ctx = fetch_context()?;
-    fetch_elements(&pipeline, &selection, &ctx)?;
+    let pipeline = Arc::new(pipeline);
+    let fetched = fetch_elements(s, &pipeline, &selection, false)?;
+    if !fetched.success() {
+        eprint!("\n{}", fetched.render());
+        return Err(CmdError::Reported);
+    }
     let uncached: Vec<ElementId> = Activity::core("Checking sources").run(|| {
         Ok::<_, CmdError>(
             selection

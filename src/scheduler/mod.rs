@@ -66,6 +66,9 @@ pub struct Options {
     /// BuildStream's session heading, printed with the pipeline's states once the cache
     /// is queried (None: no heading).
     pub heading: Option<String>,
+    /// A fetch session (`source fetch`): the targets' sources are fetched, nothing is
+    /// built, and casd is not needed.
+    pub fetch_only: bool,
 }
 
 /// What build jobs need from outside: casd (a CAS connection and the sandbox runner),
@@ -226,8 +229,8 @@ fn echo_to(tx: &tokio::sync::mpsc::UnboundedSender<JobResult>, id: ElementId) ->
 /// Everything a job needs, shared.
 struct Shared {
     pipeline: Arc<Pipeline>,
-    cas: Cas,
-    runner: Runner,
+    /// casd and the sandbox, when the session builds.
+    services: Option<(Cas, Runner)>,
     artifacts: ArtifactCache,
     opts: Options,
     /// Strong keys (see [`state::States::strong`]).
@@ -266,16 +269,20 @@ pub async fn build<S: Services>(
 ) -> Result<Summary, SessionError> {
     let p = &*pipeline;
 
-    // The plan, dependencies first; elements that are never built are left out.
-    let plan: Vec<ElementId> = p
-        .dependencies(targets, Scope::All)
-        .into_iter()
-        .filter(|id| {
-            let k = crate::element::kinds::lookup(&p.elements[id].kind).map(|k| k.assembly());
-            k != Some(Assembly::Nothing)
-        })
-        .collect();
-    for &id in &plan {
+    // The plan, dependencies first; elements that are never built are left out. A fetch
+    // session's plan is its targets (the CLI selected them).
+    let plan: Vec<ElementId> = if opts.fetch_only {
+        targets.to_vec()
+    } else {
+        p.dependencies(targets, Scope::All)
+            .into_iter()
+            .filter(|id| {
+                let k = crate::element::kinds::lookup(&p.elements[id].kind).map(|k| k.assembly());
+                k != Some(Assembly::Nothing)
+            })
+            .collect()
+    };
+    for &id in plan.iter().filter(|_| !opts.fetch_only) {
         if p.keys.get(&id).and_then(|k| k.strict.as_ref()).is_none() {
             return Err(SessionError::Plan(format!(
                 "{}: has no cache key: a source has no ref (run `bst source track`)",
@@ -298,6 +305,7 @@ pub async fn build<S: Services>(
         let (p, cache, plan) = (pipeline.clone(), artifacts.clone(), plan.clone());
         let roots: Vec<(ElementId, Scope)> = targets.iter().map(|&t| (t, Scope::Run)).collect();
         let fetch = opts.fetch.clone();
+        let fetch_only = opts.fetch_only;
         tokio::task::spawn_blocking(move || {
             let states = state::query(&p, &cache, &plan, &roots, mode)?;
             use rayon::prelude::*;
@@ -305,9 +313,9 @@ pub async fn build<S: Services>(
                 .par_iter()
                 .copied()
                 .filter(|id| {
-                    states.required.contains(id)
-                        && !states.cached.get(id).is_some_and(|a| a.build_success)
-                        && p.elements[id].sources_cached(&fetch)
+                    let to_build = states.required.contains(id)
+                        && !states.cached.get(id).is_some_and(|a| a.build_success);
+                    (fetch_only || to_build) && p.elements[id].sources_cached(&fetch)
                 })
                 .collect();
             Ok::<_, SessionError>((states, sources_cached))
@@ -319,16 +327,27 @@ pub async fn build<S: Services>(
     query.end(queried.is_ok());
     let (states, sources_cached) = queried?;
     if let Some(heading) = &opts.heading {
-        let shown = state::show_states(p, &states, &plan, |id| {
-            sources_cached.contains(&id) || p.elements[&id].sources_cached(&opts.fetch)
-        });
+        let shown = match opts.fetch_only {
+            true => HashMap::default(),
+            false => state::show_states(p, &states, &plan, |id| {
+                sources_cached.contains(&id) || p.elements[&id].sources_cached(&opts.fetch)
+            }),
+        };
         let mut text = format!("{heading}Pipeline\n");
         for &id in &plan {
             let key = states
                 .key(id)
                 .or_else(|| p.keys.get(&id).and_then(|k| k.strict.as_deref()))
                 .unwrap_or_default();
-            let st = shown.get(&id).copied().unwrap_or("waiting");
+            // A fetch session does not look for artifacts: BuildStream can tell no more than
+            // `waiting` then.
+            let e = &p.elements[&id];
+            let st = match opts.fetch_only {
+                true if !e.sources_resolved() => "no reference",
+                true if e.kind == "junction" => "junction",
+                true => "waiting",
+                false => shown.get(&id).copied().unwrap_or("waiting"),
+            };
             // BuildStream's default element format, `%{state: >12} %{full-key} %{name}
             // %{workspace-dirs}` (bst-rs has no workspaces).
             text += &format!("{st:>12} {key} {} \n", p.elements[&id].full_name);
@@ -348,12 +367,15 @@ pub async fn build<S: Services>(
         }
     }
     let required = &states.required;
-    let session: Vec<ElementId> = plan
-        .iter()
-        .copied()
-        .filter(|e| required.contains(e) && !files.contains_key(e))
-        .collect();
-    for &id in &session {
+    let session: Vec<ElementId> = if opts.fetch_only {
+        plan.clone()
+    } else {
+        plan.iter()
+            .copied()
+            .filter(|e| required.contains(e) && !files.contains_key(e))
+            .collect()
+    };
+    for &id in session.iter().filter(|_| !opts.fetch_only) {
         if states.key(id).is_none() {
             return Err(SessionError::Plan(format!(
                 "{}: no strong cache key could be computed",
@@ -367,7 +389,7 @@ pub async fn build<S: Services>(
     // Build-scope dependencies each session element waits for, and the reverse.
     let mut waiting: HashMap<ElementId, usize> = HashMap::default();
     let mut dependents: HashMap<ElementId, Vec<ElementId>> = HashMap::default();
-    for &e in &session {
+    for &e in session.iter().filter(|_| !opts.fetch_only) {
         let deps: Vec<ElementId> = p
             .dependencies(&[e], Scope::Build)
             .into_iter()
@@ -383,7 +405,7 @@ pub async fn build<S: Services>(
     // session counts every required element (its first queue enqueues them all).
     let required_cached = plan
         .iter()
-        .filter(|e| required.contains(e) && files.contains_key(e))
+        .filter(|e| !opts.fetch_only && required.contains(e) && files.contains_key(e))
         .count();
     let mut summary = Summary {
         total: plan.len(),
@@ -412,24 +434,30 @@ pub async fn build<S: Services>(
         if sources_cached.contains(&e) {
             fetch_q.skipped += 1;
             fetched.insert(e);
-            if waiting[&e] == 0 {
+            if !opts.fetch_only && waiting[&e] == 0 {
                 build_heap.push(ready(e));
             }
         } else {
             fetch_heap.push(ready(e));
         }
     }
-    // casd only when something is to be fetched or built.
-    if session.is_empty() {
+    let queues = |fetch_q, build_q| match opts.fetch_only {
+        true => vec![("Fetch", fetch_q)],
+        false => vec![("Fetch", fetch_q), ("Build", build_q)],
+    };
+    // casd only when something is to be built.
+    if session.is_empty() || (opts.fetch_only && fetch_heap.is_empty()) {
         status.clear();
-        summary.queues = vec![("Fetch", fetch_q), ("Build", build_q)];
+        summary.queues = queues(fetch_q, build_q);
         return Ok(summary);
     }
-    let (cas, runner) = services.start().await.map_err(SessionError::Casd)?;
+    let casd = match opts.fetch_only {
+        true => None,
+        false => Some(services.start().await.map_err(SessionError::Casd)?),
+    };
     let shared = Arc::new(Shared {
         pipeline: pipeline.clone(),
-        cas,
-        runner,
+        services: casd,
         artifacts,
         opts: opts.clone(),
         keys: states.strong.clone(),
@@ -538,7 +566,7 @@ pub async fn build<S: Services>(
                         fetch_q.processed += 1;
                         status.finish(id, true, "");
                         fetched.insert(id);
-                        if waiting[&id] == 0 {
+                        if !opts.fetch_only && waiting[&id] == 0 {
                             build_heap.push(ready(id));
                         }
                     }
@@ -585,7 +613,7 @@ pub async fn build<S: Services>(
         }
     }
     status.clear();
-    summary.queues = vec![("Fetch", fetch_q), ("Build", build_q)];
+    summary.queues = queues(fetch_q, build_q);
     Ok(summary)
 }
 
@@ -601,13 +629,9 @@ fn fetch_job(
     let mut log = Log::for_job(logpath, key, &el.full_name, echo).map_err(|e| e.to_string())?;
     log_header(&mut log);
     let fetch = log.start_quiet("Fetch");
-    let mut retries = Vec::new();
-    let res = el.fetch_sources(&s.opts.fetch, |index, n, e| {
-        retries.push(format!("source {index}: try {n} failed: {e}"));
+    let res = el.fetch_sources(&s.opts.fetch, |_, n, e| {
+        log.failure(&format!("Try #{n} failed, retrying: {}", e.message));
     });
-    for r in retries {
-        log.line(&r);
-    }
     if let Err(e) = &res {
         log.line(&format!("ERROR {e}"));
     }
@@ -739,10 +763,11 @@ async fn build_in_log(
         log.note(&text, &env.join("\n"));
     }
     let tmpdir = s.opts.tmpdir.clone();
+    let (cas, runner) = s.services.as_ref().ok_or("casd is not running")?;
     let env = BuildEnv {
         pipeline: p,
-        cas: &s.cas,
-        runner: &s.runner,
+        cas,
+        runner,
         artifacts: &s.artifacts,
         files,
         tmpdir: &tmpdir,
@@ -783,7 +808,7 @@ async fn build_in_log(
     let stored = s
         .artifacts
         .store_new(
-            &s.cas,
+            cas,
             NewArtifact {
                 project: &el.project_name,
                 element: &el.name,
