@@ -524,7 +524,10 @@ fn lex(expr: &str) -> Result<Vec<Token>, Fail> {
         let prev_is_dot = pos > 0 && bytes[pos - 1] == b'.';
         let (tok, len) = lex_token(rest, prev_is_dot, &mut stack).unwrap_or_else(|| {
             let at = PREFIX_CHARS + text[..pos].chars().count();
-            let msg = format!("unexpected char {} at {at}", py_repr_str(&c.to_string()));
+            let msg = format!(
+                "unexpected char {} at {at}",
+                crate::util::py_repr(&c.to_string())
+            );
             (Tok::Error(Fail::Template(msg)), c.len_utf8())
         });
         let is_error = matches!(tok, Tok::Error(_));
@@ -837,11 +840,11 @@ impl Parser {
 
     /// `TokenStream.expect`'s error for an unexpected current token.
     fn expect_fail(&self, expected: &str) -> Fail {
-        let expected = py_repr_str(expected);
+        let expected = crate::util::py_repr(expected);
         if matches!(self.cur(), Tok::Eof) {
             return self.fail(format!("unexpected end of template, expected {expected}."));
         }
-        let got = py_repr_str(&describe(self.cur()));
+        let got = crate::util::py_repr(&describe(self.cur()));
         self.fail(format!("expected token {expected}, got {got}"))
     }
 
@@ -862,7 +865,10 @@ impl Parser {
     }
 
     fn unexpected(&self) -> Fail {
-        self.fail(format!("unexpected {}", py_repr_str(&describe(self.cur()))))
+        self.fail(format!(
+            "unexpected {}",
+            crate::util::py_repr(&describe(self.cur()))
+        ))
     }
 
     fn is_tuple_end(&self) -> bool {
@@ -895,7 +901,7 @@ impl Parser {
                 return Ok(node);
             }
             if !explicit_parens {
-                let got = py_repr_str(&describe(self.cur()));
+                let got = crate::util::py_repr(&describe(self.cur()));
                 return Err(self.fail(format!("Expected an expression, got {got}")));
             }
         }
@@ -1496,7 +1502,7 @@ impl Value {
         match self {
             Value::Strict(name) => Some(Fail::Template(format!(
                 "{} is undefined",
-                py_repr_str(name)
+                crate::util::py_repr(name)
             ))),
             Value::Lenient(line) => Some(Fail::Template(format!(
                 "the inline if-expression on line {line} evaluated to false and no else section was defined."
@@ -1943,7 +1949,7 @@ fn py_repr(v: &Value, out: &mut String) {
         Value::Bool(false) => out.push_str("False"),
         Value::Int(i) => out.push_str(&i.to_string()),
         Value::Float(f) => out.push_str(&py_float_repr(*f)),
-        Value::Str(s) => out.push_str(&py_repr_str(s)),
+        Value::Str(s) => out.push_str(&crate::util::py_repr(s)),
         Value::List(items) | Value::Tuple(items) => {
             let tuple = matches!(v, Value::Tuple(_));
             out.push(if tuple { '(' } else { '[' });
@@ -1960,84 +1966,6 @@ fn py_repr(v: &Value, out: &mut String) {
         }
         Value::Strict(_) | Value::Lenient(_) => out.push_str("Undefined"),
     }
-}
-
-/// Format (Cf) and private-use (Co) characters, as of Unicode 14.0
-/// (Python 3.11); `repr` escapes them.
-const FORMAT_AND_PRIVATE: &[(u32, u32)] = &[
-    (0xAD, 0xAD),
-    (0x600, 0x605),
-    (0x61C, 0x61C),
-    (0x6DD, 0x6DD),
-    (0x70F, 0x70F),
-    (0x890, 0x891),
-    (0x8E2, 0x8E2),
-    (0x180E, 0x180E),
-    (0x200B, 0x200F),
-    (0x202A, 0x202E),
-    (0x2060, 0x2064),
-    (0x2066, 0x206F),
-    (0xE000, 0xF8FF),
-    (0xFEFF, 0xFEFF),
-    (0xFFF9, 0xFFFB),
-    (0x110BD, 0x110BD),
-    (0x110CD, 0x110CD),
-    (0x13430, 0x13438),
-    (0x1BCA0, 0x1BCA3),
-    (0x1D173, 0x1D17A),
-    (0xE0001, 0xE0001),
-    (0xE0020, 0xE007F),
-    (0xF0000, 0xFFFFD),
-    (0x100000, 0x10FFFD),
-];
-
-/// Python's `str.isprintable` for one character (unassigned code points
-/// are not detected).
-fn is_py_printable(c: char) -> bool {
-    let code = c as u32;
-    c == ' '
-        || !(c.is_control()
-            || c.is_whitespace()
-            || FORMAT_AND_PRIVATE
-                .iter()
-                .any(|&(lo, hi)| (lo..=hi).contains(&code)))
-}
-
-/// Python `repr(s)` for a `str`.
-fn py_repr_str(s: &str) -> String {
-    let quote = if s.contains('\'') && !s.contains('"') {
-        '"'
-    } else {
-        '\''
-    };
-    let mut out = String::with_capacity(s.len() + 2);
-    out.push(quote);
-    for c in s.chars() {
-        match c {
-            '\\' => out.push_str("\\\\"),
-            '\t' => out.push_str("\\t"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            c if c == quote => {
-                out.push('\\');
-                out.push(c);
-            }
-            ' ' => out.push(' '),
-            c if !is_py_printable(c) => {
-                let code = c as u32;
-                if code < 0x100 {
-                    out.push_str(&format!("\\x{code:02x}"));
-                } else if code < 0x10000 {
-                    out.push_str(&format!("\\u{code:04x}"));
-                } else {
-                    out.push_str(&format!("\\U{code:08x}"));
-                }
-            }
-            c => out.push(c),
-        }
-    }
-    out.push(quote);
-    out
 }
 
 /// Python `repr(f)` for a `float`.
@@ -2189,12 +2117,18 @@ fn eval_special(construct: &Construct, values: &[Value]) -> Result<Value, Fail> 
             .step_by(2)
             .find(|v| matches!(v, Value::Strict(_)))
             .and_then(Value::undefined_error),
-        Construct::Filter { name, .. } if !JINJA_FILTERS.contains(&name.as_str()) => Some(
-            Fail::Template(format!("No filter named {} found.", py_repr_str(name))),
-        ),
-        Construct::Test { name, .. } if !JINJA_TESTS.contains(&name.as_str()) => Some(
-            Fail::Template(format!("No test named {} found.", py_repr_str(name))),
-        ),
+        Construct::Filter { name, .. } if !JINJA_FILTERS.contains(&name.as_str()) => {
+            Some(Fail::Template(format!(
+                "No filter named {} found.",
+                crate::util::py_repr(name)
+            )))
+        }
+        Construct::Test { name, .. } if !JINJA_TESTS.contains(&name.as_str()) => {
+            Some(Fail::Template(format!(
+                "No test named {} found.",
+                crate::util::py_repr(name)
+            )))
+        }
         _ => None,
     };
     if let Some(fail) = undefined {
@@ -2730,10 +2664,10 @@ mod tests {
         for (f, want) in floats {
             assert_eq!(py_float_repr(f), want);
         }
-        assert_eq!(py_repr_str("it's"), "\"it's\"");
-        assert_eq!(py_repr_str("a'b\""), "'a\\'b\"'");
+        assert_eq!(crate::util::py_repr("it's"), "\"it's\"");
+        assert_eq!(crate::util::py_repr("a'b\""), "'a\\'b\"'");
         assert_eq!(
-            py_repr_str("\u{7f}\t\u{a0}\u{200b}é"),
+            crate::util::py_repr("\u{7f}\t\u{a0}\u{200b}é"),
             "'\\x7f\\t\\xa0\\u200bé'"
         );
     }
