@@ -292,11 +292,24 @@ fn normalize_message(s: &str) -> String {
 /// The last source failure message of bst-rs's output (not the session's end, `FAILURE
 /// Fetch`, nor the summary after it).
 fn failure_message(stderr: &str) -> String {
+    // As scripts/record-source-checkouts.sh takes it from bst's output: the last FAILURE
+    // line that is not a retry (a job log's end, shown below a failure, counts), without
+    // the log's `[key] element: ` prefix.
+    let strip_log_prefix = |m: &str| -> String {
+        let unprefixed = m
+            .strip_prefix('[')
+            .and_then(|r| r.split_once("] "))
+            .filter(|(key, _)| key.bytes().all(|b| b.is_ascii_hexdigit()))
+            .and_then(|(_, rest)| rest.split_once(": "))
+            .filter(|(name, _)| !name.contains(' '))
+            .map(|(_, msg)| msg);
+        unprefixed.unwrap_or(m).to_owned()
+    };
     stderr
         .lines()
         .rev()
-        .filter(|l| !l.contains(":core activity "))
-        .find_map(|l| l.split_once("] FAILURE ").map(|(_, m)| m.to_owned()))
+        .filter(|l| !l.contains(":core activity ") && !l.contains("Try #"))
+        .find_map(|l| l.split_once("] FAILURE ").map(|(_, m)| strip_log_prefix(m)))
         .or_else(|| {
             stderr
                 .lines()

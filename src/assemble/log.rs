@@ -184,6 +184,16 @@ impl Log {
         self.begin(text, None, true, false)
     }
 
+    /// Ends an activity with a failure that `message` explains: BuildStream's log then
+    /// shows the message where the activity's name would be.
+    pub fn fail(&mut self, started: Started, message: &str) {
+        let renamed = Started {
+            text: message.to_owned(),
+            ..started
+        };
+        self.end(renamed, false);
+    }
+
     /// Ends an activity: SUCCESS if `ok`, else FAILURE.
     pub fn end(&mut self, started: Started, ok: bool) {
         let kind = if ok { "SUCCESS" } else { "FAILURE" };

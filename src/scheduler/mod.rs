@@ -101,7 +101,7 @@ pub struct Summary {
     pub session: usize,
     /// Fetch, Build.
     pub queues: Vec<(&'static str, QueueCounts)>,
-    /// Last error message per failed element.
+    /// What was shown for each failed element (the failure line and its log's end).
     pub failures: Vec<(String, String)>,
     /// Interrupted by a signal.
     pub interrupted: bool,
@@ -117,9 +117,23 @@ impl Summary {
     pub fn render(&self) -> String {
         let mut text = String::new();
         if !self.failures.is_empty() {
+            // By element name, each failure as it was shown, indented (blank lines stay
+            // blank), as BuildStream's summary lists them.
             text += "Failure Summary\n";
-            for (el, msg) in &self.failures {
-                text += &format!("    {el}:\n        {msg}\n");
+            let mut failures: Vec<&(String, String)> = self.failures.iter().collect();
+            failures.sort_by(|a, b| a.0.cmp(&b.0));
+            for (el, shown) in failures {
+                text += &format!("    {el}:\n");
+                for line in shown.lines() {
+                    if !line.trim().is_empty() {
+                        text += "    ";
+                    }
+                    text += line;
+                    text += "\n";
+                }
+                if shown.contains('\n') {
+                    text += "\n";
+                }
             }
         }
         text += "Pipeline Summary\n";
@@ -571,9 +585,9 @@ pub async fn build<S: Services>(
                         }
                     }
                     Err(e) => {
-                        status.finish(id, false, &e);
+                        let shown = status.finish(id, false, &e).unwrap_or(e);
                         fetch_q.failed.push(name.clone());
-                        summary.failures.push((name, e));
+                        summary.failures.push((name, shown));
                         stopping |= opts.on_error != OnError::Continue;
                     }
                 }
@@ -597,9 +611,9 @@ pub async fn build<S: Services>(
                     }
                     Err(e) => {
                         // A failed job counts as failed, not processed, as in BuildStream.
-                        status.finish(id, false, &e);
+                        let shown = status.finish(id, false, &e).unwrap_or(e);
                         build_q.failed.push(name.clone());
-                        summary.failures.push((name, e));
+                        summary.failures.push((name, shown));
                         stopping |= opts.on_error != OnError::Continue;
                     }
                 }
@@ -632,10 +646,10 @@ fn fetch_job(
     let res = el.fetch_sources(&s.opts.fetch, |_, n, e| {
         log.failure(&format!("Try #{n} failed, retrying: {}", e.message));
     });
-    if let Err(e) = &res {
-        log.line(&format!("ERROR {e}"));
+    match &res {
+        Ok(()) => log.end(fetch, true),
+        Err(e) => log.fail(fetch, &e.to_string()),
     }
-    log.end(fetch, res.is_ok());
     res.map_err(|e| e.to_string())
 }
 
@@ -737,7 +751,10 @@ async fn build_job(
     log_header(&mut log);
     let build = log.start_quiet("Build");
     let res = build_in_log(s, id, files, logpath, &mut log).await;
-    log.end(build, res.is_ok());
+    match &res {
+        Ok(_) => log.end(build, true),
+        Err(e) => log.fail(build, e),
+    }
     res
 }
 
@@ -773,10 +790,7 @@ async fn build_in_log(
         tmpdir: &tmpdir,
         fetch: &s.opts.fetch,
     };
-    let assembled = assemble(&env, id, log).await.map_err(|e| {
-        log.line(&format!("ERROR {e}"));
-        e.to_string()
-    })?;
+    let assembled = assemble(&env, id, log).await.map_err(|e| e.to_string())?;
     let keys = &p.keys[&id];
     let strict = keys.strict.clone().unwrap_or_default();
     let weak = keys.weak.clone().unwrap_or_default();

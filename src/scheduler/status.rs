@@ -117,6 +117,33 @@ pub fn warning_line(key: &str, name: Option<&str>, message: &str, detail: Option
     out
 }
 
+/// How many lines of a failed job's log are shown (BuildStream's default).
+const LOG_TAIL_LINES: usize = 20;
+
+/// The end of a failed job's log as BuildStream shows it below the failure: its path, then
+/// its last lines between rules, indented; a blank line after.
+fn log_tail(log: &Path) -> String {
+    let content = std::fs::read(log).unwrap_or_default();
+    let content = String::from_utf8_lossy(&content);
+    let lines: Vec<&str> = content.lines().collect();
+    let tail = &lines[lines.len().saturating_sub(LOG_TAIL_LINES)..];
+    let rule = "=".repeat(70);
+    let mut out = format!(
+        "\n\n    Printing the last {LOG_TAIL_LINES} lines from log file:\n    {}\n    {rule}\n",
+        log.display()
+    );
+    for line in tail.join("\n").trim_end().lines() {
+        // As Python's textwrap.indent: blank lines stay blank.
+        if !line.trim().is_empty() {
+            out += "    ";
+        }
+        out += line;
+        out += "\n";
+    }
+    out += &format!("    {rule}\n");
+    out
+}
+
 /// A core `INFO` message, printed on stderr (`Checked out sources to ...`).
 pub fn info(text: &str) {
     eprintln!(
@@ -214,20 +241,23 @@ impl Status {
         self.jobs.insert(id, job);
     }
 
-    /// A job ended.
-    pub fn finish(&mut self, id: ElementId, ok: bool, error: &str) {
-        if let Some(job) = self.jobs.remove(&id) {
-            if let (Some(mp), Some(b)) = (&self.mp, &job.bar) {
-                b.finish_and_clear();
-                mp.remove(b);
-            }
-            let elapsed = Some(job.start.elapsed());
-            if ok {
-                self.line(elapsed, &job, "SUCCESS", &self.log_text(&job));
-            } else {
-                self.line(elapsed, &job, "FAILURE", error);
-            }
+    /// A job ended. A failure is printed as BuildStream prints it, the error and then the
+    /// end of the job's log; that text is returned, for the failure summary.
+    pub fn finish(&mut self, id: ElementId, ok: bool, error: &str) -> Option<String> {
+        let job = self.jobs.remove(&id)?;
+        if let (Some(mp), Some(b)) = (&self.mp, &job.bar) {
+            b.finish_and_clear();
+            mp.remove(b);
         }
+        let elapsed = Some(job.start.elapsed());
+        if ok {
+            self.line(elapsed, &job, "SUCCESS", &self.log_text(&job));
+            return None;
+        }
+        let mut text = message_line(elapsed, &job.key, job.action, &job.name, "FAILURE", error);
+        text += &log_tail(&job.log);
+        self.print(&text);
+        Some(text)
     }
 
     /// An activity of a running job, with the job's key, action and element.
