@@ -272,3 +272,23 @@ pub fn py_repr(s: &str) -> String {
     out.push(quote);
     out
 }
+
+/// An elapsed time as BuildStream's messages show it: `HH:MM:SS`.
+pub fn hms(d: std::time::Duration) -> String {
+    let s = d.as_secs();
+    format!("{:02}:{:02}:{:02}", s / 3600, (s / 60) % 60, s % 60)
+}
+
+/// Python's `textwrap.indent(text, prefix)`, each line ending with a newline: `prefix`
+/// before every line that is not blank.
+pub fn indent_nonblank(text: &str, prefix: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for line in text.lines() {
+        if !line.trim().is_empty() {
+            out.push_str(prefix);
+        }
+        out.push_str(line);
+        out.push('\n');
+    }
+    out
+}

@@ -49,11 +49,6 @@ pub struct Started {
     start: Instant,
 }
 
-fn hms(d: Duration) -> String {
-    let s = d.as_secs();
-    format!("{:02}:{:02}:{:02}", s / 3600, (s / 60) % 60, s % 60)
-}
-
 /// `detail` as BuildStream writes it below a message: a blank line, then each line
 /// indented by four spaces.
 pub fn indented_detail(detail: &str) -> String {
@@ -117,7 +112,9 @@ impl Log {
     /// A message line: `[time] KIND    [key] element: text`, the key left out when not
     /// `keyed` (as BuildStream leaves it out of `Running commands`).
     fn message(&mut self, elapsed: Option<Duration>, kind: &str, keyed: bool, text: &str) {
-        let time = elapsed.map(hms).unwrap_or_else(|| "--:--:--".into());
+        let time = elapsed
+            .map(crate::util::hms)
+            .unwrap_or_else(|| "--:--:--".into());
         let who = match &self.job {
             Some(j) if keyed => format!("[{}] {}: ", j.key, j.name),
             Some(j) => format!("{}: ", j.name),
@@ -132,19 +129,32 @@ impl Log {
             line.push_str(&indented_detail(d));
         }
         self.message(None, "START", keyed, &line);
-        if let Some(j) = self.job.as_ref().filter(|_| echoed) {
-            (j.echo)(JobMessage {
-                kind: "START",
-                elapsed: None,
-                text: text.to_owned(),
-                detail: detail.map(str::to_owned),
-            });
+        if echoed {
+            self.echo("START", None, text, detail);
         }
         Started {
             text: text.to_owned(),
             keyed,
             echoed,
             start: Instant::now(),
+        }
+    }
+
+    /// Sends a message to the terminal's owner, if this is a job's log.
+    fn echo(
+        &self,
+        kind: &'static str,
+        elapsed: Option<Duration>,
+        text: &str,
+        detail: Option<&str>,
+    ) {
+        if let Some(j) = &self.job {
+            (j.echo)(JobMessage {
+                kind,
+                elapsed,
+                text: text.to_owned(),
+                detail: detail.map(str::to_owned),
+            });
         }
     }
 
@@ -158,14 +168,7 @@ impl Log {
     /// terminal.
     pub fn failure(&mut self, text: &str) {
         self.message(None, "FAILURE", true, text);
-        if let Some(j) = &self.job {
-            (j.echo)(JobMessage {
-                kind: "FAILURE",
-                elapsed: None,
-                text: text.to_owned(),
-                detail: None,
-            });
-        }
+        self.echo("FAILURE", None, text, None);
     }
 
     /// Starts an activity BuildStream shows in the log and on the terminal.
@@ -199,13 +202,8 @@ impl Log {
         let kind = if ok { "SUCCESS" } else { "FAILURE" };
         let elapsed = started.start.elapsed();
         self.message(Some(elapsed), kind, started.keyed, &started.text);
-        if let Some(j) = self.job.as_ref().filter(|_| started.echoed) {
-            (j.echo)(JobMessage {
-                kind,
-                elapsed: Some(elapsed),
-                text: started.text,
-                detail: None,
-            });
+        if started.echoed {
+            self.echo(kind, Some(elapsed), &started.text, None);
         }
     }
 }

@@ -5,6 +5,7 @@
 use crate::graph::Pipeline;
 use crate::loader::ElementId;
 use crate::project::PluginOrigin;
+use crate::scheduler::format_values;
 use indexmap::IndexMap;
 
 const INDENT: &str = "    ";
@@ -17,20 +18,6 @@ pub struct SessionValues {
     pub fetchers: usize,
     /// Concurrent build jobs.
     pub builders: usize,
-}
-
-/// `key: value` lines, the values aligned (BuildStream's `_format_values`).
-fn values(pairs: &[(&str, String)], indent: usize) -> String {
-    let width = pairs.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
-    let mut out = String::new();
-    for (k, v) in pairs {
-        out += &format!(
-            "{}{k}:{} {v}\n",
-            INDENT.repeat(indent),
-            " ".repeat(width - k.len())
-        );
-    }
-    out
 }
 
 /// How BuildStream describes where a plugin comes from. bst-rs implements the plugins
@@ -96,7 +83,7 @@ pub fn heading(p: &Pipeline, session: &SessionValues) -> String {
         "bst-rs {} (BuildStream 2.8 compatible)\n",
         env!("CARGO_PKG_VERSION")
     );
-    text += &values(
+    text += &format_values(
         &[
             ("Session Start", now),
             (
@@ -109,7 +96,7 @@ pub fn heading(p: &Pipeline, session: &SessionValues) -> String {
     );
     text += "\nUser Configuration\n";
     let cachedir = uc.cachedir();
-    text += &values(
+    text += &format_values(
         &[
             (
                 "Configuration File",
@@ -137,7 +124,7 @@ pub fn heading(p: &Pipeline, session: &SessionValues) -> String {
     for (project, (elements, sources)) in ctx.projects.iter().zip(&used) {
         text += &format!("Project: {}\n", project.name);
         if let Some(j) = &project.junction {
-            text += &values(&[("Junction path", j.full_name.clone())], 1);
+            text += &format_values(&[("Junction path", j.full_name.clone())], 1);
         }
         text += "\n";
         let options = project
@@ -152,7 +139,7 @@ pub fn heading(p: &Pipeline, session: &SessionValues) -> String {
         printable.sort_by(|a, b| a.0.cmp(b.0));
         if !printable.is_empty() {
             text += &format!("{INDENT}Project Options\n");
-            text += &values(&printable, 2);
+            text += &format_values(&printable, 2);
             text += "\n";
         }
         for (title, kinds, origins) in [
@@ -167,7 +154,7 @@ pub fn heading(p: &Pipeline, session: &SessionValues) -> String {
                 .map(|k| (k.as_str(), origin_display(origins.get(k))))
                 .collect();
             text += &format!("{INDENT}{title}\n");
-            text += &values(&listed, 2);
+            text += &format_values(&listed, 2);
             text += "\n";
         }
     }
@@ -178,7 +165,7 @@ pub fn heading(p: &Pipeline, session: &SessionValues) -> String {
 mod tests {
     #[test]
     fn aligns_values_like_buildstream() {
-        let text = super::values(&[("junction", "a".into()), ("link", "b".into())], 2);
+        let text = super::format_values(&[("junction", "a".into()), ("link", "b".into())], 2);
         assert_eq!(text, "        junction: a\n        link:     b\n");
     }
 }

@@ -15,7 +15,7 @@
 pub mod state;
 mod status;
 
-pub use status::{info, warning, warning_line, Activity};
+pub use status::{format_values, info, warning, warning_line, Activity};
 
 use crate::artifact::{ArtifactCache, NewArtifact};
 use crate::assemble::{assemble, BuildEnv, Echo, Log};
@@ -124,13 +124,7 @@ impl Summary {
             failures.sort_by(|a, b| a.0.cmp(&b.0));
             for (el, shown) in failures {
                 text += &format!("    {el}:\n");
-                for line in shown.lines() {
-                    if !line.trim().is_empty() {
-                        text += "    ";
-                    }
-                    text += line;
-                    text += "\n";
-                }
+                text += &crate::util::indent_nonblank(shown, "    ");
                 if shown.contains('\n') {
                     text += "\n";
                 }
@@ -169,10 +163,7 @@ impl Summary {
                 ),
             ));
         }
-        let kw = values.iter().map(|(k, _)| k.len()).max().unwrap_or(0);
-        for (k, v) in values {
-            text += &format!("    {k}: {}{v}\n", " ".repeat(kw - k.len()));
-        }
+        text += &status::format_values(&values, 1);
         text
     }
 }
@@ -400,7 +391,8 @@ pub async fn build<S: Services>(
     let depth = depths(p, targets);
     let seq: HashMap<ElementId, usize> = plan.iter().enumerate().map(|(i, &e)| (e, i)).collect();
 
-    // Build-scope dependencies each session element waits for, and the reverse.
+    // Build-scope dependencies each session element waits for, and the reverse (none in a
+    // fetch session: an element is to be built once it has an entry here, at zero).
     let mut waiting: HashMap<ElementId, usize> = HashMap::default();
     let mut dependents: HashMap<ElementId, Vec<ElementId>> = HashMap::default();
     for &e in session.iter().filter(|_| !opts.fetch_only) {
@@ -448,7 +440,7 @@ pub async fn build<S: Services>(
         if sources_cached.contains(&e) {
             fetch_q.skipped += 1;
             fetched.insert(e);
-            if !opts.fetch_only && waiting[&e] == 0 {
+            if waiting.get(&e) == Some(&0) {
                 build_heap.push(ready(e));
             }
         } else {
@@ -580,7 +572,7 @@ pub async fn build<S: Services>(
                         fetch_q.processed += 1;
                         status.finish(id, true, "");
                         fetched.insert(id);
-                        if !opts.fetch_only && waiting[&id] == 0 {
+                        if waiting.get(&id) == Some(&0) {
                             build_heap.push(ready(id));
                         }
                     }
@@ -639,9 +631,7 @@ fn fetch_job(
     echo: Echo,
 ) -> Result<(), String> {
     let el = &s.pipeline.elements[&id];
-    let key = s.keys.get(&id).map(String::as_str).unwrap_or_default();
-    let mut log = Log::for_job(logpath, key, &el.full_name, echo).map_err(|e| e.to_string())?;
-    log_header(&mut log);
+    let mut log = job_log(s, id, logpath, echo)?;
     let fetch = log.start_quiet("Fetch");
     let res = el.fetch_sources(&s.opts.fetch, |_, n, e| {
         log.failure(&format!("Try #{n} failed, retrying: {}", e.message));
@@ -653,14 +643,24 @@ fn fetch_job(
     res.map_err(|e| e.to_string())
 }
 
-/// The first line of a job's log: the program and the time the job started.
-fn log_header(log: &mut Log) {
+/// Opens the log of a job for element `id`, headed by the program and the time the job
+/// started.
+fn job_log(
+    s: &Shared,
+    id: ElementId,
+    logpath: &std::path::Path,
+    echo: Echo,
+) -> Result<Log, String> {
+    let name = &s.pipeline.elements[&id].full_name;
+    let key = s.keys.get(&id).map(String::as_str).unwrap_or_default();
+    let mut log = Log::for_job(logpath, key, name, echo).map_err(|e| e.to_string())?;
     let now = crate::util::now_secs();
     log.line(&format!(
         "bst-rs {} - {}",
         env!("CARGO_PKG_VERSION"),
         crate::util::format_local(now, "%A, %d-%m-%Y at %H:%M:%S")
     ));
+    Ok(log)
 }
 
 fn summary_line(f: &QueueCounts, b: &QueueCounts, total: usize, session: usize) -> String {
@@ -744,11 +744,7 @@ async fn build_job(
     logpath: &std::path::Path,
     echo: Echo,
 ) -> Result<Digest, String> {
-    let p = &*s.pipeline;
-    let el = &p.elements[&id];
-    let key = s.keys.get(&id).map(String::as_str).unwrap_or_default();
-    let mut log = Log::for_job(logpath, key, &el.full_name, echo).map_err(|e| e.to_string())?;
-    log_header(&mut log);
+    let mut log = job_log(s, id, logpath, echo)?;
     let build = log.start_quiet("Build");
     let res = build_in_log(s, id, files, logpath, &mut log).await;
     match &res {

@@ -26,10 +26,7 @@ pub struct Status {
     logdir: PathBuf,
 }
 
-fn hms(d: Duration) -> String {
-    let s = d.as_secs();
-    format!("{:02}:{:02}:{:02}", s / 3600, (s / 60) % 60, s % 60)
-}
+use crate::util::hms;
 
 /// BuildStream's message line: `[elapsed][key][action:element] TYPE text`, the key in 8
 /// columns, the action right-aligned in 8 and the element name padded to 30.
@@ -107,12 +104,25 @@ pub fn warning_line(key: &str, name: Option<&str>, message: &str, detail: Option
     let name = name.unwrap_or("core activity");
     let mut out = message_line(None, key, "main", name, "WARNING", message);
     if let Some(detail) = detail {
-        out.push_str("\n\n");
-        for line in detail.lines() {
-            out.push_str("    ");
-            out.push_str(line);
-            out.push('\n');
-        }
+        out.push_str(&crate::assemble::indented_detail(detail));
+        out.push('\n');
+    }
+    out
+}
+
+/// `key: value` lines, the values aligned, `indent` levels of four spaces in (BuildStream's
+/// `_format_values`, for the session heading and summary).
+pub fn format_values<K: AsRef<str>>(pairs: &[(K, String)], indent: usize) -> String {
+    let width = pairs
+        .iter()
+        .map(|(k, _)| k.as_ref().len())
+        .max()
+        .unwrap_or(0);
+    let mut out = String::new();
+    for (k, v) in pairs {
+        let k = k.as_ref();
+        let pad = " ".repeat(width - k.len());
+        out += &format!("{}{k}:{pad} {v}\n", "    ".repeat(indent));
     }
     out
 }
@@ -132,14 +142,7 @@ fn log_tail(log: &Path) -> String {
         "\n\n    Printing the last {LOG_TAIL_LINES} lines from log file:\n    {}\n    {rule}\n",
         log.display()
     );
-    for line in tail.join("\n").trim_end().lines() {
-        // As Python's textwrap.indent: blank lines stay blank.
-        if !line.trim().is_empty() {
-            out += "    ";
-        }
-        out += line;
-        out += "\n";
-    }
+    out += &crate::util::indent_nonblank(tail.join("\n").trim_end(), "    ");
     out += &format!("    {rule}\n");
     out
 }
