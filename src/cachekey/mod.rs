@@ -231,6 +231,10 @@ impl KeyHasher {
         }
     }
 
+    fn resume(hasher: sha2::Sha256) -> Self {
+        KeyHasher { hasher }
+    }
+
     fn push(&mut self, bytes: &[u8]) {
         use sha2::Digest;
         self.hasher.update(bytes);
@@ -268,18 +272,23 @@ struct Entries {
 
 /// The element's dependencies in BUILD scope, as `Element._dependencies(BUILD)`: each direct
 /// build dependency preceded by its runtime closure (post-order, one visited set: `mark`,
-/// cleared here).
+/// cleared here). Returns how many of them the first build dependency's runtime closure is:
+/// that part is the same for every element whose first build dependency it is.
 fn closure_of(
     els: &[OnceLock<Element>],
     e: &Element,
     mark: &mut fixedbitset::FixedBitSet,
     closure: &mut Vec<ElementId>,
-) {
+) -> usize {
     mark.clear();
     mark.grow(els.len());
     closure.clear();
+    let mut first_len = 0;
     let mut stack: Vec<(ElementId, usize)> = Vec::new();
-    for &root in &e.build_deps {
+    for (i, &root) in e.build_deps.iter().enumerate() {
+        if i == 1 {
+            first_len = closure.len();
+        }
         if mark.put(root) {
             continue;
         }
@@ -297,6 +306,51 @@ fn closure_of(
                 stack.pop();
             }
         }
+    }
+    if e.build_deps.len() == 1 {
+        first_len = closure.len();
+    }
+    first_len
+}
+
+/// The hashers' states after `HEAD` and the dependency entries of one element's runtime
+/// closure (see [`closure_of`]): the keys of every element whose first build dependency it
+/// is continue from there instead of hashing that part again.
+struct Prefix {
+    /// How many closure entries it covers.
+    len: usize,
+    /// With each entry as `["project","name"]`.
+    weak: sha2::Sha256,
+    /// With each entry as `["project","name","strict key"]`.
+    strict: sha2::Sha256,
+}
+
+/// The hasher's state after `HEAD` and the entries of `list`.
+fn hash_entries<'a>(
+    list: &[ElementId],
+    entry: impl FnMut(ElementId) -> &'a [u8],
+    bytes: &mut Vec<u8>,
+) -> sha2::Sha256 {
+    bytes.clear();
+    bytes.extend_from_slice(HEAD);
+    join_entries(list, 0, entry, bytes);
+    let mut h = KeyHasher::new();
+    h.push(bytes);
+    h.hasher
+}
+
+/// Appends the entries `list[from..]` of a dependency list, `,`-separated.
+fn join_entries<'a>(
+    list: &[ElementId],
+    from: usize,
+    mut entry: impl FnMut(ElementId) -> &'a [u8],
+    buf: &mut Vec<u8>,
+) {
+    for (i, &d) in list.iter().enumerate().skip(from) {
+        if i > 0 {
+            buf.push(b',');
+        }
+        buf.extend_from_slice(entry(d));
     }
 }
 
@@ -356,6 +410,8 @@ pub struct KeyState {
     pending: Vec<AtomicUsize>,
     keys: Vec<OnceLock<Keys>>,
     entries: Vec<OnceLock<Entries>>,
+    /// By element, once it is some element's first build dependency.
+    prefixes: Vec<OnceLock<Prefix>>,
 }
 
 impl KeyState {
@@ -382,6 +438,7 @@ impl KeyState {
             pending,
             keys: (0..n).map(|_| OnceLock::new()).collect(),
             entries: (0..n).map(|_| OnceLock::new()).collect(),
+            prefixes: (0..n).map(|_| OnceLock::new()).collect(),
         }
     }
 
@@ -393,20 +450,11 @@ impl KeyState {
         if self.pending[id].fetch_sub(1, Ordering::AcqRel) == 1 {
             ready.push(id);
         }
-        let mut mark = fixedbitset::FixedBitSet::new();
-        let mut closure = Vec::new();
+        let mut scratch = Scratch::default();
         while let Some(x) = ready.pop() {
             let tail = lock(&self.tails[x]).take().expect("a built element's tail");
             let e = els[x].get().expect("a built element");
-            let (k, en) = element_keys(
-                els,
-                &self.keys,
-                &self.entries,
-                e,
-                &tail,
-                &mut mark,
-                &mut closure,
-            );
+            let (k, en) = self.element_keys(els, e, &tail, &mut scratch);
             let _ = self.entries[x].set(en);
             let _ = self.keys[x].set(k);
             for &d in &self.dependents[x] {
@@ -431,72 +479,110 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
-fn element_keys(
-    els: &[OnceLock<Element>],
-    keys: &[OnceLock<Keys>],
-    entries: &[OnceLock<Entries>],
-    e: &Element,
-    key_tail: &str,
-    mark: &mut fixedbitset::FixedBitSet,
-    closure: &mut Vec<ElementId>,
-) -> (Keys, Entries) {
-    if !e.sources_resolved() {
-        return (Keys::default(), Entries::default());
-    }
-    closure_of(els, e, mark, closure);
-    if closure
-        .iter()
-        .any(|&d| keys[d].get().is_none_or(|k| k.strict.is_none()))
-    {
-        return (Keys::default(), Entries::default());
-    }
-    let entry = |d: ElementId| entries[d].get().expect("a keyed dependency");
-    let mut weak_h = KeyHasher::new();
-    weak_h.push(HEAD);
-    for (i, &d) in closure.iter().enumerate() {
-        if i > 0 {
-            weak_h.push(b",");
-        }
-        let keyed =
-            e.traits.strict_rebuild || (!e.strict_deps.is_empty() && e.strict_deps.contains(&d));
-        weak_h.push(if keyed {
-            &entry(d).with_weak
-        } else {
-            &entry(d).plain
-        });
-    }
-    weak_h.push(b"]");
-    weak_h.push(key_tail.as_bytes());
-    weak_h.push(b"}");
-    let weak = weak_h.finish();
+/// Buffers reused from one key to the next.
+#[derive(Default)]
+struct Scratch {
+    mark: fixedbitset::FixedBitSet,
+    closure: Vec<ElementId>,
+    bytes: Vec<u8>,
+}
 
-    let mut strict_h = KeyHasher::new();
-    strict_h.push(HEAD);
-    for (i, &d) in closure.iter().enumerate() {
-        if i > 0 {
-            strict_h.push(b",");
+impl KeyState {
+    fn element_keys(
+        &self,
+        els: &[OnceLock<Element>],
+        e: &Element,
+        key_tail: &str,
+        scratch: &mut Scratch,
+    ) -> (Keys, Entries) {
+        if !e.sources_resolved() {
+            return (Keys::default(), Entries::default());
         }
-        strict_h.push(&entry(d).with_strict);
-    }
-    strict_h.push(b"]");
-    strict_h.push(key_tail.as_bytes());
-    strict_h.push(b",\"weak-cache-key\":\"");
-    strict_h.push(weak.as_bytes());
-    strict_h.push(b"\"}");
-    let strict = strict_h.finish();
+        let Scratch {
+            mark,
+            closure,
+            bytes,
+        } = scratch;
+        let first_len = closure_of(els, e, mark, closure);
+        if closure
+            .iter()
+            .any(|&d| self.keys[d].get().is_none_or(|k| k.strict.is_none()))
+        {
+            return (Keys::default(), Entries::default());
+        }
+        let entry = |d: ElementId| self.entries[d].get().expect("a keyed dependency");
+        let prefix = match e.build_deps.first() {
+            Some(&first) if first_len > 0 => Some(self.prefixes[first].get_or_init(|| {
+                let members = &closure[..first_len];
+                Prefix {
+                    len: first_len,
+                    weak: hash_entries(members, |d| &entry(d).plain, bytes),
+                    strict: hash_entries(members, |d| &entry(d).with_strict, bytes),
+                }
+            })),
+            _ => None,
+        };
+        // A dependency is listed with its weak key in the weak key when the element
+        // rebuilds strictly or the dependency is one of its strict ones.
+        let keyed = |d: ElementId| {
+            e.traits.strict_rebuild || (!e.strict_deps.is_empty() && e.strict_deps.contains(&d))
+        };
+        let resume = |prefix: Option<&sha2::Sha256>, bytes: &mut Vec<u8>| {
+            bytes.clear();
+            match prefix {
+                Some(p) => KeyHasher::resume(p.clone()),
+                None => {
+                    bytes.extend_from_slice(HEAD);
+                    KeyHasher::new()
+                }
+            }
+        };
 
-    let prefix = name_prefix(e);
-    let prefix = prefix.as_bytes();
-    let en = Entries {
-        plain: [prefix, b"]"].concat(),
-        with_weak: [prefix, b",\"", weak.as_bytes(), b"\"]"].concat(),
-        with_strict: [prefix, b",\"", strict.as_bytes(), b"\"]"].concat(),
-    };
-    (
-        Keys {
-            weak: Some(weak),
-            strict: Some(strict),
-        },
-        en,
-    )
+        let weak_prefix = prefix.filter(|p| !closure[..p.len].iter().any(|&d| keyed(d)));
+        let mut weak_h = resume(weak_prefix.map(|p| &p.weak), bytes);
+        let from = weak_prefix.map_or(0, |p| p.len);
+        join_entries(
+            closure,
+            from,
+            |d| {
+                if keyed(d) {
+                    &entry(d).with_weak
+                } else {
+                    &entry(d).plain
+                }
+            },
+            bytes,
+        );
+        bytes.push(b']');
+        bytes.extend_from_slice(key_tail.as_bytes());
+        bytes.push(b'}');
+        weak_h.push(bytes);
+        let weak = weak_h.finish();
+
+        let mut strict_h = resume(prefix.map(|p| &p.strict), bytes);
+        let from = prefix.map_or(0, |p| p.len);
+        join_entries(closure, from, |d| &entry(d).with_strict, bytes);
+        bytes.push(b']');
+        bytes.extend_from_slice(key_tail.as_bytes());
+        bytes.extend_from_slice(b",\"weak-cache-key\":\"");
+        bytes.extend_from_slice(weak.as_bytes());
+        bytes.extend_from_slice(b"\"}");
+        strict_h.push(bytes);
+        let strict = strict_h.finish();
+
+        let prefix = name_prefix(e);
+        let prefix = prefix.as_bytes();
+        let en = Entries {
+            plain: [prefix, b"]"].concat(),
+            with_weak: [prefix, b",\"", weak.as_bytes(), b"\"]"].concat(),
+            with_strict: [prefix, b",\"", strict.as_bytes(), b"\"]"].concat(),
+        };
+        (
+            Keys {
+                weak: Some(weak),
+                strict: Some(strict),
+            },
+            en,
+        )
+    }
 }
