@@ -28,5 +28,37 @@ pub const WORKER_STACK_SIZE: usize = 8 << 20;
 pub fn init_thread_pool() {
     let _ = rayon::ThreadPoolBuilder::new()
         .stack_size(WORKER_STACK_SIZE)
+        .start_handler(|_| huge_pages_for_thread_heap())
         .build_global();
 }
+
+/// Asks for transparent huge pages on the calling thread's malloc heap.
+///
+/// glibc gives each thread its own heap (a 64 MiB-aligned mapping) and the kernel fills it
+/// 4 KiB page by page: loading a large project spends about a tenth of its CPU in those
+/// page faults. Where transparent huge pages are enabled for `madvise`d memory, 2 MiB pages
+/// take their place; memory that is never touched is still never made resident.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn huge_pages_for_thread_heap() {
+    /// glibc's `HEAP_MAX_SIZE` on 64-bit targets: each non-main heap is aligned to it.
+    const HEAP_MAX: usize = 64 << 20;
+    // SAFETY: a plain allocation and its release; sbrk(0) only reads the break; madvise
+    // with MADV_HUGEPAGE changes no contents and fails harmlessly on unmapped addresses.
+    unsafe {
+        // Too large for the per-thread cache, so it comes from the thread's own arena.
+        let p = libc::malloc(8192);
+        if p.is_null() {
+            return;
+        }
+        let addr = p as usize;
+        // The main arena (below the program break) is not a 64 MiB-aligned heap.
+        if addr > libc::sbrk(0) as usize {
+            let base = addr & !(HEAP_MAX - 1);
+            libc::madvise(base as *mut libc::c_void, HEAP_MAX, libc::MADV_HUGEPAGE);
+        }
+        libc::free(p);
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn huge_pages_for_thread_heap() {}
