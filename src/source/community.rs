@@ -697,7 +697,7 @@ impl SourceKind for GoModuleSource {
             if !git_ref_matches(git_ref) {
                 return Err(source_error(format!(
                     "ref {} is not in the expected format",
-                    python_dict_repr(r)
+                    r.py_str()
                 )));
             }
             r#ref = Some(KeyValue::Dict(m));
@@ -737,11 +737,6 @@ impl SourceKind for GoModuleSource {
     fn marked_urls(&self, config: &Node) -> Result<Vec<String>> {
         Ok(vec![config.req_str("url")?.to_owned()])
     }
-}
-
-/// Rough `str(MappingNode)` for the go_module error message.
-fn python_dict_repr(n: &Node) -> String {
-    n.to_plain()
 }
 
 /// `cpan`: a CPAN distribution (`suffix` and `sha256sum` form the ref).

@@ -191,40 +191,9 @@ impl Node {
     /// Python's `str()` of the plain value (as `strip_node_info()` gives it): a scalar as it
     /// is, sequences and mappings as Python prints lists and dicts.
     pub fn py_str(&self) -> String {
-        fn repr(n: &Node, out: &mut String) {
-            match &n.value {
-                Value::Scalar(s) => out.push_str(&crate::util::py_repr(s)),
-                Value::Seq(items) => {
-                    out.push('[');
-                    for (i, item) in items.iter().enumerate() {
-                        if i > 0 {
-                            out.push_str(", ");
-                        }
-                        repr(item, out);
-                    }
-                    out.push(']');
-                }
-                Value::Map(m) => {
-                    out.push('{');
-                    for (i, (k, v)) in m.iter().enumerate() {
-                        if i > 0 {
-                            out.push_str(", ");
-                        }
-                        out.push_str(&crate::util::py_repr(k));
-                        out.push_str(": ");
-                        repr(v, out);
-                    }
-                    out.push('}');
-                }
-            }
-        }
         match &self.value {
             Value::Scalar(s) => s.to_string(),
-            _ => {
-                let mut out = String::new();
-                repr(self, &mut out);
-                out
-            }
+            _ => self.to_plain(),
         }
     }
 
@@ -448,7 +417,7 @@ impl Node {
         Ok(())
     }
 
-    /// Converts to a plain value with no provenance, for debugging and tests.
+    /// Python's `repr()` of the plain value (as `strip_node_info()` gives it).
     pub fn to_plain(&self) -> String {
         let mut out = String::new();
         self.write_plain(&mut out);
@@ -457,11 +426,7 @@ impl Node {
 
     fn write_plain(&self, out: &mut String) {
         match &self.value {
-            Value::Scalar(s) => {
-                out.push('\'');
-                out.push_str(s);
-                out.push('\'');
-            }
+            Value::Scalar(s) => out.push_str(&crate::util::py_repr(s)),
             Value::Seq(items) => {
                 out.push('[');
                 for (i, item) in items.iter().enumerate() {
@@ -478,9 +443,8 @@ impl Node {
                     if i > 0 {
                         out.push_str(", ");
                     }
-                    out.push('\'');
-                    out.push_str(k);
-                    out.push_str("': ");
+                    out.push_str(&crate::util::py_repr(k));
+                    out.push_str(": ");
                     v.write_plain(out);
                 }
                 out.push('}');

@@ -329,7 +329,7 @@ mod tests {
         let n = parse("a: 1\nb: true\nc: |\n  x\n  y\nd:\ne: ' q '\n").unwrap();
         assert_eq!(
             n.to_plain(),
-            "{'a': '1', 'b': 'true', 'c': 'x\ny', 'd': '', 'e': 'q'}"
+            r"{'a': '1', 'b': 'true', 'c': 'x\ny', 'd': '', 'e': 'q'}"
         );
     }
 
