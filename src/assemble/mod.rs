@@ -629,7 +629,8 @@ pub fn missing_command(
     Ok((!has_command(store, root, command, env)?).then(|| command.to_owned()))
 }
 
-/// Runs a batch; returns the exit code and the output trees.
+/// Runs a batch in the sandbox, once the staged root is checked to provide its command;
+/// returns the exit code and the output trees.
 async fn run_batch(
     env: &BuildEnv<'_>,
     d: &ElementDetails,
@@ -644,48 +645,38 @@ async fn run_batch(
         return Ok(None);
     };
     let activity = log.start_commands(&labels);
-    let ran = run_command(env, d, root, cmd, outputs, socket, log).await;
-    log.end(activity, matches!(ran, Ok(Some((0, _)))));
-    ran
-}
-
-/// Runs a batch's command in the sandbox, once the staged root is checked to provide it.
-async fn run_command(
-    env: &BuildEnv<'_>,
-    d: &ElementDetails,
-    root: Digest,
-    cmd: BatchCommand,
-    outputs: Vec<String>,
-    socket: Option<&ReapiSocket>,
-    log: &mut Log,
-) -> Result<Option<(i32, Vec<Digest>)>> {
-    if !has_command(
-        env.cas,
-        &mut Dir::from_digest(root.clone()),
-        &cmd.argv[0],
-        &cmd.env,
-    )? {
-        return Err(AssembleError::MissingCommand(cmd.argv[0].clone()));
+    let ran: Result<(i32, Vec<Digest>)> = async {
+        if !has_command(
+            env.cas,
+            &mut Dir::from_digest(root.clone()),
+            &cmd.argv[0],
+            &cmd.env,
+        )? {
+            return Err(AssembleError::MissingCommand(cmd.argv[0].clone()));
+        }
+        let run = Run {
+            input_root: root,
+            argv: cmd.argv,
+            cwd: cmd.cwd,
+            env: cmd.env,
+            outputs,
+            platform: platform(d),
+            bind_mounts: socket.map(|s| s.mount.clone()).into_iter().collect(),
+        };
+        let outcome = env.runner.run(env.cas, &run, log.path()).await?;
+        log.line(&format!(
+            "[action {}] exit code {}",
+            crate::cas::digest_str(&outcome.action),
+            outcome.exit_code
+        ));
+        Ok((
+            outcome.exit_code,
+            outcome.outputs.into_iter().map(|(_, d)| d).collect(),
+        ))
     }
-    let run = Run {
-        input_root: root,
-        argv: cmd.argv,
-        cwd: cmd.cwd,
-        env: cmd.env,
-        outputs,
-        platform: platform(d),
-        bind_mounts: socket.map(|s| s.mount.clone()).into_iter().collect(),
-    };
-    let outcome = env.runner.run(env.cas, &run, log.path()).await?;
-    log.line(&format!(
-        "[action {}] exit code {}",
-        crate::cas::digest_str(&outcome.action),
-        outcome.exit_code
-    ));
-    Ok(Some((
-        outcome.exit_code,
-        outcome.outputs.into_iter().map(|(_, d)| d).collect(),
-    )))
+    .await;
+    log.end(activity, matches!(ran, Ok((0, _))));
+    ran.map(Some)
 }
 
 async fn build_element(env: &BuildEnv<'_>, el: &Element, log: &mut Log) -> Result<Assembled> {
