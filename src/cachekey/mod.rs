@@ -286,9 +286,6 @@ fn closure_of(
     let mut first_len = 0;
     let mut stack: Vec<(ElementId, usize)> = Vec::new();
     for (i, &root) in e.build_deps.iter().enumerate() {
-        if i == 1 {
-            first_len = closure.len();
-        }
         if mark.put(root) {
             continue;
         }
@@ -306,9 +303,9 @@ fn closure_of(
                 stack.pop();
             }
         }
-    }
-    if e.build_deps.len() == 1 {
-        first_len = closure.len();
+        if i == 0 {
+            first_len = closure.len();
+        }
     }
     first_len
 }
