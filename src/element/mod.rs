@@ -180,6 +180,13 @@ pub struct LoadWarnings {
     pub redundant_refs: Vec<String>,
 }
 
+impl LoadWarnings {
+    /// Nothing reported?
+    pub fn is_empty(&self) -> bool {
+        self.plugin.is_empty() && self.redundant_refs.is_empty()
+    }
+}
+
 impl Element {
     /// All sources resolved (have refs)?
     pub fn sources_resolved(&self) -> bool {

@@ -178,15 +178,19 @@ impl Pipeline {
     }
 
     /// What loading the elements reported ([`crate::element::LoadWarnings`]), each with its
-    /// element's full name, dependencies before the elements that depend on them.
+    /// element's full name, dependencies before the elements that depend on them; only the
+    /// elements that reported something.
     pub fn warnings(&self, except: &[ElementId]) -> Vec<(&str, &crate::element::LoadWarnings)> {
+        // Usually nothing is reported: then the staging order is not needed.
+        if self.elements.values().all(|e| e.warnings.is_empty()) {
+            return Vec::new();
+        }
         let all: Vec<ElementId> = self.targets.iter().chain(except).copied().collect();
         self.dependencies(&all, Scope::All)
             .into_iter()
-            .map(|id| {
-                let e = &self.elements[&id];
-                (e.full_name.as_str(), &e.warnings)
-            })
+            .map(|id| &self.elements[&id])
+            .filter(|e| !e.warnings.is_empty())
+            .map(|e| (e.full_name.as_str(), &e.warnings))
             .collect()
     }
 
