@@ -26,7 +26,9 @@ use crate::yaml::FxIndexMap as IndexMap;
 use crate::yaml::{load_file, LoadError, LoadErrorReason, Node, Provenance, Result};
 use fixedbitset::FixedBitSet;
 use prefetch::{Parsed, Prefetched};
-use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
+use rayon::prelude::*;
+use rustc_hash::FxHashMap as HashMap;
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -144,14 +146,14 @@ fn invalid(msg: String) -> LoadError {
     LoadError::new(LoadErrorReason::InvalidData, msg)
 }
 
-/// Python's `os.path.normpath` for relative element names.
-pub fn normpath(path: &str) -> String {
+/// Python's `os.path.normpath` for relative element names; borrowed when `path` is normal
+/// already, as most names are.
+pub fn normpath(path: &str) -> Cow<'_, str> {
     if path.is_empty() {
-        return ".".into();
+        return Cow::Borrowed(".");
     }
-    // Most names are normal already.
     if path.split('/').all(|c| !matches!(c, "" | "." | "..")) {
-        return path.to_owned();
+        return Cow::Borrowed(path);
     }
     let absolute = path.starts_with('/');
     let mut parts: Vec<&str> = Vec::new();
@@ -169,13 +171,13 @@ pub fn normpath(path: &str) -> String {
         }
     }
     let joined = parts.join("/");
-    if absolute {
+    Cow::Owned(if absolute {
         format!("/{joined}")
     } else if joined.is_empty() {
         ".".into()
     } else {
         joined
-    }
+    })
 }
 
 const VALID_ELEMENT_KEYS: &[&str] = &[
@@ -523,11 +525,7 @@ impl LoadContext {
         // thread while this one goes on.
         self.prefetched.discard();
         self.check_circular(&ids)?;
-        let mut visited = HashSet::default();
-        let mut sets = Vec::new();
-        for &id in &ids {
-            self.sort_dependencies(id, &mut visited, &mut sets);
-        }
+        self.sort_dependencies(&ids);
         Ok(ids)
     }
 
@@ -538,10 +536,14 @@ impl LoadContext {
         prov: Option<Provenance>,
     ) -> Result<(Option<String>, String, ProjectId)> {
         match name.rsplit_once(':') {
-            None => Ok((None, normpath(name), pid)),
+            None => Ok((None, normpath(name).into_owned(), pid)),
             Some((junction, element)) => {
                 let loader = self.get_loader(pid, junction, prov)?;
-                Ok((Some(junction.to_owned()), normpath(element), loader))
+                Ok((
+                    Some(junction.to_owned()),
+                    normpath(element).into_owned(),
+                    loader,
+                ))
             }
         }
     }
@@ -607,7 +609,7 @@ impl LoadContext {
         }
         self.load_file(pid, filename, prov)?;
         let filename_n = normpath(filename);
-        let eid = self.loaders[pid].elements[&filename_n];
+        let eid = self.loaders[pid].elements[filename_n.as_ref()];
         if let Some(target) = self.elements[eid].link_target.clone() {
             let (_, tname, tloader) =
                 self.parse_name(pid, target.as_str().unwrap_or_default(), Some(target.prov))?;
@@ -1032,7 +1034,7 @@ impl LoadContext {
         prov: Option<Provenance>,
     ) -> Result<ElementId> {
         let filename = normpath(filename);
-        let id = match self.loaders[pid].elements.get(&filename) {
+        let id = match self.loaders[pid].elements.get(filename.as_ref()) {
             Some(&id) => {
                 if self.elements[id].fully_loaded {
                     return Ok(id);
@@ -1221,29 +1223,26 @@ impl LoadContext {
         }
     }
 
-    fn sort_dependencies(
-        &mut self,
-        root: ElementId,
-        visited: &mut HashSet<ElementId>,
-        sets: &mut Vec<Option<FixedBitSet>>,
-    ) {
-        if !visited.insert(root) {
-            return;
-        }
-        self.depends_sets(&[root], sets);
-        let mut working = vec![root];
-        while let Some(id) = working.pop() {
-            for d in &self.elements[id].deps {
-                if visited.insert(d.element) {
-                    working.push(d.element);
-                }
-            }
-            let mut deps = std::mem::take(&mut self.elements[id].deps);
-            let elements = &self.elements;
-            let projects = &self.projects;
-            listsort::list_sort(&mut deps, |a, b| {
-                dependency_cmp(elements, projects, sets, a, b) == std::cmp::Ordering::Less
+    /// Sorts the dependencies of every element reachable from `roots` with BuildStream's
+    /// comparator. Each list's order depends only on the transitive dependency sets, so the
+    /// lists are sorted in parallel.
+    fn sort_dependencies(&mut self, roots: &[ElementId]) {
+        let mut sets = Vec::new();
+        self.depends_sets(roots, &mut sets);
+        let mut lists: Vec<(ElementId, Vec<Dependency>)> = sets
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.is_some())
+            .map(|(id, _)| (id, std::mem::take(&mut self.elements[id].deps)))
+            .collect();
+        let elements = &self.elements;
+        let projects = &self.projects;
+        lists.par_iter_mut().for_each(|(_, deps)| {
+            listsort::list_sort(deps, |a, b| {
+                dependency_cmp(elements, projects, &sets, a, b) == std::cmp::Ordering::Less
             });
+        });
+        for (id, deps) in lists {
             self.elements[id].deps = deps;
         }
     }

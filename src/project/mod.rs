@@ -809,15 +809,18 @@ pub fn user_config() -> &'static userconfig::UserConfig {
 }
 
 /// `max-jobs` as BuildStream computes it: the user configuration's `build: max-jobs`, else
-/// min(number of usable CPUs, 8).
+/// min(number of usable CPUs, 8). Computed once: counting CPUs reads cgroup files.
 pub fn max_jobs() -> usize {
-    if let Some(n) = user_config().max_jobs {
-        return n.max(1) as usize;
-    }
-    std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .min(8)
+    static MAX_JOBS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *MAX_JOBS.get_or_init(|| {
+        if let Some(n) = user_config().max_jobs {
+            return n.max(1) as usize;
+        }
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+            .min(8)
+    })
 }
 
 #[cfg(test)]

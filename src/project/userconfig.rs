@@ -393,7 +393,7 @@ fn expand_path(p: &str) -> PathBuf {
         rest = tail;
     }
     out.push_str(rest);
-    PathBuf::from(crate::loader::normpath(&out))
+    PathBuf::from(crate::loader::normpath(&out).as_ref())
 }
 
 #[cfg(test)]

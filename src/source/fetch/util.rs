@@ -188,7 +188,7 @@ pub fn path_from_bytes(b: &[u8]) -> &Path {
 pub fn normpath_bytes(p: &[u8]) -> Vec<u8> {
     let s = String::from_utf8_lossy(p);
     if std::str::from_utf8(p).is_ok() {
-        crate::loader::normpath(&s).into_bytes()
+        crate::loader::normpath(&s).into_owned().into_bytes()
     } else {
         // Normalise component-wise without decoding.
         let absolute = p.first() == Some(&b'/');
