@@ -401,8 +401,10 @@ pub fn strong_key<'a>(
 pub struct KeyState {
     /// The key tail of each built element whose keys are not computed yet.
     tails: Vec<Mutex<Option<String>>>,
-    /// The elements that depend directly on each element.
-    dependents: Vec<Vec<ElementId>>,
+    /// The elements that depend directly on each element `e`:
+    /// `dependents[dependents_at[e]..dependents_at[e + 1]]`.
+    dependents: Vec<ElementId>,
+    dependents_at: Vec<usize>,
     /// For each element: its direct dependencies without keys yet, plus one until it is built.
     pending: Vec<AtomicUsize>,
     keys: Vec<OnceLock<Keys>>,
@@ -419,19 +421,32 @@ impl KeyState {
         elements: &[ElementId],
         deps: impl Fn(ElementId) -> I,
     ) -> Self {
-        let mut dependents = vec![Vec::new(); n];
         let pending: Vec<AtomicUsize> = (0..n).map(|_| AtomicUsize::new(0)).collect();
+        // Dependents in one array: count them, then place them.
+        let mut dependents_at = vec![0; n + 1];
         for &id in elements {
             let mut count = 1;
             for d in deps(id) {
-                dependents[d].push(id);
+                dependents_at[d + 1] += 1;
                 count += 1;
             }
             pending[id].store(count, Ordering::Relaxed);
         }
+        for i in 0..n {
+            dependents_at[i + 1] += dependents_at[i];
+        }
+        let mut fill = dependents_at.clone();
+        let mut dependents = vec![0; dependents_at[n]];
+        for &id in elements {
+            for d in deps(id) {
+                dependents[fill[d]] = id;
+                fill[d] += 1;
+            }
+        }
         KeyState {
             tails: (0..n).map(|_| Mutex::new(None)).collect(),
             dependents,
+            dependents_at,
             pending,
             keys: (0..n).map(|_| OnceLock::new()).collect(),
             entries: (0..n).map(|_| OnceLock::new()).collect(),
@@ -454,7 +469,7 @@ impl KeyState {
             let (k, en) = self.element_keys(els, e, &tail, &mut scratch);
             let _ = self.entries[x].set(en);
             let _ = self.keys[x].set(k);
-            for &d in &self.dependents[x] {
+            for &d in &self.dependents[self.dependents_at[x]..self.dependents_at[x + 1]] {
                 if self.pending[d].fetch_sub(1, Ordering::AcqRel) == 1 {
                     ready.push(d);
                 }
@@ -464,8 +479,10 @@ impl KeyState {
 
     /// The keys computed, by element.
     pub fn into_keys(self) -> HashMap<ElementId, Keys> {
-        self.keys
-            .into_iter()
+        let KeyState { keys, entries, .. } = self;
+        // The key entries are many small buffers: freed on a worker while this thread goes on.
+        rayon::spawn(move || drop(entries));
+        keys.into_iter()
             .enumerate()
             .filter_map(|(id, k)| k.into_inner().map(|k| (id, k)))
             .collect()

@@ -787,6 +787,10 @@ impl LoadContext {
         if let Some(n) = junction.overrides.get(override_path) {
             return Some(n.clone());
         }
+        if self.loaders[pid].links.is_empty() {
+            // Without links every key expands to itself: only the exact match counts.
+            return None;
+        }
         for (key, node) in &junction.overrides {
             if self.link_expands_to(pid, key, override_path) {
                 return Some(node.clone());
@@ -808,17 +812,19 @@ impl LoadContext {
     fn search_for_overrides(&self, pid: ProjectId, filename: &str) -> Vec<(ProjectId, Node)> {
         let mut out = Vec::new();
         let mut loader = pid;
-        let mut path = filename.to_owned();
+        let mut path = Cow::Borrowed(filename);
         while let Some(parent) = self.loaders[loader].parent {
-            let junction_name = self.projects[loader]
-                .junction
-                .as_ref()
-                .map(|j| j.name.clone())
-                .unwrap_or_default();
             if let Some(node) = self.search_for_local_override(loader, &path) {
                 out.push((parent, node));
             }
-            path = format!("{junction_name}:{path}");
+            if self.loaders[parent].parent.is_none() {
+                break;
+            }
+            let junction_name = self.projects[loader]
+                .junction
+                .as_ref()
+                .map_or("", |j| j.name.as_str());
+            path = Cow::Owned(format!("{junction_name}:{path}"));
             loader = parent;
         }
         out
