@@ -26,20 +26,28 @@ const MIN_GALLOP: usize = 7;
 /// asymmetric, ...): the outcome is still a permutation of `v`, and it is
 /// the same permutation CPython produces, as `lt` is called on the same
 /// pairs in the same order.
-pub fn list_sort<T, F: FnMut(&T, &T) -> bool>(v: &mut Vec<T>, mut lt: F) {
+pub fn list_sort<T, F: FnMut(&T, &T) -> bool>(v: &mut [T], mut lt: F) {
     if v.len() < 2 {
         return;
     }
-    let perm = {
+    let mut perm = {
         let items: &[T] = v;
         sort_indices(items.len(), |a, b| lt(&items[a], &items[b]))
     };
-    let mut slots: Vec<Option<T>> = std::mem::take(v).into_iter().map(Some).collect();
-    v.extend(perm.into_iter().map(|i| {
-        slots[i]
-            .take()
-            .expect("the sort returns a permutation of the indices")
-    }));
+    // Position `i` takes the item at `perm[i]`: follow each cycle of the permutation with
+    // swaps, in place, so the list keeps its allocation.
+    for start in 0..perm.len() {
+        let mut cur = start;
+        while perm[cur] != usize::MAX {
+            let next = perm[cur];
+            perm[cur] = usize::MAX;
+            if next == start {
+                break;
+            }
+            v.swap(cur, next);
+            cur = next;
+        }
+    }
 }
 
 /// Sorts `0..n` with `lt` comparing indices; returns the sorted indices.
