@@ -66,8 +66,8 @@ pub struct Options {
     /// BuildStream's session heading, printed with the pipeline's states once the cache
     /// is queried (None: no heading).
     pub heading: Option<String>,
-    /// A fetch session (`source fetch`): the targets' sources are fetched, nothing is
-    /// built, and casd is not needed.
+    /// A fetch session (`source fetch`): the targets' sources are fetched and stored in the
+    /// source cache, nothing is built.
     pub fetch_only: bool,
 }
 

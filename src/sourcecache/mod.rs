@@ -164,7 +164,10 @@ impl SourceCache {
                 tokio::task::block_in_place(f).map_err(in_source(index))
             };
             if s.fetcher.requires_previous_sources() {
-                blocking(&mut || s.fetcher.fetch_with_retries(ctx, |n, e| on_retry(index, n, e)))?;
+                blocking(&mut || {
+                    s.fetcher
+                        .fetch_with_retries(ctx, |n, e| on_retry(index, n, e))
+                })?;
                 trees.push(None);
                 continue;
             }
@@ -172,7 +175,10 @@ impl SourceCache {
                 trees.push(Some(d));
                 continue;
             }
-            blocking(&mut || s.fetcher.fetch_with_retries(ctx, |n, e| on_retry(index, n, e)))?;
+            blocking(&mut || {
+                s.fetcher
+                    .fetch_with_retries(ctx, |n, e| on_retry(index, n, e))
+            })?;
             let d = self
                 .commit_source(cas, s, ctx, tmpdir)
                 .await
