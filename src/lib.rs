@@ -15,6 +15,7 @@ pub mod project;
 pub mod sandbox;
 pub mod scheduler;
 pub mod source;
+pub mod sourcecache;
 pub mod util;
 pub mod yaml;
 

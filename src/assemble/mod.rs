@@ -100,8 +100,8 @@ pub struct BuildEnv<'a> {
     pub files: &'a HashMap<ElementId, Digest>,
     /// Scratch space for staging sources.
     pub tmpdir: &'a Path,
-    /// Where fetched sources are.
-    pub fetch: &'a crate::source::fetch::FetchContext,
+    /// The element's staged sources, from the source cache (None: it has none).
+    pub sources: Option<&'a Digest>,
 }
 
 fn details(el: &Element) -> Result<&ElementDetails> {
@@ -181,60 +181,17 @@ async fn stage_sources(env: &BuildEnv<'_>, el: &Element, log: &mut Log) -> Resul
     tree
 }
 
-/// The element's sources as one tree (each at its `directory:`). Local sources are captured
-/// straight from the project; otherwise the fetched sources are staged into a scratch
-/// directory, as BuildStream stages them, and captured from there.
+/// The element's sources as one tree (each at its `directory:`): the tree its fetch job
+/// stored in the source cache (see [`crate::sourcecache`]).
 async fn sources_tree(env: &BuildEnv<'_>, el: &Element) -> Result<Dir> {
-    let cas = env.cas;
-    if el.sources.iter().any(|s| s.local_path.is_none()) {
-        let scratch = unique_dir(env.tmpdir, "sources")?;
-        let staged = scratch.join("staged");
-        // Staging is blocking file I/O: keep it off the async workers.
-        let result = tokio::task::block_in_place(|| el.stage_sources(env.fetch, &staged));
-        let captured = match result {
-            Ok(()) => cas.capture_tree(&staged).await.map_err(AssembleError::from),
-            Err(e) => Err(AssembleError::Source(e.to_string())),
-        };
-        let _ = std::fs::remove_dir_all(&scratch);
-        return Ok(Dir::from_digest(captured?));
+    match env.sources {
+        Some(d) => Ok(Dir::from_digest(d.clone())),
+        None if el.sources.is_empty() => Ok(Dir::default()),
+        None => Err(AssembleError::Source(format!(
+            "{}: the element's sources are not in the source cache",
+            el.full_name
+        ))),
     }
-    let mut dir = Dir::default();
-    for s in &el.sources {
-        let tree = match &s.local_path {
-            Some(path) if path.is_dir() => Dir::from_digest(cas.capture_tree(path).await?),
-            Some(path) => {
-                let digest = cas
-                    .capture_files(std::slice::from_ref(path))
-                    .await?
-                    .remove(0);
-                let name = path
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default();
-                let exec = {
-                    use std::os::unix::fs::PermissionsExt;
-                    std::fs::metadata(path)
-                        .map(|m| m.permissions().mode() & 0o100 != 0)
-                        .unwrap_or(false)
-                };
-                let mut entries = BTreeMap::new();
-                entries.insert(
-                    name.clone(),
-                    crate::cas::tree::Entry::File(crate::cas::proto::reapi::FileNode {
-                        name,
-                        digest: Some(digest),
-                        is_executable: exec,
-                        node_properties: None,
-                    }),
-                );
-                Dir::Open(entries)
-            }
-            None => unreachable!("non-local sources are staged above"),
-        };
-        let target = dir.open_dir(cas, s.directory.as_deref().unwrap_or(""))?;
-        target.import(cas, tree, &mut ImportResult::default())?;
-    }
-    Ok(dir)
 }
 
 /// Uploads the changed directories of `root` and returns its digest.

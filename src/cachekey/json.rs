@@ -205,7 +205,7 @@ pub fn generate_key(v: &KeyValue) -> String {
 }
 
 /// sha256 hex (64 lowercase chars) of arbitrary bytes.
-fn hex_digest(data: &[u8]) -> String {
+pub(crate) fn hex_digest(data: &[u8]) -> String {
     let digest = Sha256::digest(data);
     let mut hex = String::with_capacity(64);
     for b in digest {

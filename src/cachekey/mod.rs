@@ -85,10 +85,8 @@ pub struct KeyInputs<'a> {
     pub artifact_version: i64,
     /// Expanded public data, serialised ([`node_to_json`]).
     pub public_json: &'a str,
-    /// Configured sources.
-    pub sources: &'a [ElementSource],
-    /// Their unique keys (None: no ref).
-    pub source_keys: &'a [Option<KeyValue>],
+    /// The `sources` entry, serialised ([`sources_json`]).
+    pub sources_json: &'a str,
     /// Project fatal warnings.
     pub fatal_warnings: &'a [String],
     /// Whether sandbox and environment enter the key.
@@ -133,6 +131,44 @@ pub fn node_to_json(node: &Node, out: &mut String) {
     }
 }
 
+/// The `sources` entry of the key dictionary, `[{"directory"?, "key", "name"}]` (sorted keys),
+/// serialised, with where each source's unique key is in it; `keys` are the sources' unique
+/// keys (None: no ref). BuildStream's element sources key (`ElementSources.get_cache_key()`)
+/// is the sha256 of the whole ([`sha256_hex`]), a source's key (`Source._key`) the sha256 of
+/// its unique key's part.
+pub fn sources_json(
+    sources: &[ElementSource],
+    keys: &[Option<KeyValue>],
+) -> (String, Vec<std::ops::Range<usize>>) {
+    let mut out = String::from("[");
+    let mut ranges = Vec::with_capacity(keys.len());
+    for (n, (s, key)) in sources.iter().zip(keys).enumerate() {
+        if n > 0 {
+            out.push(',');
+        }
+        out.push('{');
+        if let Some(dir) = &s.directory {
+            out.push_str("\"directory\":");
+            json::write_str(dir, &mut out);
+            out.push(',');
+        }
+        out.push_str("\"key\":");
+        let start = out.len();
+        json::to_json(key.as_ref().unwrap_or(&KeyValue::Null), &mut out);
+        ranges.push(start..out.len());
+        out.push_str(",\"name\":");
+        json::write_str(&s.kind, &mut out);
+        out.push('}');
+    }
+    out.push(']');
+    (out, ranges)
+}
+
+/// sha256 hex of bytes: `generate_key()` of a value whose JSON they are.
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    json::hex_digest(bytes)
+}
+
 /// The key dictionary without `dependencies` (which sorts second) and `weak-cache-key`
 /// (which sorts last), serialised as `,"element-base-key":...,"sources":[...]`, so that a key
 /// is `sha256(HEAD + deps + tail + ["weak-cache-key"] + "}")`.
@@ -145,25 +181,6 @@ pub fn key_tail(k: &KeyInputs) -> String {
             .map(|s| KeyValue::Str(s.to_owned()))
             .unwrap_or(KeyValue::Null),
     );
-    // Each source as `{"directory"?, "key", "name"}` (sorted keys), without copying its key.
-    let mut sources = String::from("[");
-    for (n, (s, key)) in k.sources.iter().zip(k.source_keys).enumerate() {
-        if n > 0 {
-            sources.push(',');
-        }
-        sources.push('{');
-        if let Some(dir) = &s.directory {
-            sources.push_str("\"directory\":");
-            json::write_str(dir, &mut sources);
-            sources.push(',');
-        }
-        sources.push_str("\"key\":");
-        json::to_json(key.as_ref().unwrap_or(&KeyValue::Null), &mut sources);
-        sources.push_str(",\"name\":");
-        json::write_str(&s.kind, &mut sources);
-        sources.push('}');
-    }
-    sources.push(']');
     let mut fw = k.fatal_warnings.to_vec();
     fw.sort();
     let mut entries: Vec<(&str, String)> = vec![
@@ -178,7 +195,7 @@ pub fn key_tail(k: &KeyInputs) -> String {
             json(&KeyValue::Int(k.artifact_version)),
         ),
         ("public", k.public_json.to_owned()),
-        ("sources", sources),
+        ("sources", k.sources_json.to_owned()),
         (
             "fatal-warnings",
             json(&KeyValue::List(fw.into_iter().map(KeyValue::Str).collect())),

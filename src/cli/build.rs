@@ -7,6 +7,7 @@ use crate::cas::Cas;
 use crate::graph::Pipeline;
 use crate::loader::ElementId;
 use crate::scheduler::{Activity, OnError, Options};
+use crate::sourcecache::SourceCache;
 use crate::yaml::LoadError;
 use anyhow::{anyhow, Context, Result};
 use std::path::Path;
@@ -225,14 +226,18 @@ async fn build_async(
     opts.heading = Some(heading(&pipeline, &opts));
     let builders = opts.builders;
     let targets = pipeline.targets.clone();
-    let artifacts = ArtifactCache::new(&crate::project::user_config().cachedir());
+    let cachedir = crate::project::user_config().cachedir();
+    let caches = crate::scheduler::Caches {
+        artifacts: ArtifactCache::new(&cachedir),
+        sources: SourceCache::new(&cachedir),
+    };
     let mut services = LazyCasd {
         session: s,
         runner_jobs: builders * crate::project::max_jobs(),
         casd: None,
     };
     let summary =
-        crate::scheduler::build(Arc::new(pipeline), artifacts, opts, &targets, &mut services).await;
+        crate::scheduler::build(Arc::new(pipeline), caches, opts, &targets, &mut services).await;
     if let Some(mut casd) = services.casd.take() {
         casd.stop();
     }
@@ -240,36 +245,40 @@ async fn build_async(
 }
 
 /// A fetch session over `selection` (BuildStream's fetch queue alone), with the session
-/// heading when `with_heading`; casd is never started.
+/// heading when `with_heading`; casd is started only when something is to be fetched (the
+/// sources are stored in its CAS).
 pub(super) fn fetch_session(
     s: &Session<'_>,
     pipeline: &Arc<Pipeline>,
     selection: &[ElementId],
     with_heading: bool,
 ) -> Result<crate::scheduler::Summary> {
-    struct NoCasd;
-    impl crate::scheduler::Services for NoCasd {
-        async fn start(&mut self) -> std::result::Result<(Cas, crate::sandbox::Runner), String> {
-            Err("a fetch session does not start casd".into())
-        }
-        fn died(&mut self) -> Option<String> {
-            None
-        }
-    }
     let strict = strict_mode(s.strict, pipeline).map_err(|e| anyhow!("{e}"))?;
     let mut opts = session_options(s, strict, false)?;
     opts.fetch_only = true;
     if with_heading {
         opts.heading = Some(heading(pipeline, &opts));
     }
-    let artifacts = ArtifactCache::new(&crate::project::user_config().cachedir());
+    let cachedir = crate::project::user_config().cachedir();
+    let caches = crate::scheduler::Caches {
+        artifacts: ArtifactCache::new(&cachedir),
+        sources: SourceCache::new(&cachedir),
+    };
+    let mut services = LazyCasd {
+        session: s,
+        runner_jobs: 1,
+        casd: None,
+    };
     let summary = runtime()?.block_on(crate::scheduler::build(
         pipeline.clone(),
-        artifacts,
+        caches,
         opts,
         selection,
-        &mut NoCasd,
+        &mut services,
     ));
+    if let Some(mut casd) = services.casd.take() {
+        casd.stop();
+    }
     Ok(summary?)
 }
 

@@ -306,8 +306,6 @@ fn integrate_root(
 ) -> Result<Dir, CheckoutError> {
     let uc = crate::project::user_config();
     let tmpdir = uc.cachedir().join("tmp");
-    let fetch =
-        crate::source::fetch::FetchContext::from_user_config().map_err(|e| error(e.to_string()))?;
     let rt = runtime().map_err(|e| error(format!("{e:#}")))?;
     rt.block_on(async {
         let (mut casd, cas) = start_casd(s, 1)
@@ -325,7 +323,7 @@ fn integrate_root(
                 artifacts: &artifacts,
                 files: &files,
                 tmpdir: &tmpdir,
-                fetch: &fetch,
+                sources: None,
             };
             let mut log = crate::assemble::Log::stderr();
             match crate::assemble::integrate_staged(&env, target, root, batch, &mut log).await {

@@ -321,8 +321,12 @@ impl ShowCache {
         let states = state::query(p, &cache, &plan, &roots, mode).map_err(|e| {
             LoadError::new(crate::yaml::LoadErrorReason::InvalidData, e.to_string())
         })?;
+        // `Element._fetch_needed()`: neither the staged sources (source cache) nor the
+        // original sources (source directory) are there.
+        let source_cache = crate::sourcecache::SourceCache::new(&uc.cachedir());
         let shown = state::show_states(p, &states, &plan, |id| {
-            p.elements[&id].sources_cached(&fetch)
+            let el = &p.elements[&id];
+            matches!(source_cache.element_sources(el), Ok(Some(_))) || el.sources_cached(&fetch)
         });
         let digests = states
             .cached

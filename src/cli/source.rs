@@ -311,14 +311,25 @@ fn checkout(s: &Session<'_>, args: &CheckoutArgs) -> Result<(), CmdError> {
         eprint!("\n{}", fetched.render());
         return Err(CmdError::Reported);
     }
+    // `_pipeline.assert_sources_cached`: each element's staged sources are in the source
+    // cache, or else its original sources are in the source directory.
+    let cachedir = crate::project::user_config().cachedir();
+    let source_cache = crate::sourcecache::SourceCache::new(&cachedir);
+    let mut trees = std::collections::HashMap::new();
     let uncached: Vec<ElementId> = Activity::core("Checking sources").run(|| {
-        Ok::<_, CmdError>(
-            selection
-                .iter()
-                .copied()
-                .filter(|id| !pipeline.elements[id].sources_cached(&ctx))
-                .collect(),
-        )
+        let mut uncached = Vec::new();
+        for &id in &selection {
+            let el = &pipeline.elements[&id];
+            match source_cache.element_sources(el) {
+                Ok(Some(tree)) => {
+                    trees.insert(id, tree);
+                }
+                Ok(None) if el.sources_cached(&ctx) => {}
+                Ok(None) => uncached.push(id),
+                Err(e) => return Err(CmdError::Message(e.to_string(), None)),
+            }
+        }
+        Ok::<_, CmdError>(uncached)
     })?;
     if !uncached.is_empty() {
         let mut detail = String::from("Sources are not cached for the following elements:\n\n");
@@ -338,7 +349,8 @@ fn checkout(s: &Session<'_>, args: &CheckoutArgs) -> Result<(), CmdError> {
     }
 
     let location = std::path::absolute(&location).unwrap_or(location);
-    let tmp_parent = crate::project::user_config().cachedir().join("tmp");
+    let tmp_parent = cachedir.join("tmp");
+    let store = crate::cas::LocalStore::new(&cachedir.join("cas"));
     let staging = TempDir::new_in(&tmp_parent).map_err(|e| {
         CmdError::Message(format!("Failed to create a temporary directory: {e}"), None)
     })?;
@@ -355,7 +367,16 @@ fn checkout(s: &Session<'_>, args: &CheckoutArgs) -> Result<(), CmdError> {
         // failure is reported as the element's failure, not as a checkout error.
         let key = pipeline.keys.get(id).and_then(|k| k.strict.as_deref());
         let staging = Activity::element(key.unwrap_or_default(), &el.full_name, "Staging sources");
-        let staged = el.stage_sources(&ctx, &dir);
+        // From the source cache, as BuildStream's `_stage_sources_at`, with its mtime.
+        let staged = match trees.get(id) {
+            Some(tree) => {
+                let mut root = crate::cas::tree::Dir::from_digest(tree.clone());
+                crate::cas::export::to_directory(&store, &mut root, &dir, false)
+                    .map_err(|e| SourceError::new(e.to_string()))
+                    .and_then(|()| crate::source::fetch::stage::set_deterministic_mtime(&dir))
+            }
+            None => el.stage_sources(&ctx, &dir),
+        };
         staging.end(staged.is_ok());
         if let Err(e) = staged {
             eprintln!("[stage:{}] FAILURE {}", el.full_name, e.message);

@@ -87,6 +87,9 @@ pub struct ElementSource {
     pub resolved: bool,
     /// For `local` sources: the absolute path to stage.
     pub local_path: Option<PathBuf>,
+    /// `Source._key` (the sha256 of its unique key), which names its tree in the source
+    /// cache (`source_protos/<kind>/<key>`); None without a ref.
+    pub key: Option<String>,
     /// `<kind> source at <provenance>`, as BuildStream names the source in messages.
     pub display: String,
     /// What fetches and stages it.
@@ -153,6 +156,9 @@ pub struct Element {
     pub description: String,
     /// Sources.
     pub sources: Vec<ElementSource>,
+    /// `ElementSources.get_cache_key()`, which names the staged sources in the source cache
+    /// (`elementsources/<key>`); None when a source has no ref.
+    pub sources_key: Option<String>,
     /// Kind class attributes.
     pub traits: KindTraits,
     /// Direct build dependencies, in sorted order.
@@ -721,8 +727,18 @@ fn build_element(
 
     // Sources
     let mut warnings = LoadWarnings::default();
-    let (sources, source_keys) =
+    let (mut sources, source_keys) =
         load_sources(ctx, id, &variables, keep.source_info, &mut warnings)?;
+    let (sources_json, key_ranges) = crate::cachekey::sources_json(&sources, &source_keys);
+    for ((s, k), range) in sources.iter_mut().zip(&source_keys).zip(key_ranges) {
+        s.key = k
+            .as_ref()
+            .map(|_| crate::cachekey::sha256_hex(&sources_json.as_bytes()[range]));
+    }
+    let sources_key = source_keys
+        .iter()
+        .all(Option::is_some)
+        .then(|| crate::cachekey::sha256_hex(sources_json.as_bytes()));
 
     let deps = &el.deps;
     let traits = defaults.imp.traits();
@@ -872,8 +888,7 @@ fn build_element(
         unique_key: &configured.unique_key,
         artifact_version: traits.artifact_version,
         public_json: &public.1,
-        sources: &sources,
-        source_keys: &source_keys,
+        sources_json: &sources_json,
         fatal_warnings: &project.fatal_warnings,
         run_commands: configured.run_commands,
         sandbox: &sandbox,
@@ -908,6 +923,7 @@ fn build_element(
         full_name: el.full_name.clone(),
         description: el.description.clone().unwrap_or_default(),
         sources,
+        sources_key,
         traits,
         build_deps,
         runtime_deps,
@@ -1132,6 +1148,7 @@ fn load_sources(
             directory,
             resolved: configured.unique_key.is_some(),
             local_path: configured.local_path,
+            key: None,
             info,
             display,
             fetcher,

@@ -66,8 +66,8 @@ pub struct Options {
     /// BuildStream's session heading, printed with the pipeline's states once the cache
     /// is queried (None: no heading).
     pub heading: Option<String>,
-    /// A fetch session (`source fetch`): the targets' sources are fetched, nothing is
-    /// built, and casd is not needed.
+    /// A fetch session (`source fetch`): the targets' sources are fetched and stored in the
+    /// source cache, nothing is built.
     pub fetch_only: bool,
 }
 
@@ -168,12 +168,24 @@ impl Summary {
     }
 }
 
+/// The caches a session reads and fills.
+#[derive(Clone)]
+pub struct Caches {
+    /// Artifacts.
+    pub artifacts: ArtifactCache,
+    /// Staged sources.
+    pub sources: crate::sourcecache::SourceCache,
+}
+
 /// Errors that stop a session before it runs.
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
     /// Artifact cache trouble.
     #[error(transparent)]
     Artifact(#[from] crate::artifact::ArtifactError),
+    /// Source cache trouble.
+    #[error(transparent)]
+    SourceCache(#[from] crate::sourcecache::SourceCacheError),
     /// An element cannot be built at all.
     #[error("{0}")]
     Plan(String),
@@ -219,7 +231,8 @@ impl PartialOrd for Ready {
 enum JobResult {
     /// An activity of a running job, for the terminal.
     Message(ElementId, crate::assemble::JobMessage),
-    Fetched(ElementId, Result<(), String>),
+    /// A fetch job's end: the element's staged sources in the source cache.
+    Fetched(ElementId, Result<Digest, String>),
     Built(ElementId, Result<Digest, String>, PathBuf),
 }
 
@@ -237,6 +250,7 @@ struct Shared {
     /// casd and the sandbox, when the session builds.
     services: Option<(Cas, Runner)>,
     artifacts: ArtifactCache,
+    sources: crate::sourcecache::SourceCache,
     opts: Options,
     /// Strong keys (see [`state::States::strong`]).
     keys: HashMap<ElementId, String>,
@@ -264,15 +278,16 @@ fn depths(p: &Pipeline, targets: &[ElementId]) -> HashMap<ElementId, usize> {
 }
 
 /// Runs a build session for `targets`; casd is started through `services` only when
-/// something must be built.
+/// something must be fetched or built.
 pub async fn build<S: Services>(
     pipeline: Arc<Pipeline>,
-    artifacts: ArtifactCache,
+    caches: Caches,
     opts: Options,
     targets: &[ElementId],
     services: &mut S,
 ) -> Result<Summary, SessionError> {
     let p = &*pipeline;
+    let Caches { artifacts, sources } = caches;
 
     // The plan, dependencies first; elements that are never built are left out. A fetch
     // session's plan is its targets (the CLI selected them).
@@ -298,7 +313,9 @@ pub async fn build<S: Services>(
 
     // Query the cache (blocking file I/O, in parallel, off the async threads); find the
     // required elements (targets' runtime closures, build closures of what must be built)
-    // and the strong keys; and which of the elements to build have their sources already.
+    // and the strong keys; and which elements not cached have their staged sources in the
+    // source cache (BuildStream queries the source cache of every element of the plan that is
+    // not cached).
     let mode = state::Mode {
         strict: opts.strict,
         build: true,
@@ -308,21 +325,28 @@ pub async fn build<S: Services>(
     let query = Activity::core("Query cache");
     let queried = {
         let (p, cache, plan) = (pipeline.clone(), artifacts.clone(), plan.clone());
+        let source_cache = sources.clone();
         let roots: Vec<(ElementId, Scope)> = targets.iter().map(|&t| (t, Scope::Run)).collect();
-        let fetch = opts.fetch.clone();
         let fetch_only = opts.fetch_only;
         tokio::task::spawn_blocking(move || {
-            let states = state::query(&p, &cache, &plan, &roots, mode)?;
+            let states = match fetch_only {
+                false => state::query(&p, &cache, &plan, &roots, mode)?,
+                true => state::States::default(),
+            };
             use rayon::prelude::*;
-            let sources_cached: HashSet<ElementId> = plan
+            let staged: Vec<Result<Option<(ElementId, Digest)>, SessionError>> = plan
                 .par_iter()
                 .copied()
-                .filter(|id| {
-                    let to_build = states.required.contains(id)
-                        && !states.cached.get(id).is_some_and(|a| a.build_success);
-                    (fetch_only || to_build) && p.elements[id].sources_cached(&fetch)
+                .filter(|id| !states.cached_success(*id))
+                .map(|id| {
+                    let tree = source_cache.element_sources(&p.elements[&id])?;
+                    Ok(tree.map(|d| (id, d)))
                 })
                 .collect();
+            let mut sources_cached: HashMap<ElementId, Digest> = HashMap::default();
+            for r in staged {
+                sources_cached.extend(r?);
+            }
             Ok::<_, SessionError>((states, sources_cached))
         })
         .await
@@ -330,12 +354,12 @@ pub async fn build<S: Services>(
         .and_then(|r| r)
     };
     query.end(queried.is_ok());
-    let (states, sources_cached) = queried?;
+    let (states, mut sources_cached) = queried?;
     if let Some(heading) = &opts.heading {
         let shown = match opts.fetch_only {
             true => HashMap::default(),
             false => state::show_states(p, &states, &plan, |id| {
-                sources_cached.contains(&id) || p.elements[&id].sources_cached(&opts.fetch)
+                sources_cached.contains_key(&id) || p.elements[&id].sources_cached(&opts.fetch)
             }),
         };
         let mut text = format!("{heading}Pipeline\n");
@@ -437,7 +461,7 @@ pub async fn build<S: Services>(
     // Cached failures go through both queues as BuildStream's do: their sources are fetched
     // if missing, and they fail in the build queue once buildable (`CachedFailure`).
     for &e in &session {
-        if sources_cached.contains(&e) {
+        if sources_cached.contains_key(&e) {
             fetch_q.skipped += 1;
             fetched.insert(e);
             if waiting.get(&e) == Some(&0) {
@@ -451,20 +475,18 @@ pub async fn build<S: Services>(
         true => vec![("Fetch", fetch_q)],
         false => vec![("Fetch", fetch_q), ("Build", build_q)],
     };
-    // casd only when something is to be built.
+    // casd only when something is to be fetched or built.
     if session.is_empty() || (opts.fetch_only && fetch_heap.is_empty()) {
         status.clear();
         summary.queues = queues(fetch_q, build_q);
         return Ok(summary);
     }
-    let casd = match opts.fetch_only {
-        true => None,
-        false => Some(services.start().await.map_err(SessionError::Casd)?),
-    };
+    let casd = Some(services.start().await.map_err(SessionError::Casd)?);
     let shared = Arc::new(Shared {
         pipeline: pipeline.clone(),
         services: casd,
         artifacts,
+        sources,
         opts: opts.clone(),
         keys: states.strong.clone(),
     });
@@ -497,7 +519,14 @@ pub async fn build<S: Services>(
                     let artifacts = shared.artifacts.clone();
                     spawn_cached_failure(artifacts, a.clone(), r.id, log, tx.clone())
                 }
-                None => spawn_build(shared.clone(), r.id, files.clone(), log, tx.clone()),
+                None => spawn_build(
+                    shared.clone(),
+                    r.id,
+                    files.clone(),
+                    sources_cached.get(&r.id).cloned(),
+                    log,
+                    tx.clone(),
+                ),
             };
             running.insert(r.id, job);
         }
@@ -520,10 +549,7 @@ pub async fn build<S: Services>(
             running.insert(
                 id,
                 tokio::spawn(async move {
-                    let res =
-                        tokio::task::spawn_blocking(move || fetch_job(&shared, id, &log, echo))
-                            .await
-                            .unwrap_or_else(|e| Err(format!("fetch job failed: {e}")));
+                    let res = fetch_job(&shared, id, &log, echo).await;
                     let _ = tx.send(JobResult::Fetched(id, res));
                 }),
             );
@@ -568,9 +594,10 @@ pub async fn build<S: Services>(
                 fetching -= 1;
                 let name = p.elements[&id].full_name.clone();
                 match res {
-                    Ok(()) => {
+                    Ok(tree) => {
                         fetch_q.processed += 1;
                         status.finish(id, true, "");
+                        sources_cached.insert(id, tree);
                         fetched.insert(id);
                         if waiting.get(&id) == Some(&0) {
                             build_heap.push(ready(id));
@@ -623,24 +650,32 @@ pub async fn build<S: Services>(
     Ok(summary)
 }
 
-/// Fetches an element's sources (blocking; runs on tokio's blocking pool), logging retries.
-fn fetch_job(
+/// BuildStream's fetch job: fetches what the element's sources miss and stores them, staged,
+/// in the source cache (see [`crate::sourcecache`]), logging retries; returns the tree.
+async fn fetch_job(
     s: &Shared,
     id: ElementId,
     logpath: &std::path::Path,
     echo: Echo,
-) -> Result<(), String> {
+) -> Result<Digest, String> {
     let el = &s.pipeline.elements[&id];
     let mut log = job_log(s, id, logpath, echo)?;
+    let (cas, _) = s.services.as_ref().ok_or("casd is not running")?;
     let fetch = log.start_quiet("Fetch");
-    let res = el.fetch_sources(&s.opts.fetch, |_, n, e| {
-        log.failure(&format!("Try #{n} failed, retrying: {}", e.message));
-    });
+    let res = {
+        let mut on_retry = |_: usize, n: u32, e: &crate::source::fetch::SourceError| {
+            log.failure(&format!("Try #{n} failed, retrying: {}", e.message));
+        };
+        s.sources
+            .fetch_and_cache(cas, el, &s.opts.fetch, &s.opts.tmpdir, &mut on_retry)
+            .await
+            .map_err(|e| e.to_string())
+    };
     match &res {
-        Ok(()) => log.end(fetch, true),
-        Err(e) => log.fail(fetch, &e.to_string()),
+        Ok(_) => log.end(fetch, true),
+        Err(e) => log.fail(fetch, e),
     }
-    res.map_err(|e| e.to_string())
+    res
 }
 
 /// Opens the log of a job for element `id`, headed by the program and the time the job
@@ -694,11 +729,12 @@ fn spawn_build(
     s: Arc<Shared>,
     id: ElementId,
     files: HashMap<ElementId, Digest>,
+    sources: Option<Digest>,
     logpath: PathBuf,
     tx: tokio::sync::mpsc::UnboundedSender<JobResult>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let res = build_job(&s, id, &files, &logpath, echo_to(&tx, id)).await;
+        let res = build_job(&s, id, &files, sources.as_ref(), &logpath, echo_to(&tx, id)).await;
         let _ = tx.send(JobResult::Built(id, res, logpath));
     })
 }
@@ -741,12 +777,13 @@ async fn build_job(
     s: &Shared,
     id: ElementId,
     files: &HashMap<ElementId, Digest>,
+    sources: Option<&Digest>,
     logpath: &std::path::Path,
     echo: Echo,
 ) -> Result<Digest, String> {
     let mut log = job_log(s, id, logpath, echo)?;
     let build = log.start_quiet("Build");
-    let res = build_in_log(s, id, files, logpath, &mut log).await;
+    let res = build_in_log(s, id, files, sources, logpath, &mut log).await;
     match &res {
         Ok(_) => log.end(build, true),
         Err(e) => log.fail(build, e),
@@ -760,6 +797,7 @@ async fn build_in_log(
     s: &Shared,
     id: ElementId,
     files: &HashMap<ElementId, Digest>,
+    sources: Option<&Digest>,
     logpath: &std::path::Path,
     log: &mut Log,
 ) -> Result<Digest, String> {
@@ -784,7 +822,7 @@ async fn build_in_log(
         artifacts: &s.artifacts,
         files,
         tmpdir: &tmpdir,
-        fetch: &s.opts.fetch,
+        sources,
     };
     let assembled = assemble(&env, id, log).await.map_err(|e| e.to_string())?;
     let keys = &p.keys[&id];
