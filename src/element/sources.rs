@@ -1,7 +1,7 @@
 //! An element's sources as the build pipeline uses them: cached state, fetching, staging.
 
 use super::{Element, ElementSource};
-use crate::source::fetch::{stage, FetchContext, SourceError};
+use crate::source::fetch::{stage, FetchContext, FetchReport, SourceError};
 use std::path::Path;
 
 impl Element {
@@ -27,16 +27,16 @@ impl Element {
     }
 
     /// Fetches every source not yet cached, in order, retrying temporary failures as the
-    /// context says; `on_retry(source index, try number, error)` is told about each retry.
+    /// context says; `report` is told each source's activities and retries.
     pub fn fetch_sources(
         &self,
         ctx: &FetchContext,
-        mut on_retry: impl FnMut(usize, u32, &SourceError),
+        report: &mut dyn FetchReport,
     ) -> Result<(), SourceError> {
         for (index, source) in self.sources.iter().enumerate() {
             source
                 .fetcher
-                .fetch_with_retries(ctx, |n, e| on_retry(index, n, e))
+                .fetch_with_retries(ctx, report)
                 .map_err(|e| e.in_source(&self.full_name, index))?;
         }
         Ok(())

@@ -25,6 +25,7 @@ use crate::element::kinds::Assembly;
 use crate::graph::{Pipeline, Scope};
 use crate::loader::ElementId;
 use crate::sandbox::Runner;
+use crate::source::fetch::FetchReport;
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 pub use status::Status;
 use std::collections::BinaryHeap;
@@ -633,14 +634,52 @@ fn fetch_job(
     let el = &s.pipeline.elements[&id];
     let mut log = job_log(s, id, logpath, echo)?;
     let fetch = log.start_quiet("Fetch");
-    let res = el.fetch_sources(&s.opts.fetch, |_, n, e| {
-        log.failure(&format!("Try #{n} failed, retrying: {}", e.message));
-    });
+    let mut report = FetchLog {
+        log: &mut log,
+        open: Vec::new(),
+    };
+    let res = el.fetch_sources(&s.opts.fetch, &mut report);
+    // Activities a failure left open end with it.
+    while let Some(started) = report.open.pop() {
+        report.log.end(started, false);
+    }
     match &res {
         Ok(()) => log.end(fetch, true),
         Err(e) => log.fail(fetch, &e.to_string()),
     }
     res.map_err(|e| e.to_string())
+}
+
+/// A fetch job's log as the sources' [`FetchReport`]: their activities and status messages
+/// go to the log and the terminal, as BuildStream's source plugins' do.
+struct FetchLog<'a> {
+    log: &'a mut Log,
+    /// Activities started and not yet ended, innermost last.
+    open: Vec<crate::assemble::Started>,
+}
+
+impl FetchReport for FetchLog<'_> {
+    fn start(&mut self, text: &str) {
+        let started = self.log.start_source(text);
+        self.open.push(started);
+    }
+
+    fn end(&mut self, ok: bool) {
+        if let Some(started) = self.open.pop() {
+            self.log.end(started, ok);
+        }
+    }
+
+    fn status(&mut self, text: &str) {
+        self.log.status(text);
+    }
+
+    fn retry(&mut self, attempt: u32, error: &crate::source::fetch::SourceError) {
+        self.log.failure(&format!(
+            "Try #{attempt} failed, retrying: {}",
+            error.message
+        ));
+    }
 }
 
 /// Opens the log of a job for element `id`, headed by the program and the time the job
