@@ -494,14 +494,13 @@ pub async fn build<S: Services>(
     loop {
         // Prime first: it has no work, so its elements are skipped at once and can be built
         // in this same round. Then the other queues, later ones first, as BuildStream does.
-        while !stopping {
-            let Some(id) = prime_queue.pop_front() else {
-                break;
-            };
-            prime_q.skipped += 1;
-            primed.insert(id);
-            if waiting.get(&id) == Some(&0) {
-                build_heap.push(ready(id));
+        if !stopping {
+            while let Some(id) = prime_queue.pop_front() {
+                prime_q.skipped += 1;
+                primed.insert(id);
+                if waiting.get(&id) == Some(&0) {
+                    build_heap.push(ready(id));
+                }
             }
         }
         while !stopping && building < opts.builders {
