@@ -399,7 +399,10 @@ fn fetch_fills_buildstreams_source_directory_and_works_offline() {
         .filter(|l| l.starts_with("     waiting ") && l.ends_with(".bst "))
         .count();
     assert_eq!(listed, 3, "{err}");
-    let jobs = err.lines().filter(|l| l.contains("][   fetch:")).count();
+    let jobs = err
+        .lines()
+        .filter(|l| l.contains("][   fetch:") && l.ends_with(".log"))
+        .count();
     assert_eq!(jobs, 6, "a START and a SUCCESS line per element:\n{err}");
     let summary = "Pipeline Summary\n    Total:       3\n    Session:     3\n    Fetch Queue: processed 3, skipped 0, failed 0 \n";
     assert!(err.ends_with(summary), "{err}");
@@ -746,4 +749,97 @@ fn unsupported_kinds_say_so() {
         err.contains("ostree source at ostree.bst [line 3 column 2]: fetching 'ostree' sources is not supported by bst-rs yet"),
         "{err}"
     );
+}
+
+/// A fetch job's message line with what differs between runs and tools replaced as
+/// scripts/record-fetch-messages.sh replaces it: the time, the job's log file name, the HTTP
+/// server, the git directory.
+fn normalize_fetch_line(line: &str, git: &str) -> String {
+    let mut line = line.to_owned();
+    if line.len() >= 10 && line.as_bytes()[0] == b'[' && line.as_bytes()[9] == b']' {
+        line.replace_range(..10, "[time]");
+    }
+    if line.ends_with(".log") && line.contains("-fetch.") {
+        let start = line.rfind(' ').map_or(0, |i| i + 1);
+        line.replace_range(start.., "<log>");
+    }
+    normalize_message(&line).replace(git, "<git>")
+}
+
+/// What BuildStream prints in a fetch job that bst-rs does not: bst caches each source in
+/// CAS right after fetching it (`Staging ...`, a patch applied while doing so), and reports
+/// every host command it runs. bst-rs has no source cache and runs different git commands.
+fn bst_only(line: &str) -> bool {
+    line.contains(" Staging ")
+        || line.contains(" Applying local patch: ")
+        || line.ends_with(" Running host command")
+}
+
+/// The per-source activities of fetch jobs, on the terminal and in the job's log, are the
+/// ones real bst printed (tests/expected/fetch-messages, recorded by
+/// scripts/record-fetch-messages.sh), in the same order, except what only bst's source
+/// cache and host command reporting print.
+#[test]
+fn fetch_jobs_report_each_sources_activities_as_buildstream_does() {
+    let f = Fixture::new();
+    let git = f.path("git").to_string_lossy().into_owned();
+    let expected_dir = repo().join("tests/expected/fetch-messages");
+    let mut names: Vec<String> = std::fs::read_dir(&expected_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".txt"))
+        .collect();
+    names.sort();
+    assert!(names.len() >= 5, "expected facts are missing");
+    let mut failures = Vec::new();
+    for name in names {
+        let element = format!("{}.bst", name.trim_end_matches(".txt"));
+        // Each element fetched from scratch, its job's log alone in the log directory.
+        let _ = std::fs::remove_dir_all(f.sourcedir());
+        let logs = f.path("logs");
+        let _ = std::fs::remove_dir_all(&logs);
+        f.write_user_config(&format!("logdir: {}\n", logs.display()));
+        let (_, _, err) = f.run(&["source", "fetch", &element]);
+        let job = format!("][   fetch:{element} ");
+        let mut got = vec!["# terminal".to_owned()];
+        got.extend(
+            err.lines()
+                .filter(|l| l.starts_with('[') && l.contains(&job))
+                .map(|l| normalize_fetch_line(l, &git)),
+        );
+        got.push("# log".to_owned());
+        let log = find_log(&logs).unwrap_or_default();
+        got.extend(
+            std::fs::read_to_string(&log)
+                .unwrap_or_default()
+                .lines()
+                .filter(|l| l.starts_with('['))
+                .map(|l| normalize_fetch_line(l, &git)),
+        );
+        let expected = std::fs::read_to_string(expected_dir.join(&name)).unwrap();
+        let want: Vec<&str> = expected.lines().filter(|l| !bst_only(l)).collect();
+        if got != want {
+            failures.push(format!(
+                "{element}:\n--- expected\n{}\n--- got\n{}\n--- stderr\n{err}",
+                want.join("\n"),
+                got.join("\n")
+            ));
+        }
+    }
+    assert!(failures.is_empty(), "{}", failures.join("\n\n"));
+}
+
+/// The fetch job's log file under `dir`.
+fn find_log(dir: &Path) -> Option<PathBuf> {
+    for e in std::fs::read_dir(dir).ok()? {
+        let p = e.ok()?.path();
+        if p.is_dir() {
+            if let Some(found) = find_log(&p) {
+                return Some(found);
+            }
+        } else if p.to_string_lossy().contains("-fetch.") {
+            return Some(p);
+        }
+    }
+    None
 }

@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 /// receiver's to add.
 #[derive(Clone, Debug)]
 pub struct JobMessage {
-    /// `START`, `SUCCESS` or `FAILURE`.
+    /// `START`, `SUCCESS`, `FAILURE` or `STATUS`.
     pub kind: &'static str,
     /// How long the activity took (None when it starts).
     pub elapsed: Option<Duration>,
@@ -174,6 +174,18 @@ impl Log {
     /// Starts an activity BuildStream shows in the log and on the terminal.
     pub fn start(&mut self, text: &str) -> Started {
         self.begin(text, None, true, true)
+    }
+
+    /// Starts an activity of one of the element's sources (`Fetching <url>`): BuildStream
+    /// writes it to the log without the key, and shows it on the terminal.
+    pub fn start_source(&mut self, text: &str) -> Started {
+        self.begin(text, None, false, true)
+    }
+
+    /// A source's `STATUS` message, in the log (without the key) and on the terminal.
+    pub fn status(&mut self, text: &str) {
+        self.message(None, "STATUS", false, text);
+        self.echo("STATUS", None, text, None);
     }
 
     /// Starts `Running commands`, whose detail is the commands' labels.

@@ -1,6 +1,7 @@
 //! The heading BuildStream prints when a build session starts: the invocation, the user
-//! configuration, each loaded project (junction, options, plugins). The scheduler prints it
-//! once the cache is queried, followed by the pipeline's states.
+//! configuration, each loaded project (junction, what loaded it, the projects declaring it a
+//! duplicate or internal, options, plugins). The scheduler prints it once the cache is
+//! queried, followed by the pipeline's states.
 
 use crate::graph::Pipeline;
 use crate::loader::ElementId;
@@ -121,10 +122,34 @@ pub fn heading(p: &Pipeline, session: &SessionValues) -> String {
     );
     text += "\n";
     let used = kinds_in_use(p);
-    for (project, (elements, sources)) in ctx.projects.iter().zip(&used) {
+    // BuildStream lists the loaded projects by name, in the order each name was first
+    // loaded, and under a name each time it was loaded, in loading order.
+    let mut order: IndexMap<&str, Vec<usize>> = IndexMap::default();
+    for (id, project) in ctx.projects.iter().enumerate() {
+        order.entry(project.name.as_str()).or_default().push(id);
+    }
+    for id in order.into_values().flatten() {
+        let (project, (elements, sources)) = (&ctx.projects[id], &used[id]);
         text += &format!("Project: {}\n", project.name);
+        let origin = ctx.project_origin(id);
+        let mut values = Vec::new();
         if let Some(j) = &project.junction {
-            text += &format_values(&[("Junction path", j.full_name.clone())], 1);
+            values.push(("Junction path", j.full_name.clone()));
+        }
+        if let Some(prov) = origin.loaded_by {
+            values.push(("Loaded by", prov.to_string()));
+        }
+        text += &format_values(&values, 1);
+        for (title, loaders) in [
+            ("Declared duplicate by", &origin.duplicates),
+            ("Declared internal by", &origin.internal),
+        ] {
+            if !loaders.is_empty() {
+                text += &format!("{INDENT}{title}:\n");
+                for l in loaders {
+                    text += &format!("{INDENT}{INDENT}{l}\n");
+                }
+            }
         }
         text += "\n";
         let options = project

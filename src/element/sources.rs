@@ -26,22 +26,6 @@ impl Element {
         self.uncached_sources(ctx).next().is_none()
     }
 
-    /// Fetches every source not yet cached, in order, retrying temporary failures as the
-    /// context says; `on_retry(source index, try number, error)` is told about each retry.
-    pub fn fetch_sources(
-        &self,
-        ctx: &FetchContext,
-        mut on_retry: impl FnMut(usize, u32, &SourceError),
-    ) -> Result<(), SourceError> {
-        for (index, source) in self.sources.iter().enumerate() {
-            source
-                .fetcher
-                .fetch_with_retries(ctx, |n, e| on_retry(index, n, e))
-                .map_err(|e| e.in_source(&self.full_name, index))?;
-        }
-        Ok(())
-    }
-
     /// Stages all sources into `dir` (created if missing; must be empty), as BuildStream's
     /// `_stage_sources_at` does: see [`stage::stage_sources`].
     pub fn stage_sources(&self, ctx: &FetchContext, dir: &Path) -> Result<(), SourceError> {

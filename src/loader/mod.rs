@@ -113,6 +113,9 @@ pub struct LoadElement {
 #[derive(Default)]
 struct ProjectLoader {
     parent: Option<ProjectId>,
+    /// What made the loader load this project (a dependency or an override naming its
+    /// junction); None for the top-level project and for command-line targets.
+    provenance: Option<Provenance>,
     alternative_parents: Vec<ProjectId>,
     elements: HashMap<String, ElementId>,
     links: IndexMap<String, String>,
@@ -420,7 +423,7 @@ impl LoadContext {
             prefetched: Prefetched::default(),
             following_links: Vec::new(),
         };
-        ctx.add_project(directory, None, None)?;
+        ctx.add_project(directory, None, None, None)?;
         Ok(ctx)
     }
 
@@ -429,6 +432,7 @@ impl LoadContext {
         directory: PathBuf,
         junction: Option<JunctionConfig>,
         parent: Option<ProjectId>,
+        provenance: Option<Provenance>,
     ) -> Result<ProjectId> {
         let id = self.projects.len();
         assert_eq!(id, self.metas.len());
@@ -442,6 +446,7 @@ impl LoadContext {
         });
         self.loaders.push(ProjectLoader {
             parent,
+            provenance,
             ..Default::default()
         });
         let cli = if junction.is_none() {
@@ -642,7 +647,7 @@ impl LoadContext {
         };
         let jname = junction.name.clone();
         let jpath = junction.path.clone();
-        let sub = match self.add_project(project_dir, Some(junction), Some(pid)) {
+        let sub = match self.add_project(project_dir, Some(junction), Some(pid), prov) {
             Ok(s) => s,
             Err(e) if e.reason == LoadErrorReason::MissingProjectConf => {
                 let mut message = format!(
@@ -659,6 +664,89 @@ impl LoadContext {
         };
         self.loaders[pid].loaders.insert(filename.to_owned(), sub);
         Ok(sub)
+    }
+
+    /// How project `pid` was loaded, as BuildStream's session heading describes each loaded
+    /// project (`_ProjectInformation`).
+    pub fn project_origin(&self, pid: ProjectId) -> ProjectOrigin {
+        let name = &self.projects[pid].name;
+        let mut duplicates = Vec::new();
+        let mut internal = Vec::new();
+        for ancestor in self.ancestors(pid) {
+            let (dups, ints) = junction_declarations(&self.projects[ancestor], name);
+            let names = |paths: &[String]| {
+                paths
+                    .iter()
+                    .any(|path| self.lookup_loader(ancestor, path, 0) == Some(pid))
+            };
+            if names(&dups) {
+                duplicates.push(self.loader_display(ancestor));
+            }
+            if names(&ints) {
+                internal.push(self.loader_display(ancestor));
+            }
+        }
+        ProjectOrigin {
+            loaded_by: self.loaders[pid].provenance,
+            duplicates,
+            internal,
+        }
+    }
+
+    /// BuildStream's `Loader.ancestors()`: the parent chain, then the chains of the parents
+    /// an override replaced, each loader once.
+    fn ancestors(&self, pid: ProjectId) -> Vec<ProjectId> {
+        let mut out: Vec<ProjectId> = Vec::new();
+        let starts = std::iter::once(self.loaders[pid].parent).chain(
+            self.loaders[pid]
+                .alternative_parents
+                .iter()
+                .map(|&p| Some(p)),
+        );
+        for start in starts {
+            let mut next = start;
+            while let Some(p) = next {
+                if out.contains(&p) {
+                    break;
+                }
+                out.push(p);
+                next = self.loaders[p].parent;
+            }
+        }
+        out
+    }
+
+    /// `str()` of BuildStream's loader of project `pid`: `name (toplevel)`, or `name
+    /// (junction)` followed by what loaded it.
+    pub fn loader_display(&self, pid: ProjectId) -> String {
+        let p = &self.projects[pid];
+        match (&p.junction, self.loaders[pid].provenance) {
+            (None, _) => format!("{} (toplevel)", p.name),
+            (Some(j), Some(prov)) => format!("{} ({}): {prov}", p.name, j.full_name),
+            (Some(j), None) => format!("{} ({})", p.name, j.full_name),
+        }
+    }
+
+    /// The loader a junction path (`a.bst:b.bst`) names from project `pid`, among those
+    /// already loaded (BuildStream's `get_loader(..., load_subprojects=False)` once loading
+    /// is done): junctions, overrides and links to junctions are followed.
+    fn lookup_loader(&self, pid: ProjectId, path: &str, depth: usize) -> Option<ProjectId> {
+        // Links form no cycles once loaded; the bound only guards against the impossible.
+        if depth > 64 {
+            return None;
+        }
+        let mut loader = pid;
+        for name in path.split(':') {
+            loader = match self.loaders[loader].loaders.get(name) {
+                Some(&l) => l,
+                None => {
+                    let eid = *self.loaders[loader].elements.get(normpath(name).as_ref())?;
+                    let target = self.elements[eid].link_target.as_ref()?.as_str()?;
+                    self.lookup_loader(loader, target, depth + 1)?
+                }
+            };
+        }
+        Some(loader)
     }
 
     /// Directory of a junction's single `local` source.
@@ -1297,6 +1385,37 @@ fn dependency_cmp(
         (None, Some(_)) => Greater,
         (None, None) => Equal,
     }
+}
+
+/// How a project came to be loaded (see [`LoadContext::project_origin`]).
+#[derive(Debug, Default)]
+pub struct ProjectOrigin {
+    /// The dependency or override that made its junction load it.
+    pub loaded_by: Option<Provenance>,
+    /// The loaders whose projects declare it a duplicate (`junctions: duplicates:`).
+    pub duplicates: Vec<String>,
+    /// The loaders whose projects declare it internal (`junctions: internal:`).
+    pub internal: Vec<String>,
+}
+
+/// `project`'s `junctions:` declarations about projects named `name`: the junction paths
+/// it declares duplicates of that name, and those it declares internal. They are read from
+/// project.conf as written (options and includes do not apply, as in BuildStream);
+/// entries that are not strings name nothing.
+fn junction_declarations(project: &Project, name: &str) -> (Vec<String>, Vec<String>) {
+    let strings = |n: Option<&Node>| -> Vec<String> {
+        n.and_then(Node::as_seq)
+            .unwrap_or(&[])
+            .iter()
+            .filter_map(|i| i.as_str().map(str::to_owned))
+            .collect()
+    };
+    let junctions = project.raw_conf.get("junctions");
+    let duplicates = junctions
+        .and_then(|j| j.get("duplicates"))
+        .and_then(|d| d.get(name));
+    let internal = junctions.and_then(|j| j.get("internal"));
+    (strings(duplicates), strings(internal))
 }
 
 impl Project {

@@ -389,6 +389,9 @@ impl Project {
         let junctions = pre.get_mapping("junctions")?;
         if let Some(j) = junctions {
             j.validate_keys(&["duplicates", "internal", "disallow-subproject-uris"])?;
+            // Read by the loader for the session heading; their types are checked here.
+            j.get_mapping("duplicates")?;
+            j.get_sequence("internal")?;
         }
         if junction.as_ref().is_some_and(|j| j.parent_disallows_uris) {
             // Enforced for nested subprojects too, and it makes unaliased URLs fatal in them

@@ -1,11 +1,17 @@
 //! The build session: a single coordinator that owns the plan, the queues and the terminal.
 //!
-//! Like BuildStream's scheduler, elements flow through queues (Fetch -> Build; the Prime
-//! queue of speculative actions will sit between them); each queue has a resource limit
-//! (`--fetchers`, `--builders`) and hands out work by priority: the deepest build
+//! Like BuildStream's scheduler, elements flow through queues, Fetch -> Prime -> Build (a
+//! fetch session has the Fetch queue only); Fetch and Build have a resource limit
+//! (`--fetchers`, `--builders`) and hand out work by priority: the deepest build
 //! dependencies first (BuildStream's planner depth), ties in plan order. Jobs are tokio tasks
 //! (no thread or process per queued element) that report back over a channel; only the
 //! coordinator changes state or prints.
+//!
+//! Prime is where speculative actions will prime the action cache between fetching and
+//! building. It has no work yet: every element on its way to Build passes through it and is
+//! skipped there by the coordinator itself (no job, task or process), so it shows in the
+//! status area and in the pipeline summary as BuildStream shows a queue whose elements
+//! need nothing (`Prime Queue: processed 0, skipped N, failed 0`).
 //!
 //! Invariants: an element is built only once all its build-scope dependencies are cached;
 //! artifacts are cached by the job before it reports success, refs last (see
@@ -25,6 +31,7 @@ use crate::element::kinds::Assembly;
 use crate::graph::{Pipeline, Scope};
 use crate::loader::ElementId;
 use crate::sandbox::Runner;
+use crate::source::fetch::FetchReport;
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 pub use status::Status;
 use std::collections::BinaryHeap;
@@ -99,7 +106,7 @@ pub struct Summary {
     pub total: usize,
     /// Elements the session had to process.
     pub session: usize,
-    /// Fetch, Build.
+    /// Fetch, Prime, Build (Fetch only in a fetch session).
     pub queues: Vec<(&'static str, QueueCounts)>,
     /// What was shown for each failed element (the failure line and its log's end).
     pub failures: Vec<(String, String)>,
@@ -431,7 +438,7 @@ pub async fn build<S: Services>(
         }
     }
 
-    // Required elements already cached pass through both queues as skipped; BuildStream's
+    // Required elements already cached pass through every queue as skipped; BuildStream's
     // session counts every required element (its first queue enqueues them all).
     let required_cached = plan
         .iter()
@@ -446,39 +453,45 @@ pub async fn build<S: Services>(
         skipped: required_cached,
         ..Default::default()
     };
+    let mut prime_q = QueueCounts {
+        skipped: required_cached,
+        ..Default::default()
+    };
     let mut build_q = QueueCounts {
         skipped: required_cached,
         ..Default::default()
     };
     let mut fetch_heap: BinaryHeap<Ready> = BinaryHeap::new();
+    // Elements done with Fetch, in the order they left it, for the Prime queue.
+    let mut prime_queue: std::collections::VecDeque<ElementId> = Default::default();
     let mut build_heap: BinaryHeap<Ready> = BinaryHeap::new();
-    let mut fetched: HashSet<ElementId> = HashSet::default();
+    // Elements through Prime: they go to Build once their dependencies are built.
+    let mut primed: HashSet<ElementId> = HashSet::default();
     let ready = |id: ElementId| Ready {
         depth: depth.get(&id).copied().unwrap_or(0),
         seq: std::cmp::Reverse(seq[&id]),
         id,
     };
-    // Cached failures go through both queues as BuildStream's do: their sources are fetched
+    // Cached failures go through every queue as BuildStream's do: their sources are fetched
     // if missing, and they fail in the build queue once buildable (`CachedFailure`).
     for &e in &session {
         if sources_cached.contains_key(&e) {
             fetch_q.skipped += 1;
-            fetched.insert(e);
-            if waiting.get(&e) == Some(&0) {
-                build_heap.push(ready(e));
+            if !opts.fetch_only {
+                prime_queue.push_back(e);
             }
         } else {
             fetch_heap.push(ready(e));
         }
     }
-    let queues = |fetch_q, build_q| match opts.fetch_only {
+    let queues = |fetch_q, prime_q, build_q| match opts.fetch_only {
         true => vec![("Fetch", fetch_q)],
-        false => vec![("Fetch", fetch_q), ("Build", build_q)],
+        false => vec![("Fetch", fetch_q), ("Prime", prime_q), ("Build", build_q)],
     };
     // casd only when something is to be fetched or built.
     if session.is_empty() || (opts.fetch_only && fetch_heap.is_empty()) {
         status.clear();
-        summary.queues = queues(fetch_q, build_q);
+        summary.queues = queues(fetch_q, prime_q, build_q);
         return Ok(summary);
     }
     let casd = Some(services.start().await.map_err(SessionError::Casd)?);
@@ -501,7 +514,17 @@ pub async fn build<S: Services>(
     tokio::pin!(ctrl_c);
 
     loop {
-        // Harvest: later queues first, as BuildStream does.
+        // Prime first: it has no work, so its elements are skipped at once and can be built
+        // in this same round. Then the other queues, later ones first, as BuildStream does.
+        if !stopping {
+            while let Some(id) = prime_queue.pop_front() {
+                prime_q.skipped += 1;
+                primed.insert(id);
+                if waiting.get(&id) == Some(&0) {
+                    build_heap.push(ready(id));
+                }
+            }
+        }
         while !stopping && building < opts.builders {
             let Some(r) = build_heap.pop() else { break };
             building += 1;
@@ -557,12 +580,16 @@ pub async fn build<S: Services>(
         if running.is_empty() {
             break;
         }
-        status.tick(&summary_line(
-            &fetch_q,
-            &build_q,
-            plan.len(),
-            summary.session,
-        ));
+        let shown = [
+            ("Fetch", &fetch_q),
+            ("Prime", &prime_q),
+            ("Build", &build_q),
+        ];
+        let shown = match opts.fetch_only {
+            true => &shown[..1],
+            false => &shown[..],
+        };
+        status.tick(&summary_line(shown, plan.len(), summary.session));
         let msg = tokio::select! {
             m = rx.recv() => m,
             _ = ticker.tick() => {
@@ -598,9 +625,8 @@ pub async fn build<S: Services>(
                         fetch_q.processed += 1;
                         status.finish(id, true, "");
                         sources_cached.insert(id, tree);
-                        fetched.insert(id);
-                        if waiting.get(&id) == Some(&0) {
-                            build_heap.push(ready(id));
+                        if !opts.fetch_only {
+                            prime_queue.push_back(id);
                         }
                     }
                     Err(e) => {
@@ -623,7 +649,7 @@ pub async fn build<S: Services>(
                         for &dep in dependents.get(&id).map(Vec::as_slice).unwrap_or(&[]) {
                             let w = waiting.get_mut(&dep).expect("dependent is in session");
                             *w -= 1;
-                            if *w == 0 && fetched.contains(&dep) {
+                            if *w == 0 && primed.contains(&dep) {
                                 build_heap.push(ready(dep));
                             }
                         }
@@ -646,7 +672,7 @@ pub async fn build<S: Services>(
         }
     }
     status.clear();
-    summary.queues = queues(fetch_q, build_q);
+    summary.queues = queues(fetch_q, prime_q, build_q);
     Ok(summary)
 }
 
@@ -662,20 +688,56 @@ async fn fetch_job(
     let mut log = job_log(s, id, logpath, echo)?;
     let (cas, _) = s.services.as_ref().ok_or("casd is not running")?;
     let fetch = log.start_quiet("Fetch");
-    let res = {
-        let mut on_retry = |_: usize, n: u32, e: &crate::source::fetch::SourceError| {
-            log.failure(&format!("Try #{n} failed, retrying: {}", e.message));
-        };
-        s.sources
-            .fetch_and_cache(cas, el, &s.opts.fetch, &s.opts.tmpdir, &mut on_retry)
-            .await
-            .map_err(|e| e.to_string())
+    let mut report = FetchLog {
+        log: &mut log,
+        open: Vec::new(),
     };
+    let res = s
+        .sources
+        .fetch_and_cache(cas, el, &s.opts.fetch, &s.opts.tmpdir, &mut report)
+        .await
+        .map_err(|e| e.to_string());
+    // Activities a failure left open end with it.
+    while let Some(started) = report.open.pop() {
+        report.log.end(started, false);
+    }
     match &res {
         Ok(_) => log.end(fetch, true),
         Err(e) => log.fail(fetch, e),
     }
     res
+}
+
+/// A fetch job's log as the sources' [`FetchReport`]: their activities and status messages
+/// go to the log and the terminal, as BuildStream's source plugins' do.
+struct FetchLog<'a> {
+    log: &'a mut Log,
+    /// Activities started and not yet ended, innermost last.
+    open: Vec<crate::assemble::Started>,
+}
+
+impl FetchReport for FetchLog<'_> {
+    fn start(&mut self, text: &str) {
+        let started = self.log.start_source(text);
+        self.open.push(started);
+    }
+
+    fn end(&mut self, ok: bool) {
+        if let Some(started) = self.open.pop() {
+            self.log.end(started, ok);
+        }
+    }
+
+    fn status(&mut self, text: &str) {
+        self.log.status(text);
+    }
+
+    fn retry(&mut self, attempt: u32, error: &crate::source::fetch::SourceError) {
+        self.log.failure(&format!(
+            "Try #{attempt} failed, retrying: {}",
+            error.message
+        ));
+    }
 }
 
 /// Opens the log of a job for element `id`, headed by the program and the time the job
@@ -698,16 +760,13 @@ fn job_log(
     Ok(log)
 }
 
-fn summary_line(f: &QueueCounts, b: &QueueCounts, total: usize, session: usize) -> String {
-    format!(
-        "({session}/{total}) (Fetch:{} {} {}) -> (Build:{} {} {})",
-        f.processed,
-        f.skipped,
-        f.failed.len(),
-        b.processed,
-        b.skipped,
-        b.failed.len()
-    )
+/// The status area's session line: the session's progress, then each queue's counts.
+fn summary_line(queues: &[(&str, &QueueCounts)], total: usize, session: usize) -> String {
+    let queues: Vec<String> = queues
+        .iter()
+        .map(|(name, q)| format!("({name}:{} {} {})", q.processed, q.skipped, q.failed.len()))
+        .collect();
+    format!("({session}/{total}) {}", queues.join(" -> "))
 }
 
 /// `<logdir>/<project>/<normal name>/<key8>-<action>.<YYYYmmdd-HHMMSS>.log`.

@@ -30,7 +30,7 @@ use crate::cas::tree::{Dir, Entry, ImportResult};
 use crate::cas::{Cas, CasError, KnownTrees, LocalStore};
 use crate::element::{Element, ElementSource};
 use crate::source::fetch::util::TempDir;
-use crate::source::fetch::{stage, FetchContext, SourceError};
+use crate::source::fetch::{stage, FetchContext, FetchReport, SourceError};
 use prost::Message;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -144,8 +144,8 @@ impl SourceCache {
 
     /// BuildStream's fetch job (`Element._fetch()`): fetches what is missing, stores each
     /// source and then the element's staged sources in CAS, and writes their refs; returns
-    /// the element's tree. Temporary fetch failures are retried as `ctx` says, each retry
-    /// reported to `on_retry(source index, try number, error)`. Blocking work runs in
+    /// the element's tree. The sources' activities and retries (temporary failures are
+    /// retried as `ctx` says) are reported to `report`. Blocking work runs in
     /// `block_in_place`, so this needs tokio's multi-threaded runtime.
     pub async fn fetch_and_cache(
         &self,
@@ -153,7 +153,7 @@ impl SourceCache {
         el: &Element,
         ctx: &FetchContext,
         tmpdir: &Path,
-        on_retry: &mut (dyn FnMut(usize, u32, &SourceError) + Send),
+        report: &mut (dyn FetchReport + Send),
     ) -> Result<Digest> {
         let in_source = |index: usize| {
             move |e: SourceError| SourceCacheError::Source(e.in_source(&el.full_name, index))
@@ -164,10 +164,7 @@ impl SourceCache {
                 tokio::task::block_in_place(f).map_err(in_source(index))
             };
             if s.fetcher.requires_previous_sources() {
-                blocking(&mut || {
-                    s.fetcher
-                        .fetch_with_retries(ctx, |n, e| on_retry(index, n, e))
-                })?;
+                blocking(&mut || s.fetcher.fetch_with_retries(ctx, report))?;
                 trees.push(None);
                 continue;
             }
@@ -175,10 +172,7 @@ impl SourceCache {
                 trees.push(Some(d));
                 continue;
             }
-            blocking(&mut || {
-                s.fetcher
-                    .fetch_with_retries(ctx, |n, e| on_retry(index, n, e))
-            })?;
+            blocking(&mut || s.fetcher.fetch_with_retries(ctx, report))?;
             let d = self
                 .commit_source(cas, s, ctx, tmpdir)
                 .await

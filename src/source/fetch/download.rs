@@ -6,7 +6,7 @@
 //! `File downloaded from <url> has sha256sum '<x>', not '<ref>'!`).
 
 use super::util::{url_directory_name, TempDir};
-use super::{try_each_uri, FetchContext, ProjectUrls, SourceError};
+use super::{try_each_uri, FetchContext, FetchReport, ProjectUrls, SourceError};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -46,8 +46,14 @@ impl Downloadable {
         self.mirror_file(ctx).is_some_and(|p| p.is_file())
     }
 
-    /// Downloads the file (trying mirrors), checks its sha256 against the ref.
-    pub fn fetch(&self, ctx: &FetchContext) -> Result<(), SourceError> {
+    /// Downloads the file (trying mirrors), checks its sha256 against the ref. Each download
+    /// is the activity `Fetching <url>`, which succeeds even when the download fails (the
+    /// error is raised after it, as BuildStream's `_ensure_mirror` does).
+    pub fn fetch(
+        &self,
+        ctx: &FetchContext,
+        report: &mut dyn FetchReport,
+    ) -> Result<(), SourceError> {
         if self.is_cached(ctx) {
             return Ok(());
         }
@@ -58,7 +64,7 @@ impl Downloadable {
             )));
         };
         try_each_uri(ctx, &self.urls, &self.original_url, |url| {
-            let sha = self.ensure_mirror(ctx, url)?;
+            let sha = self.ensure_mirror(ctx, url, report)?;
             if &sha != r#ref {
                 return Err(SourceError::new(format!(
                     "File downloaded from {url} has sha256sum '{sha}', not '{ref}'!"
@@ -70,13 +76,21 @@ impl Downloadable {
 
     /// `_ensure_mirror`: downloads into a temporary directory next to the mirrors, then moves
     /// the file to its sha256 name; returns the sha256.
-    fn ensure_mirror(&self, ctx: &FetchContext, url: &str) -> Result<String, SourceError> {
+    fn ensure_mirror(
+        &self,
+        ctx: &FetchContext,
+        url: &str,
+        report: &mut dyn FetchReport,
+    ) -> Result<String, SourceError> {
         let err = |e: String| {
             SourceError::new(format!("{}: Error mirroring {url}: {e}", self.display)).temporary()
         };
         let tmp =
             TempDir::new_in(&ctx.mirror_directory(self.kind)).map_err(|e| err(e.to_string()))?;
-        let (file, etag) = download_file(url, tmp.path()).map_err(err)?;
+        report.start(&format!("Fetching {url}"));
+        let downloaded = download_file(url, tmp.path());
+        report.end(true);
+        let (file, etag) = downloaded.map_err(err)?;
         let dir = self.mirror_dir(ctx);
         if let Err(e) = std::fs::create_dir_all(&dir) {
             return Err(SourceError::new(format!(

@@ -18,7 +18,9 @@
 //! plugin's `collect_objects(trees_only=True)`), then checks the tree out.
 
 use super::util::{host_tool, remove_all, run, url_directory_name, Output, TempDir};
-use super::{try_each_uri, FetchContext, Fetchable, ProjectUrls, SourceError};
+use super::{
+    activity, try_each_uri, FetchContext, FetchReport, Fetchable, ProjectUrls, SourceError,
+};
 use std::collections::{BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -190,23 +192,33 @@ impl GitFetcher {
         Ok(out)
     }
 
-    fn fetch_one(&self, ctx: &FetchContext, git: &Path, m: &GitMirror) -> Result<(), SourceError> {
+    /// Fetches one repository (the source's or a submodule's) as the activity `Fetching
+    /// from <url>`.
+    fn fetch_one(
+        &self,
+        ctx: &FetchContext,
+        git: &Path,
+        m: &GitMirror,
+        report: &mut dyn FetchReport,
+    ) -> Result<(), SourceError> {
         let dir = m.mirror(ctx);
         let lock = mirror_lock(&dir);
         let _guard = lock.lock().unwrap_or_else(|e| e.into_inner());
         try_each_uri(ctx, &self.urls, &m.url, |url| {
-            if !m.has_ref(ctx, git) {
-                m.fetch_from(ctx, git, url, &self.display)?;
-            }
-            if !m.has_ref(ctx, git) {
-                return Err(SourceError::new(format!(
-                    "{}: expected ref '{}' was not found in git repository: '{}'",
-                    self.display,
-                    m.r#ref.as_deref().unwrap_or(""),
-                    m.url
-                )));
-            }
-            Ok(())
+            activity(report, &format!("Fetching from {url}"), |_| {
+                if !m.has_ref(ctx, git) {
+                    m.fetch_from(ctx, git, url, &self.display)?;
+                }
+                if !m.has_ref(ctx, git) {
+                    return Err(SourceError::new(format!(
+                        "{}: expected ref '{}' was not found in git repository: '{}'",
+                        self.display,
+                        m.r#ref.as_deref().unwrap_or(""),
+                        m.url
+                    )));
+                }
+                Ok(())
+            })
         })
     }
 
@@ -215,11 +227,12 @@ impl GitFetcher {
         ctx: &FetchContext,
         git: &Path,
         m: &GitMirror,
+        report: &mut dyn FetchReport,
     ) -> Result<(), SourceError> {
         for sub in self.configured_submodules(ctx, git, m)? {
-            self.fetch_one(ctx, git, &sub)?;
+            self.fetch_one(ctx, git, &sub, report)?;
             if sub.has_ref(ctx, git) {
-                self.fetch_recursive(ctx, git, &sub)?;
+                self.fetch_recursive(ctx, git, &sub, report)?;
             }
         }
         Ok(())
@@ -561,10 +574,10 @@ impl Fetchable for GitFetcher {
                 .is_ok_and(|subs| subs.iter().all(|s| s.has_ref(ctx, &git)))
     }
 
-    fn fetch(&self, ctx: &FetchContext) -> Result<(), SourceError> {
+    fn fetch(&self, ctx: &FetchContext, report: &mut dyn FetchReport) -> Result<(), SourceError> {
         let git = host_tool("git")?;
-        self.fetch_one(ctx, &git, &self.primary)?;
-        self.fetch_recursive(ctx, &git, &self.primary)
+        self.fetch_one(ctx, &git, &self.primary, report)?;
+        self.fetch_recursive(ctx, &git, &self.primary, report)
     }
 
     fn stage(&self, ctx: &FetchContext, dir: &Path) -> Result<(), SourceError> {
@@ -771,7 +784,7 @@ impl Fetchable for GitRepoFetcher {
         Self::cached_in(&git, &self.mirror(ctx), &sha, tag.as_deref())
     }
 
-    fn fetch(&self, ctx: &FetchContext) -> Result<(), SourceError> {
+    fn fetch(&self, ctx: &FetchContext, report: &mut dyn FetchReport) -> Result<(), SourceError> {
         let git = host_tool("git")?;
         let (tag, _, sha) = self.parts()?;
         let dir = self.mirror(ctx);
@@ -789,8 +802,12 @@ impl Fetchable for GitRepoFetcher {
         if Self::cached_in(&git, &dir, &sha, tag.as_deref()) {
             return Ok(());
         }
+        // The plugin's activity, with the commit it asks for as a status message.
         try_each_uri(ctx, &self.urls, &self.url, |url| {
-            self.fetch_from(&git, &dir, url)
+            activity(report, &format!("Fetching from {url}"), |report| {
+                report.status(&format!("Fetching {sha}"));
+                self.fetch_from(&git, &dir, url)
+            })
         })
     }
 

@@ -16,7 +16,7 @@ use super::download::Downloadable;
 use super::git::{GitFetcher, GitRepoFetcher};
 use super::stage::copy_into;
 use super::util::{host_tool, run};
-use super::{FetchContext, Fetchable, FetcherInput, SourceError, SourceFetcher};
+use super::{FetchContext, FetchReport, Fetchable, FetcherInput, SourceError, SourceFetcher};
 use crate::yaml::Result;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -99,7 +99,11 @@ impl Fetchable for Unsupported {
     fn is_cached(&self, _: &FetchContext) -> bool {
         false
     }
-    fn fetch(&self, _: &FetchContext) -> std::result::Result<(), SourceError> {
+    fn fetch(
+        &self,
+        _: &FetchContext,
+        _: &mut dyn FetchReport,
+    ) -> std::result::Result<(), SourceError> {
         Err(self.error("fetching"))
     }
     fn stage(&self, _: &FetchContext, _: &Path) -> std::result::Result<(), SourceError> {
@@ -116,7 +120,11 @@ impl Fetchable for LocalFetcher {
     fn is_cached(&self, _: &FetchContext) -> bool {
         true
     }
-    fn fetch(&self, _: &FetchContext) -> std::result::Result<(), SourceError> {
+    fn fetch(
+        &self,
+        _: &FetchContext,
+        _: &mut dyn FetchReport,
+    ) -> std::result::Result<(), SourceError> {
         Ok(())
     }
     fn stage(&self, _: &FetchContext, dir: &Path) -> std::result::Result<(), SourceError> {
@@ -135,8 +143,12 @@ impl Fetchable for RemoteFetcher {
     fn is_cached(&self, ctx: &FetchContext) -> bool {
         self.d.is_cached(ctx)
     }
-    fn fetch(&self, ctx: &FetchContext) -> std::result::Result<(), SourceError> {
-        self.d.fetch(ctx)
+    fn fetch(
+        &self,
+        ctx: &FetchContext,
+        report: &mut dyn FetchReport,
+    ) -> std::result::Result<(), SourceError> {
+        self.d.fetch(ctx, report)
     }
     fn stage(&self, ctx: &FetchContext, dir: &Path) -> std::result::Result<(), SourceError> {
         use std::os::unix::fs::PermissionsExt;
@@ -166,8 +178,12 @@ impl Fetchable for ArchiveFetcher {
     fn is_cached(&self, ctx: &FetchContext) -> bool {
         self.d.is_cached(ctx)
     }
-    fn fetch(&self, ctx: &FetchContext) -> std::result::Result<(), SourceError> {
-        self.d.fetch(ctx)
+    fn fetch(
+        &self,
+        ctx: &FetchContext,
+        report: &mut dyn FetchReport,
+    ) -> std::result::Result<(), SourceError> {
+        self.d.fetch(ctx, report)
     }
     fn stage(&self, ctx: &FetchContext, dir: &Path) -> std::result::Result<(), SourceError> {
         let file = self.d.mirror_file(ctx).unwrap_or_default();
@@ -204,7 +220,11 @@ impl Fetchable for PatchFetcher {
     fn is_cached(&self, _: &FetchContext) -> bool {
         true
     }
-    fn fetch(&self, _: &FetchContext) -> std::result::Result<(), SourceError> {
+    fn fetch(
+        &self,
+        _: &FetchContext,
+        _: &mut dyn FetchReport,
+    ) -> std::result::Result<(), SourceError> {
         Ok(())
     }
     fn requires_previous_sources(&self) -> bool {
@@ -250,7 +270,11 @@ impl Fetchable for PatchQueueFetcher {
     fn is_cached(&self, _: &FetchContext) -> bool {
         true
     }
-    fn fetch(&self, _: &FetchContext) -> std::result::Result<(), SourceError> {
+    fn fetch(
+        &self,
+        _: &FetchContext,
+        _: &mut dyn FetchReport,
+    ) -> std::result::Result<(), SourceError> {
         Ok(())
     }
     fn requires_previous_sources(&self) -> bool {

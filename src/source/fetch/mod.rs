@@ -17,7 +17,10 @@
 //! `url` is the URL as written, alias included, so a mirror or alias change does not move
 //! the cache. Fetching tries each URI of the URL's alias in BuildStream's order (mirrors, then
 //! the alias) and a whole fetch is retried `network-retries` times on temporary failures
-//! ([`SourceFetcher::fetch_with_retries`]). Staging an element's sources in order, each in
+//! ([`SourceFetcher::fetch_with_retries`]). While fetching, a fetcher reports what
+//! BuildStream's source plugins report to the job's log and the terminal through a
+//! [`FetchReport`]: the timed activities of each download or repository (`Fetching <url>`,
+//! `Fetching from <url>`), status messages and retries. Staging an element's sources in order, each in
 //! its `directory:`, with BuildStream's merge rules, is [`stage::stage_sources`].
 
 pub mod archive;
@@ -142,8 +145,8 @@ pub trait Fetchable: Send + Sync {
     /// Is everything needed to stage present locally? (`Source.is_cached()`)
     fn is_cached(&self, ctx: &FetchContext) -> bool;
     /// Fetches into the source directory (one attempt over all mirrors; see
-    /// [`SourceFetcher::fetch_with_retries`]).
-    fn fetch(&self, ctx: &FetchContext) -> Result<(), SourceError>;
+    /// [`SourceFetcher::fetch_with_retries`]), reporting its activities to `report`.
+    fn fetch(&self, ctx: &FetchContext, report: &mut dyn FetchReport) -> Result<(), SourceError>;
     /// Stages into `dir`: an empty directory, or for sources that work on the previous ones
     /// ([`Fetchable::requires_previous_sources`]) the directory holding them.
     fn stage(&self, ctx: &FetchContext, dir: &Path) -> Result<(), SourceError>;
@@ -170,24 +173,49 @@ impl std::ops::Deref for SourceFetcher {
     }
 }
 
+/// Where a fetch reports what BuildStream's source plugins report while fetching (to the
+/// job's log and the terminal).
+pub trait FetchReport {
+    /// A timed activity starts (`timed_activity`).
+    fn start(&mut self, text: &str);
+    /// The activity started last ends: `SUCCESS` if `ok`, else `FAILURE`.
+    fn end(&mut self, ok: bool);
+    /// A `STATUS` message.
+    fn status(&mut self, text: &str);
+    /// Try number `attempt` failed with `error` and is retried.
+    fn retry(&mut self, attempt: u32, error: &SourceError);
+}
+
+/// Runs `f` as the timed activity `text` of `report`: it ends in `FAILURE` if `f` fails.
+pub(crate) fn activity<T>(
+    report: &mut dyn FetchReport,
+    text: &str,
+    f: impl FnOnce(&mut dyn FetchReport) -> Result<T, SourceError>,
+) -> Result<T, SourceError> {
+    report.start(text);
+    let r = f(report);
+    report.end(r.is_ok());
+    r
+}
+
 impl SourceFetcher {
-    /// Fetches unless cached, retrying temporary failures `ctx.network_retries` times;
-    /// `on_retry(try_number, error)` is called before each retry ("Try #N failed, retrying").
+    /// Fetches unless cached, retrying temporary failures `ctx.network_retries` times
+    /// (each retry reported to `report` first, "Try #N failed, retrying").
     pub fn fetch_with_retries(
         &self,
         ctx: &FetchContext,
-        mut on_retry: impl FnMut(u32, &SourceError),
+        report: &mut dyn FetchReport,
     ) -> Result<(), SourceError> {
         if self.is_cached(ctx) {
             return Ok(());
         }
         let mut attempt = 0;
         loop {
-            match self.fetch(ctx) {
+            match self.fetch(ctx, report) {
                 Ok(()) => return Ok(()),
                 Err(e) if e.temporary && attempt < ctx.network_retries => {
                     attempt += 1;
-                    on_retry(attempt, &e);
+                    report.retry(attempt, &e);
                 }
                 Err(e) => return Err(e),
             }

@@ -1,0 +1,51 @@
+//! The session heading's project part on a project with junctions: what loaded each
+//! subproject (`Loaded by`) and which projects declare it a duplicate (`Declared duplicate
+//! by`), compared with what real BuildStream printed (tests/expected/heading, recorded by
+//! scripts/record-junction-heading.sh).
+
+use std::process::Command;
+
+mod common;
+
+use common::{repo, text};
+
+#[test]
+fn junction_projects_are_described_as_buildstream_describes_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let conf = tmp.path().join("bst.conf");
+    std::fs::write(
+        &conf,
+        format!(
+            "cachedir: {0}/cache\nsourcedir: {0}/sources\nlogdir: {0}/logs\n",
+            tmp.path().display()
+        ),
+    )
+    .unwrap();
+    // A fetch session prints the heading before its jobs run (one of them fails: the
+    // subproject's remote source points nowhere, as when bst recorded it).
+    let out = Command::new(env!("CARGO_BIN_EXE_bst-rs"))
+        .arg("--no-interactive")
+        .arg("-c")
+        .arg(&conf)
+        .arg("-C")
+        .arg(repo().join("testprojects/junctions"))
+        .args(["source", "fetch", "--deps", "all", "app.bst"])
+        .env("XDG_CONFIG_HOME", tmp.path().join("config"))
+        .env("XDG_CACHE_HOME", tmp.path().join("xdg-cache"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let projects: String = stderr
+        .lines()
+        .skip_while(|l| !l.starts_with("Project: "))
+        .take_while(|l| *l != "Pipeline")
+        .map(|l| format!("{l}\n"))
+        .collect();
+    let expected =
+        std::fs::read_to_string(repo().join("tests/expected/heading/junctions.txt")).unwrap();
+    assert!(
+        expected.contains("    Declared duplicate by:\n        junctions (toplevel)\n"),
+        "the recording has a duplicate declaration"
+    );
+    assert_eq!(projects, expected, "{}", text(&out));
+}
