@@ -127,6 +127,8 @@ struct ProjectMeta {
     directory: PathBuf,
     element_path: PathBuf,
     display_prefix: String,
+    /// Whether its element directory was parsed ahead ([`LoadContext::parse_tree_once`]).
+    tree_parsed: bool,
 }
 
 /// Everything loaded for one invocation: projects, loaders and elements.
@@ -443,6 +445,7 @@ impl LoadContext {
                 .as_ref()
                 .map(|j| format!("{}:", j.name))
                 .unwrap_or_default(),
+            tree_parsed: false,
         });
         self.loaders.push(ProjectLoader {
             parent,
@@ -463,9 +466,6 @@ impl LoadContext {
             }
         };
         self.metas[id].element_path = project.element_path.clone();
-        let meta = &self.metas[id];
-        self.prefetched
-            .parse_tree(id, &meta.element_path, &meta.display_prefix);
         self.projects.push(project);
         Ok(id)
     }
@@ -482,11 +482,23 @@ impl LoadContext {
         project_dir.join(rel)
     }
 
+    /// Parses every file of a project's element directory ahead (in parallel), the first
+    /// time one of its elements is needed: a project loaded only for its plugins, whose
+    /// directory holds none, is never walked.
+    fn parse_tree_once(&mut self, project: ProjectId) {
+        let meta = &mut self.metas[project];
+        if !std::mem::replace(&mut meta.tree_parsed, true) {
+            self.prefetched
+                .parse_tree(project, &meta.element_path, &meta.display_prefix);
+        }
+    }
+
     /// Runs a project's second pass if not done yet.
     pub fn ensure_fully_loaded(&mut self, project: ProjectId) -> Result<()> {
         if self.projects[project].second_pass.is_some() {
             return Ok(());
         }
+        self.parse_tree_once(project);
         let snapshot = self.projects[project].clone_for_second_pass();
         let cli = if snapshot.junction.is_none() {
             self.cli_options.clone()
@@ -989,6 +1001,7 @@ impl LoadContext {
         prov: Option<Provenance>,
     ) -> Result<ElementId> {
         Self::assert_element_name(filename, prov)?;
+        self.parse_tree_once(pid);
         let element_path = self.metas[pid].element_path.clone();
         let fullpath = element_path.join(filename);
         let display = format!("{}{}", self.metas[pid].display_prefix, filename);

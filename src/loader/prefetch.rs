@@ -1,5 +1,5 @@
 //! Work done ahead of the sequential loader, in parallel (rayon): parsing every `.bst` file
-//! of a project as soon as the project is known, and processing the `(@)` includes and
+//! of a project as soon as one of its elements is needed, and processing the `(@)` includes and
 //! `(?)` conditionals of those files, and extracting their dependency declarations, as soon
 //! as the project's options are known.
 //!
