@@ -501,7 +501,15 @@ pub async fn build<S: Services>(
         artifacts,
         sources,
         opts: opts.clone(),
-        keys: states.strong.clone(),
+        // A fetch session does not query artifacts: its jobs show the strict keys, as its
+        // heading does.
+        keys: match opts.fetch_only {
+            false => states.strong.clone(),
+            true => plan
+                .iter()
+                .filter_map(|&id| Some((id, p.keys.get(&id)?.strict.clone()?)))
+                .collect(),
+        },
     });
     let key_of = |id: ElementId| shared.keys.get(&id).cloned();
 
