@@ -7,49 +7,12 @@
 
 mod common;
 
-use common::{can_build, real_bst, repo, text};
+use common::{can_build, real_bst, repo, text, Cache};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::Command;
 
 fn bst_rs() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_bst-rs"))
-}
-
-/// A scratch cache directory with a user configuration pointing at it.
-struct Cache {
-    dir: tempfile::TempDir,
-}
-
-impl Cache {
-    fn new() -> Cache {
-        let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::write(
-            dir.path().join("user.conf"),
-            format!(
-                "cachedir: {}\nsourcedir: {}\n",
-                dir.path().join("cache").display(),
-                dir.path().join("sources").display()
-            ),
-        )
-        .expect("write user.conf");
-        Cache { dir }
-    }
-
-    fn conf(&self) -> PathBuf {
-        self.dir.path().join("user.conf")
-    }
-
-    fn bst_rs(&self, project: &Path, args: &[&str]) -> Output {
-        Command::new(bst_rs())
-            .arg("--no-interactive")
-            .arg("-c")
-            .arg(self.conf())
-            .arg("-C")
-            .arg(project)
-            .args(args)
-            .output()
-            .expect("run bst-rs")
-    }
+    common::bst_rs_bin()
 }
 
 /// A copy of testprojects/hello plus extra elements, in a scratch directory.
@@ -73,7 +36,7 @@ fn hello_builds_checks_out_and_is_cached() {
     if can_build().is_none() {
         return;
     }
-    let cache = Cache::new();
+    let cache = Cache::new(false);
     let project = repo().join("testprojects/hello");
     let out = cache.bst_rs(&project, &["build", "hello.bst"]);
     assert!(out.status.success(), "{}", text(&out));
@@ -241,7 +204,7 @@ fn failures_are_cached_as_failures() {
     if can_build().is_none() {
         return;
     }
-    let cache = Cache::new();
+    let cache = Cache::new(false);
     let project = project_with(&[("fail.bst", FAILING)]);
     let out = cache.bst_rs(project.path(), &["build", "fail.bst"]);
     assert_eq!(out.status.code(), Some(255), "{}", text(&out));
@@ -309,7 +272,7 @@ fn interrupt_caches_nothing_half_built() {
     if can_build().is_none() {
         return;
     }
-    let cache = Cache::new();
+    let cache = Cache::new(false);
     let project = project_with(&[("slow.bst", SLOW)]);
     let child = Command::new(bst_rs())
         .args(["--no-interactive", "-c"])
@@ -372,7 +335,7 @@ fn artifacts_cross_read_with_real_buildstream() {
     let expected = "#!/bin/sh\necho \"Hello from bst-rs\"\n";
 
     // bst-rs builds, bst checks out.
-    let cache = Cache::new();
+    let cache = Cache::new(false);
     let out = cache.bst_rs(&project, &["build", "hello.bst"]);
     assert!(out.status.success(), "{}", text(&out));
     let co = cache.dir.path().join("by-bst");
@@ -393,7 +356,7 @@ fn artifacts_cross_read_with_real_buildstream() {
     );
 
     // bst builds, bst-rs checks out and finds everything cached.
-    let cache = Cache::new();
+    let cache = Cache::new(false);
     let out = run_bst(&cache, &["build", "hello.bst"]);
     assert!(out.status.success(), "{}", text(&out));
     let co = cache.dir.path().join("by-bst-rs");
@@ -447,7 +410,7 @@ fn fetched_tar_sources_are_staged_and_built() {
     if can_build().is_none() {
         return;
     }
-    let cache = Cache::new();
+    let cache = Cache::new(false);
     // A tarball with a top directory (stripped by the default base-dir `*`).
     let work = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(work.path().join("pkg-1.0")).unwrap();
@@ -509,7 +472,7 @@ fn show_states_follow_the_cache() {
     if can_build().is_none() {
         return;
     }
-    let cache = Cache::new();
+    let cache = Cache::new(false);
     let project = project_with(&[("fail.bst", FAILING)]);
     let show = |args: &[&str]| {
         let mut a = vec!["show", "--format", "%{name} %{state}"];
@@ -575,7 +538,7 @@ fn show_states_match_real_buildstream() {
         eprintln!("SKIPPED: real BuildStream not installed (set BST=/path/to/bst)");
         return;
     };
-    let cache = Cache::new();
+    let cache = Cache::new(false);
     let project = project_with(&[("fail.bst", FAILING)]);
     let compare = |args: &[&str]| {
         let rs = cache.bst_rs(project.path(), args);
@@ -627,7 +590,7 @@ fn non_strict_build_reuses_weak_artifacts() {
     if can_build().is_none() {
         return;
     }
-    let cache = Cache::new();
+    let cache = Cache::new(false);
     let lib1 = LIB.replace("VERSION", "one");
     let project = project_with(&[("lib.bst", &lib1), ("app.bst", APP)]);
     let out = cache.bst_rs(project.path(), &["build", "app.bst"]);

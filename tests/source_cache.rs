@@ -10,7 +10,7 @@
 mod common;
 
 use bst_rs::sourcecache::{decode_ref, encode_ref, SourceCache};
-use common::{can_build, real_bst, repo, text};
+use common::{can_build, real_bst, repo, text, Cache};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
@@ -132,67 +132,34 @@ fn ref_names_and_contents_are_buildstreams() {
 }
 
 fn bst_rs() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_bst-rs"))
+    common::bst_rs_bin()
 }
 
-/// A scratch cache directory with a user configuration pointing at it.
-struct Cache {
-    dir: tempfile::TempDir,
-}
-
-impl Cache {
-    fn new() -> Cache {
-        let dir = tempfile::tempdir().expect("tempdir");
-        std::fs::write(
-            dir.path().join("user.conf"),
-            format!(
-                "cachedir: {}\nsourcedir: {}\nlogdir: {}\n",
-                dir.path().join("cache").display(),
-                dir.path().join("sources").display(),
-                dir.path().join("logs").display()
-            ),
-        )
-        .expect("write user.conf");
-        Cache { dir }
-    }
-
-    fn run(&self, program: &Path, project: &Path, args: &[&str]) -> Output {
-        Command::new(program)
-            .arg("--no-interactive")
-            .arg("-c")
-            .arg(self.dir.path().join("user.conf"))
-            .arg("-C")
-            .arg(project)
-            .args(args)
-            .output()
-            .expect("run")
-    }
-
-    /// Every ref under `elementsources/` and `source_protos/`, as the recording lists them.
-    fn refs(&self) -> Vec<(String, Vec<u8>)> {
-        let root = self.dir.path().join("cache");
-        let mut out = Vec::new();
-        for top in ["elementsources", "source_protos"] {
-            let mut stack = vec![root.join(top)];
-            while let Some(d) = stack.pop() {
-                for e in std::fs::read_dir(&d).into_iter().flatten() {
-                    let p = e.unwrap().path();
-                    if p.is_dir() {
-                        stack.push(p);
-                    } else {
-                        let rel = p
-                            .strip_prefix(&root)
-                            .unwrap()
-                            .to_string_lossy()
-                            .into_owned();
-                        out.push((rel, std::fs::read(&p).unwrap()));
-                    }
+/// Every ref of `cache` under `elementsources/` and `source_protos/`, as the recording lists
+/// them.
+fn refs(cache: &Cache) -> Vec<(String, Vec<u8>)> {
+    let root = cache.dir.path().join("cache");
+    let mut out = Vec::new();
+    for top in ["elementsources", "source_protos"] {
+        let mut stack = vec![root.join(top)];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).into_iter().flatten() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else {
+                    let rel = p
+                        .strip_prefix(&root)
+                        .unwrap()
+                        .to_string_lossy()
+                        .into_owned();
+                    out.push((rel, std::fs::read(&p).unwrap()));
                 }
             }
         }
-        out.sort();
-        out
     }
+    out.sort();
+    out
 }
 
 /// bst-rs's `source fetch` writes the refs bst writes, byte for byte (so the same trees).
@@ -203,10 +170,10 @@ fn fetch_writes_the_refs_buildstream_writes() {
     }
     let project = fetch_project();
     for element in ELEMENTS {
-        let cache = Cache::new();
+        let cache = Cache::new(true);
         let out = cache.run(&bst_rs(), project.path(), &["source", "fetch", element]);
         assert!(out.status.success(), "{element}: {}", text(&out));
-        assert_eq!(cache.refs(), recorded(element), "{element}");
+        assert_eq!(refs(&cache), recorded(element), "{element}");
         // Fetched again: the element's sources are cached, nothing to do.
         let out = cache.run(&bst_rs(), project.path(), &["source", "fetch", element]);
         assert!(out.status.success(), "{element}: {}", text(&out));
@@ -270,7 +237,7 @@ fn source_caches_cross_read_with_real_buildstream() {
     };
     let ours = bst_rs();
     for (fetcher, reader) in [(&ours, &bst), (&bst, &ours)] {
-        let cache = Cache::new();
+        let cache = Cache::new(true);
         let upstream = tempfile::tempdir().unwrap();
         let (project, tarball) = tar_project(upstream.path());
         let p = project.path();

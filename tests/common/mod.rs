@@ -5,11 +5,64 @@
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};
-use std::process::Output;
+use std::process::{Command, Output};
 
 /// The repository root.
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// The bst-rs binary under test.
+pub fn bst_rs_bin() -> PathBuf {
+    PathBuf::from(env!("CARGO_BIN_EXE_bst-rs"))
+}
+
+/// A scratch cache directory with a user configuration pointing `cachedir` and `sourcedir`
+/// (and `logdir`, if asked) into it.
+pub struct Cache {
+    /// The scratch directory.
+    pub dir: tempfile::TempDir,
+}
+
+impl Cache {
+    /// A fresh one; logs go to `<dir>/logs` if `logdir`, else BuildStream's default
+    /// (`<cachedir>/logs`).
+    pub fn new(logdir: bool) -> Cache {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut conf = format!(
+            "cachedir: {}\nsourcedir: {}\n",
+            dir.path().join("cache").display(),
+            dir.path().join("sources").display()
+        );
+        if logdir {
+            conf += &format!("logdir: {}\n", dir.path().join("logs").display());
+        }
+        std::fs::write(dir.path().join("user.conf"), conf).expect("write user.conf");
+        Cache { dir }
+    }
+
+    /// The user configuration file.
+    pub fn conf(&self) -> PathBuf {
+        self.dir.path().join("user.conf")
+    }
+
+    /// Runs `program` (bst-rs or bst) non-interactively with this configuration in `project`.
+    pub fn run(&self, program: &Path, project: &Path, args: &[&str]) -> Output {
+        Command::new(program)
+            .arg("--no-interactive")
+            .arg("-c")
+            .arg(self.conf())
+            .arg("-C")
+            .arg(project)
+            .args(args)
+            .output()
+            .expect("run")
+    }
+
+    /// Runs bst-rs (see [`Cache::run`]).
+    pub fn bst_rs(&self, project: &Path, args: &[&str]) -> Output {
+        self.run(&bst_rs_bin(), project, args)
+    }
 }
 
 /// None (after saying why) when the machine cannot build: no buildbox tools or no hello
