@@ -7,7 +7,6 @@ use crate::cas::Cas;
 use crate::graph::Pipeline;
 use crate::loader::ElementId;
 use crate::scheduler::{Activity, OnError, Options};
-use crate::sourcecache::SourceCache;
 use crate::yaml::LoadError;
 use anyhow::{anyhow, Context, Result};
 use std::path::Path;
@@ -226,11 +225,7 @@ async fn build_async(
     opts.heading = Some(heading(&pipeline, &opts));
     let builders = opts.builders;
     let targets = pipeline.targets.clone();
-    let cachedir = crate::project::user_config().cachedir();
-    let caches = crate::scheduler::Caches {
-        artifacts: ArtifactCache::new(&cachedir),
-        sources: SourceCache::new(&cachedir),
-    };
+    let caches = crate::scheduler::Caches::new(&crate::project::user_config().cachedir());
     let mut services = LazyCasd {
         session: s,
         runner_jobs: builders * crate::project::max_jobs(),
@@ -259,11 +254,7 @@ pub(super) fn fetch_session(
     if with_heading {
         opts.heading = Some(heading(pipeline, &opts));
     }
-    let cachedir = crate::project::user_config().cachedir();
-    let caches = crate::scheduler::Caches {
-        artifacts: ArtifactCache::new(&cachedir),
-        sources: SourceCache::new(&cachedir),
-    };
+    let caches = crate::scheduler::Caches::new(&crate::project::user_config().cachedir());
     let mut services = LazyCasd {
         session: s,
         runner_jobs: 1,

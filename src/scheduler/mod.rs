@@ -184,6 +184,16 @@ pub struct Caches {
     pub sources: crate::sourcecache::SourceCache,
 }
 
+impl Caches {
+    /// Both caches of the cache directory `cachedir`.
+    pub fn new(cachedir: &std::path::Path) -> Caches {
+        Caches {
+            artifacts: ArtifactCache::new(cachedir),
+            sources: crate::sourcecache::SourceCache::new(cachedir),
+        }
+    }
+}
+
 /// Errors that stop a session before it runs.
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
