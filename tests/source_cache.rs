@@ -75,7 +75,10 @@ fn ref_names_and_contents_are_buildstreams() {
             Vec::new(),
             &[element.to_owned()],
             &[],
-            Default::default(),
+            bst_rs::element::Keep {
+                source_cache_keys: true,
+                ..Default::default()
+            },
         )
         .unwrap_or_else(|e| panic!("{element}: {e}"));
         let el = &p.elements[&p.targets[0]];

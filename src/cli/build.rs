@@ -66,6 +66,7 @@ pub(super) fn load(
         details: true,
         source_info: false,
         key_tails: true,
+        source_cache_keys: true,
     };
     let (pipeline, _, activity) = super::load_reported(
         &project_dir,

@@ -439,6 +439,8 @@ fn show(
         // Strong keys in non-strict mode are computed from the key tails.
         key_tails: strict != Some(true)
             && (strict == Some(false) || crate::project::user_config().any_project_non_strict()),
+        // `fetch needed` looks in the source cache.
+        source_cache_keys: fmt.contains("%{state"),
     };
     let (pipeline, except, _) =
         load_reported(&project_dir, options, &targets, &except, keep, None)?;

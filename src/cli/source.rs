@@ -170,7 +170,10 @@ fn load(
         options,
         &targets,
         &except,
-        crate::element::Keep::default(),
+        crate::element::Keep {
+            source_cache_keys: true,
+            ..Default::default()
+        },
         session,
     )?;
     let targets = pipeline.targets.clone();

@@ -88,7 +88,8 @@ pub struct ElementSource {
     /// For `local` sources: the absolute path to stage.
     pub local_path: Option<PathBuf>,
     /// `Source._key` (the sha256 of its unique key), which names its tree in the source
-    /// cache (`source_protos/<kind>/<key>`); None without a ref.
+    /// cache (`source_protos/<kind>/<key>`); None without a ref or unless kept
+    /// ([`Keep::source_cache_keys`]).
     pub key: Option<String>,
     /// `<kind> source at <provenance>`, as BuildStream names the source in messages.
     pub display: String,
@@ -119,6 +120,9 @@ pub struct Keep {
     pub source_info: bool,
     /// The key tail ([`Element::key_tail`]), which non-strict strong keys need.
     pub key_tails: bool,
+    /// The source cache's keys ([`ElementSource::key`], [`Element::sources_key`]), which
+    /// fetching, building and sources' states need.
+    pub source_cache_keys: bool,
 }
 
 /// What an element was composed from; kept only when asked for (`show --format` tokens
@@ -157,7 +161,8 @@ pub struct Element {
     /// Sources.
     pub sources: Vec<ElementSource>,
     /// `ElementSources.get_cache_key()`, which names the staged sources in the source cache
-    /// (`elementsources/<key>`); None when a source has no ref.
+    /// (`elementsources/<key>`); None when a source has no ref or unless kept
+    /// ([`Keep::source_cache_keys`]).
     pub sources_key: Option<String>,
     /// Kind class attributes.
     pub traits: KindTraits,
@@ -730,15 +735,18 @@ fn build_element(
     let (mut sources, source_keys) =
         load_sources(ctx, id, &variables, keep.source_info, &mut warnings)?;
     let (sources_json, key_ranges) = crate::cachekey::sources_json(&sources, &source_keys);
-    for ((s, k), range) in sources.iter_mut().zip(&source_keys).zip(key_ranges) {
-        s.key = k
-            .as_ref()
-            .map(|_| crate::cachekey::sha256_hex(&sources_json.as_bytes()[range]));
+    let mut sources_key = None;
+    if keep.source_cache_keys {
+        for ((s, k), range) in sources.iter_mut().zip(&source_keys).zip(key_ranges) {
+            s.key = k
+                .as_ref()
+                .map(|_| crate::cachekey::sha256_hex(&sources_json.as_bytes()[range]));
+        }
+        sources_key = source_keys
+            .iter()
+            .all(Option::is_some)
+            .then(|| crate::cachekey::sha256_hex(sources_json.as_bytes()));
     }
-    let sources_key = source_keys
-        .iter()
-        .all(Option::is_some)
-        .then(|| crate::cachekey::sha256_hex(sources_json.as_bytes()));
 
     let deps = &el.deps;
     let traits = defaults.imp.traits();
