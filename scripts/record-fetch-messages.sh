@@ -3,7 +3,7 @@
 # of some elements of testprojects/fetch, as facts for tests/sources.rs.
 #
 # Usage:
-#     scripts/record-fetch-messages.sh [ELEMENT...]   (default: remote merged git tar-gz sha-mismatch)
+#     scripts/record-fetch-messages.sh [ELEMENT...]   (default: remote merged git tar-gz sha-mismatch patched)
 #
 # In a copy of testprojects/fetch whose aliases point to a local HTTP server (python3 -m
 # http.server over testprojects/fetch/files) and to git repositories made by
@@ -15,7 +15,8 @@
 # of the element's fetch job on stderr; `# log`, then the message lines of the job's log
 # file (detail lines and command output left out). Times are replaced by [time], the job's
 # log file name by <log>, the HTTP server by <http>, the git directory by <git> and the
-# private directory by <tmp>.
+# private directory by <tmp>, and the random part of a staging directory's name
+# (`staging-temp<random>`) as well.
 #
 # Environment:
 #     BST   the bst executable (default: bst on PATH): BuildStream 2.8.1 with
@@ -55,11 +56,11 @@ export XDG_CONFIG_HOME="$tmp/config" XDG_CACHE_HOME="$tmp/xdg-cache" XDG_DATA_HO
 if [ $# -gt 0 ]; then
     elements=("$@")
 else
-    elements=(remote.bst merged.bst git.bst tar-gz.bst sha-mismatch.bst)
+    elements=(remote.bst merged.bst git.bst tar-gz.bst sha-mismatch.bst patched.bst)
 fi
 
 normalize() {
-    sed -E "s/^\[[-0-9:]{8}\]/[time]/; s|[^ ]*-fetch\.[0-9-]+\.log$|<log>|; s|$tmp/git|<git>|g; s|$tmp|<tmp>|g; s|http://127.0.0.1:$port|<http>|g"
+    sed -E "s/^\[[-0-9:]{8}\]/[time]/; s|[^ ]*-fetch\.[0-9-]+\.log$|<log>|; s|$tmp/git|<git>|g; s/staging-temp[a-z0-9_]{8}/staging-temp<random>/g; s|$tmp|<tmp>|g; s|http://127.0.0.1:$port|<http>|g"
 }
 
 for el in "${elements[@]}"; do

@@ -174,7 +174,7 @@ impl SourceCache {
             }
             blocking(&mut || s.fetcher.fetch_with_retries(ctx, report))?;
             let d = self
-                .commit_source(cas, s, ctx, tmpdir)
+                .commit_source(cas, s, ctx, tmpdir, report)
                 .await
                 .map_err(|e| match e {
                     SourceCacheError::Source(e) => in_source(index)(e),
@@ -195,7 +195,7 @@ impl SourceCache {
                     let staged = tokio::task::block_in_place(|| {
                         crate::cas::export::to_directory(cas.store(), sub, scratch.path(), false)?;
                         s.fetcher
-                            .stage(ctx, scratch.path())
+                            .stage(ctx, scratch.path(), report)
                             .and_then(|()| stage::normalize(scratch.path()))
                             .map_err(in_source(index))
                     });
@@ -213,22 +213,26 @@ impl SourceCache {
         Ok(digest)
     }
 
-    /// `SourceCache.commit()`: stages one source alone, stores the tree, writes its ref.
+    /// `SourceCache.commit()`: stages one source alone (in `<tmpdir>/staging-temp<random>`,
+    /// as BuildStream names it, since plugins' staging activities name it), stores the tree,
+    /// writes its ref.
     async fn commit_source(
         &self,
         cas: &Cas,
         s: &ElementSource,
         ctx: &FetchContext,
         tmpdir: &Path,
+        report: &mut (dyn FetchReport + Send),
     ) -> Result<Digest> {
         let digest = match &s.local_path {
             Some(path) if path.is_dir() => cas.capture_tree(path).await?,
             Some(path) => local_file_tree(cas, path).await?,
             None => {
-                let scratch = scratch(tmpdir)?;
+                let scratch = TempDir::with_prefix(tmpdir, "staging-temp")
+                    .map_err(|e| SourceCacheError::Io(tmpdir.to_path_buf(), e))?;
                 tokio::task::block_in_place(|| {
                     s.fetcher
-                        .stage(ctx, scratch.path())
+                        .stage(ctx, scratch.path(), report)
                         .and_then(|()| stage::normalize(scratch.path()))
                 })
                 .map_err(SourceCacheError::Source)?;

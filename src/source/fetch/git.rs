@@ -580,7 +580,12 @@ impl Fetchable for GitFetcher {
         self.fetch_recursive(ctx, &git, &self.primary, report)
     }
 
-    fn stage(&self, ctx: &FetchContext, dir: &Path) -> Result<(), SourceError> {
+    fn stage(
+        &self,
+        ctx: &FetchContext,
+        dir: &Path,
+        report: &mut dyn FetchReport,
+    ) -> Result<(), SourceError> {
         let git = host_tool("git")?;
         let wrap = |e: SourceError| {
             if e.message.starts_with(&self.display) {
@@ -592,11 +597,16 @@ impl Fetchable for GitFetcher {
                 }
             }
         };
-        self.primary.stage(ctx, &git, dir).map_err(wrap)?;
-        for sub in self.all_submodules(ctx, &git)? {
-            sub.stage(ctx, &git, dir).map_err(wrap)?;
-        }
-        Ok(())
+        // The plugin stages the repository and its submodules in one activity, named by the
+        // URL as written.
+        let text = format!("Staging {}", self.primary.url);
+        activity(report, &text, |_| {
+            self.primary.stage(ctx, &git, dir).map_err(wrap)?;
+            for sub in self.all_submodules(ctx, &git)? {
+                sub.stage(ctx, &git, dir).map_err(wrap)?;
+            }
+            Ok(())
+        })
     }
 }
 
@@ -811,9 +821,15 @@ impl Fetchable for GitRepoFetcher {
         })
     }
 
-    fn stage(&self, ctx: &FetchContext, dir: &Path) -> Result<(), SourceError> {
+    fn stage(
+        &self,
+        ctx: &FetchContext,
+        dir: &Path,
+        report: &mut dyn FetchReport,
+    ) -> Result<(), SourceError> {
         let git = host_tool("git")?;
         let (tag, _, sha) = self.parts()?;
+        report.status(&format!("Checking out {sha}"));
         let mirror = self.mirror(ctx);
         let fail = |what: &str| SourceError::new(format!("{}: {what}", self.display));
         let rev = |args: &[&str]| -> Result<String, SourceError> {

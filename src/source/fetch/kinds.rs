@@ -106,7 +106,12 @@ impl Fetchable for Unsupported {
     ) -> std::result::Result<(), SourceError> {
         Err(self.error("fetching"))
     }
-    fn stage(&self, _: &FetchContext, _: &Path) -> std::result::Result<(), SourceError> {
+    fn stage(
+        &self,
+        _: &FetchContext,
+        _: &Path,
+        _: &mut dyn FetchReport,
+    ) -> std::result::Result<(), SourceError> {
         Err(self.error("staging"))
     }
 }
@@ -127,7 +132,12 @@ impl Fetchable for LocalFetcher {
     ) -> std::result::Result<(), SourceError> {
         Ok(())
     }
-    fn stage(&self, _: &FetchContext, dir: &Path) -> std::result::Result<(), SourceError> {
+    fn stage(
+        &self,
+        _: &FetchContext,
+        dir: &Path,
+        _: &mut dyn FetchReport,
+    ) -> std::result::Result<(), SourceError> {
         copy_into(&self.path, dir)
     }
 }
@@ -150,20 +160,28 @@ impl Fetchable for RemoteFetcher {
     ) -> std::result::Result<(), SourceError> {
         self.d.fetch(ctx, report)
     }
-    fn stage(&self, ctx: &FetchContext, dir: &Path) -> std::result::Result<(), SourceError> {
+    fn stage(
+        &self,
+        ctx: &FetchContext,
+        dir: &Path,
+        report: &mut dyn FetchReport,
+    ) -> std::result::Result<(), SourceError> {
         use std::os::unix::fs::PermissionsExt;
         let src = self.d.mirror_file(ctx).unwrap_or_default();
         let dest = dir.join(&self.filename);
-        let err = |e: std::io::Error| {
-            SourceError::new(format!(
-                "{}: Error staging {}: {e}",
-                self.d.display,
-                dest.display()
-            ))
-        };
-        std::fs::copy(&src, &dest).map_err(err)?;
-        let mode = if self.executable { 0o755 } else { 0o644 };
-        std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(mode)).map_err(err)
+        let text = format!("Staging remote file to {}", dest.display());
+        super::activity(report, &text, |_| {
+            let err = |e: std::io::Error| {
+                SourceError::new(format!(
+                    "{}: Error staging {}: {e}",
+                    self.d.display,
+                    dest.display()
+                ))
+            };
+            std::fs::copy(&src, &dest).map_err(err)?;
+            let mode = if self.executable { 0o755 } else { 0o644 };
+            std::fs::set_permissions(&dest, std::fs::Permissions::from_mode(mode)).map_err(err)
+        })
     }
 }
 
@@ -185,7 +203,12 @@ impl Fetchable for ArchiveFetcher {
     ) -> std::result::Result<(), SourceError> {
         self.d.fetch(ctx, report)
     }
-    fn stage(&self, ctx: &FetchContext, dir: &Path) -> std::result::Result<(), SourceError> {
+    fn stage(
+        &self,
+        ctx: &FetchContext,
+        dir: &Path,
+        _: &mut dyn FetchReport,
+    ) -> std::result::Result<(), SourceError> {
         let file = self.d.mirror_file(ctx).unwrap_or_default();
         let result = if self.zip {
             stage_zip(&file, &self.base_dir, dir)
@@ -230,32 +253,41 @@ impl Fetchable for PatchFetcher {
     fn requires_previous_sources(&self) -> bool {
         true
     }
-    fn stage(&self, _: &FetchContext, dir: &Path) -> std::result::Result<(), SourceError> {
-        if std::fs::read_dir(dir).map_or(true, |mut rd| rd.next().is_none()) {
-            return Err(SourceError::new(format!(
-                "Nothing to patch in directory '{}'",
-                dir.display()
-            )));
-        }
+    fn stage(
+        &self,
+        _: &FetchContext,
+        dir: &Path,
+        report: &mut dyn FetchReport,
+    ) -> std::result::Result<(), SourceError> {
+        // The plugin finds `patch` in its preflight, before any activity.
         let patch = host_tool("patch")?;
-        let out = run(std::process::Command::new(patch)
-            .arg(format!("-p{}", self.strip))
-            .arg("-i")
-            .arg(&self.full)
-            .arg("-d")
-            .arg(dir))?;
-        if out.code != 0 {
-            return Err(SourceError::new(format!(
-                "{}: Failed to apply patch {}",
-                self.display, self.path
-            ))
-            .with_detail(
-                format!("{}{}", out.stdout, out.stderr)
-                    .trim_end()
-                    .to_owned(),
-            ));
-        }
-        Ok(())
+        let text = format!("Applying local patch: {}", self.path);
+        super::activity(report, &text, |_| {
+            if std::fs::read_dir(dir).map_or(true, |mut rd| rd.next().is_none()) {
+                return Err(SourceError::new(format!(
+                    "Nothing to patch in directory '{}'",
+                    dir.display()
+                )));
+            }
+            let out = run(std::process::Command::new(patch)
+                .arg(format!("-p{}", self.strip))
+                .arg("-i")
+                .arg(&self.full)
+                .arg("-d")
+                .arg(dir))?;
+            if out.code != 0 {
+                return Err(SourceError::new(format!(
+                    "{}: Failed to apply patch {}",
+                    self.display, self.path
+                ))
+                .with_detail(
+                    format!("{}{}", out.stdout, out.stderr)
+                        .trim_end()
+                        .to_owned(),
+                ));
+            }
+            Ok(())
+        })
     }
 }
 
@@ -280,31 +312,40 @@ impl Fetchable for PatchQueueFetcher {
     fn requires_previous_sources(&self) -> bool {
         true
     }
-    fn stage(&self, _: &FetchContext, dir: &Path) -> std::result::Result<(), SourceError> {
+    fn stage(
+        &self,
+        _: &FetchContext,
+        dir: &Path,
+        report: &mut dyn FetchReport,
+    ) -> std::result::Result<(), SourceError> {
+        // The plugin finds `git` in its preflight, before any activity.
         let git = host_tool("git")?;
-        let mut patches: Vec<PathBuf> = std::fs::read_dir(&self.full)
-            .map_err(|e| SourceError::new(format!("{}: {e}", self.full.display())))?
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .collect();
-        patches.sort();
-        for p in patches {
-            let out = run(std::process::Command::new(&git)
-                .arg("-C")
-                .arg(dir)
-                .arg("--git-dir")
-                .arg(dir.join(".git"))
-                .arg("--work-tree")
-                .arg(dir)
-                .arg("apply")
-                .arg(&p))?;
-            if out.code != 0 {
-                return Err(SourceError::new(format!(
-                    "{}: Failed to apply patches from {}",
-                    self.display, self.path
-                ))
-                .with_detail(out.stderr.trim_end().to_owned()));
+        let text = format!("Applying patch queue: {}", self.path);
+        super::activity(report, &text, |_| {
+            let mut patches: Vec<PathBuf> = std::fs::read_dir(&self.full)
+                .map_err(|e| SourceError::new(format!("{}: {e}", self.full.display())))?
+                .filter_map(|e| e.ok().map(|e| e.path()))
+                .collect();
+            patches.sort();
+            for p in patches {
+                let out = run(std::process::Command::new(&git)
+                    .arg("-C")
+                    .arg(dir)
+                    .arg("--git-dir")
+                    .arg(dir.join(".git"))
+                    .arg("--work-tree")
+                    .arg(dir)
+                    .arg("apply")
+                    .arg(&p))?;
+                if out.code != 0 {
+                    return Err(SourceError::new(format!(
+                        "{}: Failed to apply patches from {}",
+                        self.display, self.path
+                    ))
+                    .with_detail(out.stderr.trim_end().to_owned()));
+                }
             }
-        }
-        Ok(())
+            Ok(())
+        })
     }
 }

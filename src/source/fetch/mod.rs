@@ -20,8 +20,11 @@
 //! ([`SourceFetcher::fetch_with_retries`]). While fetching, a fetcher reports what
 //! BuildStream's source plugins report to the job's log and the terminal through a
 //! [`FetchReport`]: the timed activities of each download or repository (`Fetching <url>`,
-//! `Fetching from <url>`), status messages and retries. Staging an element's sources in order, each in
-//! its `directory:`, with BuildStream's merge rules, is [`stage::stage_sources`].
+//! `Fetching from <url>`), status messages and retries, and what they report while staging
+//! (`Staging remote file to <path>`, `Staging <url>`, `Applying local patch: <path>`, ...),
+//! which a fetch job shows as it stores each source in the source cache. Staging an
+//! element's sources in order, each in its `directory:`, with BuildStream's merge rules, is
+//! [`stage::stage_sources`].
 
 pub mod archive;
 mod download;
@@ -148,8 +151,15 @@ pub trait Fetchable: Send + Sync {
     /// [`SourceFetcher::fetch_with_retries`]), reporting its activities to `report`.
     fn fetch(&self, ctx: &FetchContext, report: &mut dyn FetchReport) -> Result<(), SourceError>;
     /// Stages into `dir`: an empty directory, or for sources that work on the previous ones
-    /// ([`Fetchable::requires_previous_sources`]) the directory holding them.
-    fn stage(&self, ctx: &FetchContext, dir: &Path) -> Result<(), SourceError>;
+    /// ([`Fetchable::requires_previous_sources`]) the directory holding them, reporting the
+    /// activities BuildStream's plugin reports while staging (`Staging remote file to ...`,
+    /// `Staging <url>`, `Applying local patch: ...`) to `report`.
+    fn stage(
+        &self,
+        ctx: &FetchContext,
+        dir: &Path,
+        report: &mut dyn FetchReport,
+    ) -> Result<(), SourceError>;
     /// BuildStream's `BST_REQUIRES_PREVIOUS_SOURCES_STAGE` (e.g. `patch`).
     fn requires_previous_sources(&self) -> bool {
         false
@@ -184,6 +194,17 @@ pub trait FetchReport {
     fn status(&mut self, text: &str);
     /// Try number `attempt` failed with `error` and is retried.
     fn retry(&mut self, attempt: u32, error: &SourceError);
+}
+
+/// A [`FetchReport`] that drops everything: for staging outside a fetch job, where
+/// BuildStream stages from its source cache and no plugin reports anything.
+pub struct Quiet;
+
+impl FetchReport for Quiet {
+    fn start(&mut self, _: &str) {}
+    fn end(&mut self, _: bool) {}
+    fn status(&mut self, _: &str) {}
+    fn retry(&mut self, _: u32, _: &SourceError) {}
 }
 
 /// Runs `f` as the timed activity `text` of `report`: it ends in `FAILURE` if `f` fails.

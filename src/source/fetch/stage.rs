@@ -251,13 +251,13 @@ pub fn stage_sources<'a>(
             }
             std::fs::create_dir_all(&sub).map_err(|e| io_err("Cannot create", &sub, e))?;
             if fetcher.requires_previous_sources() {
-                fetcher.stage(ctx, &sub)?;
+                fetcher.stage(ctx, &sub, &mut super::Quiet)?;
                 normalize(&sub)
             } else {
                 let tmp = TempDir::new_in(&scratch_parent)
                     .or_else(|_| TempDir::new_in(&ctx.sourcedir.join("tmp")))
                     .map_err(|e| io_err("Cannot create a directory in", &scratch_parent, e))?;
-                fetcher.stage(ctx, tmp.path())?;
+                fetcher.stage(ctx, tmp.path(), &mut super::Quiet)?;
                 normalize(tmp.path())?;
                 import_tree(tmp.path(), &sub)
             }

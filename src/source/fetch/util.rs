@@ -45,6 +45,40 @@ impl TempDir {
         }
     }
 
+    /// Creates a fresh directory `<prefix><8 characters>` inside `parent` (created if
+    /// missing), named as Python's `tempfile.mkdtemp(prefix=...)` names them (8 characters of
+    /// `[a-z0-9_]`), for directories whose names BuildStream's messages show.
+    pub fn with_prefix(parent: &Path, prefix: &str) -> std::io::Result<TempDir> {
+        const CHARS: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789_";
+        static COUNTER: AtomicU64 = AtomicU64::new(0);
+        std::fs::create_dir_all(parent)?;
+        loop {
+            use std::hash::{BuildHasher, Hasher};
+            // A randomly keyed hash of the time, the process and a counter.
+            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+            h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
+            h.write_u32(std::process::id());
+            h.write_u128(
+                std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_nanos())
+                    .unwrap_or(0),
+            );
+            let mut bits = h.finish();
+            let mut name = String::from(prefix);
+            for _ in 0..8 {
+                name.push(CHARS[(bits % CHARS.len() as u64) as usize] as char);
+                bits /= CHARS.len() as u64;
+            }
+            let p = parent.join(name);
+            match std::fs::create_dir(&p) {
+                Ok(()) => return Ok(TempDir(p)),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
     /// The directory.
     pub fn path(&self) -> &Path {
         &self.0
