@@ -29,28 +29,9 @@ BST=${BST:-bst}
 out_dir="$repo/tests/expected/fetch-messages"
 mkdir -p "$out_dir"
 
-tmp=$(mktemp -d)
-server_pid=
-cleanup() {
-    [ -n "$server_pid" ] && kill "$server_pid" 2>/dev/null || true
-    rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-cp -r "$repo/testprojects/fetch" "$tmp/project"
-bash "$repo/scripts/make-fetch-git-repos.sh" "$tmp/git" >/dev/null
-
-port=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-python3 -m http.server --bind 127.0.0.1 --directory "$repo/testprojects/fetch/files" "$port" \
-    >/dev/null 2>&1 &
-server_pid=$!
-for _ in $(seq 50); do
-    python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$port/')" \
-        2>/dev/null && break
-    sleep 0.1
-done
-
-sed -i "s|@HTTP@|http://127.0.0.1:$port|; s|@GIT@|$tmp/git|" "$tmp/project/project.conf"
+# shellcheck source=lib/fetch-project.sh
+. "$repo/scripts/lib/fetch-project.sh"
+fetch_project "$repo"
 export XDG_CONFIG_HOME="$tmp/config" XDG_CACHE_HOME="$tmp/xdg-cache" XDG_DATA_HOME="$tmp/data"
 
 if [ $# -gt 0 ]; then
