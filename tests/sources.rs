@@ -198,6 +198,7 @@ impl Fixture {
             .env("XDG_CACHE_HOME", self.path("xdg-cache"))
             .env("GIT_CONFIG_NOSYSTEM", "1")
             .env("HOME", self.path("home"))
+            .env("PATH", path_with_buildbox())
             .output()
             .unwrap();
         (
@@ -862,4 +863,18 @@ fn find_log(dir: &Path) -> Option<PathBuf> {
         }
     }
     None
+}
+
+/// `PATH` with the directory of the buildbox tools first: fetching stores sources in casd's
+/// CAS, and the private XDG cache directory these tests give bst-rs hides the tools that
+/// `scripts/setup.sh` installed under the real one.
+fn path_with_buildbox() -> std::ffi::OsString {
+    let mut dirs: Vec<PathBuf> = bst_rs::cas::casd::find_tool(&["buildbox-casd"])
+        .and_then(|casd| casd.parent().map(Path::to_path_buf))
+        .into_iter()
+        .collect();
+    dirs.extend(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    ));
+    std::env::join_paths(dirs).expect("PATH entries without ':'")
 }
