@@ -163,16 +163,19 @@ impl SourceCache {
             let blocking = |f: &mut dyn FnMut() -> std::result::Result<(), SourceError>| {
                 tokio::task::block_in_place(f).map_err(in_source(index))
             };
-            if s.fetcher.requires_previous_sources() {
-                blocking(&mut || s.fetcher.fetch_with_retries(ctx, report))?;
+            // A source that works on the previous ones is never cached on its own.
+            let alone = !s.fetcher.requires_previous_sources();
+            if alone {
+                if let Some(d) = tokio::task::block_in_place(|| self.source(s))? {
+                    trees.push(Some(d));
+                    continue;
+                }
+            }
+            blocking(&mut || s.fetcher.fetch_with_retries(ctx, report))?;
+            if !alone {
                 trees.push(None);
                 continue;
             }
-            if let Some(d) = tokio::task::block_in_place(|| self.source(s))? {
-                trees.push(Some(d));
-                continue;
-            }
-            blocking(&mut || s.fetcher.fetch_with_retries(ctx, report))?;
             let d = self
                 .commit_source(cas, s, ctx, tmpdir, report)
                 .await
