@@ -289,68 +289,163 @@ struct Entries {
 
 /// The element's dependencies in BUILD scope, as `Element._dependencies(BUILD)`: each direct
 /// build dependency preceded by its runtime closure (post-order, one visited set: `mark`,
-/// cleared here). Returns how many of them the first build dependency's runtime closure is:
-/// that part is the same for every element whose first build dependency it is.
+/// cleared here). `ends[i]` is how many of them come from the first `i + 1` build
+/// dependencies: that part of the list is the same for every element whose build
+/// dependencies begin with the same `i + 1` elements.
 fn closure_of(
     els: &[OnceLock<Element>],
     e: &Element,
     mark: &mut fixedbitset::FixedBitSet,
     closure: &mut Vec<ElementId>,
-) -> usize {
+    ends: &mut Vec<usize>,
+) {
     mark.clear();
     mark.grow(els.len());
     closure.clear();
-    let mut first_len = 0;
+    ends.clear();
     let mut stack: Vec<(ElementId, usize)> = Vec::new();
-    for (i, &root) in e.build_deps.iter().enumerate() {
-        if mark.put(root) {
-            continue;
-        }
-        stack.push((root, 0));
-        while let Some((cur, next)) = stack.last_mut() {
-            let rdeps = &els[*cur].get().expect("dependency is built").runtime_deps;
-            if *next < rdeps.len() {
-                let d = rdeps[*next];
-                *next += 1;
-                if !mark.put(d) {
-                    stack.push((d, 0));
+    for &root in &e.build_deps {
+        if !mark.put(root) {
+            stack.push((root, 0));
+            while let Some((cur, next)) = stack.last_mut() {
+                let rdeps = &els[*cur].get().expect("dependency is built").runtime_deps;
+                if *next < rdeps.len() {
+                    let d = rdeps[*next];
+                    *next += 1;
+                    if !mark.put(d) {
+                        stack.push((d, 0));
+                    }
+                } else {
+                    closure.push(*cur);
+                    stack.pop();
                 }
-            } else {
-                closure.push(*cur);
-                stack.pop();
             }
         }
-        if i == 0 {
-            first_len = closure.len();
+        ends.push(closure.len());
+    }
+}
+
+/// Build-dependency lists that several elements begin alike, as a tree: node `(parent,
+/// dependency)` stands for a parent's list followed by one more build dependency (the root's
+/// parent is [`Prefixes::ROOT`]). Only lists that begin two or more elements' build
+/// dependencies are kept (a list's prefixes are shared at least as widely as the list).
+///
+/// Each node holds the hashers' states after `HEAD` and the entries of its list's closure
+/// (see [`closure_of`]), set by the first element to hash that far: every other element whose
+/// build dependencies begin with that list continues from there.
+struct Prefixes {
+    nodes: HashMap<(u32, u32), u32>,
+    /// With each entry as `["project","name"]`.
+    weak: Vec<OnceLock<sha2::Sha256>>,
+    /// With each entry as `["project","name","strict key"]`.
+    strict: Vec<OnceLock<sha2::Sha256>>,
+}
+
+impl Prefixes {
+    const ROOT: u32 = u32::MAX;
+
+    fn new<I: IntoIterator<Item = ElementId>>(
+        elements: &[ElementId],
+        build_deps: impl Fn(ElementId) -> I,
+    ) -> Self {
+        let mut all: HashMap<(u32, u32), (u32, u32)> = HashMap::default();
+        for &id in elements {
+            let mut parent = Self::ROOT;
+            for d in build_deps(id) {
+                let next = all.len() as u32;
+                let (node, count) = all.entry((parent, d as u32)).or_insert((next, 0));
+                *count += 1;
+                parent = *node;
+            }
+        }
+        // Renumber the shared nodes densely.
+        let mut shared: Vec<((u32, u32), u32)> = all
+            .iter()
+            .filter(|(_, (_, count))| *count > 1)
+            .map(|(&k, &(node, _))| (k, node))
+            .collect();
+        shared.sort_unstable_by_key(|(_, node)| *node);
+        let dense: HashMap<u32, u32> = shared
+            .iter()
+            .enumerate()
+            .map(|(i, (_, node))| (*node, i as u32))
+            .collect();
+        let nodes: HashMap<(u32, u32), u32> = shared
+            .iter()
+            .map(|&((parent, d), node)| {
+                let parent = if parent == Self::ROOT {
+                    Self::ROOT
+                } else {
+                    dense[&parent]
+                };
+                ((parent, d), dense[&node])
+            })
+            .collect();
+        let n = nodes.len();
+        Prefixes {
+            nodes,
+            weak: (0..n).map(|_| OnceLock::new()).collect(),
+            strict: (0..n).map(|_| OnceLock::new()).collect(),
         }
     }
-    first_len
+
+    /// The shared nodes along `build_deps`, from the first: `path[i]` stands for
+    /// `build_deps[..=i]`.
+    fn path(&self, build_deps: &[ElementId], path: &mut Vec<u32>) {
+        path.clear();
+        let mut parent = Self::ROOT;
+        for &d in build_deps {
+            match self.nodes.get(&(parent, d as u32)) {
+                Some(&node) => {
+                    path.push(node);
+                    parent = node;
+                }
+                None => break,
+            }
+        }
+    }
 }
 
-/// The hashers' states after `HEAD` and the dependency entries of one element's runtime
-/// closure (see [`closure_of`]): the keys of every element whose first build dependency it
-/// is continue from there instead of hashing that part again.
-struct Prefix {
-    /// How many closure entries it covers.
-    len: usize,
-    /// With each entry as `["project","name"]`.
-    weak: sha2::Sha256,
-    /// With each entry as `["project","name","strict key"]`.
-    strict: sha2::Sha256,
-}
-
-/// The hasher's state after `HEAD` and the entries of `list`.
-fn hash_entries<'a>(
-    list: &[ElementId],
-    entry: impl FnMut(ElementId) -> &'a [u8],
+/// Hashes `HEAD` and the entries of `closure`, `,`-separated, continuing from the deepest
+/// state in `states` along `path` whose list `shareable` allows (`ends` as from
+/// [`closure_of`]), and leaves the states this passes for the elements that come after.
+#[allow(clippy::too_many_arguments)]
+fn hash_closure<'a>(
+    closure: &[ElementId],
+    ends: &[usize],
+    path: &[u32],
+    states: &[OnceLock<sha2::Sha256>],
+    shareable: impl Fn(usize) -> bool,
+    mut entry: impl FnMut(ElementId) -> &'a [u8],
     bytes: &mut Vec<u8>,
-) -> sha2::Sha256 {
+) -> KeyHasher {
+    let usable = |i: usize| shareable(ends[i]);
+    let resumed = (0..path.len())
+        .rev()
+        .filter(|&i| usable(i))
+        .find_map(|i| states[path[i] as usize].get().map(|s| (i, s.clone())));
+    let (mut h, mut next, mut from) = match resumed {
+        Some((i, state)) => (KeyHasher::resume(state), i + 1, ends[i]),
+        None => {
+            let mut h = KeyHasher::new();
+            h.push(HEAD);
+            (h, 0, 0)
+        }
+    };
+    // Hash up to each shared list's end that has no state yet, and leave it there.
+    while next < path.len() && usable(next) {
+        let end = ends[next];
+        bytes.clear();
+        join_entries(&closure[..end], from, &mut entry, bytes);
+        h.push(bytes);
+        let _ = states[path[next] as usize].set(h.hasher.clone());
+        from = end;
+        next += 1;
+    }
     bytes.clear();
-    bytes.extend_from_slice(HEAD);
-    join_entries(list, 0, entry, bytes);
-    let mut h = KeyHasher::new();
+    join_entries(closure, from, entry, bytes);
     h.push(bytes);
-    h.hasher
+    h
 }
 
 /// Appends the entries `list[from..]` of a dependency list, `,`-separated.
@@ -426,17 +521,18 @@ pub struct KeyState {
     pending: Vec<AtomicUsize>,
     keys: Vec<OnceLock<Keys>>,
     entries: Vec<OnceLock<Entries>>,
-    /// By element, once it is some element's first build dependency.
-    prefixes: Vec<OnceLock<Prefix>>,
+    prefixes: Prefixes,
 }
 
 impl KeyState {
     /// Keys for the `elements` (ids below `n`) whose direct dependencies are `deps(id)`, each
-    /// once; they must all be among `elements`.
-    pub fn new<I: IntoIterator<Item = ElementId>>(
+    /// once; they must all be among `elements`. `build_deps(id)` are the build dependencies
+    /// among them, in the order of [`Element::build_deps`].
+    pub fn new<I: IntoIterator<Item = ElementId>, B: IntoIterator<Item = ElementId>>(
         n: usize,
         elements: &[ElementId],
         deps: impl Fn(ElementId) -> I,
+        build_deps: impl Fn(ElementId) -> B,
     ) -> Self {
         let pending: Vec<AtomicUsize> = (0..n).map(|_| AtomicUsize::new(0)).collect();
         // Dependents in one array: count them, then place them.
@@ -467,7 +563,7 @@ impl KeyState {
             pending,
             keys: (0..n).map(|_| OnceLock::new()).collect(),
             entries: (0..n).map(|_| OnceLock::new()).collect(),
-            prefixes: (0..n).map(|_| OnceLock::new()).collect(),
+            prefixes: Prefixes::new(elements, build_deps),
         }
     }
 
@@ -515,6 +611,8 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 struct Scratch {
     mark: fixedbitset::FixedBitSet,
     closure: Vec<ElementId>,
+    ends: Vec<usize>,
+    path: Vec<u32>,
     bytes: Vec<u8>,
 }
 
@@ -532,9 +630,11 @@ impl KeyState {
         let Scratch {
             mark,
             closure,
+            ends,
+            path,
             bytes,
         } = scratch;
-        let first_len = closure_of(els, e, mark, closure);
+        closure_of(els, e, mark, closure, ends);
         if closure
             .iter()
             .any(|&d| self.keys[d].get().is_none_or(|k| k.strict.is_none()))
@@ -542,39 +642,24 @@ impl KeyState {
             return (Keys::default(), Entries::default());
         }
         let entry = |d: ElementId| self.entries[d].get().expect("a keyed dependency");
-        let prefix = match e.build_deps.first() {
-            Some(&first) if first_len > 0 => Some(self.prefixes[first].get_or_init(|| {
-                let members = &closure[..first_len];
-                Prefix {
-                    len: first_len,
-                    weak: hash_entries(members, |d| &entry(d).plain, bytes),
-                    strict: hash_entries(members, |d| &entry(d).with_strict, bytes),
-                }
-            })),
-            _ => None,
-        };
+        self.prefixes.path(&e.build_deps, path);
         // A dependency is listed with its weak key in the weak key when the element
-        // rebuilds strictly or the dependency is one of its strict ones.
+        // rebuilds strictly or the dependency is one of its strict ones: the shared weak
+        // states (plain entries) serve only up to the first such dependency.
         let keyed = |d: ElementId| {
             e.traits.strict_rebuild || (!e.strict_deps.is_empty() && e.strict_deps.contains(&d))
         };
-        let resume = |prefix: Option<&sha2::Sha256>, bytes: &mut Vec<u8>| {
-            bytes.clear();
-            match prefix {
-                Some(p) => KeyHasher::resume(p.clone()),
-                None => {
-                    bytes.extend_from_slice(HEAD);
-                    KeyHasher::new()
-                }
-            }
-        };
+        let plain_until = closure
+            .iter()
+            .position(|&d| keyed(d))
+            .unwrap_or(closure.len());
 
-        let weak_prefix = prefix.filter(|p| !closure[..p.len].iter().any(|&d| keyed(d)));
-        let mut weak_h = resume(weak_prefix.map(|p| &p.weak), bytes);
-        let from = weak_prefix.map_or(0, |p| p.len);
-        join_entries(
+        let mut weak_h = hash_closure(
             closure,
-            from,
+            ends,
+            path,
+            &self.prefixes.weak,
+            |end| end <= plain_until,
             |d| {
                 if keyed(d) {
                     &entry(d).with_weak
@@ -584,15 +669,23 @@ impl KeyState {
             },
             bytes,
         );
+        bytes.clear();
         bytes.push(b']');
         bytes.extend_from_slice(key_tail.as_bytes());
         bytes.push(b'}');
         weak_h.push(bytes);
         let weak = weak_h.finish();
 
-        let mut strict_h = resume(prefix.map(|p| &p.strict), bytes);
-        let from = prefix.map_or(0, |p| p.len);
-        join_entries(closure, from, |d| &entry(d).with_strict, bytes);
+        let mut strict_h = hash_closure(
+            closure,
+            ends,
+            path,
+            &self.prefixes.strict,
+            |_| true,
+            |d| &entry(d).with_strict,
+            bytes,
+        );
+        bytes.clear();
         bytes.push(b']');
         bytes.extend_from_slice(key_tail.as_bytes());
         bytes.extend_from_slice(b",\"weak-cache-key\":\"");

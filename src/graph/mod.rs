@@ -7,7 +7,7 @@
 
 use crate::cachekey::{KeyState, Keys};
 use crate::element::{Element, Instantiator};
-use crate::loader::{ElementId, LoadContext};
+use crate::loader::{ElementId, LoadContext, DEP_BUILD};
 use crate::yaml::Result;
 use fixedbitset::FixedBitSet;
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
@@ -104,9 +104,18 @@ impl Pipeline {
         let all: Vec<ElementId> = targets.iter().chain(except.iter()).copied().collect();
         let plan = inst.prepare_all(&all);
         let ctx_ref = inst.context();
-        let keys = KeyState::new(ctx_ref.elements.len(), plan.order(), |id| {
-            ctx_ref.elements[id].deps.iter().map(|d| d.element)
-        });
+        let keys = KeyState::new(
+            ctx_ref.elements.len(),
+            plan.order(),
+            |id| ctx_ref.elements[id].deps.iter().map(|d| d.element),
+            |id| {
+                ctx_ref.elements[id]
+                    .deps
+                    .iter()
+                    .filter(|d| d.dep_type & DEP_BUILD != 0)
+                    .map(|d| d.element)
+            },
+        );
         inst.build_all(plan, |elements, id, tail| keys.built(elements, id, tail))?;
         let (elements, kinds) = inst.finish();
         Ok(Pipeline {
