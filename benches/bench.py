@@ -6,7 +6,7 @@ Usually run through benches/run.sh, which builds bst-rs first:
     benches/run.sh [--quick] [--runs N] [--only NAME,...] [--list]
 
 For every scenario, each tool gets one warm-up run and then N measured runs
-(default 3); the table shows the median wall time, the largest peak RSS of the
+(default 3; in the show scenarios, the two tools' runs alternate); the table shows the median wall time, the largest peak RSS of the
 measured runs, the ratio bst/bst-rs, and whether the two tools printed the same
 bytes. Python 3 standard library only.
 
@@ -466,11 +466,13 @@ def error_summary(err_path, code, timed_out, timeout):
     return "exit %d: %s" % (code, msg)
 
 
-def measure(tool, argv, sc, runs, warmup, timeout, log, env=None, check=None, before=None, r=None):
+def measure(tool, argv, sc, runs, warmup, timeout, log, env=None, check=None, before=None, r=None, of=None):
     """Run argv (warm-up, then `runs` measured runs); return a Result (or add to `r`).
 
     env: the environment (default: ours). check(err_path) -> None, or why the run does not
     count (a failure). before(i): called before run i (i = 0 for the warm-up if any), untimed.
+    of: the number of measured runs planned in all, for the log's labels, when `r` is filled
+    a few runs at a time (default: `runs`).
     """
     r = r if r is not None else Result()
     d = os.path.join(WORK, "out")
@@ -479,7 +481,7 @@ def measure(tool, argv, sc, runs, warmup, timeout, log, env=None, check=None, be
     total = runs + (1 if warmup else 0)
     for i in range(total):
         is_warmup = warmup and i == 0
-        label = "warm-up" if is_warmup else "run %d/%d" % (i + (0 if warmup else 1), runs)
+        label = "warm-up" if is_warmup else "run %d/%d" % (len(r.times) + 1, of or runs)
         out_path, err_path = base + ".out", base + ".err"
         if before is not None:
             before(i)
@@ -507,6 +509,27 @@ def measure(tool, argv, sc, runs, warmup, timeout, log, env=None, check=None, be
         r.rss_kb.append(rss)
         r.cpu.append(cpu)
     return r
+
+
+# Seconds of rest before each interleaved run: right after bst exits, a bst-rs run measured
+# 0.15-0.18 s against 0.12-0.13 s one second later (the host still busy with the previous
+# run's aftermath: bst writes its cache directory and frees 160 MB), so each run starts
+# after the same pause, whichever tool ran before.
+SETTLE = 1.0
+
+
+def interleaved(argv_bst, argv_rs, sc, runs, timeout, log):
+    """Warm both tools up, then alternate their measured runs (bst, bst-rs, bst, ...), so that
+    the host's speed drifting during the scenario slows both alike. A tool that fails stops
+    being run; the other goes on."""
+    rb = measure("bst", argv_bst, sc, 0, True, timeout, log)
+    rr = measure("bst-rs", argv_rs, sc, 0, True, timeout, log)
+    settle = lambda _i: time.sleep(SETTLE)
+    for _ in range(runs):
+        for tool, argv, r in (("bst", argv_bst, rb), ("bst-rs", argv_rs, rr)):
+            if r.error is None:
+                measure(tool, argv, sc, 1, False, timeout, log, before=settle, r=r, of=runs)
+    return rb, rr
 
 
 def compare(a, b, a_name, b_name, limit=5):
@@ -1066,15 +1089,18 @@ def main():
                 rows.append((sc, None, None, "skipped: %s absent" % sc.project))
                 continue
             runs = a.big_runs if sc.big else a.runs
-            rb = None
-            if bst is not None:
-                argv = [bst, "--no-interactive", "-c", cfg, "-C", sc.project] + sc.show_args()
-                rb = measure("bst", argv, sc, runs, not sc.big, a.timeout, log)
-            else:
+            argv_rs = [bst_rs, "-C", sc.project] + sc.show_args()
+            if bst is None:
                 rb = Result()
                 rb.skipped = "no bst"
-            argv = [bst_rs, "-C", sc.project] + sc.show_args()
-            rr = measure("bst-rs", argv, sc, runs, True, a.timeout, log)
+                rr = measure("bst-rs", argv_rs, sc, runs, True, a.timeout, log)
+            else:
+                argv_bst = [bst, "--no-interactive", "-c", cfg, "-C", sc.project] + sc.show_args()
+                if sc.big:
+                    rb = measure("bst", argv_bst, sc, runs, False, a.timeout, log)
+                    rr = measure("bst-rs", argv_rs, sc, runs, True, a.timeout, log)
+                else:
+                    rb, rr = interleaved(argv_bst, argv_rs, sc, runs, a.timeout, log)
 
             # Output check.
             status = []
