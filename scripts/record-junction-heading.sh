@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # record-junction-heading.sh - record the project part of the session heading real
 # BuildStream prints for testprojects/junctions (each loaded project with its junction path,
-# what loaded it, the projects declaring it a duplicate, options and plugins), as facts for
+# what loaded it, the projects declaring it a duplicate or internal, options and plugins), as facts for
 # tests/heading.rs.
 #
 # Usage:

@@ -1,6 +1,6 @@
 //! The session heading's project part on a project with junctions: what loaded each
 //! subproject (`Loaded by`) and which projects declare it a duplicate (`Declared duplicate
-//! by`), compared with what real BuildStream printed (tests/expected/heading, recorded by
+//! by`) or internal (`Declared internal by`), compared with what real BuildStream printed (tests/expected/heading, recorded by
 //! scripts/record-junction-heading.sh).
 
 use std::process::Command;
@@ -46,6 +46,12 @@ fn junction_projects_are_described_as_buildstream_describes_them() {
     assert!(
         expected.contains("    Declared duplicate by:\n        junctions (toplevel)\n"),
         "the recording has a duplicate declaration"
+    );
+    assert!(
+        expected.contains(
+            "    Declared internal by:\n        sub (sub-again.bst): app.bst [line 5 column 2]\n"
+        ),
+        "the recording has an internal declaration"
     );
     assert_eq!(projects, expected, "{}", text(&out));
 }
