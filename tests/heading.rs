@@ -55,3 +55,60 @@ fn junction_projects_are_described_as_buildstream_describes_them() {
     );
     assert_eq!(projects, expected, "{}", text(&out));
 }
+
+/// The heading's element list and the pipeline summary of a fetch session: the list and
+/// `Total` cover everything the targets depend on, `Session` only the selection, and a
+/// non-strict session shows no keys (it does not query artifacts), as real bst does
+/// (tests/expected/heading/fetch-pipeline.*.txt).
+#[test]
+fn fetch_sessions_list_and_count_as_buildstream_does() {
+    for (name, args) in [
+        ("strict-none", &["source", "fetch", "hello.bst"][..]),
+        (
+            "nonstrict-all",
+            &["--no-strict", "source", "fetch", "--deps", "all", "app.bst"][..],
+        ),
+    ] {
+        let tmp = tempfile::tempdir().unwrap();
+        let conf = tmp.path().join("bst.conf");
+        std::fs::write(
+            &conf,
+            format!(
+                "cachedir: {0}/cache\nsourcedir: {0}/sources\nlogdir: {0}/logs\n",
+                tmp.path().display()
+            ),
+        )
+        .unwrap();
+        let out = Command::new(env!("CARGO_BIN_EXE_bst-rs"))
+            .arg("--no-interactive")
+            .arg("-c")
+            .arg(&conf)
+            .arg("-C")
+            .arg(repo().join("testprojects/junctions"))
+            .args(args)
+            .env("XDG_CONFIG_HOME", tmp.path().join("config"))
+            .env("XDG_CACHE_HOME", tmp.path().join("xdg-cache"))
+            .env("PATH", common::path_with_buildbox())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let list = stderr
+            .lines()
+            .skip_while(|l| *l != "Pipeline")
+            .take_while(|l| !l.starts_with("====="));
+        let summary = stderr
+            .lines()
+            .skip_while(|l| *l != "Pipeline Summary")
+            .filter(|l| !l.is_empty());
+        let got: String = list
+            .chain(["=".repeat(79).as_str()])
+            .chain(summary)
+            .map(|l| format!("{l}\n"))
+            .collect();
+        let expected = std::fs::read_to_string(
+            repo().join(format!("tests/expected/heading/fetch-pipeline.{name}.txt")),
+        )
+        .unwrap();
+        assert_eq!(got, expected, "{name}: {}", text(&out));
+    }
+}

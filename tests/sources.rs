@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 
 mod common;
 
-use common::repo;
+use common::{path_with_buildbox, repo};
 
 // ---------------------------------------------------------------------------------------
 // A small HTTP/1.0 server over a directory.
@@ -578,8 +578,32 @@ fn temporary_failures_are_retried() {
     std::fs::write(&conf, text).unwrap();
     let (ok, _, err) = f.run(&["source", "fetch", "tar-bz2.bst"]);
     assert!(ok, "{err}");
-    assert!(err.contains("Try #1 failed, retrying"), "{err}");
-    assert!(err.contains("HTTP Error 503: Service Unavailable"), "{err}");
+    // As BuildStream's `Job` retries: the job ends with `Try #1 failed, retrying` (no
+    // reason) and the end of its log, then runs again from its start.
+    let lines: Vec<&str> = err.lines().collect();
+    let retry = lines
+        .iter()
+        .position(|l| l.contains("] FAILURE Try #1 failed, retrying"))
+        .unwrap_or_else(|| panic!("a retry line: {err}"));
+    assert!(
+        lines[retry].ends_with("FAILURE Try #1 failed, retrying"),
+        "{err}"
+    );
+    assert!(
+        lines[retry + 2].contains("Printing the last 20 lines from log file"),
+        "{err}"
+    );
+    let starts = lines
+        .iter()
+        .filter(|l| {
+            l.contains("fetch:tar-bz2.bst") && l.contains("] START   ") && l.ends_with(".log")
+        })
+        .count();
+    assert_eq!(starts, 2, "the job started twice: {err}");
+    assert!(
+        err.contains("Fetch Queue: processed 1, skipped 0, failed 0"),
+        "{err}"
+    );
 }
 
 #[test]
@@ -863,18 +887,4 @@ fn find_log(dir: &Path) -> Option<PathBuf> {
         }
     }
     None
-}
-
-/// `PATH` with the directory of the buildbox tools first: fetching stores sources in casd's
-/// CAS, and the private XDG cache directory these tests give bst-rs hides the tools that
-/// `scripts/setup.sh` installed under the real one.
-fn path_with_buildbox() -> std::ffi::OsString {
-    let mut dirs: Vec<PathBuf> = bst_rs::cas::casd::find_tool(&["buildbox-casd"])
-        .and_then(|casd| casd.parent().map(Path::to_path_buf))
-        .into_iter()
-        .collect();
-    dirs.extend(std::env::split_paths(
-        &std::env::var_os("PATH").unwrap_or_default(),
-    ));
-    std::env::join_paths(dirs).expect("PATH entries without ':'")
 }

@@ -249,7 +249,7 @@ enum JobResult {
     /// An activity of a running job, for the terminal.
     Message(ElementId, crate::assemble::JobMessage),
     /// A fetch job's end: the element's staged sources in the source cache.
-    Fetched(ElementId, Result<Digest, String>),
+    Fetched(ElementId, Result<Digest, FetchFailed>),
     Built(ElementId, Result<Digest, String>, PathBuf),
 }
 
@@ -319,6 +319,15 @@ pub async fn build<S: Services>(
             })
             .collect()
     };
+    // BuildStream's `total_elements`: everything the loaded targets depend on, whatever the
+    // selection; the heading lists them. A build session's are its plan.
+    let total: Vec<ElementId> = match opts.fetch_only {
+        true => p.dependencies(&p.targets, Scope::All),
+        false => plan.clone(),
+    };
+    // The keys a fetch session shows: without an artifact query, a non-strict session
+    // cannot know strong keys, and BuildStream shows `?` for them.
+    let unknown_key = "?".repeat(64);
     for &id in plan.iter().filter(|_| !opts.fetch_only) {
         if p.keys.get(&id).and_then(|k| k.strict.as_ref()).is_none() {
             return Err(SessionError::Plan(format!(
@@ -380,11 +389,15 @@ pub async fn build<S: Services>(
             }),
         };
         let mut text = format!("{heading}Pipeline\n");
-        for &id in &plan {
-            let key = states
-                .key(id)
-                .or_else(|| p.keys.get(&id).and_then(|k| k.strict.as_deref()))
-                .unwrap_or_default();
+        for &id in &total {
+            let key = match opts.fetch_only {
+                true if !opts.strict => Some(unknown_key.as_str()),
+                true => p.keys.get(&id).and_then(|k| k.strict.as_deref()),
+                false => states
+                    .key(id)
+                    .or_else(|| p.keys.get(&id).and_then(|k| k.strict.as_deref())),
+            }
+            .unwrap_or_default();
             // A fetch session does not look for artifacts: BuildStream can tell no more than
             // `waiting` then.
             let e = &p.elements[&id];
@@ -455,7 +468,7 @@ pub async fn build<S: Services>(
         .filter(|e| !opts.fetch_only && required.contains(e) && files.contains_key(e))
         .count();
     let mut summary = Summary {
-        total: plan.len(),
+        total: total.len(),
         session: session.len() + required_cached,
         ..Default::default()
     };
@@ -512,9 +525,10 @@ pub async fn build<S: Services>(
         sources,
         opts: opts.clone(),
         // A fetch session does not query artifacts: its jobs show the strict keys, as its
-        // heading does.
+        // heading does (in strict mode; else no key).
         keys: match opts.fetch_only {
             false => states.strong.clone(),
+            true if !opts.strict => HashMap::default(),
             true => plan
                 .iter()
                 .filter_map(|&id| Some((id, p.keys.get(&id)?.strict.clone()?)))
@@ -522,6 +536,8 @@ pub async fn build<S: Services>(
         },
     });
     let key_of = |id: ElementId| shared.keys.get(&id).cloned();
+    // What jobs show (and name their logs by) when the key is unknown.
+    let shown_key = |id: ElementId| key_of(id).unwrap_or_else(|| unknown_key.clone());
 
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<JobResult>();
     let mut running: HashMap<ElementId, tokio::task::JoinHandle<()>> = HashMap::default();
@@ -546,7 +562,7 @@ pub async fn build<S: Services>(
         while !stopping && building < opts.builders {
             let Some(r) = build_heap.pop() else { break };
             building += 1;
-            let key = key_of(r.id).unwrap_or_default();
+            let key = shown_key(r.id);
             let log = log_path(&shared, r.id, &key, Queue::Build);
             status.start(
                 r.id,
@@ -574,7 +590,7 @@ pub async fn build<S: Services>(
         while !stopping && fetching < opts.fetchers {
             let Some(r) = fetch_heap.pop() else { break };
             fetching += 1;
-            let key = key_of(r.id).unwrap_or_default();
+            let key = shown_key(r.id);
             let log = log_path(&shared, r.id, &key, Queue::Fetch);
             status.start(
                 r.id,
@@ -583,17 +599,8 @@ pub async fn build<S: Services>(
                 &key,
                 &log,
             );
-            let tx = tx.clone();
-            let id = r.id;
-            let shared = shared.clone();
-            let echo = echo_to(&tx, id);
-            running.insert(
-                id,
-                tokio::spawn(async move {
-                    let res = fetch_job(&shared, id, &log, echo).await;
-                    let _ = tx.send(JobResult::Fetched(id, res));
-                }),
-            );
+            let job = spawn_fetch(shared.clone(), r.id, 1, log, tx.clone());
+            running.insert(r.id, job);
         }
         if running.is_empty() {
             break;
@@ -607,7 +614,7 @@ pub async fn build<S: Services>(
             true => &shown[..1],
             false => &shown[..],
         };
-        status.tick(&summary_line(shown, plan.len(), summary.session));
+        status.tick(&summary_line(shown, total.len(), summary.session));
         let msg = tokio::select! {
             m = rx.recv() => m,
             _ = ticker.tick() => {
@@ -634,10 +641,24 @@ pub async fn build<S: Services>(
         let Some(msg) = msg else { break };
         match msg {
             JobResult::Message(id, m) => status.job_message(id, &m),
+            JobResult::Fetched(id, Err(FetchFailed::Retry(try_no, text))) => {
+                // `Job`: the same job runs again at once (also when quitting after an error:
+                // only terminating stops it), in a log named for its new start.
+                status.finish(id, false, &text);
+                let key = shown_key(id);
+                let log = log_path(&shared, id, &key, Queue::Fetch);
+                let name = &p.elements[&id].full_name;
+                status.start(id, Queue::Fetch.action(), name, &key, &log);
+                let job = spawn_fetch(shared.clone(), id, try_no + 1, log, tx.clone());
+                running.insert(id, job);
+            }
             JobResult::Fetched(id, res) => {
                 running.remove(&id);
                 fetching -= 1;
                 let name = p.elements[&id].full_name.clone();
+                let res = res.map_err(|e| match e {
+                    FetchFailed::Failed(text) | FetchFailed::Retry(_, text) => text,
+                });
                 match res {
                     Ok(tree) => {
                         fetch_q.processed += 1;
@@ -694,17 +715,46 @@ pub async fn build<S: Services>(
     Ok(summary)
 }
 
+/// How a fetch job failed.
+enum FetchFailed {
+    /// Try number `.0` failed temporarily and is to run again; `.1` is its message.
+    Retry(u32, String),
+    /// For good, with this message.
+    Failed(String),
+}
+
+/// Runs try number `try_no` of element `id`'s fetch job, which reports its end to `tx`.
+fn spawn_fetch(
+    shared: Arc<Shared>,
+    id: ElementId,
+    try_no: u32,
+    log: PathBuf,
+    tx: tokio::sync::mpsc::UnboundedSender<JobResult>,
+) -> tokio::task::JoinHandle<()> {
+    let echo = echo_to(&tx, id);
+    tokio::spawn(async move {
+        let res = fetch_job(&shared, id, try_no, &log, echo).await;
+        let _ = tx.send(JobResult::Fetched(id, res));
+    })
+}
+
 /// BuildStream's fetch job: fetches what the element's sources miss and stores them, staged,
-/// in the source cache (see [`crate::sourcecache`]), logging retries; returns the tree.
+/// in the source cache (see [`crate::sourcecache`]); returns the tree. A temporary failure
+/// of try number `try_no` with tries left (`network-retries`) ends the job's log as
+/// BuildStream's does (`Try #N failed, retrying`), for the scheduler to run the job again.
 async fn fetch_job(
     s: &Shared,
     id: ElementId,
+    try_no: u32,
     logpath: &std::path::Path,
     echo: Echo,
-) -> Result<Digest, String> {
+) -> Result<Digest, FetchFailed> {
     let el = &s.pipeline.elements[&id];
-    let mut log = job_log(s, id, logpath, echo)?;
-    let (cas, _) = s.services.as_ref().ok_or("casd is not running")?;
+    let mut log = job_log(s, id, logpath, echo).map_err(FetchFailed::Failed)?;
+    let (cas, _) = s
+        .services
+        .as_ref()
+        .ok_or_else(|| FetchFailed::Failed("casd is not running".into()))?;
     let fetch = log.start_quiet("Fetch");
     let mut report = FetchLog {
         log: &mut log,
@@ -713,17 +763,27 @@ async fn fetch_job(
     let res = s
         .sources
         .fetch_and_cache(cas, el, &s.opts.fetch, &s.opts.tmpdir, &mut report)
-        .await
-        .map_err(|e| e.to_string());
+        .await;
     // Activities a failure left open end with it.
     while let Some(started) = report.open.pop() {
         report.log.end(started, false);
     }
-    match &res {
-        Ok(_) => log.end(fetch, true),
-        Err(e) => log.fail(fetch, e),
+    match res {
+        Ok(tree) => {
+            log.end(fetch, true);
+            Ok(tree)
+        }
+        Err(e) if e.is_temporary() && try_no <= s.opts.fetch.network_retries => {
+            let text = format!("Try #{try_no} failed, retrying");
+            log.fail(fetch, &text);
+            Err(FetchFailed::Retry(try_no, text))
+        }
+        Err(e) => {
+            let text = e.to_string();
+            log.fail(fetch, &text);
+            Err(FetchFailed::Failed(text))
+        }
     }
-    res
 }
 
 /// A fetch job's log as the sources' [`FetchReport`]: their activities and status messages
@@ -749,13 +809,6 @@ impl FetchReport for FetchLog<'_> {
     fn status(&mut self, text: &str) {
         self.log.status(text);
     }
-
-    fn retry(&mut self, attempt: u32, error: &crate::source::fetch::SourceError) {
-        self.log.failure(&format!(
-            "Try #{attempt} failed, retrying: {}",
-            error.message
-        ));
-    }
 }
 
 /// Opens the log of a job for element `id`, headed by the program and the time the job
@@ -767,7 +820,7 @@ fn job_log(
     echo: Echo,
 ) -> Result<Log, String> {
     let name = &s.pipeline.elements[&id].full_name;
-    let key = s.keys.get(&id).map(String::as_str).unwrap_or_default();
+    let key = s.keys.get(&id).map_or("????????", String::as_str);
     let mut log = Log::for_job(logpath, key, name, echo).map_err(|e| e.to_string())?;
     let now = crate::util::now_secs();
     log.line(&format!(

@@ -53,6 +53,13 @@ pub enum SourceCacheError {
     Source(SourceError),
 }
 
+impl SourceCacheError {
+    /// A source's temporary failure (network trouble): BuildStream runs the fetch job again.
+    pub fn is_temporary(&self) -> bool {
+        matches!(self, SourceCacheError::Source(e) if e.temporary)
+    }
+}
+
 /// Result of this layer.
 pub type Result<T> = std::result::Result<T, SourceCacheError>;
 
@@ -144,8 +151,8 @@ impl SourceCache {
 
     /// BuildStream's fetch job (`Element._fetch()`): fetches what is missing, stores each
     /// source and then the element's staged sources in CAS, and writes their refs; returns
-    /// the element's tree. The sources' activities and retries (temporary failures are
-    /// retried as `ctx` says) are reported to `report`. Blocking work runs in
+    /// the element's tree. The sources' activities are reported to `report`; a failure is
+    /// not retried here (see [`SourceCacheError::is_temporary`]). Blocking work runs in
     /// `block_in_place`, so this needs tokio's multi-threaded runtime.
     pub async fn fetch_and_cache(
         &self,
@@ -171,7 +178,7 @@ impl SourceCache {
                     continue;
                 }
             }
-            blocking(&mut || s.fetcher.fetch_with_retries(ctx, report))?;
+            blocking(&mut || s.fetcher.fetch_unless_cached(ctx, report))?;
             if !alone {
                 trees.push(None);
                 continue;

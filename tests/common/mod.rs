@@ -169,3 +169,17 @@ pub fn listing_with(root: &Path, git_line: &dyn Fn(&str, &Path) -> String) -> Ve
     });
     out.into_iter().map(|(_, l)| l).collect()
 }
+
+/// `PATH` with the directory of the buildbox tools first: fetching stores sources in casd's
+/// CAS, and the private XDG cache directory tests give bst-rs hides the tools that
+/// `scripts/setup.sh` installed under the real one.
+pub fn path_with_buildbox() -> std::ffi::OsString {
+    let mut dirs: Vec<PathBuf> = bst_rs::cas::casd::find_tool(&["buildbox-casd"])
+        .and_then(|casd| casd.parent().map(Path::to_path_buf))
+        .into_iter()
+        .collect();
+    dirs.extend(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    ));
+    std::env::join_paths(dirs).expect("PATH entries without ':'")
+}

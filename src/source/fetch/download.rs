@@ -165,8 +165,26 @@ fn urlopen_error(e: &std::io::Error, path: Option<&str>) -> String {
             super::util::py_repr(p)
         ),
         (Some(n), None) => format!("<urlopen error [Errno {n}] {text}>"),
-        (None, _) => format!("<urlopen error {text}>"),
+        (None, _) => match resolver_errno(&text) {
+            // Python's `socket.gaierror`: the resolver's own (negative) error number.
+            Some((n, reason)) => format!("<urlopen error [Errno {n}] {reason}>"),
+            None => format!("<urlopen error {text}>"),
+        },
     }
+}
+
+/// glibc's `getaddrinfo` error number for a failed host lookup as the Rust standard
+/// library words it (`failed to lookup address information: <gai_strerror>`).
+fn resolver_errno(text: &str) -> Option<(i32, &str)> {
+    const EAI: [(i32, &str); 5] = [
+        (-2, "Name or service not known"),
+        (-3, "Temporary failure in name resolution"),
+        (-4, "Non-recoverable failure in name resolution"),
+        (-5, "No address associated with hostname"),
+        (-8, "Servname not supported for ai_socktype"),
+    ];
+    let reason = text.strip_prefix("failed to lookup address information: ")?;
+    EAI.iter().find(|(_, r)| *r == reason).copied()
 }
 
 fn agent() -> &'static ureq::Agent {
@@ -229,6 +247,22 @@ fn http_get(url: &str, local: &Path) -> Result<(PathBuf, Option<String>), String
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn failed_host_lookups_read_as_python_words_them() {
+        let e = std::io::Error::other(
+            "failed to lookup address information: Name or service not known",
+        );
+        assert_eq!(
+            urlopen_error(&e, None),
+            "<urlopen error [Errno -2] Name or service not known>"
+        );
+        let e = std::io::Error::other("failed to lookup address information: something new");
+        assert_eq!(
+            urlopen_error(&e, None),
+            "<urlopen error failed to lookup address information: something new>"
+        );
+    }
 
     #[test]
     fn decode() {

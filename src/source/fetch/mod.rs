@@ -16,11 +16,11 @@
 //!
 //! `url` is the URL as written, alias included, so a mirror or alias change does not move
 //! the cache. Fetching tries each URI of the URL's alias in BuildStream's order (mirrors, then
-//! the alias) and a whole fetch is retried `network-retries` times on temporary failures
-//! ([`SourceFetcher::fetch_with_retries`]). While fetching, a fetcher reports what
-//! BuildStream's source plugins report to the job's log and the terminal through a
-//! [`FetchReport`]: the timed activities of each download or repository (`Fetching <url>`,
-//! `Fetching from <url>`), status messages and retries, and what they report while staging
+//! the alias); a failure says whether it is temporary (network trouble), and the scheduler
+//! then runs the whole fetch job again, `network-retries` times, as BuildStream does. While
+//! fetching, a fetcher reports what BuildStream's source plugins report to the job's log and
+//! the terminal through a [`FetchReport`]: the timed activities of each download or
+//! repository (`Fetching <url>`, `Fetching from <url>`), status messages, and what they report while staging
 //! (`Staging remote file to <path>`, `Staging <url>`, `Applying local patch: <path>`, ...),
 //! which a fetch job shows as it stores each source in the source cache. Staging an
 //! element's sources in order, each in its `directory:`, with BuildStream's merge rules, is
@@ -102,7 +102,7 @@ impl std::error::Error for SourceError {}
 pub struct FetchContext {
     /// BuildStream's source directory (`sourcedir`).
     pub sourcedir: PathBuf,
-    /// How many times a temporarily failing fetch is retried.
+    /// How many times a temporarily failing fetch job is run again (by the scheduler).
     pub network_retries: u32,
     /// Which URIs of an alias are used.
     pub policy: SourceUriPolicy,
@@ -147,8 +147,8 @@ impl FetchContext {
 pub trait Fetchable: Send + Sync {
     /// Is everything needed to stage present locally? (`Source.is_cached()`)
     fn is_cached(&self, ctx: &FetchContext) -> bool;
-    /// Fetches into the source directory (one attempt over all mirrors; see
-    /// [`SourceFetcher::fetch_with_retries`]), reporting its activities to `report`.
+    /// Fetches into the source directory (one attempt over all mirrors; temporary failures
+    /// are retried by running the fetch job again), reporting its activities to `report`.
     fn fetch(&self, ctx: &FetchContext, report: &mut dyn FetchReport) -> Result<(), SourceError>;
     /// Stages into `dir`: an empty directory, or for sources that work on the previous ones
     /// ([`Fetchable::requires_previous_sources`]) the directory holding them, reporting the
@@ -192,8 +192,6 @@ pub trait FetchReport {
     fn end(&mut self, ok: bool);
     /// A `STATUS` message.
     fn status(&mut self, text: &str);
-    /// Try number `attempt` failed with `error` and is retried.
-    fn retry(&mut self, attempt: u32, error: &SourceError);
 }
 
 /// A [`FetchReport`] that drops everything: for staging outside a fetch job, where
@@ -204,7 +202,6 @@ impl FetchReport for Quiet {
     fn start(&mut self, _: &str) {}
     fn end(&mut self, _: bool) {}
     fn status(&mut self, _: &str) {}
-    fn retry(&mut self, _: u32, _: &SourceError) {}
 }
 
 /// Runs `f` as the timed activity `text` of `report`: it ends in `FAILURE` if `f` fails.
@@ -220,9 +217,8 @@ pub(crate) fn activity<T>(
 }
 
 impl SourceFetcher {
-    /// Fetches unless cached, retrying temporary failures `ctx.network_retries` times
-    /// (each retry reported to `report` first, "Try #N failed, retrying").
-    pub fn fetch_with_retries(
+    /// Fetches unless cached (one try: see [`FetchContext::network_retries`]).
+    pub fn fetch_unless_cached(
         &self,
         ctx: &FetchContext,
         report: &mut dyn FetchReport,
@@ -230,17 +226,7 @@ impl SourceFetcher {
         if self.is_cached(ctx) {
             return Ok(());
         }
-        let mut attempt = 0;
-        loop {
-            match self.fetch(ctx, report) {
-                Ok(()) => return Ok(()),
-                Err(e) if e.temporary && attempt < ctx.network_retries => {
-                    attempt += 1;
-                    report.retry(attempt, &e);
-                }
-                Err(e) => return Err(e),
-            }
-        }
+        self.fetch(ctx, report)
     }
 }
 
