@@ -684,3 +684,24 @@ fn non_strict_build_reuses_weak_artifacts() {
         );
     }
 }
+
+/// BuildStream runs a BuildElement's commands with a read-only root: writing anywhere but
+/// the build root, the install root, `/dev`, `/proc` and `/tmp` fails, as it does there.
+#[test]
+fn build_elements_run_with_a_read_only_root() {
+    if can_build().is_none() {
+        return;
+    }
+    let cache = Cache::new(false);
+    let write_usr =
+        "kind: manual\nbuild-depends:\n- base.bst\nconfig:\n  build-commands:\n  - touch /usr/probe\n";
+    let write_tmp = "kind: manual\nbuild-depends:\n- base.bst\nconfig:\n  build-commands:\n  - touch /tmp/probe\n  - mkdir -p %{install-root}/out && touch %{install-root}/out/probe\n";
+    let project = project_with(&[("write-usr.bst", write_usr), ("write-tmp.bst", write_tmp)]);
+    let out = cache.bst_rs(project.path(), &["build", "write-usr.bst"]);
+    assert_eq!(out.status.code(), Some(255), "{}", text(&out));
+    let out = cache.bst_rs(project.path(), &["artifact", "log", "write-usr.bst"]);
+    let log = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(log.contains("Read-only file system"), "{log}");
+    let out = cache.bst_rs(project.path(), &["build", "write-tmp.bst"]);
+    assert!(out.status.success(), "{}", text(&out));
+}

@@ -529,6 +529,25 @@ fn has_command(
     Ok(false)
 }
 
+/// Seals `root` read-only except at the absolute sandbox paths `writable`, as BuildStream's
+/// `root_read_only` runs are: the root carries the `SubtreeReadOnly` node property
+/// buildbox-run honours, and each writable directory (created when missing) carries it
+/// set to false.
+async fn seal_read_only(cas: &Cas, mut root: Dir, writable: &[&str]) -> Result<Digest> {
+    let mut props = BTreeMap::new();
+    props.insert(String::new(), true);
+    for dir in writable {
+        let rel = dir.trim_matches('/').to_owned();
+        root.open_dir(cas, &rel)?.entries(cas)?;
+        props.insert(rel, false);
+    }
+    root.entries(cas)?;
+    let mut blobs = Vec::new();
+    let digest = root.seal_with(&props, "", &mut blobs);
+    cas.put_blobs(blobs).await?;
+    Ok(digest)
+}
+
 /// Runs an element's command batch over `root` (in `assemble()`, where BuildStream caches a
 /// sandbox error as a failed build) and collects `install_root` as the element's files: how
 /// BuildElements and script elements end. A command that exits non-zero, or one the staged
@@ -744,7 +763,14 @@ async fn build_in(
             });
         }
     }
-    let root = seal(cas, root).await?;
+    // BuildStream runs BuildElement commands with a read-only root: only the build root,
+    // the install root, /dev, /proc and /tmp are writable.
+    let root = seal_read_only(
+        cas,
+        root,
+        &[&build_root, &install_root, "/dev", "/proc", "/tmp"],
+    )
+    .await?;
     if batch.is_empty() {
         // Nothing to run: the (empty) install root is the result.
         return Ok(Assembled::ok(
@@ -1059,23 +1085,12 @@ async fn script_in(
         };
         return Ok(Assembled::ok(seal(cas, collected).await?));
     }
-    let digest = if run.root_read_only {
+    let root = if run.root_read_only {
         // BuildStream marks the root read-only and the directories commands may write to
         // writable (the `SubtreeReadOnly` node property buildbox-run honours).
-        let mut props = BTreeMap::new();
-        props.insert(String::new(), true);
-        for dir in ["dev", "proc", "tmp", run.install_root.as_str()] {
-            let rel = dir.trim_matches('/').to_owned();
-            root.open_dir(cas, &rel)?.entries(cas)?;
-            props.insert(rel, false);
-        }
-        root.entries(cas)?;
-        let mut blobs = Vec::new();
-        let digest = root.seal_with(&props, "", &mut blobs);
-        cas.put_blobs(blobs).await?;
-        digest
+        seal_read_only(cas, root, &["/dev", "/proc", "/tmp", &run.install_root]).await?
     } else {
         seal(cas, root).await?
     };
-    run_commands(env, d, digest, batch, &run.install_root, socket, log).await
+    run_commands(env, d, root, batch, &run.install_root, socket, log).await
 }
