@@ -151,13 +151,28 @@ fn invalid(msg: String) -> LoadError {
     LoadError::new(LoadErrorReason::InvalidData, msg)
 }
 
+/// No empty, `.` or `..` component: [`normpath`] would return the path as it is. (One pass
+/// over the bytes: names are short, and this runs for every dependency.)
+fn is_normal(path: &[u8]) -> bool {
+    let mut start = 0;
+    for i in 0..=path.len() {
+        if i == path.len() || path[i] == b'/' {
+            if matches!(&path[start..i], b"" | b"." | b"..") {
+                return false;
+            }
+            start = i + 1;
+        }
+    }
+    true
+}
+
 /// Python's `os.path.normpath` for relative element names; borrowed when `path` is normal
 /// already, as most names are.
 pub fn normpath(path: &str) -> Cow<'_, str> {
     if path.is_empty() {
         return Cow::Borrowed(".");
     }
-    if path.split('/').all(|c| !matches!(c, "" | "." | "..")) {
+    if is_normal(path.as_bytes()) {
         return Cow::Borrowed(path);
     }
     let absolute = path.starts_with('/');
