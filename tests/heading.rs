@@ -1,16 +1,18 @@
 //! The session heading's project part on a project with junctions: what loaded each
 //! subproject (`Loaded by`) and which projects declare it a duplicate (`Declared duplicate
-//! by`) or internal (`Declared internal by`), compared with what real BuildStream printed (tests/expected/heading, recorded by
+//! by`) or internal (`Declared internal by`), and fetch sessions' element lists and summaries,
+//! compared with what real BuildStream printed (tests/expected/heading, recorded by
 //! scripts/record-junction-heading.sh).
 
-use std::process::Command;
+use std::process::{Command, Output};
 
 mod common;
 
 use common::{repo, text};
 
-#[test]
-fn junction_projects_are_described_as_buildstream_describes_them() {
+/// bst-rs with `args` in testprojects/junctions, with a private cache, source and log
+/// directory.
+fn run_in_junctions(args: &[&str]) -> Output {
     let tmp = tempfile::tempdir().unwrap();
     let conf = tmp.path().join("bst.conf");
     std::fs::write(
@@ -21,19 +23,25 @@ fn junction_projects_are_described_as_buildstream_describes_them() {
         ),
     )
     .unwrap();
-    // A fetch session prints the heading before its jobs run (one of them fails: the
-    // subproject's remote source points nowhere, as when bst recorded it).
-    let out = Command::new(env!("CARGO_BIN_EXE_bst-rs"))
+    Command::new(env!("CARGO_BIN_EXE_bst-rs"))
         .arg("--no-interactive")
         .arg("-c")
         .arg(&conf)
         .arg("-C")
         .arg(repo().join("testprojects/junctions"))
-        .args(["source", "fetch", "--deps", "all", "app.bst"])
+        .args(args)
         .env("XDG_CONFIG_HOME", tmp.path().join("config"))
         .env("XDG_CACHE_HOME", tmp.path().join("xdg-cache"))
+        .env("PATH", common::path_with_buildbox())
         .output()
-        .unwrap();
+        .unwrap()
+}
+
+#[test]
+fn junction_projects_are_described_as_buildstream_describes_them() {
+    // A fetch session prints the heading before its jobs run (one of them fails: the
+    // subproject's remote source points nowhere, as when bst recorded it).
+    let out = run_in_junctions(&["source", "fetch", "--deps", "all", "app.bst"]);
     let stderr = String::from_utf8_lossy(&out.stderr);
     let projects: String = stderr
         .lines()
@@ -69,28 +77,7 @@ fn fetch_sessions_list_and_count_as_buildstream_does() {
             &["--no-strict", "source", "fetch", "--deps", "all", "app.bst"][..],
         ),
     ] {
-        let tmp = tempfile::tempdir().unwrap();
-        let conf = tmp.path().join("bst.conf");
-        std::fs::write(
-            &conf,
-            format!(
-                "cachedir: {0}/cache\nsourcedir: {0}/sources\nlogdir: {0}/logs\n",
-                tmp.path().display()
-            ),
-        )
-        .unwrap();
-        let out = Command::new(env!("CARGO_BIN_EXE_bst-rs"))
-            .arg("--no-interactive")
-            .arg("-c")
-            .arg(&conf)
-            .arg("-C")
-            .arg(repo().join("testprojects/junctions"))
-            .args(args)
-            .env("XDG_CONFIG_HOME", tmp.path().join("config"))
-            .env("XDG_CACHE_HOME", tmp.path().join("xdg-cache"))
-            .env("PATH", common::path_with_buildbox())
-            .output()
-            .unwrap();
+        let out = run_in_junctions(args);
         let stderr = String::from_utf8_lossy(&out.stderr);
         let list = stderr
             .lines()
