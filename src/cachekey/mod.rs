@@ -334,6 +334,7 @@ fn closure_of(
 /// (see [`closure_of`]), set by the first element to hash that far: every other element whose
 /// build dependencies begin with that list continues from there.
 struct Prefixes {
+    /// `(parent node, build dependency)` to node.
     nodes: HashMap<(u32, u32), u32>,
     /// With each entry as `["project","name"]`.
     weak: Vec<OnceLock<sha2::Sha256>>,
