@@ -167,9 +167,6 @@ impl SourceCache {
         };
         let mut trees: Vec<Option<Digest>> = Vec::with_capacity(el.sources.len());
         for (index, s) in el.sources.iter().enumerate() {
-            let blocking = |f: &mut dyn FnMut() -> std::result::Result<(), SourceError>| {
-                tokio::task::block_in_place(f).map_err(in_source(index))
-            };
             // A source that works on the previous ones is never cached on its own.
             let alone = !s.fetcher.requires_previous_sources();
             if alone {
@@ -178,7 +175,8 @@ impl SourceCache {
                     continue;
                 }
             }
-            blocking(&mut || s.fetcher.fetch_unless_cached(ctx, report))?;
+            tokio::task::block_in_place(|| s.fetcher.fetch_unless_cached(ctx, report))
+                .map_err(in_source(index))?;
             if !alone {
                 trees.push(None);
                 continue;
