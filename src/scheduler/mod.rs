@@ -590,16 +590,7 @@ pub async fn build<S: Services>(
         while !stopping && fetching < opts.fetchers {
             let Some(r) = fetch_heap.pop() else { break };
             fetching += 1;
-            let key = shown_key(r.id);
-            let log = log_path(&shared, r.id, &key, Queue::Fetch);
-            status.start(
-                r.id,
-                Queue::Fetch.action(),
-                &p.elements[&r.id].full_name,
-                &key,
-                &log,
-            );
-            let job = spawn_fetch(shared.clone(), r.id, 1, log, tx.clone());
+            let job = start_fetch(&mut status, &shared, r.id, 1, &shown_key(r.id), &tx);
             running.insert(r.id, job);
         }
         if running.is_empty() {
@@ -645,11 +636,7 @@ pub async fn build<S: Services>(
                 // `Job`: the same job runs again at once (also when quitting after an error:
                 // only terminating stops it), in a log named for its new start.
                 status.finish(id, false, &text);
-                let key = shown_key(id);
-                let log = log_path(&shared, id, &key, Queue::Fetch);
-                let name = &p.elements[&id].full_name;
-                status.start(id, Queue::Fetch.action(), name, &key, &log);
-                let job = spawn_fetch(shared.clone(), id, try_no + 1, log, tx.clone());
+                let job = start_fetch(&mut status, &shared, id, try_no + 1, &shown_key(id), &tx);
                 running.insert(id, job);
             }
             JobResult::Fetched(id, res) => {
@@ -723,14 +710,20 @@ enum FetchFailed {
     Failed(String),
 }
 
-/// Runs try number `try_no` of element `id`'s fetch job, which reports its end to `tx`.
-fn spawn_fetch(
-    shared: Arc<Shared>,
+/// Starts try number `try_no` of element `id`'s fetch job, shown with `key`: names its log,
+/// announces it on `status`, and runs it; the job reports its end to `tx`.
+fn start_fetch(
+    status: &mut Status,
+    shared: &Arc<Shared>,
     id: ElementId,
     try_no: u32,
-    log: PathBuf,
-    tx: tokio::sync::mpsc::UnboundedSender<JobResult>,
+    key: &str,
+    tx: &tokio::sync::mpsc::UnboundedSender<JobResult>,
 ) -> tokio::task::JoinHandle<()> {
+    let log = log_path(shared, id, key, Queue::Fetch);
+    let name = &shared.pipeline.elements[&id].full_name;
+    status.start(id, Queue::Fetch.action(), name, key, &log);
+    let (shared, tx) = (shared.clone(), tx.clone());
     let echo = echo_to(&tx, id);
     tokio::spawn(async move {
         let res = fetch_job(&shared, id, try_no, &log, echo).await;
