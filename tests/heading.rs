@@ -4,34 +4,22 @@
 //! compared with what real BuildStream printed (tests/expected/heading, recorded by
 //! scripts/record-junction-heading.sh).
 
-use std::process::{Command, Output};
+use std::process::Output;
 
 mod common;
 
-use common::{repo, text};
+use common::{bst_rs_bin, repo, text, Cache};
 
 /// bst-rs with `args` in testprojects/junctions, with a private cache, source and log
 /// directory.
 fn run_in_junctions(args: &[&str]) -> Output {
-    let tmp = tempfile::tempdir().unwrap();
-    let conf = tmp.path().join("bst.conf");
-    std::fs::write(
-        &conf,
-        format!(
-            "cachedir: {0}/cache\nsourcedir: {0}/sources\nlogdir: {0}/logs\n",
-            tmp.path().display()
-        ),
-    )
-    .unwrap();
-    Command::new(env!("CARGO_BIN_EXE_bst-rs"))
-        .arg("--no-interactive")
-        .arg("-c")
-        .arg(&conf)
-        .arg("-C")
-        .arg(repo().join("testprojects/junctions"))
+    let cache = Cache::new(true);
+    let xdg = cache.dir.path();
+    cache
+        .command(&bst_rs_bin(), &repo().join("testprojects/junctions"))
         .args(args)
-        .env("XDG_CONFIG_HOME", tmp.path().join("config"))
-        .env("XDG_CACHE_HOME", tmp.path().join("xdg-cache"))
+        .env("XDG_CONFIG_HOME", xdg.join("config"))
+        .env("XDG_CACHE_HOME", xdg.join("xdg-cache"))
         .env("PATH", common::path_with_buildbox())
         .output()
         .unwrap()

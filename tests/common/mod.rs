@@ -46,14 +46,20 @@ impl Cache {
         self.dir.path().join("user.conf")
     }
 
-    /// Runs `program` (bst-rs or bst) non-interactively with this configuration in `project`.
-    pub fn run(&self, program: &Path, project: &Path, args: &[&str]) -> Output {
-        Command::new(program)
-            .arg("--no-interactive")
+    /// `program` (bst-rs or bst), non-interactive, with this configuration, in `project`.
+    pub fn command(&self, program: &Path, project: &Path) -> Command {
+        let mut cmd = Command::new(program);
+        cmd.arg("--no-interactive")
             .arg("-c")
             .arg(self.conf())
             .arg("-C")
-            .arg(project)
+            .arg(project);
+        cmd
+    }
+
+    /// Runs [`Cache::command`] with `args`.
+    pub fn run(&self, program: &Path, project: &Path, args: &[&str]) -> Output {
+        self.command(program, project)
             .args(args)
             .output()
             .expect("run")
