@@ -262,7 +262,39 @@ pub struct Instantiator<'a> {
     keep: Keep,
     defaults: HashMap<(ProjectId, String), std::sync::Arc<KindDefaults>>,
     /// Instantiated elements by load element id.
-    pub elements: HashMap<ElementId, Element>,
+    pub elements: ElementMap,
+}
+
+/// Instantiated elements by load element id: a dense table, since ids are indices into the
+/// load context's arena (a hash map of these large values cost a measurable share of
+/// loading a big project in rehashing moves).
+#[derive(Default)]
+pub struct ElementMap(Vec<Option<Element>>);
+
+impl ElementMap {
+    /// The element instantiated for `id`, if any.
+    pub fn get(&self, id: &ElementId) -> Option<&Element> {
+        self.0.get(*id).and_then(Option::as_ref)
+    }
+
+    /// Whether `id` has been instantiated.
+    pub fn contains_key(&self, id: &ElementId) -> bool {
+        self.get(id).is_some()
+    }
+
+    /// Every instantiated element, by id.
+    pub fn values(&self) -> impl Iterator<Item = &Element> {
+        self.0.iter().flatten()
+    }
+}
+
+impl std::ops::Index<&ElementId> for ElementMap {
+    type Output = Element;
+
+    fn index(&self, id: &ElementId) -> &Element {
+        self.get(id)
+            .unwrap_or_else(|| panic!("element {id} was never instantiated"))
+    }
 }
 
 fn plugin_error(msg: String) -> LoadError {
@@ -284,7 +316,7 @@ impl<'a> Instantiator<'a> {
             ctx,
             keep,
             defaults: HashMap::default(),
-            elements: HashMap::default(),
+            elements: ElementMap::default(),
         }
     }
 
@@ -503,9 +535,11 @@ impl<'a> Instantiator<'a> {
         if let Some(e) = order.iter().find_map(|id| errors.remove(id)) {
             return Err(e);
         }
-        for (id, element) in built.into_iter().enumerate() {
+        let table = &mut self.elements.0;
+        table.resize_with(table.len().max(built.len()), || None);
+        for (slot, element) in table.iter_mut().zip(built) {
             if let Some(element) = element.into_inner() {
-                self.elements.insert(id, element);
+                *slot = Some(element);
             }
         }
         Ok(())
@@ -513,7 +547,7 @@ impl<'a> Instantiator<'a> {
 
     /// The built elements, and the kinds' defaults they were built from (for the caller to
     /// drop when it is done with the elements: freeing them is not free).
-    pub fn finish(self) -> (HashMap<ElementId, Element>, KindTable) {
+    pub fn finish(self) -> (ElementMap, KindTable) {
         (self.elements, KindTable(self.defaults))
     }
 

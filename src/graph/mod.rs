@@ -6,7 +6,7 @@
 //! invocation.
 
 use crate::cachekey::{KeyState, Keys};
-use crate::element::{Element, Instantiator};
+use crate::element::{ElementMap, Instantiator};
 use crate::loader::{ElementId, LoadContext, DEP_BUILD};
 use crate::yaml::Result;
 use fixedbitset::FixedBitSet;
@@ -31,7 +31,7 @@ pub struct Pipeline {
     /// The load context (projects, load elements).
     pub ctx: LoadContext,
     /// Instantiated elements.
-    pub elements: HashMap<ElementId, Element>,
+    pub elements: ElementMap,
     /// Cache keys.
     pub keys: HashMap<ElementId, Keys>,
     /// The targets, in command line order.
