@@ -736,7 +736,9 @@ def recc_counts(logdir, project_name, elements, since):
     """(hits, misses, unreachable) of recc in the build logs of each element written since
     `since` (a time.time(); elements not built then are skipped);
     unreachable counts compiles whose action-cache query failed (recc then reports a miss).
-    Compiles whose stderr goes elsewhere (configure's tests write to config.log) are not seen."""
+    Where recc logs to stderr (c-chain), compiles whose stderr goes elsewhere (configure's
+    tests write to config.log) are not seen; c-upstream has recc log to files and copies
+    their hit and miss lines into the log, so it sees every compile."""
     hits = misses = unreachable = 0
     for e in elements:
         d = os.path.join(logdir, project_name, e)
