@@ -402,7 +402,8 @@ impl<'t> FastParser<'t> {
                 Some(n) if self.lines[n].indent == indent && self.lines[n].is_dash_at(indent) => {
                     self.sequence(indent, true)
                 }
-                _ => Some(self.scalar("", l, colon)),
+                // An empty value: BuildStream places it just after the colon.
+                _ => Some(self.scalar("", l, colon + 1)),
             };
         }
         self.inline_value(l, at, indent)

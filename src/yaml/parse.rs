@@ -194,6 +194,9 @@ pub fn parse_str_reference(text: &str, file: FileId) -> Result<Node> {
                     }
                     *key = Some(Arc::from(&*value));
                     None
+                } else if value.is_empty() && style == saphyr_parser::ScalarStyle::Plain {
+                    let here = empty_value_mark(text, &mut lines, here);
+                    Some(Node::scalar(Arc::from(""), here))
                 } else {
                     Some(Node::scalar(py_strip(&value), here))
                 }
@@ -299,6 +302,66 @@ fn fix_indentless_sequence<'t>(
     if i > 0 && chars[i - 1] == '-' {
         return Provenance {
             col: (i - 1) as u32,
+            ..here
+        };
+    }
+    here
+}
+
+/// Where ruamel.yaml, and so BuildStream, places an empty (null) value; saphyr places it
+/// elsewhere. A mapping value (saphyr: at its `:`) is placed just after the colon in a block
+/// mapping, and at the next token (`,`, `}` or `]`, maybe on a later line) in a flow
+/// collection. A block sequence entry (saphyr: after the spaces that follow its dash) is
+/// placed just after the dash.
+fn empty_value_mark<'t>(
+    text: &'t str,
+    lines: &mut Option<Vec<&'t str>>,
+    here: Provenance,
+) -> Provenance {
+    let lines = lines.get_or_insert_with(|| text.split('\n').collect());
+    let line_of =
+        |l: usize| -> Vec<char> { lines.get(l).map_or(Vec::new(), |t| t.chars().collect()) };
+    let chars = line_of(here.line as usize);
+    let col = here.col as usize;
+    if chars.get(col) == Some(&':') {
+        let (mut l, mut c, mut chars) = (here.line as usize, col + 1, chars);
+        loop {
+            while chars
+                .get(c)
+                .is_some_and(|ch| matches!(ch, ' ' | '\t' | '\r'))
+            {
+                c += 1;
+            }
+            match chars.get(c) {
+                Some(',' | '}' | ']') => {
+                    return Provenance {
+                        line: l as u32,
+                        col: c as u32,
+                        ..here
+                    }
+                }
+                Some(ch) if *ch != '#' => break,
+                _ => {}
+            }
+            l += 1;
+            if l >= lines.len() {
+                break;
+            }
+            c = 0;
+            chars = line_of(l);
+        }
+        return Provenance {
+            col: here.col + 1,
+            ..here
+        };
+    }
+    let mut i = col.min(chars.len());
+    while i > 0 && matches!(chars[i - 1], ' ' | '\t') {
+        i -= 1;
+    }
+    if i > 0 && chars[i - 1] == '-' {
+        return Provenance {
+            col: i as u32,
             ..here
         };
     }
