@@ -195,6 +195,9 @@ pub fn yaml_scalar(s: &str) -> String {
         || s.contains(": ")
         || s.contains(" #")
         || s.ends_with(':')
+        // Document markers at the start, whatever follows.
+        || s.starts_with("---")
+        || s.starts_with("...")
         || s.starts_with(' ')
         || s.ends_with(' ');
     if !needs_quotes {
