@@ -123,6 +123,11 @@ pub fn parse_str_reference(text: &str, file: FileId) -> Result<Node> {
     let mut parser = Parser::new_from_str(text);
     let mut lines: Option<Vec<&str>> = None;
     while let Some(item) = parser.next_event() {
+        if let Err(e) = &item {
+            if let Some(fixed) = tab_separator_as_space(text, e) {
+                return parse_str_reference(&fixed, file);
+            }
+        }
         let (event, span) = item.map_err(|e| {
             if e.info().contains("unknown anchor") {
                 // libyaml emits the alias event, which BuildStream then rejects.
@@ -306,6 +311,29 @@ fn fix_indentless_sequence<'t>(
         };
     }
     here
+}
+
+/// `text` with the tab that saphyr refused after a mapping's `:` made a space, where saphyr
+/// refused one: libyaml, BuildStream's parser, takes tabs there as separation (`key:<tab>value`,
+/// also in flow mappings). Columns stay the same; the tab was never part of a value.
+fn tab_separator_as_space(text: &str, e: &ScanError) -> Option<String> {
+    if e.info() != "':' must be followed by a valid YAML whitespace" {
+        return None;
+    }
+    let mut chars: Vec<char> = text.chars().collect();
+    // saphyr marks the character after the whitespace that follows the colon.
+    let end = e.marker().index().min(chars.len());
+    let mut start = end;
+    while start > 0 && matches!(chars[start - 1], ' ' | '\t') {
+        start -= 1;
+    }
+    if start == 0 || chars[start - 1] != ':' || !chars[start..end].contains(&'\t') {
+        return None;
+    }
+    for c in &mut chars[start..end] {
+        *c = ' ';
+    }
+    Some(chars.into_iter().collect())
 }
 
 /// Where ruamel.yaml, and so BuildStream, places an empty (null) value; saphyr places it
