@@ -369,6 +369,18 @@ fn load_reported(
         }
         a.end(loaded.is_ok());
     }
+    // Projects loaded in several places are checked once everything is resolved (plugins
+    // can load junctions too), after the activity and before the refs warning.
+    if let Some(e) = loaded
+        .as_ref()
+        .ok()
+        .and_then(|(p, _)| p.ctx.assert_loaders().err())
+    {
+        if let Some(a) = session_activity {
+            a.end(false);
+        }
+        return Err(e);
+    }
     // Then one about the refs that project.refs storage ignores.
     let redundant: Vec<&str> = warnings
         .iter()

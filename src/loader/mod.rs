@@ -720,6 +720,53 @@ impl LoadContext {
         }
     }
 
+    /// BuildStream's `LoadContext.assert_loaders`, run once everything is loaded and
+    /// resolved: a project name loaded in several places is an error unless each instance
+    /// but one is internal to a project that loads it, or every instance not internal is
+    /// declared a duplicate (`junctions:` in project.conf).
+    pub fn assert_loaders(&self) -> Result<()> {
+        // By project name, in the order the names were first loaded.
+        let mut groups: indexmap::IndexMap<&str, Vec<ProjectId>> = indexmap::IndexMap::new();
+        for (pid, project) in self.projects.iter().enumerate() {
+            groups.entry(project.name.as_str()).or_default().push(pid);
+        }
+        for (name, pids) in groups.into_iter().filter(|(_, pids)| pids.len() > 1) {
+            let origins: Vec<ProjectOrigin> =
+                pids.iter().map(|&p| self.project_origin(p)).collect();
+            let primary = origins
+                .iter()
+                .filter(|o| o.duplicates.is_empty() && o.internal.is_empty())
+                .count();
+            let duplicated = origins.iter().any(|o| !o.duplicates.is_empty());
+            if primary > 1 || (primary > 0 && duplicated) {
+                let lines: Vec<String> = pids
+                    .iter()
+                    .zip(&origins)
+                    .map(|(&pid, origin)| {
+                        let mut line = format!("{}\n", self.loader_display(pid));
+                        for d in &origin.duplicates {
+                            line += &format!("  Duplicated by: {d}\n");
+                        }
+                        for i in &origin.internal {
+                            line += &format!("  Internal to: {i}\n");
+                        }
+                        line
+                    })
+                    .collect();
+                let detail = format!(
+                    "{}\nInternal projects do not cause any conflicts. Conflicts can also be avoided\nby marking every instance of the project as a duplicate.",
+                    lines.join("\n")
+                );
+                return Err(LoadError::new(
+                    LoadErrorReason::ConflictingJunction,
+                    format!("Project '{name}' was loaded in multiple contexts"),
+                )
+                .with_detail(detail));
+            }
+        }
+        Ok(())
+    }
+
     /// BuildStream's `Loader.ancestors()`: the parent chain, then the chains of the parents
     /// an override replaced, each loader once.
     fn ancestors(&self, pid: ProjectId) -> Vec<ProjectId> {
