@@ -81,6 +81,17 @@ fn malformed(msg: String) -> LoadError {
 
 fn scan_error(e: &ScanError) -> LoadError {
     let m = e.marker();
+    if e.info().starts_with("unexpected character: ") {
+        // A reserved indicator (`%`, `@`, `` ` ``) where a token should start: same column.
+        return LoadError::new(
+            LoadErrorReason::InvalidYaml,
+            format!(
+                "Severely malformed YAML:\n\nwhile scanning for the next token\nfound character that cannot start any token\n  in \"<unicode string>\", line {}, column {}\n\n",
+                m.line(),
+                m.col() + 1
+            ),
+        );
+    }
     if e.info().starts_with("tabs disallowed") {
         // libyaml's wording for a tab where indentation is expected.
         return LoadError::new(
