@@ -120,9 +120,13 @@ class Gen:
         lines = ["name: fuzz%d" % r.randint(0, 9), "min-version: 2.0", "element-path: elements"]
         plugin_kinds = r.sample(KINDS_PLUGIN, r.randint(0, len(KINDS_PLUGIN)))
         self.kinds = KINDS_CORE + plugin_kinds
-        if plugin_kinds:
-            lines += ["plugins:", "- origin: pip", "  package-name: buildstream-plugins", "  elements:"]
-            lines += ["  - %s" % k for k in plugin_kinds]
+        self.git = self.chance(0.4)
+        if plugin_kinds or self.git:
+            lines += ["plugins:", "- origin: pip", "  package-name: buildstream-plugins"]
+            if plugin_kinds:
+                lines += ["  elements:"] + ["  - %s" % k for k in plugin_kinds]
+            if self.git:
+                lines += ["  sources:", "  - git", "  - patch"]
         lines += ["aliases:", "  upstream: https://example.com/files/", "  mirror: http://mirror.example.org/"]
         # options
         lines.append("options:")
@@ -265,7 +269,7 @@ class Gen:
         if kind not in ("stack", "compose") and (kind == "import" or self.chance(0.6)):
             lines.append("sources:")
             for s in range(r.randint(1, 2)):
-                sk = self.pick(["local", "local", "remote", "tar"])
+                sk = self.pick(["local", "local", "remote", "tar"] + (["git", "patch"] if self.git else []))
                 if sk == "local":
                     sub = "src%d_%d" % (i, s)
                     p = os.path.join(d, "files", sub)
@@ -287,11 +291,26 @@ class Gen:
                         lines.append("  filename: %s" % self.pick(["a.bin", "c.bin"]))
                     if self.chance(0.3):
                         lines.append("  executable: true")
+                elif sk == "patch":
+                    name = "p%d_%d.patch" % (i, s)
+                    with open(os.path.join(d, "files", name), "w") as f:
+                        f.write("--- a/f\n+++ b/f\n@@ -1 +1 @@\n-%s\n+%s\n" % (self.word(), self.word()))
+                    lines += ["- kind: patch", "  path: files/%s" % name]
+                    if self.chance(0.3):
+                        lines.append("  strip-level: %d" % r.randint(0, 2))
+                elif sk == "git":
+                    lines += ["- kind: git", "  url: upstream:repo%d.git" % s, "  ref: %040x" % r.getrandbits(160)]
+                    if self.chance(0.5):
+                        lines.append("  track: %s" % self.pick(["main", "v1.0"]))
+                    if self.chance(0.3):
+                        lines += ["  checkout-submodules: false"]
                 else:
                     lines += ["- kind: tar", "  url: upstream:pkg-%d.tar.gz" % s,
                               "  ref: %064x" % r.getrandbits(256)]
                     if self.chance(0.4):
                         lines.append("  base-dir: %s" % self.yaml_str(self.pick(["*", "pkg-*", ""])))
+        if kind not in ("stack",) and self.chance(0.2):
+            lines += ["sandbox:", "  build-uid: %d" % r.randint(0, 1000), "  build-gid: %d" % r.randint(0, 1000)]
         # public data
         if self.chance(0.4):
             lines += ["public:", "  bst:"]
@@ -378,8 +397,20 @@ class Gen:
                 else:
                     v = self.yaml_str(self.pick(values))
                 lines.append("    %s: %s" % (n, v))
+        if self.chance(0.3):
+            # replace one of the subproject's elements with one of this project
+            with open(os.path.join(d, "elements", "ovr.bst"), "w") as f:
+                f.write("kind: stack\ndescription: %s\n" % self.yaml_str(self.value([])))
+            if "config:" not in lines:
+                lines.append("config:")
+            lines += ["  overrides:", "    %s: ovr.bst" % self.pick(snames)]
         with open(os.path.join(d, "elements", "sub.bst"), "w") as f:
             f.write("\n".join(lines) + "\n")
+        if os.path.exists(os.path.join(sd, "include", "common.yml")) and self.chance(0.5):
+            # an include across the junction, in an element of this project
+            with open(os.path.join(d, "elements", "crossinc.bst"), "w") as f:
+                f.write("kind: stack\n(@): sub.bst:include/common.yml\ndepends:\n- sub.bst:%s\n" % snames[0])
+            return ["sub.bst:" + n for n in snames] + ["crossinc.bst"]
         return ["sub.bst:" + n for n in snames]
 
     def make(self, d):
