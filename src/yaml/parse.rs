@@ -149,6 +149,12 @@ pub fn parse_str_reference(text: &str, file: FileId) -> Result<Node> {
                     m.col()
                 ));
             }
+            if let Some(err) = collection_error(text, &e, stack.last()) {
+                return err;
+            }
+            if e.info() == "simple key expect ':'" {
+                return simple_key_error(text, &e);
+            }
             scan_error(&e)
         })?;
         let here = prov(file, &span);
@@ -322,6 +328,84 @@ fn fix_indentless_sequence<'t>(
         };
     }
     here
+}
+
+/// saphyr's one-line errors about an unfinished collection, in libyaml's two-part form
+/// (context at the collection's start, then the problem), as BuildStream reports them.
+fn collection_error(text: &str, e: &ScanError, top: Option<&Frame>) -> Option<LoadError> {
+    let (context, problem) = match e.info() {
+        "while parsing a block mapping, did not find expected key" => {
+            ("while parsing a block mapping", "did not find expected key")
+        }
+        "while parsing a block collection, did not find expected '-' indicator" => (
+            "while parsing a block collection",
+            "did not find expected '-' indicator",
+        ),
+        "while parsing a flow sequence, expected ',' or ']'" => (
+            "while parsing a flow sequence",
+            "did not find expected ',' or ']'",
+        ),
+        "while parsing a flow mapping, did not find expected ',' or '}'" => (
+            "while parsing a flow mapping",
+            "did not find expected ',' or '}'",
+        ),
+        _ => return None,
+    };
+    let start = match top? {
+        Frame::Map(_, p, _) | Frame::Seq(_, p) => *p,
+    };
+    let m = e.marker();
+    // libyaml marks an unexpected block entry at its dash; saphyr after it.
+    let mut col = m.col();
+    if let Some(line) = text.split('\n').nth(m.line().saturating_sub(1)) {
+        let chars: Vec<char> = line.chars().collect();
+        let mut i = col.min(chars.len());
+        while i > 0 && chars[i - 1] == ' ' {
+            i -= 1;
+        }
+        if i > 0 && chars[i - 1] == '-' && i < col {
+            col = i - 1;
+        }
+    }
+    Some(LoadError::new(
+        LoadErrorReason::InvalidYaml,
+        format!(
+            "Severely malformed YAML:\n\n{context}\n  in \"<unicode string>\", line {}, column {}\n{problem}\n  in \"<unicode string>\", line {}, column {}\n\n",
+            start.line + 1,
+            start.col + 1,
+            m.line(),
+            col + 1
+        ),
+    ))
+}
+
+/// A plain scalar line where a mapping key was expected, in libyaml's words. The key (a
+/// simple key lies on one line) starts at the first character of the last line with content
+/// before the one saphyr marks.
+fn simple_key_error(text: &str, e: &ScanError) -> LoadError {
+    let m = e.marker();
+    let lines: Vec<&str> = text.split('\n').collect();
+    let marked = m.line().saturating_sub(1).min(lines.len());
+    let key = lines[..marked]
+        .iter()
+        .enumerate()
+        .rev()
+        .find_map(|(n, l)| {
+            let content = l.trim_start_matches(' ');
+            (!content.is_empty() && !content.starts_with('#'))
+                .then(|| (n, l.chars().count() - content.chars().count()))
+        })
+        .unwrap_or((marked, m.col()));
+    LoadError::new(
+        LoadErrorReason::InvalidYaml,
+        format!(
+            "Severely malformed YAML:\n\nwhile scanning a simple key\n  in \"<unicode string>\", line {}, column {}\ncould not find expected ':'\n  in \"<unicode string>\", line {}, column {}\n\n",
+            key.0 + 1,
+            key.1 + 1,
+            m.line(),
+            m.col() + 1
+        ),
+    )
 }
 
 /// `text` with the tab that saphyr refused after a mapping's `:` made a space, where saphyr
