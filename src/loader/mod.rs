@@ -140,7 +140,10 @@ pub struct LoadContext {
     loaders: Vec<ProjectLoader>,
     metas: Vec<ProjectMeta>,
     cli_options: Vec<(String, String)>,
-    include_cache: HashMap<(ProjectId, PathBuf), Node>,
+    /// Included files by project, path and whether they were included across a junction
+    /// (then their variables are expanded with their own project's: a file the subproject
+    /// includes itself stays as written).
+    include_cache: HashMap<(ProjectId, PathBuf, bool), Node>,
     /// `.bst` files parsed (and processed) ahead of time, in parallel.
     prefetched: Prefetched,
     /// Link elements whose targets are being loaded (to refuse a link cycle).
@@ -399,7 +402,7 @@ impl ProjectHost for LoadContext {
             None => (from, include_str.clone()),
         };
         let file_path = self.metas[target].directory.join(&rel);
-        let key = (target, file_path.clone());
+        let key = (target, file_path.clone(), target != from);
         if !self.include_cache.contains_key(&key) {
             let display = format!("{}{}", self.metas[target].display_prefix, include_str);
             let mut node = load_file(&file_path, &display).map_err(|e| {
