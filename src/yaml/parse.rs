@@ -79,39 +79,32 @@ fn malformed(msg: String) -> LoadError {
     )
 }
 
+/// A YAML error in libyaml's form, as BuildStream prints it: each message with its position
+/// (1-based line and column).
+fn severe(parts: &[(&str, usize, usize)]) -> LoadError {
+    let mut text = String::from("Severely malformed YAML:\n\n");
+    for (message, line, col) in parts {
+        text += &format!("{message}\n  in \"<unicode string>\", line {line}, column {col}\n");
+    }
+    text.push('\n');
+    LoadError::new(LoadErrorReason::InvalidYaml, text)
+}
+
+/// libyaml's words where no token can start.
+const NO_TOKEN: &str =
+    "while scanning for the next token\nfound character that cannot start any token";
+
 fn scan_error(e: &ScanError) -> LoadError {
     let m = e.marker();
     if e.info().starts_with("unexpected character: ") {
-        // A reserved indicator (`%`, `@`, `` ` ``) where a token should start: same column.
-        return LoadError::new(
-            LoadErrorReason::InvalidYaml,
-            format!(
-                "Severely malformed YAML:\n\nwhile scanning for the next token\nfound character that cannot start any token\n  in \"<unicode string>\", line {}, column {}\n\n",
-                m.line(),
-                m.col() + 1
-            ),
-        );
+        // A reserved indicator (`%`, `@`, `` ` ``) where a token should start.
+        return severe(&[(NO_TOKEN, m.line(), m.col() + 1)]);
     }
     if e.info().starts_with("tabs disallowed") {
-        // libyaml's wording for a tab where indentation is expected.
-        return LoadError::new(
-            LoadErrorReason::InvalidYaml,
-            format!(
-                "Severely malformed YAML:\n\nwhile scanning for the next token\nfound character that cannot start any token\n  in \"<unicode string>\", line {}, column {}\n\n",
-                m.line(),
-                m.col()
-            ),
-        );
+        // A tab where indentation is expected (libyaml marks the column before).
+        return severe(&[(NO_TOKEN, m.line(), m.col())]);
     }
-    LoadError::new(
-        LoadErrorReason::InvalidYaml,
-        format!(
-            "Severely malformed YAML:\n\n{}\n  in \"<unicode string>\", line {}, column {}\n\n",
-            e.info(),
-            m.line(),
-            m.col() + 1
-        ),
-    )
+    severe(&[(e.info(), m.line(), m.col() + 1)])
 }
 
 /// Parses YAML text whose nodes are attributed to `file` (use [`super::node::SYNTHETIC`]
@@ -367,16 +360,10 @@ fn collection_error(text: &str, e: &ScanError, top: Option<&Frame>) -> Option<Lo
             col = i - 1;
         }
     }
-    Some(LoadError::new(
-        LoadErrorReason::InvalidYaml,
-        format!(
-            "Severely malformed YAML:\n\n{context}\n  in \"<unicode string>\", line {}, column {}\n{problem}\n  in \"<unicode string>\", line {}, column {}\n\n",
-            start.line + 1,
-            start.col + 1,
-            m.line(),
-            col + 1
-        ),
-    ))
+    Some(severe(&[
+        (context, start.line as usize + 1, start.col as usize + 1),
+        (problem, m.line(), col + 1),
+    ]))
 }
 
 /// A plain scalar line where a mapping key was expected, in libyaml's words. The key (a
@@ -396,16 +383,10 @@ fn simple_key_error(text: &str, e: &ScanError) -> LoadError {
                 .then(|| (n, l.chars().count() - content.chars().count()))
         })
         .unwrap_or((marked, m.col()));
-    LoadError::new(
-        LoadErrorReason::InvalidYaml,
-        format!(
-            "Severely malformed YAML:\n\nwhile scanning a simple key\n  in \"<unicode string>\", line {}, column {}\ncould not find expected ':'\n  in \"<unicode string>\", line {}, column {}\n\n",
-            key.0 + 1,
-            key.1 + 1,
-            m.line(),
-            m.col() + 1
-        ),
-    )
+    severe(&[
+        ("while scanning a simple key", key.0 + 1, key.1 + 1),
+        ("could not find expected ':'", m.line(), m.col() + 1),
+    ])
 }
 
 /// `text` with the tab that saphyr refused after a mapping's `:` made a space, where saphyr
