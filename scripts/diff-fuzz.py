@@ -330,6 +330,19 @@ class Gen:
             if self.chance(0.5):
                 lines += ["- %s:" % self.cond_key(), "    environment:",
                           "      COND_ENV: %s" % self.yaml_str(self.value(known))]
+            if kind in ("manual", "autotools", "cmake", "make", "meson") and self.chance(0.5):
+                lines += ["- %s:" % self.cond_key(), "    config:", "      install-commands:",
+                          "        %s:" % self.pick(["(>)", "(<)", "(=)"]),
+                          "        - %s" % self.yaml_str("echo " + self.value(known))]
+            if self.chance(0.3):
+                lines += ["- %s:" % self.cond_key(), "    environment-nocache:", "    - COND_ENV"]
+        if kind not in ("stack",) and self.chance(0.2):
+            # a conditional inside the element's own variables
+            if "variables:" not in lines:
+                lines.append("variables:")
+            at = lines.index("variables:") + 1
+            lines[at:at] = ["  (?):", "  - %s:" % self.cond_key(),
+                            "      nested: %s" % self.yaml_str(self.value(list(self.known)))]
         name = "e%d.bst" % i
         with open(os.path.join(d, "elements", name), "w") as f:
             f.write("\n".join(lines) + "\n")
