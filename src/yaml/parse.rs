@@ -310,10 +310,7 @@ fn fix_indentless_sequence<'t>(
     if col >= chars.len() || matches!(chars[col], '-' | '[') || col == 0 {
         return here;
     }
-    let mut i = col;
-    while i > 0 && chars[i - 1] == ' ' {
-        i -= 1;
-    }
+    let i = blank_run_start(&chars, col, |c| c == ' ');
     if i > 0 && chars[i - 1] == '-' {
         return Provenance {
             col: (i - 1) as u32,
@@ -321,6 +318,15 @@ fn fix_indentless_sequence<'t>(
         };
     }
     here
+}
+
+/// Where the run of `blank` characters that ends at `end` (exclusive) in `chars` begins.
+fn blank_run_start(chars: &[char], end: usize, blank: impl Fn(char) -> bool) -> usize {
+    let mut i = end.min(chars.len());
+    while i > 0 && blank(chars[i - 1]) {
+        i -= 1;
+    }
+    i
 }
 
 /// saphyr's one-line errors about an unfinished collection, in libyaml's two-part form
@@ -352,10 +358,7 @@ fn collection_error(text: &str, e: &ScanError, top: Option<&Frame>) -> Option<Lo
     let mut col = m.col();
     if let Some(line) = text.split('\n').nth(m.line().saturating_sub(1)) {
         let chars: Vec<char> = line.chars().collect();
-        let mut i = col.min(chars.len());
-        while i > 0 && chars[i - 1] == ' ' {
-            i -= 1;
-        }
+        let i = blank_run_start(&chars, col, |c| c == ' ');
         if i > 0 && chars[i - 1] == '-' && i < col {
             col = i - 1;
         }
@@ -399,10 +402,7 @@ fn tab_separator_as_space(text: &str, e: &ScanError) -> Option<String> {
     let mut chars: Vec<char> = text.chars().collect();
     // saphyr marks the character after the whitespace that follows the colon.
     let end = e.marker().index().min(chars.len());
-    let mut start = end;
-    while start > 0 && matches!(chars[start - 1], ' ' | '\t') {
-        start -= 1;
-    }
+    let start = blank_run_start(&chars, end, |c| matches!(c, ' ' | '\t'));
     if start == 0 || chars[start - 1] != ':' || !chars[start..end].contains(&'\t') {
         return None;
     }
@@ -459,10 +459,7 @@ fn empty_value_mark<'t>(
             ..here
         };
     }
-    let mut i = col.min(chars.len());
-    while i > 0 && matches!(chars[i - 1], ' ' | '\t') {
-        i -= 1;
-    }
+    let i = blank_run_start(&chars, col, |c| matches!(c, ' ' | '\t'));
     if i > 0 && chars[i - 1] == '-' {
         return Provenance {
             col: i as u32,
