@@ -125,7 +125,7 @@ pub fn parse_str_reference(text: &str, file: FileId) -> Result<Node> {
     let mut stack: Vec<Frame> = Vec::new();
     let mut docs: Vec<Node> = Vec::new();
     let mut parser = Parser::new_from_str(text);
-    let mut lines: Option<Vec<&str>> = None;
+    let mut lines = Lines::new(text);
     while let Some(item) = parser.next_event() {
         if let Err(e) = &item {
             if let Some(fixed) = tab_separator_as_space(text, e) {
@@ -210,7 +210,7 @@ pub fn parse_str_reference(text: &str, file: FileId) -> Result<Node> {
                     *key = Some(Arc::from(&*value));
                     None
                 } else if value.is_empty() && style == saphyr_parser::ScalarStyle::Plain {
-                    let here = empty_value_mark(text, &mut lines, here);
+                    let here = empty_value_mark(&mut lines, here);
                     Some(Node::scalar(Arc::from(""), here))
                 } else {
                     Some(Node::scalar(py_strip(&value), here))
@@ -223,13 +223,9 @@ pub fn parse_str_reference(text: &str, file: FileId) -> Result<Node> {
             }
             Event::SequenceStart(..) => {
                 check_not_key(&stack, pos)?;
-                let here = fix_indentless_sequence(text, &mut lines, here);
+                let here = fix_indentless_sequence(&mut lines, here);
                 if stack.is_empty() {
-                    let flow = text
-                        .split('\n')
-                        .nth(here.line as usize)
-                        .and_then(|l| l.chars().nth(here.col as usize))
-                        == Some('[');
+                    let flow = lines.chars(here.line as usize).get(here.col as usize) == Some(&'[');
                     return Err(malformed(format!(
                         "Invalid input detected. No handler for SequenceStartEvent(implicit=True, flow_style={}) in state 0 {pos}",
                         if flow { "True" } else { "False" }
@@ -294,18 +290,39 @@ pub fn parse_str_reference(text: &str, file: FileId) -> Result<Node> {
     }
 }
 
+/// The lines of a file's text, split when first asked for (only some files need them).
+struct Lines<'t> {
+    text: &'t str,
+    split: Option<Vec<&'t str>>,
+}
+
+impl<'t> Lines<'t> {
+    fn new(text: &'t str) -> Self {
+        Lines { text, split: None }
+    }
+
+    fn all(&mut self) -> &[&'t str] {
+        let text = self.text;
+        self.split.get_or_insert_with(|| text.split('\n').collect())
+    }
+
+    /// How many lines the text has.
+    fn count(&mut self) -> usize {
+        self.all().len()
+    }
+
+    /// The characters of 0-based line `n` (none past the end).
+    fn chars(&mut self, n: usize) -> Vec<char> {
+        self.all()
+            .get(n)
+            .map_or(Vec::new(), |l| l.chars().collect())
+    }
+}
+
 /// saphyr marks an indentless block sequence (`key:` then `- item` at the key's column) at
 /// its first item; BuildStream (libyaml) marks it at the dash. Move such marks to the dash.
-fn fix_indentless_sequence<'t>(
-    text: &'t str,
-    lines: &mut Option<Vec<&'t str>>,
-    here: Provenance,
-) -> Provenance {
-    let lines = lines.get_or_insert_with(|| text.split('\n').collect());
-    let Some(line) = lines.get(here.line as usize) else {
-        return here;
-    };
-    let chars: Vec<char> = line.chars().collect();
+fn fix_indentless_sequence(lines: &mut Lines, here: Provenance) -> Provenance {
+    let chars = lines.chars(here.line as usize);
     let col = here.col as usize;
     if col >= chars.len() || matches!(chars[col], '-' | '[') || col == 0 {
         return here;
@@ -417,15 +434,8 @@ fn tab_separator_as_space(text: &str, e: &ScanError) -> Option<String> {
 /// mapping, and at the next token (`,`, `}` or `]`, maybe on a later line) in a flow
 /// collection. A block sequence entry (saphyr: after the spaces that follow its dash) is
 /// placed just after the dash.
-fn empty_value_mark<'t>(
-    text: &'t str,
-    lines: &mut Option<Vec<&'t str>>,
-    here: Provenance,
-) -> Provenance {
-    let lines = lines.get_or_insert_with(|| text.split('\n').collect());
-    let line_of =
-        |l: usize| -> Vec<char> { lines.get(l).map_or(Vec::new(), |t| t.chars().collect()) };
-    let chars = line_of(here.line as usize);
+fn empty_value_mark(lines: &mut Lines, here: Provenance) -> Provenance {
+    let chars = lines.chars(here.line as usize);
     let col = here.col as usize;
     if chars.get(col) == Some(&':') {
         let (mut l, mut c, mut chars) = (here.line as usize, col + 1, chars);
@@ -448,11 +458,11 @@ fn empty_value_mark<'t>(
                 _ => {}
             }
             l += 1;
-            if l >= lines.len() {
+            if l >= lines.count() {
                 break;
             }
             c = 0;
-            chars = line_of(l);
+            chars = lines.chars(l);
         }
         return Provenance {
             col: here.col + 1,
