@@ -62,10 +62,14 @@ impl Pipeline {
         except: &[String],
         keep: crate::element::Keep,
     ) -> Result<(Pipeline, Vec<ElementId>)> {
-        Self::load_staged(directory, options, targets, except, keep, &mut |_| {})
+        let loaded = Self::load_staged(directory, options, targets, except, keep, &mut |_| {})?;
+        loaded.0.ctx.assert_loaders()?;
+        Ok(loaded)
     }
 
-    /// [`Pipeline::load`], calling `stage` as each [`LoadStage`] begins.
+    /// [`Pipeline::load`], calling `stage` as each [`LoadStage`] begins. The check for
+    /// projects loaded in several places ([`LoadContext::assert_loaders`]) is left to the
+    /// caller, which reports the end of the last stage first, as BuildStream does.
     pub fn load_staged(
         directory: &Path,
         options: Vec<(String, String)>,
