@@ -20,11 +20,10 @@ import subprocess
 import sys
 import time
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-CORPUS = os.path.join(HERE, "work", "gnome-corpus", "gnome-build-meta")
-ARGS = ["-o", "arch", "x86_64", "show", "--deps", "all", "--format", "%{name} %{full-key}",
-        "core.bst", "sdk.bst", "flatpak/runtimes-repo.bst", "gnomeos/build-non-images.bst",
-        "gnomeos/live-image.bst"]
+from bench import FULL, GBM_TARGETS, WORK
+
+CORPUS = os.path.join(WORK, "gnome-corpus", "gnome-build-meta")
+ARGS = ["-o", "arch", "x86_64", "show", "--deps", "all", "--format", FULL] + GBM_TARGETS
 
 
 def main():
