@@ -38,6 +38,8 @@ pub enum KeyValue {
     List(Vec<KeyValue>),
     /// A JSON object; serialised with its keys sorted.
     Dict(BTreeMap<String, KeyValue>),
+    /// A value already serialised as [`to_json`] would (for large keys built directly).
+    Json(String),
 }
 
 impl KeyValue {
@@ -167,6 +169,7 @@ pub fn to_json(v: &KeyValue, out: &mut String) {
         KeyValue::Bool(false) => out.push_str("false"),
         KeyValue::Int(i) => write_int(*i, out),
         KeyValue::Str(s) => write_str(s, out),
+        KeyValue::Json(json) => out.push_str(json),
         KeyValue::List(items) => {
             out.push('[');
             for (n, item) in items.iter().enumerate() {

@@ -173,36 +173,23 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
 /// (which sorts last), serialised as `,"element-base-key":...,"sources":[...]`, so that a key
 /// is `sha256(HEAD + deps + tail + ["weak-cache-key"] + "}")`.
 pub fn key_tail(k: &KeyInputs) -> String {
-    let json = |v: &KeyValue| json::to_json_string(v);
-    let mut base = BTreeMap::new();
-    base.insert(
-        "build-root".to_owned(),
-        k.build_root
-            .map(|s| KeyValue::Str(s.to_owned()))
-            .unwrap_or(KeyValue::Null),
-    );
-    let mut fw = k.fatal_warnings.to_vec();
-    fw.sort();
-    let mut entries: Vec<(&str, String)> = vec![
-        ("element-base-key", json(&KeyValue::Dict(base))),
-        ("element-plugin-key", json(k.unique_key)),
-        (
-            "element-plugin-name",
-            json(&KeyValue::Str(k.kind.to_owned())),
-        ),
-        (
-            "element-plugin-version",
-            json(&KeyValue::Int(k.artifact_version)),
-        ),
-        ("public", k.public_json.to_owned()),
-        ("sources", k.sources_json.to_owned()),
-        (
-            "fatal-warnings",
-            json(&KeyValue::List(fw.into_iter().map(KeyValue::Str).collect())),
-        ),
-    ];
+    // Written in one buffer, its entries in sorted order: `element-base-key`,
+    // `element-plugin-key`, `element-plugin-name`, `element-plugin-version`, `environment`,
+    // `fatal-warnings`, `public`, `sandbox`, `sources` (the two run-commands entries only
+    // for kinds that run commands).
+    let mut out = String::with_capacity(256 + k.public_json.len() + k.sources_json.len());
+    out.push_str(",\"element-base-key\":{\"build-root\":");
+    match k.build_root {
+        Some(s) => json::write_str(s, &mut out),
+        None => out.push_str("null"),
+    }
+    out.push_str("},\"element-plugin-key\":");
+    json::to_json(k.unique_key, &mut out);
+    out.push_str(",\"element-plugin-name\":");
+    json::write_str(k.kind, &mut out);
+    out.push_str(",\"element-plugin-version\":");
+    json::to_json(&KeyValue::Int(k.artifact_version), &mut out);
     if k.run_commands {
-        entries.push(("sandbox", json(&k.sandbox.to_key())));
         // A JSON object with sorted keys, as `json(&KeyValue::Dict(..))` writes it.
         let mut env: Vec<(&str, &str)> = k
             .environment
@@ -211,7 +198,7 @@ pub fn key_tail(k: &KeyInputs) -> String {
             .map(|(name, v)| (name.as_str(), v.as_str()))
             .collect();
         env.sort_unstable_by_key(|(name, _)| *name);
-        let mut out = String::from("{");
+        out.push_str(",\"environment\":{");
         for (i, (name, v)) in env.into_iter().enumerate() {
             if i > 0 {
                 out.push(',');
@@ -221,16 +208,24 @@ pub fn key_tail(k: &KeyInputs) -> String {
             json::write_str(v, &mut out);
         }
         out.push('}');
-        entries.push(("environment", out));
     }
-    entries.sort_unstable_by_key(|(name, _)| *name);
-    let mut out = String::new();
-    for (name, value) in entries {
-        out.push(',');
-        json::write_str(name, &mut out);
-        out.push(':');
-        out.push_str(&value);
+    out.push_str(",\"fatal-warnings\":[");
+    let mut fw: Vec<&str> = k.fatal_warnings.iter().map(String::as_str).collect();
+    fw.sort_unstable();
+    for (i, w) in fw.into_iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        json::write_str(w, &mut out);
     }
+    out.push_str("],\"public\":");
+    out.push_str(k.public_json);
+    if k.run_commands {
+        out.push_str(",\"sandbox\":");
+        json::to_json(&k.sandbox.to_key(), &mut out);
+    }
+    out.push_str(",\"sources\":");
+    out.push_str(k.sources_json);
     out
 }
 
@@ -576,11 +571,13 @@ impl KeyState {
         if self.pending[id].fetch_sub(1, Ordering::AcqRel) == 1 {
             ready.push(id);
         }
-        let mut scratch = Scratch::default();
+        thread_local! {
+            static SCRATCH: std::cell::RefCell<Scratch> = std::cell::RefCell::default();
+        }
         while let Some(x) = ready.pop() {
             let tail = lock(&self.tails[x]).take().expect("a built element's tail");
             let e = els[x].get().expect("a built element");
-            let (k, en) = self.element_keys(els, e, &tail, &mut scratch);
+            let (k, en) = SCRATCH.with(|s| self.element_keys(els, e, &tail, &mut s.borrow_mut()));
             let _ = self.entries[x].set(en);
             let _ = self.keys[x].set(k);
             for &d in &self.dependents[self.dependents_at[x]..self.dependents_at[x + 1]] {

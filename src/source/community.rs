@@ -54,10 +54,6 @@ fn unresolved() -> Result<ConfiguredSource> {
     })
 }
 
-fn opt_str(s: Option<&str>) -> KeyValue {
-    s.map_or(KeyValue::Null, |s| KeyValue::Str(s.to_owned()))
-}
-
 /// A required boolean (`node.get_bool(key)` without default).
 fn req_bool(node: &Node, key: &str) -> Result<bool> {
     if node.get(key).is_none() {
@@ -496,8 +492,10 @@ impl SourceKind for ZipSource {
 pub struct Cargo2Source;
 
 impl Cargo2Source {
-    /// One crate's `ref_node()`, and whether it is resolved.
-    fn crate_ref(krate: &Node) -> Result<(KeyValue, bool)> {
+    /// One crate of the ref as the key's JSON object (sorted keys), appended to `out`;
+    /// false when a registry crate has no `sha`.
+    fn crate_ref(krate: &Node, out: &mut String) -> Result<bool> {
+        use crate::cachekey::json::{to_json, write_str};
         if !krate.is_map() {
             return Err(LoadError::new(
                 LoadErrorReason::InvalidData,
@@ -511,9 +509,6 @@ impl Cargo2Source {
         krate.get_mapping("provenance")?;
         let name = krate.req_str("name")?;
         let version = krate.req_str("version")?;
-        let mut m = BTreeMap::new();
-        m.insert("name".to_owned(), KeyValue::str(name));
-        m.insert("version".to_owned(), KeyValue::str(version));
         if kind == "git" {
             let repo = krate.req_str("repo")?;
             let commit = krate.req_str("commit")?;
@@ -521,18 +516,33 @@ impl Cargo2Source {
                 Some(q) => crate::cachekey::scalar_mapping_to_key(q)?,
                 None => BTreeMap::new(),
             };
-            m.insert("kind".to_owned(), KeyValue::str("git"));
-            m.insert("repo".to_owned(), KeyValue::str(repo));
-            m.insert("commit".to_owned(), KeyValue::str(commit));
+            out.push_str("{\"commit\":");
+            write_str(commit, out);
+            out.push_str(",\"kind\":\"git\",\"name\":");
+            write_str(name, out);
             if !query.is_empty() {
-                m.insert("query".to_owned(), KeyValue::Dict(query));
+                out.push_str(",\"query\":");
+                to_json(&KeyValue::Dict(query), out);
             }
-            Ok((KeyValue::Dict(m), true))
+            out.push_str(",\"repo\":");
+            write_str(repo, out);
+            out.push_str(",\"version\":");
+            write_str(version, out);
+            out.push('}');
+            Ok(true)
         } else {
             let sha = krate.get_str("sha")?;
-            m.insert("kind".to_owned(), KeyValue::str("registry"));
-            m.insert("sha".to_owned(), opt_str(sha));
-            Ok((KeyValue::Dict(m), sha.is_some()))
+            out.push_str("{\"kind\":\"registry\",\"name\":");
+            write_str(name, out);
+            out.push_str(",\"sha\":");
+            match sha {
+                Some(sha) => write_str(sha, out),
+                None => out.push_str("null"),
+            }
+            out.push_str(",\"version\":");
+            write_str(version, out);
+            out.push('}');
+            Ok(sha.is_some())
         }
     }
 }
@@ -559,13 +569,18 @@ impl SourceKind for Cargo2Source {
             "git-mirrors",
         ]))?;
         // With no ref the plugin's ref is an empty list, which counts as resolved.
-        let mut crates = Vec::new();
+        // The crates' list is large (hundreds of dictionaries): serialised as it is read.
+        let krates = refs.and_then(Node::as_seq).unwrap_or(&[]);
+        let mut crates = String::with_capacity(2 + 160 * krates.len());
+        crates.push('[');
         let mut all_resolved = true;
-        for krate in refs.and_then(Node::as_seq).unwrap_or(&[]) {
-            let (k, ok) = Self::crate_ref(krate)?;
-            crates.push(k);
-            all_resolved &= ok;
+        for (i, krate) in krates.iter().enumerate() {
+            if i > 0 {
+                crates.push(',');
+            }
+            all_resolved &= Self::crate_ref(krate, &mut crates)?;
         }
+        crates.push(']');
         if !all_resolved {
             return unresolved();
         }
@@ -573,7 +588,7 @@ impl SourceKind for Cargo2Source {
             KeyValue::Str(url),
             KeyValue::Str(cargo_lock),
             KeyValue::Str(vendor_dir),
-            KeyValue::List(crates),
+            KeyValue::Json(crates),
             KeyValue::str("a"),
         ]))
     }
