@@ -103,6 +103,32 @@ fn str_list(node: &Node, key: &str) -> Result<Vec<KeyValue>> {
         .collect())
 }
 
+/// `node.get_str_list(key)` as its key's JSON, serialised without copying the strings.
+fn str_list_json(node: &Node, key: &str) -> Result<KeyValue> {
+    let items = node
+        .get_sequence(key)?
+        .and_then(Node::as_seq)
+        .unwrap_or(&[]);
+    let mut out = String::from("[");
+    for (i, item) in items.iter().enumerate() {
+        let s = item.as_str().ok_or_else(|| {
+            LoadError::new(
+                LoadErrorReason::InvalidData,
+                format!(
+                    "{}: List item is not of the expected type 'scalar'",
+                    item.prov
+                ),
+            )
+        })?;
+        if i > 0 {
+            out.push(',');
+        }
+        crate::cachekey::json::write_str(s, &mut out);
+    }
+    out.push(']');
+    Ok(KeyValue::Json(out))
+}
+
 fn sorted_str_list(list: Vec<String>) -> KeyValue {
     let mut l = list;
     l.sort();
@@ -145,7 +171,7 @@ impl ElementKind for BuildKind {
         config.validate_keys(&COMMAND_STEPS)?;
         let mut key = BTreeMap::new();
         for step in COMMAND_STEPS {
-            key.insert(step.to_owned(), KeyValue::List(str_list(config, step)?));
+            key.insert(step.to_owned(), str_list_json(config, step)?);
         }
         if let Some(subdir) = input.variables.get("command-subdir")? {
             if !subdir.is_empty() {
@@ -157,49 +183,35 @@ impl ElementKind for BuildKind {
                 key.insert("notparallel".into(), KeyValue::Bool(true));
             }
         }
-        let mut layout: BTreeMap<String, Vec<KeyValue>> = BTreeMap::new();
-        let mut digest_env: BTreeMap<String, Vec<KeyValue>> = BTreeMap::new();
+        // Borrowed until known to enter the key: most elements stage everything at `/`.
+        let mut layout: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+        let mut digest_env: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
         for dep in input.deps {
-            let mut location = "/".to_owned();
+            let mut location = "/";
             if let Some(c) = dep.config {
                 c.validate_keys(&["digest-environment", "location"])?;
                 if let Some(l) = c.get_str("location")? {
-                    location = l.to_owned();
+                    location = l;
                 }
                 if let Some(var) = c.get_str("digest-environment")? {
-                    digest_env
-                        .entry(var.to_owned())
-                        .or_default()
-                        .push(KeyValue::Str(dep.path.to_owned()));
+                    digest_env.entry(var).or_default().push(dep.path);
                 }
             }
-            layout
-                .entry(location)
-                .or_default()
-                .push(KeyValue::Str(dep.path.to_owned()));
+            layout.entry(location).or_default().push(dep.path);
         }
-        if layout.keys().any(|l| l != "/") {
-            key.insert(
-                "layout".into(),
-                KeyValue::Dict(
-                    layout
-                        .into_iter()
-                        .map(|(k, v)| (k, KeyValue::List(v)))
-                        .collect(),
-                ),
-            );
+        let owned = |m: BTreeMap<&str, Vec<&str>>| {
+            KeyValue::Dict(
+                m.into_iter()
+                    .map(|(k, v)| (k.to_owned(), KeyValue::list(v)))
+                    .collect(),
+            )
+        };
+        if layout.keys().any(|l| *l != "/") {
+            key.insert("layout".into(), owned(layout));
         }
         if !digest_env.is_empty() {
             // BuildStream's key really is spelled "digest-enviornment".
-            key.insert(
-                "digest-enviornment".into(),
-                KeyValue::Dict(
-                    digest_env
-                        .into_iter()
-                        .map(|(k, v)| (k, KeyValue::List(v)))
-                        .collect(),
-                ),
-            );
+            key.insert("digest-enviornment".into(), owned(digest_env));
         }
         Ok(Configured {
             unique_key: KeyValue::Dict(key),

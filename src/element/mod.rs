@@ -784,7 +784,7 @@ fn build_element(
 
     let deps = &el.deps;
     let traits = defaults.imp.traits();
-    let mut dep_configs: Vec<(String, Option<Node>)> = Vec::new();
+    let mut dep_configs: Vec<(std::borrow::Cow<'_, str>, Option<Node>)> = Vec::new();
     let mut dep_config_ids: Vec<ElementId> = Vec::new();
     let mut build_deps = Vec::new();
     let mut runtime_deps = Vec::new();

@@ -63,10 +63,10 @@ pub struct Dependency {
 
 impl Dependency {
     /// The dependency path as written: `junction:name` or `name`.
-    pub fn path(&self) -> String {
+    pub fn path(&self) -> std::borrow::Cow<'_, str> {
         match &self.junction {
-            Some(j) => format!("{j}:{}", self.name),
-            None => self.name.clone(),
+            Some(j) => format!("{j}:{}", self.name).into(),
+            None => self.name.as_str().into(),
         }
     }
 
