@@ -868,6 +868,20 @@ fn build_element(
         )
         .with_detail("Make sure you declare all dependencies in the `depends` list, without specifying any `type`."));
     }
+    // The kinds' own `preflight()` checks: BuildStream prefixes their messages, which already
+    // name the element, with the element once more.
+    let own_check = |msg: &str| {
+        Err(LoadError::new(
+            LoadErrorReason::PluginConfig,
+            format!("{display}: {display}: {msg}"),
+        ))
+    };
+    if kind == "import" && sources.is_empty() {
+        return own_check("An import element must have at least one source.");
+    }
+    if kind == "collect_integration" && !sources.is_empty() {
+        return own_check("collect-integration elements may not have sources");
+    }
     if kind == "filter" {
         // FilterElement's own messages start with the element, and BuildStream's preflight
         // wrapper prefixes it once more.

@@ -44,7 +44,13 @@ impl Walk<'_> {
     }
 
     fn process_node(&mut self, node: &mut Node, project: ProjectId, options: bool) -> Result<()> {
-        if let Some(includes_node) = node.get("(@)").cloned() {
+        // An empty list is false to BuildStream's `if includes_node:`, which then leaves the
+        // key where it is (for the key checks to report).
+        let includes_node = node
+            .get("(@)")
+            .filter(|n| !matches!(&n.value, Value::Seq(items) if items.is_empty()))
+            .cloned();
+        if let Some(includes_node) = includes_node {
             let includes: Vec<Node> = match &includes_node.value {
                 Value::Scalar(_) => vec![includes_node.clone()],
                 Value::Seq(items) => items.clone(),

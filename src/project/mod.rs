@@ -220,9 +220,14 @@ fn validate_version(config: &Node) -> Result<()> {
         ));
     };
     let text = config.req_str("min-version")?;
-    let parsed = text
-        .split_once('.')
-        .and_then(|(a, b)| Some((a.parse::<u32>().ok()?, b.parse::<u32>().ok()?)));
+    // As BuildStream's `_parse_version`: Python `int()` of the first two `.`-separated
+    // parts; any further parts are ignored.
+    let mut parts = text.split('.');
+    let parsed = (|| {
+        let major = crate::yaml::parse_python_int(parts.next()?)?;
+        let minor = crate::yaml::parse_python_int(parts.next()?)?;
+        Some((major, minor))
+    })();
     let Some((major, minor)) = parsed else {
         return Err(invalid(format!(
             "{}: Malformed version string: {text}\n",
@@ -230,7 +235,7 @@ fn validate_version(config: &Node) -> Result<()> {
         ))
         .with_detail("The min-version must be specified as MAJOR.MINOR with numeric major and minor minimum required version numbers"));
     };
-    let (bmaj, bmin) = BST_API_VERSION;
+    let (bmaj, bmin) = (i64::from(BST_API_VERSION.0), i64::from(BST_API_VERSION.1));
     if major != bmaj {
         return Err(LoadError::new(
             LoadErrorReason::UnsupportedProject,
@@ -284,7 +289,10 @@ fn parse_plugin_origins(
                 let mut keys = common.to_vec();
                 keys.push("path");
                 origin_node.validate_keys(&keys)?;
-                PluginOrigin::Local(project_dir.join(origin_node.req_str("path")?))
+                origin_node.req_str("path")?;
+                let path_node = origin_node.get("path").expect("checked above");
+                let path = path_from_node(project_dir, path_node, false, true)?;
+                PluginOrigin::Local(project_dir.join(path))
             }
             "pip" => {
                 let mut keys = common.to_vec();
@@ -307,7 +315,7 @@ fn parse_plugin_origins(
                     .map(|n| n.prov)
                     .unwrap_or(origin_node.prov);
                 return Err(invalid(format!(
-                    "{p}: Value of 'origin' should be one of 'core, local, junction, pip'"
+                    "{p}: Value of 'origin' should be one of 'local, pip, junction'"
                 )));
             }
         };

@@ -94,8 +94,11 @@ fn severe(parts: &[(&str, usize, usize)]) -> LoadError {
 const NO_TOKEN: &str =
     "while scanning for the next token\nfound character that cannot start any token";
 
-fn scan_error(e: &ScanError) -> LoadError {
+fn scan_error(text: &str, e: &ScanError) -> LoadError {
     let m = e.marker();
+    if let Some(err) = two_part_scan_error(text, e) {
+        return err;
+    }
     if e.info().starts_with("unexpected character: ") {
         // A reserved indicator (`%`, `@`, `` ` ``) where a token should start.
         return severe(&[(NO_TOKEN, m.line(), m.col() + 1)]);
@@ -105,6 +108,76 @@ fn scan_error(e: &ScanError) -> LoadError {
         return severe(&[(NO_TOKEN, m.line(), m.col())]);
     }
     severe(&[(e.info(), m.line(), m.col() + 1)])
+}
+
+/// saphyr's one-line scanner errors `while scanning X, problem` in libyaml's two-part form:
+/// the context at the token's start (saphyr's mark), then libyaml's problem at the position
+/// where its scanner stopped. None for the errors whose problem position is not known here.
+fn two_part_scan_error(text: &str, e: &ScanError) -> Option<LoadError> {
+    let m = e.marker();
+    let context = (m.line(), m.col() + 1);
+    // 1-based line and column of a 0-based char offset of `text`.
+    let position = |offset: usize| {
+        let before: Vec<char> = text.chars().take(offset).collect();
+        let line = before.iter().filter(|&&c| c == '\n').count() + 1;
+        let col = before.iter().rev().take_while(|&&c| c != '\n').count() + 1;
+        (line, col)
+    };
+    let lines: Vec<&str> = text.split('\n').collect();
+    let (context_msg, problem_msg, problem) = match e.info() {
+        "while scanning a quoted scalar, found unexpected end of stream" => (
+            "while scanning a quoted scalar",
+            "found unexpected end of stream",
+            position(text.chars().count()),
+        ),
+        "while scanning a quoted scalar, found unexpected document indicator" => {
+            // At the start of the first later line that begins with `---` or `...`.
+            let n = (m.line()..lines.len())
+                .find(|&n| lines[n].starts_with("---") || lines[n].starts_with("..."))?;
+            (
+                "while scanning a quoted scalar",
+                "found unexpected document indicator",
+                (n + 1, 1),
+            )
+        }
+        "while scanning a plain scalar, found a tab" => {
+            // At the first tab in the indentation of a later line.
+            let (n, col) = (m.line()..lines.len()).find_map(|n| {
+                let blanks: Vec<char> = lines[n]
+                    .chars()
+                    .take_while(|c| *c == ' ' || *c == '\t')
+                    .collect();
+                blanks.iter().position(|c| *c == '\t').map(|i| (n, i))
+            })?;
+            (
+                "while scanning a plain scalar",
+                "found a tab character that violates indentation",
+                (n + 1, col + 1),
+            )
+        }
+        "while scanning a tag, did not find expected '!'" => {
+            // Only a `%TAG` directive's handle can lack its `!`: libyaml stops where the
+            // handle should begin, after the directive name and its blanks.
+            let line: Vec<char> = lines.get(m.line().checked_sub(1)?)?.chars().collect();
+            let mut i = m.col();
+            while i < line.len() && !matches!(line[i], ' ' | '\t') {
+                i += 1;
+            }
+            while i < line.len() && matches!(line[i], ' ' | '\t') {
+                i += 1;
+            }
+            (
+                "while scanning a tag directive",
+                "did not find expected '!'",
+                (m.line(), i + 1),
+            )
+        }
+        _ => return None,
+    };
+    Some(severe(&[
+        (context_msg, context.0, context.1),
+        (problem_msg, problem.0, problem.1),
+    ]))
 }
 
 /// Parses YAML text whose nodes are attributed to `file` (use [`super::node::SYNTHETIC`]
@@ -148,7 +221,7 @@ pub fn parse_str_reference(text: &str, file: FileId) -> Result<Node> {
             if e.info() == "simple key expect ':'" {
                 return simple_key_error(text, &e);
             }
-            scan_error(&e)
+            scan_error(text, &e)
         })?;
         let here = prov(file, &span);
         let pos = Pos(here.line, here.col);
