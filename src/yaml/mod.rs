@@ -18,8 +18,7 @@ mod parse;
 pub use error::{LoadError, LoadErrorReason};
 pub use node::{
     assert_symbol_name, parse_python_int, register_file, FileId, FileInfo, FxIndexMap, Map, Node,
-    Provenance, Value,
-    SYNTHETIC,
+    Provenance, Value, SYNTHETIC,
 };
 pub use parse::{load_file, parse_str, parse_str_reference};
 

@@ -199,6 +199,8 @@ pub fn parse_str_reference(text: &str, file: FileId) -> Result<Node> {
     let mut docs: Vec<Node> = Vec::new();
     let mut parser = Parser::new_from_str(text);
     let mut lines = Lines::new(text);
+    // Whether each open collection is in flow context (a `[` or `{`, or inside one).
+    let mut flow: Vec<bool> = Vec::new();
     while let Some(item) = parser.next_event() {
         if let Err(e) = &item {
             if let Some(fixed) = tab_separator_as_space(text, e) {
@@ -249,6 +251,11 @@ pub fn parse_str_reference(text: &str, file: FileId) -> Result<Node> {
                 )))
             }
             Event::Scalar(value, style, anchor, tag) => {
+                if style == saphyr_parser::ScalarStyle::Plain && flow.last() == Some(&true) {
+                    if let Some(e) = flow_colon_error(&mut lines, here) {
+                        return Err(e);
+                    }
+                }
                 if anchor != 0 {
                     return Err(malformed(format!(
                         "Anchors are disallowed in BuildStream {pos}"
@@ -296,6 +303,8 @@ pub fn parse_str_reference(text: &str, file: FileId) -> Result<Node> {
             }
             Event::SequenceStart(..) => {
                 check_not_key(&stack, pos)?;
+                let opens = lines.chars(here.line as usize).get(here.col as usize) == Some(&'[');
+                flow.push(opens || flow.last() == Some(&true));
                 let here = fix_indentless_sequence(&mut lines, here);
                 if stack.is_empty() {
                     let flow = lines.chars(here.line as usize).get(here.col as usize) == Some(&'[');
@@ -308,18 +317,20 @@ pub fn parse_str_reference(text: &str, file: FileId) -> Result<Node> {
                 None
             }
             Event::MappingStart(..) => {
+                let opens = lines.chars(here.line as usize).get(here.col as usize) == Some(&'{');
+                flow.push(opens || flow.last() == Some(&true));
                 check_not_key(&stack, pos)?;
                 stack.push(Frame::Map(Map::default(), here, None));
                 None
             }
-            Event::SequenceEnd => match stack.pop() {
+            Event::SequenceEnd => match (flow.pop(), stack.pop()).1 {
                 Some(Frame::Seq(items, p)) => Some(Node {
                     value: Value::Seq(items),
                     prov: p,
                 }),
                 _ => return Err(malformed(format!("Unexpected end of sequence {pos}"))),
             },
-            Event::MappingEnd => match stack.pop() {
+            Event::MappingEnd => match (flow.pop(), stack.pop()).1 {
                 Some(Frame::Map(map, p, _)) => Some(Node {
                     value: Value::Map(map),
                     prov: p,
@@ -390,6 +401,45 @@ impl<'t> Lines<'t> {
             .get(n)
             .map_or(Vec::new(), |l| l.chars().collect())
     }
+}
+
+/// A plain scalar starting at `start` inside a flow collection with a `:` that is not followed
+/// by a blank: libyaml, BuildStream's parser, refuses it (`[http://x/]`, `{a: b:c}`), where
+/// saphyr takes the `:` as part of the scalar. The scalar ends at a flow indicator, at `: `
+/// or at a comment.
+fn flow_colon_error(lines: &mut Lines, start: Provenance) -> Option<LoadError> {
+    let mut line = start.line as usize;
+    let mut col = start.col as usize;
+    let count = lines.count();
+    while line < count {
+        let chars = lines.chars(line);
+        while col < chars.len() {
+            match chars[col] {
+                ':' => {
+                    if chars
+                        .get(col + 1)
+                        .is_none_or(|c| matches!(c, ' ' | '\t' | '\r'))
+                    {
+                        return None;
+                    }
+                    return Some(severe(&[
+                        (
+                            "while scanning a plain scalar",
+                            start.line as usize + 1,
+                            start.col as usize + 1,
+                        ),
+                        ("found unexpected ':'", line + 1, col + 1),
+                    ]));
+                }
+                ',' | '[' | ']' | '{' | '}' => return None,
+                '#' if col == 0 || matches!(chars[col - 1], ' ' | '\t') => return None,
+                _ => col += 1,
+            }
+        }
+        line += 1;
+        col = 0;
+    }
+    None
 }
 
 /// saphyr marks an indentless block sequence (`key:` then `- item` at the key's column) at
