@@ -394,6 +394,13 @@ fn load_reported(
         );
         crate::scheduler::warning(None, "Ignoring redundant source references", Some(&detail));
     }
+    // Then every project loaded is fully loaded (BuildStream's `Stream._load()`), even one
+    // only junctions and links were read from, such as the top-level project when the only
+    // target is a link into a subproject: its command-line options are checked there.
+    let loaded = loaded.and_then(|(mut pipeline, except)| {
+        pipeline.ctx.ensure_all_fully_loaded()?;
+        Ok((pipeline, except))
+    });
     match loaded {
         Ok((pipeline, except)) => Ok((pipeline, except, session_activity)),
         Err(e) => {

@@ -518,7 +518,7 @@ impl<'a> Instantiator<'a> {
                         if lock(&errors).contains_key(&id) {
                             continue;
                         }
-                        match build_element(ctx, defaults, id, keep) {
+                        match build_element(ctx, defaults, id, keep, true) {
                             Ok(b) => {
                                 let _ = built[id].set(b.element);
                                 on_built(&built, id, b.key_tail);
@@ -565,6 +565,17 @@ impl<'a> Instantiator<'a> {
         self.kind_defaults(pid, &kind, first_pass, prov)?;
         Ok(())
     }
+}
+
+/// Instantiates a junction or link element as the loader meets it, to validate it:
+/// BuildStream creates the `Element` of every link (`LoadElement.__init__`) and of every
+/// junction it loads a subproject from (`Loader._get_loader`), so that their variables,
+/// environment, public data, configuration, sandbox and sources are checked like any
+/// element's. What is built is dropped; the sources' keys are not computed.
+pub fn validate_first_pass(ctx: &mut LoadContext, id: ElementId) -> Result<()> {
+    let mut inst = Instantiator::new(ctx, Keep::default());
+    inst.prepare(id)?;
+    build_element(inst.ctx, &inst.defaults, id, Keep::default(), false).map(|_| ())
 }
 
 type DefaultsMap = HashMap<(ProjectId, String), std::sync::Arc<KindDefaults>>;
@@ -617,12 +628,14 @@ struct Built {
     key_tail: String,
 }
 
-/// Builds one element from its load element, its kind's defaults and its project.
+/// Builds one element from its load element, its kind's defaults and its project
+/// (`compute_keys`: whether to compute its sources' keys, see [`SourceInput::compute_key`]).
 fn build_element(
     ctx: &LoadContext,
     defaults_map: &DefaultsMap,
     id: ElementId,
     keep: Keep,
+    compute_keys: bool,
 ) -> Result<Built> {
     let keep_details = keep.details;
     let el = &ctx.elements[id];
@@ -766,8 +779,14 @@ fn build_element(
 
     // Sources
     let mut warnings = LoadWarnings::default();
-    let (mut sources, source_keys) =
-        load_sources(ctx, id, &variables, keep.source_info, &mut warnings)?;
+    let (mut sources, source_keys) = load_sources(
+        ctx,
+        id,
+        &variables,
+        keep.source_info,
+        compute_keys,
+        &mut warnings,
+    )?;
     let (sources_json, key_ranges) = crate::cachekey::sources_json(&sources, &source_keys);
     let mut sources_key = None;
     if keep.source_cache_keys {
@@ -1056,6 +1075,7 @@ fn load_sources(
     id: ElementId,
     variables: &Variables,
     keep_info: bool,
+    compute_key: bool,
     warnings: &mut LoadWarnings,
 ) -> Result<(Vec<ElementSource>, Vec<Option<KeyValue>>)> {
     let el = &ctx.elements[id];
@@ -1144,6 +1164,7 @@ fn load_sources(
             project_dir: &project.directory,
             aliases: &pass.aliases,
             display: &display,
+            compute_key,
         };
         let configured = imp.configure(&input)?;
         for url in imp.marked_urls(&config)? {

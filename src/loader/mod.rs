@@ -8,7 +8,8 @@
 //! 1. each target is parsed (`junction.bst:element.bst` walks junctions) and loaded with a
 //!    depth-first walk over its dependency declarations;
 //! 2. junctions load subprojects (only `local` sources are supported here), links are
-//!    followed, overrides are searched from the highest ancestor down;
+//!    followed (both are instantiated as elements first, which validates them), overrides
+//!    are searched from the highest ancestor down;
 //! 3. circular dependencies are rejected with the chain of full names;
 //! 4. every reachable element's direct dependencies are sorted with CPython's list sort
 //!    ([`listsort`]) and BuildStream's non-transitive comparator.
@@ -146,9 +147,14 @@ pub struct LoadContext {
     include_cache: HashMap<(ProjectId, PathBuf, bool), Node>,
     /// `.bst` files parsed (and processed) ahead of time, in parallel.
     prefetched: Prefetched,
-    /// Link elements whose targets are being loaded (to refuse a link cycle).
+    /// Link elements whose targets are being loaded (to refuse a link cycle), and
+    /// [`LOADING_DEPENDENCIES`] for each element whose dependencies are being loaded.
     following_links: Vec<ElementId>,
 }
+
+/// In [`LoadContext::following_links`]: the links followed before it led to an element,
+/// now marked fully loaded, so following them again ends there.
+const LOADING_DEPENDENCIES: ElementId = ElementId::MAX;
 
 fn invalid(msg: String) -> LoadError {
     LoadError::new(LoadErrorReason::InvalidData, msg)
@@ -513,10 +519,18 @@ impl LoadContext {
 
     /// Runs a project's second pass if not done yet.
     pub fn ensure_fully_loaded(&mut self, project: ProjectId) -> Result<()> {
+        self.load_second_pass(project, true)
+    }
+
+    /// [`Self::ensure_fully_loaded`]; `prefetch`: whether to parse the project's elements
+    /// ahead (not once loading is over).
+    fn load_second_pass(&mut self, project: ProjectId, prefetch: bool) -> Result<()> {
         if self.projects[project].second_pass.is_some() {
             return Ok(());
         }
-        self.parse_tree_once(project);
+        if prefetch {
+            self.parse_tree_once(project);
+        }
         let snapshot = self.projects[project].clone_for_second_pass();
         let cli = if snapshot.junction.is_none() {
             self.cli_options.clone()
@@ -525,7 +539,21 @@ impl LoadContext {
         };
         let full = snapshot.load_second_pass(self, &cli)?;
         self.projects[project].second_pass = Some(full);
-        self.process_ahead(project);
+        if prefetch {
+            self.process_ahead(project);
+        }
+        Ok(())
+    }
+
+    /// Once loading is over: runs the second pass of every project loaded so far, in
+    /// loading order, including those the second passes load (BuildStream's
+    /// `Context.ensure_fully_loaded()`).
+    pub fn ensure_all_fully_loaded(&mut self) -> Result<()> {
+        let mut pid = 0;
+        while pid < self.projects.len() {
+            self.load_second_pass(pid, false)?;
+            pid += 1;
+        }
         Ok(())
     }
 
@@ -668,6 +696,7 @@ impl LoadContext {
                 format!("{d}: Dependencies are forbidden for 'junction' elements"),
             ));
         }
+        crate::element::validate_first_pass(self, eid)?;
         let junction = self.configure_junction(eid)?;
         let subdir = self.junction_source_dir(eid, &prov_str, filename)?;
         let project_dir = if junction.path.is_empty() {
@@ -1110,6 +1139,12 @@ impl LoadContext {
             }
             err
         })?;
+        // BuildStream reads `kind` as soon as the file is parsed (before its conditionals
+        // and includes are processed, and before its dependencies are loaded): every
+        // element must declare it.
+        if node.get("kind").is_none() {
+            return Err(node.missing_key("kind"));
+        }
         let kind = node.get_str("kind")?.map(str::to_owned);
         let first_pass = matches!(kind.as_deref(), Some("junction" | "link"));
         if first_pass {
@@ -1129,16 +1164,6 @@ impl LoadContext {
         };
         let mut link_target = None;
         if kind.as_deref() == Some("link") {
-            let deps = extract_depends(&mut node.clone())?;
-            if !deps.is_empty() {
-                return Err(LoadError::new(
-                    LoadErrorReason::LinkForbiddenDependencies,
-                    format!(
-                        "link element at {}: Dependencies are forbidden for 'link' elements",
-                        node.prov
-                    ),
-                ));
-            }
             let project = &self.projects[pid];
             let mut vars_node = project.first_pass.base_variables.clone();
             vars_node.insert(
@@ -1163,6 +1188,7 @@ impl LoadContext {
             }
             link_target = Some(target.clone());
         }
+        let link_node = link_target.is_some().then(|| node.clone());
         let id = self.elements.len();
         self.elements.push(LoadElement {
             name: filename.to_owned(),
@@ -1178,6 +1204,26 @@ impl LoadContext {
             extracted: declared.is_some(),
             declared: declared.unwrap_or_default(),
         });
+        if let Some(mut node) = link_node {
+            // BuildStream instantiates every link element as it loads it, then refuses its
+            // dependencies (which the element did not read).
+            let checked = crate::element::validate_first_pass(self, id).and_then(|()| {
+                if extract_depends(&mut node)?.is_empty() {
+                    return Ok(());
+                }
+                Err(LoadError::new(
+                    LoadErrorReason::LinkForbiddenDependencies,
+                    format!(
+                        "link element at {}: Dependencies are forbidden for 'link' elements",
+                        node.prov
+                    ),
+                ))
+            });
+            if let Err(e) = checked {
+                self.elements.pop();
+                return Err(e);
+            }
+        }
         self.loaders[pid].elements.insert(filename.to_owned(), id);
         if let Some(target) = link_target {
             let mut link_path = filename.to_owned();
@@ -1221,8 +1267,11 @@ impl LoadContext {
         if let Some(target) = self.elements[id].link_target.clone() {
             let (_, name, loader) =
                 self.parse_name(pid, target.as_str().unwrap_or_default(), Some(target.prov))?;
-            // A link that leads back to itself: BuildStream recurses until Python's limit.
-            if self.following_links.contains(&id) {
+            // A link that leads back to itself before reaching an element: BuildStream
+            // recurses until Python's limit. (A link met again while the dependencies of the
+            // element it leads to are loaded leads to that element, already fully loaded.)
+            let chain = self.following_links.rsplit(|&l| l == LOADING_DEPENDENCIES);
+            if chain.into_iter().next().is_some_and(|c| c.contains(&id)) {
                 return Err(LoadError::new(
                     LoadErrorReason::CircularReference,
                     "RecursionError: Dependency depth is too large. Maximum recursion depth exceeded.",
@@ -1251,6 +1300,15 @@ impl LoadContext {
             return Ok(top);
         }
         self.mark_fully_loaded(top)?;
+        self.following_links.push(LOADING_DEPENDENCIES);
+        let loaded = self.load_dependencies(top);
+        self.following_links.pop();
+        loaded.map(|()| top)
+    }
+
+    /// The loop of [`Self::load_file`] over the dependencies of `top` (just marked fully
+    /// loaded), and theirs within the same project.
+    fn load_dependencies(&mut self, top: ElementId) -> Result<()> {
         // Stack of (element, remaining declarations reversed, element -> index in deps).
         let mut queue: Vec<(ElementId, Vec<DepDecl>, HashMap<ElementId, usize>)> = Vec::new();
         let mut decls = std::mem::take(&mut self.elements[top].declared);
@@ -1296,7 +1354,7 @@ impl LoadContext {
                 }
             }
         }
-        Ok(top)
+        Ok(())
     }
 
     fn mark_fully_loaded(&mut self, id: ElementId) -> Result<()> {

@@ -128,10 +128,11 @@ impl LoadContext {
             let Ok(parsed) = &mut entry.parsed else {
                 return;
             };
-            // Junctions and links are processed with the first pass's options.
+            // Junctions and links are processed with the first pass's options; the loader
+            // reports a missing `kind` from the file as written.
             if matches!(
                 parsed.node.get_str("kind"),
-                Ok(Some("junction" | "link")) | Err(_)
+                Ok(Some("junction" | "link") | None) | Err(_)
             ) {
                 return;
             }

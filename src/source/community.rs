@@ -1103,6 +1103,7 @@ mod tests {
                 project_dir,
                 aliases: &aliases,
                 display: "test source",
+                compute_key: true,
             })
             .expect("configures");
         configured.unique_key.map(|k| to_json_string(&k))

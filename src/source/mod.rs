@@ -24,6 +24,10 @@ pub struct SourceInput<'a> {
     pub aliases: &'a Node,
     /// Display name of the source for messages (`element.bst-0`-like).
     pub display: &'a str,
+    /// Whether to compute the unique key: not when the element is only instantiated to
+    /// validate it (a junction or link the loader meets), where a `local` source's digest
+    /// of its whole directory would be wasted (BuildStream computes keys lazily).
+    pub compute_key: bool,
 }
 
 /// A configured source.
@@ -109,6 +113,12 @@ impl SourceKind for LocalSource {
         input.config.validate_keys(&keys_with(&["path"]))?;
         let path = project_path(input.config, "path", input.project_dir, false, false)?;
         let full = input.project_dir.join(&path);
+        if !input.compute_key {
+            return Ok(ConfiguredSource {
+                unique_key: None,
+                local_path: Some(full),
+            });
+        }
         let digest = cached_local_digest(&full)
             .map_err(|e| source_error(format!("{}: {e}", input.display)))?;
         Ok(ConfiguredSource {
