@@ -195,16 +195,33 @@ pub fn parse_str(text: &str, file: FileId) -> Result<Node> {
 /// [`parse_str`] on saphyr's event parser alone, without the fast path (for differential
 /// tests of the fast path).
 pub fn parse_str_reference(text: &str, file: FileId) -> Result<Node> {
+    parse_reference_retrying(text, file, 0)
+}
+
+/// How many times one parse re-indents a construct that libyaml reads regardless of
+/// indentation (see [`Reindent`]).
+const MAX_REINDENTS: usize = 8;
+
+fn parse_reference_retrying(text: &str, file: FileId, reindents: usize) -> Result<Node> {
     let mut stack: Vec<Frame> = Vec::new();
     let mut docs: Vec<Node> = Vec::new();
     let mut parser = Parser::new_from_str(text);
     let mut lines = Lines::new(text);
-    // Whether each open collection is in flow context (a `[` or `{`, or inside one).
-    let mut flow: Vec<bool> = Vec::new();
+    // For each open collection in flow context (a `[` or `{`, or inside one), where the
+    // outermost flow collection around it starts (0-based line and column).
+    let mut flow: Vec<Option<(usize, usize)>> = Vec::new();
     while let Some(item) = parser.next_event() {
         if let Err(e) = &item {
             if let Some(fixed) = tab_separator_as_space(text, e) {
-                return parse_str_reference(&fixed, file);
+                return parse_reference_retrying(&fixed, file, reindents);
+            }
+            if reindents < MAX_REINDENTS {
+                let outer_flow = flow.iter().flatten().next().copied();
+                match Reindent::for_error(text, e, outer_flow) {
+                    Some(Ok(r)) => return r.parse(text, file, reindents + 1),
+                    Some(Err(libyaml_error)) => return Err(libyaml_error),
+                    None => {}
+                }
             }
         }
         let (event, span) = item.map_err(|e| {
@@ -217,7 +234,11 @@ pub fn parse_str_reference(text: &str, file: FileId) -> Result<Node> {
                     m.col()
                 ));
             }
-            if let Some(err) = collection_error(text, &e, stack.last()) {
+            let in_flow = flow.last().is_some_and(Option::is_some);
+            let trailing = e.info().starts_with("invalid trailing content");
+            if let Some(err) =
+                collection_error(text, &e, stack.last()).filter(|_| !(in_flow && trailing))
+            {
                 return err;
             }
             if e.info() == "simple key expect ':'" {
@@ -251,7 +272,9 @@ pub fn parse_str_reference(text: &str, file: FileId) -> Result<Node> {
                 )))
             }
             Event::Scalar(value, style, anchor, tag) => {
-                if style == saphyr_parser::ScalarStyle::Plain && flow.last() == Some(&true) {
+                if style == saphyr_parser::ScalarStyle::Plain
+                    && flow.last().is_some_and(Option::is_some)
+                {
                     if let Some(e) = flow_colon_error(&mut lines, here) {
                         return Err(e);
                     }
@@ -304,7 +327,8 @@ pub fn parse_str_reference(text: &str, file: FileId) -> Result<Node> {
             Event::SequenceStart(..) => {
                 check_not_key(&stack, pos)?;
                 let opens = lines.chars(here.line as usize).get(here.col as usize) == Some(&'[');
-                flow.push(opens || flow.last() == Some(&true));
+                let start = (here.line as usize, here.col as usize);
+                flow.push(flow.last().copied().flatten().or(opens.then_some(start)));
                 let here = fix_indentless_sequence(&mut lines, here);
                 if stack.is_empty() {
                     let flow = lines.chars(here.line as usize).get(here.col as usize) == Some(&'[');
@@ -318,7 +342,8 @@ pub fn parse_str_reference(text: &str, file: FileId) -> Result<Node> {
             }
             Event::MappingStart(..) => {
                 let opens = lines.chars(here.line as usize).get(here.col as usize) == Some(&'{');
-                flow.push(opens || flow.last() == Some(&true));
+                let start = (here.line as usize, here.col as usize);
+                flow.push(flow.last().copied().flatten().or(opens.then_some(start)));
                 check_not_key(&stack, pos)?;
                 stack.push(Frame::Map(Map::default(), here, None));
                 None
@@ -401,6 +426,212 @@ impl<'t> Lines<'t> {
             .get(n)
             .map_or(Vec::new(), |l| l.chars().collect())
     }
+}
+
+/// Lines that saphyr refuses as under-indented where libyaml, BuildStream's parser, does not
+/// look at indentation: the continuation lines of a quoted scalar, and everything inside a
+/// flow collection. Re-parsing with those lines indented by `by` more spaces gives saphyr
+/// libyaml's reading; positions on them are then moved back.
+struct Reindent {
+    /// 0-based lines `first..=last` get `by` more leading spaces.
+    first: usize,
+    last: usize,
+    by: usize,
+}
+
+impl Reindent {
+    /// For saphyr's error `e` (`flow`: where the outermost open flow collection starts), the
+    /// lines to re-indent, or libyaml's own error where it stops before any (an unclosed
+    /// quote); None where indentation is not the problem.
+    fn for_error(
+        text: &str,
+        e: &ScanError,
+        flow: Option<(usize, usize)>,
+    ) -> Option<std::result::Result<Reindent, LoadError>> {
+        let m = e.marker();
+        let lines: Vec<&str> = text.split('\n').collect();
+        match e.info() {
+            "invalid indentation in quoted scalar" => {
+                let line = m.line().checked_sub(1)?;
+                let chars: Vec<char> = lines.get(line)?.chars().collect();
+                let quote = *chars.get(m.col())?;
+                if quote != '\'' && quote != '"' {
+                    return None;
+                }
+                // libyaml reads on to the closing quote, stopping at a document marker or
+                // at the end of the text.
+                let mut l = line;
+                let mut c = m.col() + 1;
+                loop {
+                    let chars: Vec<char> = lines[l].chars().collect();
+                    if l > line
+                        && (chars.starts_with(&['-', '-', '-'])
+                            || chars.starts_with(&['.', '.', '.']))
+                        && chars.get(3).is_none_or(|c| matches!(c, ' ' | '\t' | '\r'))
+                    {
+                        return Some(Err(severe(&[
+                            ("while scanning a quoted scalar", m.line(), m.col() + 1),
+                            ("found unexpected document indicator", l + 1, 1),
+                        ])));
+                    }
+                    while c < chars.len() {
+                        match (quote, chars[c]) {
+                            ('\'', '\'') if chars.get(c + 1) == Some(&'\'') => c += 2,
+                            ('"', '\\') => c += 2,
+                            (q, ch) if q == ch => {
+                                return Some(Ok(Reindent {
+                                    first: line + 1,
+                                    last: l,
+                                    by: m.col() + 1,
+                                }))
+                            }
+                            _ => c += 1,
+                        }
+                    }
+                    l += 1;
+                    c = 0;
+                    if l >= lines.len() {
+                        let end = text.chars().filter(|&c| c == '\n').count() + 1;
+                        let col = text.chars().rev().take_while(|&c| c != '\n').count() + 1;
+                        return Some(Err(severe(&[
+                            ("while scanning a quoted scalar", m.line(), m.col() + 1),
+                            ("found unexpected end of stream", end, col),
+                        ])));
+                    }
+                }
+            }
+            "invalid indentation in flow construct"
+            | "invalid indentation"
+            | "\"-\" is only valid inside a block"
+            | "illegal placement of ':' indicator" => {
+                let (line, col) = flow?;
+                // Up to the line that closes the collection, or to the end.
+                let last = flow_end_line(&lines, line, col).unwrap_or(lines.len() - 1);
+                (last > line).then_some(Ok(Reindent {
+                    first: line + 1,
+                    last,
+                    by: col + 1,
+                }))
+            }
+            _ => None,
+        }
+    }
+
+    fn shifted(&self, line: usize, col: usize) -> bool {
+        (self.first..=self.last).contains(&line) && col >= self.by
+    }
+
+    /// Parses `text` re-indented, with positions moved back.
+    fn parse(&self, text: &str, file: FileId, reindents: usize) -> Result<Node> {
+        let pad = " ".repeat(self.by);
+        let mut out = String::with_capacity(text.len() + pad.len() * (self.last - self.first + 1));
+        for (n, line) in text.split('\n').enumerate() {
+            if n > 0 {
+                out.push('\n');
+            }
+            if (self.first..=self.last).contains(&n) {
+                out.push_str(&pad);
+            }
+            out.push_str(line);
+        }
+        match parse_reference_retrying(&out, file, reindents) {
+            Ok(mut node) => {
+                self.unshift_node(&mut node);
+                Ok(node)
+            }
+            Err(mut e) => {
+                e.message = self.unshift_message(&e.message);
+                Err(e)
+            }
+        }
+    }
+
+    fn unshift_node(&self, node: &mut Node) {
+        let (line, col) = (node.prov.line as usize, node.prov.col as usize);
+        if self.shifted(line, col) {
+            node.prov.col -= self.by as u32;
+        }
+        match &mut node.value {
+            Value::Scalar(_) => {}
+            Value::Seq(items) => items.iter_mut().for_each(|n| self.unshift_node(n)),
+            Value::Map(map) => map.values_mut().for_each(|n| self.unshift_node(n)),
+        }
+    }
+
+    /// Moves back the positions in an error message: libyaml's `line L, column C` (1-based)
+    /// and BuildStream's `line L column C` (0-based).
+    fn unshift_message(&self, message: &str) -> String {
+        let mut out = String::with_capacity(message.len());
+        let mut rest = message;
+        while let Some(at) = rest.find("line ") {
+            out.push_str(&rest[..at + 5]);
+            rest = &rest[at + 5..];
+            let digits = rest.bytes().take_while(u8::is_ascii_digit).count();
+            let Ok(line) = rest[..digits].parse::<usize>() else {
+                continue;
+            };
+            let (sep, one_based) = if rest[digits..].starts_with(", column ") {
+                (", column ", true)
+            } else if rest[digits..].starts_with(" column ") {
+                (" column ", false)
+            } else {
+                continue;
+            };
+            let after = &rest[digits + sep.len()..];
+            let cdigits = after.bytes().take_while(u8::is_ascii_digit).count();
+            let Ok(col) = after[..cdigits].parse::<usize>() else {
+                continue;
+            };
+            let (l0, c0) = if one_based {
+                (line.saturating_sub(1), col.saturating_sub(1))
+            } else {
+                (line, col)
+            };
+            let col = if self.shifted(l0, c0) {
+                col - self.by
+            } else {
+                col
+            };
+            out.push_str(&format!("{line}{sep}{col}"));
+            rest = &after[cdigits..];
+        }
+        out.push_str(rest);
+        out
+    }
+}
+
+/// The 0-based line of the bracket that closes the flow collection opening at `line`, `col`
+/// (quoted scalars and comments skipped), if it is closed.
+fn flow_end_line(lines: &[&str], line: usize, col: usize) -> Option<usize> {
+    let mut depth = 0usize;
+    let mut quote: Option<char> = None;
+    for (l, text) in lines.iter().enumerate().skip(line) {
+        let chars: Vec<char> = text.chars().collect();
+        let mut c = if l == line { col } else { 0 };
+        while c < chars.len() {
+            let ch = chars[c];
+            match quote {
+                Some('\'') if ch == '\'' && chars.get(c + 1) == Some(&'\'') => c += 1,
+                Some('"') if ch == '\\' => c += 1,
+                Some(q) if ch == q => quote = None,
+                Some(_) => {}
+                None => match ch {
+                    '\'' | '"' => quote = Some(ch),
+                    '#' if c == 0 || matches!(chars[c - 1], ' ' | '\t') => break,
+                    '[' | '{' => depth += 1,
+                    ']' | '}' => {
+                        depth = depth.saturating_sub(1);
+                        if depth == 0 {
+                            return Some(l);
+                        }
+                    }
+                    _ => {}
+                },
+            }
+            c += 1;
+        }
+    }
+    None
 }
 
 /// A plain scalar starting at `start` inside a flow collection with a `:` that is not followed
@@ -488,6 +719,15 @@ fn collection_error(text: &str, e: &ScanError, top: Option<&Frame>) -> Option<Lo
             "while parsing a flow mapping",
             "did not find expected ',' or '}'",
         ),
+        // libyaml's scanner takes what follows a quoted scalar as the next token; its
+        // parser then finds no key (or entry) there.
+        "invalid trailing content after double-quoted scalar" => match top? {
+            Frame::Map(..) => ("while parsing a block mapping", "did not find expected key"),
+            Frame::Seq(..) => (
+                "while parsing a block collection",
+                "did not find expected '-' indicator",
+            ),
+        },
         _ => return None,
     };
     let start = match top? {
