@@ -104,8 +104,19 @@ fn scan_error(text: &str, e: &ScanError) -> LoadError {
         return severe(&[(NO_TOKEN, m.line(), m.col() + 1)]);
     }
     if e.info().starts_with("tabs disallowed") {
-        // A tab where indentation is expected (libyaml marks the column before).
-        return severe(&[(NO_TOKEN, m.line(), m.col())]);
+        // A tab where indentation is expected: libyaml stops at the first tab of the blanks
+        // before saphyr's mark.
+        let chars: Vec<char> = text
+            .split('\n')
+            .nth(m.line().saturating_sub(1))
+            .unwrap_or_default()
+            .chars()
+            .collect();
+        let start = blank_run_start(&chars, m.col(), |c| c == ' ' || c == '\t');
+        let col = (start..m.col().min(chars.len()))
+            .find(|&i| chars[i] == '\t')
+            .map_or(m.col(), |i| i + 1);
+        return severe(&[(NO_TOKEN, m.line(), col)]);
     }
     severe(&[(e.info(), m.line(), m.col() + 1)])
 }
@@ -208,8 +219,10 @@ fn parse_reference_retrying(text: &str, file: FileId, reindents: usize) -> Resul
     let mut parser = Parser::new_from_str(text);
     let mut lines = Lines::new(text);
     // For each open collection in flow context (a `[` or `{`, or inside one), where the
-    // outermost flow collection around it starts (0-based line and column).
+    // outermost flow collection around it starts (0-based line and column), and where the
+    // innermost does, with its bracket.
     let mut flow: Vec<Option<(usize, usize)>> = Vec::new();
+    let mut inner_flow: Vec<Option<(usize, usize, char)>> = Vec::new();
     while let Some(item) = parser.next_event() {
         if let Err(e) = &item {
             if let Some(fixed) = tab_separator_as_space(text, e) {
@@ -243,6 +256,27 @@ fn parse_reference_retrying(text: &str, file: FileId, reindents: usize) -> Resul
             }
             if e.info() == "simple key expect ':'" {
                 return simple_key_error(text, &e);
+            }
+            if let (Some(Some((line, col, bracket))), "illegal placement of ':' indicator") =
+                (inner_flow.last(), e.info())
+            {
+                // A `:` after a key that spans lines: libyaml's parser finds no `,` there.
+                let (context, problem) = if *bracket == '[' {
+                    (
+                        "while parsing a flow sequence",
+                        "did not find expected ',' or ']'",
+                    )
+                } else {
+                    (
+                        "while parsing a flow mapping",
+                        "did not find expected ',' or '}'",
+                    )
+                };
+                let m = e.marker();
+                return severe(&[
+                    (context, line + 1, col + 1),
+                    (problem, m.line(), m.col() + 1),
+                ]);
             }
             scan_error(text, &e)
         })?;
@@ -329,6 +363,8 @@ fn parse_reference_retrying(text: &str, file: FileId, reindents: usize) -> Resul
                 let opens = lines.chars(here.line as usize).get(here.col as usize) == Some(&'[');
                 let start = (here.line as usize, here.col as usize);
                 flow.push(flow.last().copied().flatten().or(opens.then_some(start)));
+                let inner = opens.then_some((start.0, start.1, '['));
+                inner_flow.push(inner.or(inner_flow.last().copied().flatten()));
                 let here = fix_indentless_sequence(&mut lines, here);
                 if stack.is_empty() {
                     let flow = lines.chars(here.line as usize).get(here.col as usize) == Some(&'[');
@@ -344,18 +380,20 @@ fn parse_reference_retrying(text: &str, file: FileId, reindents: usize) -> Resul
                 let opens = lines.chars(here.line as usize).get(here.col as usize) == Some(&'{');
                 let start = (here.line as usize, here.col as usize);
                 flow.push(flow.last().copied().flatten().or(opens.then_some(start)));
+                let inner = opens.then_some((start.0, start.1, '{'));
+                inner_flow.push(inner.or(inner_flow.last().copied().flatten()));
                 check_not_key(&stack, pos)?;
                 stack.push(Frame::Map(Map::default(), here, None));
                 None
             }
-            Event::SequenceEnd => match (flow.pop(), stack.pop()).1 {
+            Event::SequenceEnd => match (flow.pop(), inner_flow.pop(), stack.pop()).2 {
                 Some(Frame::Seq(items, p)) => Some(Node {
                     value: Value::Seq(items),
                     prov: p,
                 }),
                 _ => return Err(malformed(format!("Unexpected end of sequence {pos}"))),
             },
-            Event::MappingEnd => match (flow.pop(), stack.pop()).1 {
+            Event::MappingEnd => match (flow.pop(), inner_flow.pop(), stack.pop()).2 {
                 Some(Frame::Map(map, p, _)) => Some(Node {
                     value: Value::Map(map),
                     prov: p,
@@ -502,8 +540,7 @@ impl Reindent {
             }
             "invalid indentation in flow construct"
             | "invalid indentation"
-            | "\"-\" is only valid inside a block"
-            | "illegal placement of ':' indicator" => {
+            | "\"-\" is only valid inside a block" => {
                 let (line, col) = flow?;
                 // Up to the line that closes the collection, or to the end.
                 let last = flow_end_line(&lines, line, col).unwrap_or(lines.len() - 1);
