@@ -722,7 +722,92 @@ impl LoadContext {
             Err(e) => return Err(e),
         };
         self.loaders[pid].loaders.insert(filename.to_owned(), sub);
+        // BuildStream then shallow-loads the paths that the junctions of the new project and
+        // of its ancestors override, so that links among them are known before any override
+        // is looked up (`Loader._shallow_load_overrides`).
+        let mut iter = sub;
+        while let Some(parent) = self.loaders[iter].parent {
+            self.shallow_load_overrides(iter)?;
+            iter = parent;
+        }
         Ok(sub)
+    }
+
+    /// Shallow-loads each path that the junction of project `pid` overrides, following links.
+    fn shallow_load_overrides(&mut self, pid: ProjectId) -> Result<()> {
+        let Some(junction) = &self.projects[pid].junction else {
+            return Ok(());
+        };
+        let overrides: Vec<(String, Provenance)> = junction
+            .overrides
+            .iter()
+            .map(|(path, target)| (path.clone(), target.prov))
+            .collect();
+        for (path, prov) in overrides {
+            let mut next = Some((path, prov));
+            while let Some((path, prov)) = next {
+                next = self.shallow_load_path(pid, &path, prov)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// BuildStream's `Loader._shallow_load_path`: reads the element at `path` (within project
+    /// `pid`, or an already loaded subproject) as far as its `kind`, loading it only if it is
+    /// a link or a junction; a link's target is returned (with its provenance) to be read in
+    /// turn. A missing file is an error at `prov`.
+    fn shallow_load_path(
+        &mut self,
+        pid: ProjectId,
+        path: &str,
+        prov: Provenance,
+    ) -> Result<Option<(String, Provenance)>> {
+        let (junction, name) = match path.rsplit_once(':') {
+            Some((j, n)) => (Some(j), n),
+            None => (None, path),
+        };
+        // Only a subproject loaded already (`load_subprojects=False`).
+        let mut target = pid;
+        for part in junction.into_iter().flat_map(|j| j.split(':')) {
+            match self.loaders[target].loaders.get(part) {
+                Some(&l) => target = l,
+                None => return Ok(None),
+            }
+        }
+        let name = normpath(name).into_owned();
+        let id = match self.loaders[target].elements.get(&name) {
+            Some(&id) => id,
+            None => {
+                let element_path = self.metas[target].element_path.clone();
+                let display = format!("{}{}", self.metas[target].display_prefix, name);
+                let kind = match Parsed::load(&element_path.join(&name), &display) {
+                    // The loader's own error names the missing element.
+                    Err(e) if e.reason == LoadErrorReason::MissingFile => None,
+                    Err(e) => return Err(e),
+                    Ok(parsed) => {
+                        if parsed.node.get("kind").is_none() {
+                            return Err(parsed.node.missing_key("kind"));
+                        }
+                        Some(parsed.node.get_str("kind")?.map(str::to_owned))
+                    }
+                };
+                let first_pass = match &kind {
+                    None => true,
+                    Some(k) => matches!(k.as_deref(), Some("link" | "junction")),
+                };
+                if !first_pass {
+                    return Ok(None);
+                }
+                self.load_file_no_deps(target, &name, Some(prov))?
+            }
+        };
+        Ok(self.elements[id].link_target.as_ref().map(|t| {
+            let t_str = t.as_str().unwrap_or_default();
+            match junction {
+                Some(j) => (format!("{j}:{t_str}"), t.prov),
+                None => (t_str.to_owned(), t.prov),
+            }
+        }))
     }
 
     /// How project `pid` was loaded, as BuildStream's session heading describes each loaded
