@@ -427,6 +427,8 @@ impl ProjectHost for LoadContext {
                     .clone();
                 let vars = Variables::new(&mut vars_node)?;
                 vars.expand(&mut node)?;
+                // BuildStream copies the expanded nodes into new ones, which strip their values.
+                node.strip_scalars();
             }
             self.include_cache.insert(key.clone(), node);
         }

@@ -273,6 +273,23 @@ impl Node {
         self.insert(key, Node::scalar(value, prov));
     }
 
+    /// Strips every scalar of the tree as BuildStream's `ScalarNode` constructor does (Python
+    /// `str.strip()`), for values computed after parsing that BuildStream copies into new
+    /// nodes.
+    pub fn strip_scalars(&mut self) {
+        match &mut self.value {
+            Value::Scalar(s) => {
+                let stripped =
+                    s.trim_matches(|c: char| c.is_whitespace() || ('\x1c'..='\x1f').contains(&c));
+                if stripped.len() != s.len() {
+                    *s = Arc::from(stripped);
+                }
+            }
+            Value::Seq(items) => items.iter_mut().for_each(Node::strip_scalars),
+            Value::Map(map) => map.values_mut().for_each(Node::strip_scalars),
+        }
+    }
+
     /// Removes entry `key`, keeping the order of the others.
     pub fn remove(&mut self, key: &str) -> Option<Node> {
         self.as_map_mut().and_then(|m| m.shift_remove(key))
