@@ -485,6 +485,10 @@ class Gen:
 # the helpers rely on.
 # ---------------------------------------------------------------------------------------------
 
+class NotApplicable(Exception):
+    """A mutation that finds nothing to change in the project (as returning None)."""
+
+
 class Mut:
     def __init__(self, rng, d, gen, names, cli, targets):
         self.r = rng
@@ -506,6 +510,28 @@ class Mut:
     def read(self, rel):
         with open(self.path(rel)) as f:
             return f.read()
+
+    def pick_line(self, candidates):
+        """A random YAML file of the project and a random line of it among
+        `candidates(text)` (line indices): (file, text, lines, index). Raises NotApplicable
+        when there is none."""
+        f = self.pick(self.yaml_files())
+        text = self.read(f)
+        cands = candidates(text)
+        if not cands:
+            raise NotApplicable()
+        return f, text, text.splitlines(), self.pick(cands)
+
+    def element_containing(self, marker):
+        """A random element file whose text contains `marker` (NotApplicable if none)."""
+        fs = [f for f in self.elements() if marker in self.read(f)]
+        if not fs:
+            raise NotApplicable()
+        return self.pick(fs)
+
+    def element_with_sources(self):
+        """A random element file with a `sources:` list (NotApplicable if none)."""
+        return self.element_containing("- kind: ")
 
     def write(self, rel, text):
         os.makedirs(os.path.dirname(self.path(rel)), exist_ok=True)
@@ -603,23 +629,13 @@ def edit_line(text, i, new):
 # --- YAML syntax -----------------------------------------------------------------------------
 
 def m_unclosed_quote(m):
-    f = m.pick(m.yaml_files())
-    text = m.read(f)
-    cands = [i for i, l in enumerate(text.splitlines()) if l.rstrip().endswith("'") and ": '" in l]
-    if not cands:
-        return None
-    i = m.pick(cands)
+    f, text, _, i = m.pick_line(lambda text: [i for i, l in enumerate(text.splitlines()) if l.rstrip().endswith("'") and ": '" in l])
     m.write(f, edit_line(text, i, text.splitlines()[i].rstrip()[:-1]))
     return "unclosed quote in %s line %d" % (f, i + 1)
 
 
 def m_unclosed_bracket(m):
-    f = m.pick(m.yaml_files())
-    text = m.read(f)
-    cands = scalar_lines(text)
-    if not cands:
-        return None
-    i = m.pick(cands)
+    f, text, _, i = m.pick_line(lambda text: scalar_lines(text))
     line = text.splitlines()[i]
     k, v = line.split(": ", 1)
     m.write(f, edit_line(text, i, "%s: %s%s" % (k, m.pick(["[", "{"]), v)))
@@ -627,13 +643,7 @@ def m_unclosed_bracket(m):
 
 
 def m_bad_indent(m):
-    f = m.pick(m.yaml_files())
-    text = m.read(f)
-    lines = text.splitlines()
-    cands = [i for i in range(1, len(lines)) if lines[i].strip()]
-    if not cands:
-        return None
-    i = m.pick(cands)
+    f, _, lines, i = m.pick_line(lambda text: [i for i, l in enumerate(text.splitlines()) if i > 0 and l.strip()])
     if lines[i].startswith(" ") and m.chance(0.5):
         lines[i] = lines[i][1:]
     else:
@@ -643,25 +653,14 @@ def m_bad_indent(m):
 
 
 def m_tab_indent(m):
-    f = m.pick(m.yaml_files())
-    text = m.read(f)
-    lines = text.splitlines()
-    cands = [i for i, l in enumerate(lines) if l.startswith("  ")]
-    if not cands:
-        return None
-    i = m.pick(cands)
+    f, _, lines, i = m.pick_line(lambda text: [i for i, l in enumerate(text.splitlines()) if l.startswith("  ")])
     lines[i] = "\t" + lines[i][2:]
     m.write(f, "\n".join(lines) + "\n")
     return "tab indentation in %s line %d" % (f, i + 1)
 
 
 def m_duplicate_key(m):
-    f = m.pick(m.yaml_files())
-    text = m.read(f)
-    cands = scalar_lines(text)
-    if not cands:
-        return None
-    i = m.pick(cands)
+    f, text, _, i = m.pick_line(lambda text: scalar_lines(text))
     line = text.splitlines()[i]
     m.write(f, edit_line(text, i, [line, line.split(":")[0] + ": dup"]))
     return "duplicate key in %s line %d" % (f, i + 2)
@@ -692,12 +691,7 @@ def m_stray_dash(m):
 
 
 def m_key_value_value(m):
-    f = m.pick(m.yaml_files())
-    text = m.read(f)
-    cands = [i for i in scalar_lines(text) if "'" not in text.splitlines()[i]]
-    if not cands:
-        return None
-    i = m.pick(cands)
+    f, text, _, i = m.pick_line(lambda text: [i for i in scalar_lines(text) if "'" not in text.splitlines()[i]])
     m.write(f, edit_line(text, i, text.splitlines()[i] + ": x"))
     return "'key: value: x' in %s line %d" % (f, i + 1)
 
@@ -724,12 +718,7 @@ def m_anchor(m):
 
 
 def m_tag(m):
-    f = m.pick(m.yaml_files())
-    text = m.read(f)
-    cands = scalar_lines(text)
-    if not cands:
-        return None
-    i = m.pick(cands)
+    f, text, _, i = m.pick_line(lambda text: scalar_lines(text))
     k, v = text.splitlines()[i].split(": ", 1)
     m.write(f, edit_line(text, i, "%s: %s %s" % (k, m.pick(["!foo", "!!str", "!!binary"]), v)))
     return "YAML tag in %s line %d" % (f, i + 1)
@@ -898,12 +887,8 @@ def m_unknown_dep_key(m):
 
 
 def m_unknown_source_key(m):
-    fs = [f for f in m.elements() if "- kind: " in m.read(f)]
-    if not fs:
-        return None
-    f = m.pick(fs)
-    text = m.read(f)
-    lines = text.splitlines()
+    f = m.element_with_sources()
+    lines = m.read(f).splitlines()
     i = m.pick([i for i, l in enumerate(lines) if l.startswith("- kind: ")])
     lines[i + 1:i + 1] = ["  %s: x" % m.pick(["colour", "uri", "reff", "dir"])]
     m.write(f, "\n".join(lines) + "\n")
@@ -945,10 +930,7 @@ def m_missing_kind(m):
 
 
 def m_missing_source_key(m):
-    fs = [f for f in m.elements() if "- kind: " in m.read(f)]
-    if not fs:
-        return None
-    f = m.pick(fs)
+    f = m.element_with_sources()
     lines = m.read(f).splitlines()
     cands = [i for i, l in enumerate(lines) if l.startswith("  url:") or l.startswith("  path:")
              or l.startswith("  ref:") or l.startswith("- kind:")]
@@ -1416,10 +1398,7 @@ def m_unknown_kind(m):
 
 
 def m_unknown_alias(m):
-    fs = [f for f in m.elements() if "  url: " in m.read(f)]
-    if not fs:
-        return None
-    f = m.pick(fs)
+    f = m.element_containing("  url: ")
     text = m.read(f)
     v = m.pick(["nosuchalias:thing", "thing", "upstream", "https://example.com/x", "upstream:", ":x"])
     lines = text.splitlines()
@@ -1430,10 +1409,7 @@ def m_unknown_alias(m):
 
 
 def m_source_ref(m):
-    fs = [f for f in m.elements() if "  ref: " in m.read(f)]
-    if not fs:
-        return None
-    f = m.pick(fs)
+    f = m.element_containing("  ref: ")
     v = m.pick(["abc", "[a]", "{a: b}", "''", "12", "zz" * 32])
     lines = m.read(f).splitlines()
     i = m.pick([i for i, l in enumerate(lines) if l.startswith("  ref: ")])
@@ -1498,7 +1474,10 @@ def mutate(rng, d, gen, names, cli, targets):
     m = Mut(rng, d, gen, names, cli, targets)
     for _ in range(50):
         fn = rng.choice(MUTATIONS)
-        desc = fn(m)
+        try:
+            desc = fn(m)
+        except NotApplicable:
+            desc = None
         if desc is not None:
             return fn.__name__[2:], desc
     return "none", "no mutation applied"
@@ -1531,6 +1510,20 @@ def run(tool, d, conf, cli, fmt, targets):
                        + ["show", "--deps", "all", "--format", fmt] + targets,
                        cwd=d, capture_output=True, text=True, env=env, timeout=120)
     return p.returncode, p.stdout, p.stderr
+
+
+def new_project(work, seed):
+    """Generates project `seed` in WORK/project with a private configuration in WORK/conf:
+    (project dir, conf dir, generator, element names, `-o` arguments, targets)."""
+    d = os.path.join(work, "project")
+    conf = os.path.join(work, "conf")
+    os.makedirs(conf)
+    with open(os.path.join(conf, "bst.conf"), "w") as f:
+        f.write("cachedir: %s/cache\nlogdir: %s/logs\nsourcedir: %s/sources\n" % (conf, conf, conf))
+    g = Gen(random.Random(seed))
+    names, cli = g.make(d)
+    targets = [names[-1]] if random.Random(seed).random() < 0.7 else list(names)
+    return d, conf, g, names, cli, targets
 
 
 def first_error(stderr):
@@ -1567,14 +1560,7 @@ def main():
         n += 1
         work = tempfile.mkdtemp(prefix="dfz")
         try:
-            d = os.path.join(work, "project")
-            conf = os.path.join(work, "conf")
-            os.makedirs(conf)
-            with open(os.path.join(conf, "bst.conf"), "w") as f:
-                f.write("cachedir: %s/cache\nlogdir: %s/logs\nsourcedir: %s/sources\n" % (conf, conf, conf))
-            g = Gen(random.Random(seed))
-            names, cli = g.make(d)
-            targets = [names[-1]] if random.Random(seed).random() < 0.7 else names
+            d, conf, g, names, cli, targets = new_project(work, seed)
             for fmt in FORMATS:
                 rb = run(a.bst, d, conf, cli, fmt, targets)
                 rr = run(a.bst_rs, d, conf, cli, fmt, targets)
@@ -1616,14 +1602,7 @@ def main_mutate(a):
         n += 1
         work = tempfile.mkdtemp(prefix="dfz")
         try:
-            d = os.path.join(work, "project")
-            conf = os.path.join(work, "conf")
-            os.makedirs(conf)
-            with open(os.path.join(conf, "bst.conf"), "w") as f:
-                f.write("cachedir: %s/cache\nlogdir: %s/logs\nsourcedir: %s/sources\n" % (conf, conf, conf))
-            g = Gen(random.Random(seed))
-            names, cli = g.make(d)
-            targets = [names[-1]] if random.Random(seed).random() < 0.7 else list(names)
+            d, conf, g, names, cli, targets = new_project(work, seed)
             mname, desc = mutate(random.Random(seed * 7919 + 1), d, g, names, cli, targets)
             paths = [(d, "<PROJECT>"), (work, "<WORK>"), (os.path.realpath(d), "<PROJECT>")]
             verdict = "same"
