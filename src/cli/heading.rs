@@ -38,8 +38,21 @@ fn origin_display(origin: Option<&PluginOrigin>) -> String {
 fn kinds_in_use(p: &Pipeline) -> Vec<(IndexMap<String, ()>, IndexMap<String, ()>)> {
     let ctx = &p.ctx;
     let mut used = vec![(IndexMap::default(), IndexMap::default()); ctx.projects.len()];
+    // BuildStream instantiates every link, but a junction only when it loads a subproject
+    // (not one that is only read because an override names it).
+    let loaded_through: std::collections::HashSet<(usize, &str)> = ctx
+        .projects
+        .iter()
+        .filter_map(|p| p.junction.as_ref())
+        .map(|j| (j.parent, j.name.as_str()))
+        .collect();
     for el in &ctx.elements {
-        if let Some(kind @ ("junction" | "link")) = el.kind.as_deref() {
+        let instantiated = match el.kind.as_deref() {
+            Some("link") => true,
+            Some("junction") => loaded_through.contains(&(el.project, el.name.as_str())),
+            _ => false,
+        };
+        if let (true, Some(kind)) = (instantiated, el.kind.as_deref()) {
             used[el.project].0.insert(kind.to_owned(), ());
             let sources = el.node.get_sequence("sources").ok().flatten();
             for s in sources.and_then(|s| s.as_seq()).unwrap_or(&[]) {
