@@ -249,6 +249,17 @@ fn parse_reference_retrying(text: &str, file: FileId, reindents: usize) -> Resul
             }
             let in_flow = flow.last().is_some_and(Option::is_some);
             let trailing = e.info().starts_with("invalid trailing content");
+            if trailing {
+                // libyaml scans on after the quote: a reserved indicator starts no token.
+                let m = e.marker();
+                let at = lines
+                    .chars(m.line().saturating_sub(1))
+                    .get(m.col())
+                    .copied();
+                if matches!(at, Some('%' | '@' | '`')) {
+                    return severe(&[(NO_TOKEN, m.line(), m.col() + 1)]);
+                }
+            }
             if let Some(err) =
                 collection_error(text, &e, stack.last()).filter(|_| !(in_flow && trailing))
             {
