@@ -522,12 +522,22 @@ class Mut:
             raise NotApplicable()
         return f, text, text.splitlines(), self.pick(cands)
 
+    def pick_from(self, xs):
+        """A random item of `xs` (NotApplicable if there is none)."""
+        if not xs:
+            raise NotApplicable()
+        return self.pick(xs)
+
+    def other_elements(self, f):
+        """The element names other than file `f`'s, to depend on (NotApplicable if none)."""
+        deps = [n for n in self.names if n != os.path.basename(f)]
+        if not deps:
+            raise NotApplicable()
+        return deps
+
     def element_containing(self, marker):
         """A random element file whose text contains `marker` (NotApplicable if none)."""
-        fs = [f for f in self.elements() if marker in self.read(f)]
-        if not fs:
-            raise NotApplicable()
-        return self.pick(fs)
+        return self.pick_from([f for f in self.elements() if marker in self.read(f)])
 
     def element_with_sources(self):
         """A random element file with a `sources:` list (NotApplicable if none)."""
@@ -820,31 +830,20 @@ def m_bad_bool(m):
         f = m.target_element()
         text = m.read(f)
         block = get_top(text, "build-depends") or ["build-depends:"]
-        deps = [n for n in m.names if n != os.path.basename(f)]
-        if not deps:
-            return None
+        deps = m.other_elements(f)
         block += ["- filename: %s" % m.pick(deps), "  strict: %s" % val]
         m.write(f, set_top(text, "build-depends", block))
         return "strict: %s in %s" % (val, f)
     if where == "compose":
-        fs = m.elements(["compose"])
-        if not fs:
-            return None
-        f = m.pick(fs)
+        f = m.pick_from(m.elements(["compose"]))
         m.write(f, set_top(m.read(f), "config", ["config:", "  %s: %s" % (m.pick(["integrate", "include-orphans"]), val)]))
         return "compose config boolean %s in %s" % (val, f)
     if where == "source":
-        fs = [f for f in m.elements() if "- kind: remote" in m.read(f)]
-        if not fs:
-            return None
-        f = m.pick(fs)
+        f = m.element_containing("- kind: remote")
         m.write(f, m.read(f).replace("- kind: remote\n", "- kind: remote\n  executable: %s\n" % val, 1))
         return "remote source executable: %s in %s" % (val, f)
     if where == "script":
-        fs = m.elements(["script"])
-        if not fs:
-            return None
-        f = m.pick(fs)
+        f = m.pick_from(m.elements(["script"]))
         text = m.read(f)
         text = text.replace("  root-read-only: true\n", "").replace("  root-read-only: false\n", "")
         m.write(f, text.replace("config:\n", "config:\n  root-read-only: %s\n" % val, 1))
@@ -876,9 +875,7 @@ def m_unknown_top_key(m):
 def m_unknown_dep_key(m):
     f = m.target_element()
     text = m.read(f)
-    deps = [n for n in m.names if n != os.path.basename(f)]
-    if not deps:
-        return None
+    deps = m.other_elements(f)
     key = m.pick(["depends", "build-depends"])
     block = get_top(text, key) or ["%s:" % key]
     block += ["- filename: %s" % m.pick(deps), "  %s: %s" % (m.pick(["typ", "strcit", "file", "name"]), "x")]
@@ -984,10 +981,7 @@ def m_missing_dep(m):
 
 
 def m_missing_local_path(m):
-    fs = [f for f in m.elements() if "- kind: local" in m.read(f) or "- kind: patch" in m.read(f)]
-    if not fs:
-        return None
-    f = m.pick(fs)
+    f = m.pick_from([f for f in m.elements() if "- kind: local" in m.read(f) or "- kind: patch" in m.read(f)])
     bad = m.pick(["files/nosuch", "/etc", "../outside", "files", "", "project.conf", "elements/../files/nosuch"])
     text = m.read(f)
     lines = text.splitlines()
@@ -1054,9 +1048,7 @@ def m_dep_cycle(m):
 def m_dep_type(m):
     f = m.target_element()
     text = m.read(f)
-    deps = [n for n in m.names if n != os.path.basename(f)]
-    if not deps:
-        return None
+    deps = m.other_elements(f)
     t = m.pick(["bogus", "Build", "[build]", "runtime-build", "''"])
     block = get_top(text, "depends") or ["depends:"]
     extra = m.pick(["", "", "  strict: true", "  config: {a: b}", "  junction: sub.bst"])
@@ -1068,9 +1060,7 @@ def m_dep_type(m):
 def m_runtime_strict(m):
     f = m.target_element()
     text = m.read(f)
-    deps = [n for n in m.names if n != os.path.basename(f)]
-    if not deps:
-        return None
+    deps = m.other_elements(f)
     form = m.pick([["- filename: %s", "  strict: true", "  type: runtime"], ["- filename: %s", "  strict: false"],
                    ["- filename: %s", "  config: {a: b}", "  type: runtime"]])
     key = m.pick(["depends", "runtime-depends"])
