@@ -121,26 +121,30 @@ fn scan_error(text: &str, e: &ScanError) -> LoadError {
     severe(&[(e.info(), m.line(), m.col() + 1)])
 }
 
+/// libyaml's error for a quote that `e` marks and nothing closes: the problem is at the end
+/// of the text (1-based: the line after the last line break, the column after its last
+/// character).
+fn unclosed_quote_error(text: &str, e: &ScanError) -> LoadError {
+    let m = e.marker();
+    let end_line = text.matches('\n').count() + 1;
+    let end_col = text.rsplit('\n').next().unwrap_or_default().chars().count() + 1;
+    severe(&[
+        ("while scanning a quoted scalar", m.line(), m.col() + 1),
+        ("found unexpected end of stream", end_line, end_col),
+    ])
+}
+
 /// saphyr's one-line scanner errors `while scanning X, problem` in libyaml's two-part form:
 /// the context at the token's start (saphyr's mark), then libyaml's problem at the position
 /// where its scanner stopped. None for the errors whose problem position is not known here.
 fn two_part_scan_error(text: &str, e: &ScanError) -> Option<LoadError> {
     let m = e.marker();
     let context = (m.line(), m.col() + 1);
-    // 1-based line and column of a 0-based char offset of `text`.
-    let position = |offset: usize| {
-        let before: Vec<char> = text.chars().take(offset).collect();
-        let line = before.iter().filter(|&&c| c == '\n').count() + 1;
-        let col = before.iter().rev().take_while(|&&c| c != '\n').count() + 1;
-        (line, col)
-    };
     let lines: Vec<&str> = text.split('\n').collect();
     let (context_msg, problem_msg, problem) = match e.info() {
-        "while scanning a quoted scalar, found unexpected end of stream" => (
-            "while scanning a quoted scalar",
-            "found unexpected end of stream",
-            position(text.chars().count()),
-        ),
+        "while scanning a quoted scalar, found unexpected end of stream" => {
+            return Some(unclosed_quote_error(text, e));
+        }
         "while scanning a quoted scalar, found unexpected document indicator" => {
             // At the start of the first later line that begins with `---` or `...`.
             let n = (m.line()..lines.len())
@@ -540,12 +544,7 @@ impl Reindent {
                     l += 1;
                     c = 0;
                     if l >= lines.len() {
-                        let end = text.chars().filter(|&c| c == '\n').count() + 1;
-                        let col = text.chars().rev().take_while(|&c| c != '\n').count() + 1;
-                        return Some(Err(severe(&[
-                            ("while scanning a quoted scalar", m.line(), m.col() + 1),
-                            ("found unexpected end of stream", end, col),
-                        ])));
+                        return Some(Err(unclosed_quote_error(text, e)));
                     }
                 }
             }
