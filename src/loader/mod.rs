@@ -128,8 +128,6 @@ struct ProjectMeta {
     directory: PathBuf,
     element_path: PathBuf,
     display_prefix: String,
-    /// Whether its element directory was parsed ahead ([`LoadContext::parse_tree_once`]).
-    tree_parsed: bool,
 }
 
 /// Everything loaded for one invocation: projects, loaders and elements.
@@ -471,7 +469,6 @@ impl LoadContext {
                 .as_ref()
                 .map(|j| format!("{}:", j.name))
                 .unwrap_or_default(),
-            tree_parsed: false,
         });
         self.loaders.push(ProjectLoader {
             parent,
@@ -508,15 +505,39 @@ impl LoadContext {
         project_dir.join(rel)
     }
 
-    /// Parses every file of a project's element directory ahead (in parallel), the first
-    /// time one of its elements is needed: a project loaded only for its plugins, whose
-    /// directory holds none, is never walked.
-    fn parse_tree_once(&mut self, project: ProjectId) {
-        let meta = &mut self.metas[project];
-        if !std::mem::replace(&mut meta.tree_parsed, true) {
-            self.prefetched
-                .parse_tree(project, &meta.element_path, &meta.display_prefix);
+    /// Parses and processes ahead (in parallel) the files of `project` that `root` and the
+    /// names pending for the project lead to. The project's second pass must be loaded.
+    fn discover(&mut self, project: ProjectId, root: Option<&str>) {
+        let Some(full) = self.projects[project].second_pass.as_ref() else {
+            return;
+        };
+        let mut roots: Vec<String> = root.map(str::to_owned).into_iter().collect();
+        let loaders = &self.loaders;
+        self.prefetched.pending.retain(|r| {
+            let mut to = Some(r.from);
+            if !r.junction.is_empty() {
+                for junction in r.junction.split(':') {
+                    to = to.and_then(|l| loaders[l].loaders.get(junction).copied());
+                }
+            }
+            let here = to == Some(project);
+            if here {
+                roots.push(normpath(&r.element).into_owned());
+            }
+            !here
+        });
+        if roots.is_empty() {
+            return;
         }
+        let meta = &self.metas[project];
+        let host = prefetch::AheadHost {
+            project,
+            directory: &meta.directory,
+            display_prefix: &meta.display_prefix,
+            options: &full.pass.options,
+            cache: Default::default(),
+        };
+        self.prefetched.discover(&host, &meta.element_path, roots);
     }
 
     /// Runs a project's second pass if not done yet.
@@ -530,9 +551,6 @@ impl LoadContext {
         if self.projects[project].second_pass.is_some() {
             return Ok(());
         }
-        if prefetch {
-            self.parse_tree_once(project);
-        }
         let snapshot = self.projects[project].clone_for_second_pass();
         let cli = if snapshot.junction.is_none() {
             self.cli_options.clone()
@@ -542,7 +560,7 @@ impl LoadContext {
         let full = snapshot.load_second_pass(self, &cli)?;
         self.projects[project].second_pass = Some(full);
         if prefetch {
-            self.process_ahead(project);
+            self.discover(project, None);
         }
         Ok(())
     }
@@ -579,6 +597,15 @@ impl LoadContext {
                     self.projects[0].element_path.display()
                 )));
             }
+        }
+        // The targets are where discovery starts (see `prefetch`).
+        for t in targets {
+            let (junction, element) = t.rsplit_once(':').unwrap_or(("", t));
+            self.prefetched.pending.push(prefetch::Reference {
+                from: 0,
+                junction: junction.to_owned(),
+                element: element.to_owned(),
+            });
         }
         let mut ids = Vec::new();
         for t in targets {
@@ -724,6 +751,18 @@ impl LoadContext {
             Err(e) => return Err(e),
         };
         self.loaders[pid].loaders.insert(filename.to_owned(), sub);
+        // The elements that override the subproject's are loaded from this project when the
+        // subproject's dependencies are: discovery starts from them too.
+        if let Some(j) = &self.projects[sub].junction {
+            for target in j.overrides.values().filter_map(Node::as_str) {
+                let (junction, element) = target.rsplit_once(':').unwrap_or(("", target));
+                self.prefetched.pending.push(prefetch::Reference {
+                    from: pid,
+                    junction: junction.to_owned(),
+                    element: element.to_owned(),
+                });
+            }
+        }
         // BuildStream then shallow-loads the paths that the junctions of the new project and
         // of its ancestors override, so that links among them are known before any override
         // is looked up (`Loader._shallow_load_overrides`).
@@ -1182,12 +1221,23 @@ impl LoadContext {
         prov: Option<Provenance>,
     ) -> Result<ElementId> {
         Self::assert_element_name(filename, prov)?;
-        self.parse_tree_once(pid);
         let element_path = self.metas[pid].element_path.clone();
         let fullpath = element_path.join(filename);
+        if !self.prefetched.seen(&fullpath) {
+            if self.projects[pid].second_pass.is_some() {
+                self.discover(pid, Some(filename));
+            } else {
+                // Discovery starts from it once the project's options are known.
+                self.prefetched.pending.push(prefetch::Reference {
+                    from: pid,
+                    junction: String::new(),
+                    element: filename.to_owned(),
+                });
+            }
+        }
         let display = format!("{}{}", self.metas[pid].display_prefix, filename);
         let loaded = match self.prefetched.take(&fullpath, pid) {
-            Some(r) => r,
+            Some(parsed) => Ok(parsed),
             None => Parsed::load(&fullpath, &display),
         };
         let Parsed {
