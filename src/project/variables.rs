@@ -124,6 +124,14 @@ fn parse_expr(value: &str) -> Expr {
     out.into()
 }
 
+/// One value being looked into by [`Variables::first_error`]: the variable it is the value
+/// of (`None` for a value found elsewhere) and the step that referred to it.
+struct Step {
+    referee: Option<Arc<str>>,
+    expr: Expr,
+    parent: Option<usize>,
+}
+
 #[derive(Clone)]
 enum Slot {
     Unresolved(Expr),
@@ -363,49 +371,136 @@ impl Variables {
 
     fn resolve(&self, name: &str, node_prov: Option<Provenance>) -> Result<Arc<str>> {
         let mut stack: Vec<Arc<str>> = Vec::new();
-        self.resolve_inner(name, &mut stack, node_prov)
+        self.resolve_inner(name, &mut stack)
+            .map_err(|_| self.first_error(Some(name), None, node_prov))
     }
 
-    fn resolve_inner(
+    /// The error BuildStream reports when `varname`'s value, or else the value `expr`
+    /// (found at `node_prov`), fails to resolve. Its error path (`_slow_expand_value_expression`)
+    /// checks every reference of a value before it looks into any of them, and looks into
+    /// the values it queued last queued first; a value that refers to a variable that
+    /// refers to it again is circular.
+    fn first_error(
         &self,
-        name: &str,
-        stack: &mut Vec<Arc<str>>,
+        varname: Option<&str>,
+        expr: Option<Expr>,
         node_prov: Option<Provenance>,
-    ) -> Result<Arc<str>> {
+    ) -> LoadError {
+        let undefined = |name: &str, prov: Option<Provenance>| {
+            let mut msg = format!("Reference to undefined variable '{name}'");
+            if let Some(p) = prov {
+                msg = format!("{p}: {msg}");
+            }
+            LoadError::new(LoadErrorReason::UnresolvedVariable, msg)
+        };
+        let slots = self.slots.borrow();
+        let first = match (varname, expr) {
+            (Some(name), _) => match slots.get_key_value(name) {
+                None => return undefined(name, node_prov),
+                Some((_, Slot::Resolved(_))) => None,
+                Some((key, Slot::Unresolved(e))) => Some((Some(key.clone()), e.clone())),
+            },
+            (None, Some(e)) => Some((None, e)),
+            (None, None) => None,
+        };
+        let Some((referee, expr)) = first else {
+            return LoadError::new(
+                LoadErrorReason::UnresolvedVariable,
+                "variables resolved after all".to_owned(),
+            );
+        };
+        let mut steps = vec![Step {
+            referee,
+            expr,
+            parent: None,
+        }];
+        let mut queue = vec![0];
+        while let Some(at) = queue.pop() {
+            let mut up = steps[at].parent;
+            while let Some(conflict) = up {
+                if steps[conflict].referee == steps[at].referee {
+                    return self.circular_error(&steps, at, conflict);
+                }
+                up = steps[conflict].parent;
+            }
+            let expr = steps[at].expr.clone();
+            for name in expr.iter().skip(1).step_by(2) {
+                match slots.get(name) {
+                    None => {
+                        let prov = steps[at]
+                            .referee
+                            .as_ref()
+                            .and_then(|r| self.provs.get(r).copied())
+                            .or(node_prov);
+                        return undefined(name, prov);
+                    }
+                    Some(Slot::Unresolved(e)) if e.len() > 1 => {
+                        steps.push(Step {
+                            referee: Some(name.clone()),
+                            expr: e.clone(),
+                            parent: Some(at),
+                        });
+                        queue.push(steps.len() - 1);
+                    }
+                    Some(_) => {}
+                }
+            }
+        }
+        LoadError::new(
+            LoadErrorReason::UnresolvedVariable,
+            "variables resolved after all".to_owned(),
+        )
+    }
+
+    /// BuildStream's report of a circular reference: the step at `at` refers again to the
+    /// variable of its ancestor `conflict`.
+    fn circular_error(&self, steps: &[Step], at: usize, conflict: usize) -> LoadError {
+        let name = steps[at].referee.clone().unwrap_or_else(|| Arc::from(""));
+        let mut lines = Vec::new();
+        let mut step = at;
+        while step != conflict {
+            let Step {
+                referee: target,
+                parent,
+                ..
+            } = &steps[step];
+            let referee = match parent {
+                Some(p) => steps[*p].referee.clone(),
+                None => Some(name.clone()),
+            }
+            .unwrap_or_else(|| Arc::from(""));
+            let prov = self
+                .provs
+                .get(&referee)
+                .copied()
+                .unwrap_or(Provenance::synthetic());
+            lines.push(format!(
+                "{prov}: Variable '{referee}' refers to variable '{}'",
+                target.as_deref().unwrap_or_default()
+            ));
+            match parent {
+                Some(p) => step = *p,
+                None => break,
+            }
+        }
+        lines.reverse();
+        LoadError::new(
+            LoadErrorReason::CircularReferenceVariable,
+            format!("Circular dependency detected on variable '{name}'"),
+        )
+        .with_detail(lines.join("\n"))
+    }
+
+    fn resolve_inner(&self, name: &str, stack: &mut Vec<Arc<str>>) -> Result<Arc<str>> {
+        // Failing here only says that it fails: `first_error` finds BuildStream's error.
+        let failed = |reason| Err(LoadError::new(reason, String::new()));
         let (key, expr) = match self.slots.borrow().get_key_value(name) {
             Some((_, Slot::Resolved(v))) => return Ok(v.clone()),
             Some((k, Slot::Unresolved(e))) => (k.clone(), e.clone()),
-            None => {
-                let prov = stack
-                    .last()
-                    .and_then(|referee| self.provs.get(referee).copied())
-                    .or(node_prov);
-                let mut msg = format!("Reference to undefined variable '{name}'");
-                if let Some(p) = prov {
-                    msg = format!("{p}: {msg}");
-                }
-                return Err(LoadError::new(LoadErrorReason::UnresolvedVariable, msg));
-            }
+            None => return failed(LoadErrorReason::UnresolvedVariable),
         };
-        if let Some(pos) = stack.iter().position(|s| &**s == name) {
-            let mut lines = Vec::new();
-            let chain: Vec<&Arc<str>> = stack[pos..].iter().collect();
-            for (i, referee) in chain.iter().enumerate() {
-                let target = chain.get(i + 1).map(|s| &***s).unwrap_or(name);
-                let prov = self
-                    .provs
-                    .get(*referee)
-                    .copied()
-                    .unwrap_or(Provenance::synthetic());
-                lines.push(format!(
-                    "{prov}: Variable '{referee}' refers to variable '{target}'"
-                ));
-            }
-            return Err(LoadError::new(
-                LoadErrorReason::CircularReferenceVariable,
-                format!("Circular dependency detected on variable '{name}'"),
-            )
-            .with_detail(lines.join("\n")));
+        if stack.iter().any(|s| &**s == name) {
+            return failed(LoadErrorReason::CircularReferenceVariable);
         }
         stack.push(key);
         let mut out = String::new();
@@ -413,7 +508,7 @@ impl Variables {
             if i % 2 == 0 {
                 out.push_str(part);
             } else {
-                out.push_str(&self.resolve_inner(part, stack, node_prov)?);
+                out.push_str(&self.resolve_inner(part, stack)?);
             }
         }
         let value: Arc<str> = Arc::from(out);
@@ -438,9 +533,10 @@ impl Variables {
         }
         let mut stack = Vec::new();
         let mut pieces = parts(value);
+        let error = |_| self.first_error(None, Some(parse_expr(value)), Some(prov));
         if let (Some(Part::Reference(r)), None) = (pieces.next(), pieces.next()) {
             // The whole value is one reference: share the variable's value.
-            return self.resolve_inner(r, &mut stack, Some(prov)).map(Some);
+            return self.resolve_inner(r, &mut stack).map(Some).map_err(error);
         }
         let mut out = String::with_capacity(value.len() + 32);
         let mut any = false;
@@ -449,7 +545,7 @@ impl Variables {
                 Part::Literal(l) => out.push_str(l),
                 Part::Reference(r) => {
                     any = true;
-                    out.push_str(&self.resolve_inner(r, &mut stack, Some(prov))?);
+                    out.push_str(&self.resolve_inner(r, &mut stack).map_err(error)?);
                 }
             }
         }
