@@ -241,8 +241,100 @@ impl KindDefaults {
 
 /// The elements to build, in instantiation order, and the errors met preparing them.
 pub struct Plan {
+    targets: Vec<ElementId>,
     order: Vec<ElementId>,
     errors: HashMap<ElementId, LoadError>,
+}
+
+/// When BuildStream meets an element's error while it instantiates the element and its
+/// dependencies, depth first (`Element._new_from_load_element`).
+#[derive(Clone, Copy, PartialEq, Debug)]
+enum Stage {
+    /// Creating it: its kind, variables, configuration and sources, before its dependencies.
+    Created,
+    /// Just after its dependency at this index (and everything under it): that
+    /// dependency's `config`.
+    AfterDependency(usize),
+    /// After all its dependencies: its preflight checks.
+    Preflight,
+}
+
+/// An element that could not be built, and when BuildStream would have noticed.
+struct Failure {
+    stage: Stage,
+    error: LoadError,
+}
+
+impl From<LoadError> for Failure {
+    fn from(error: LoadError) -> Failure {
+        Failure {
+            stage: Stage::Created,
+            error,
+        }
+    }
+}
+
+/// The error BuildStream reports first: instantiation visits `targets` and, depth first,
+/// their dependencies, meeting each element's [`Stage`]s in order.
+fn first_failure(
+    ctx: &LoadContext,
+    targets: &[ElementId],
+    mut failures: HashMap<ElementId, Failure>,
+) -> Option<LoadError> {
+    if failures.is_empty() {
+        return None;
+    }
+    let mut take = |id: ElementId, stage: Stage| {
+        failures
+            .get(&id)
+            .is_some_and(|f| f.stage == stage)
+            .then(|| failures.remove(&id).map(|f| f.error))
+            .flatten()
+    };
+    let mut visited = fixedbitset::FixedBitSet::with_capacity(ctx.elements.len());
+    // (element, next dependency, dependency whose subtree is being visited)
+    let mut stack: Vec<(ElementId, usize, Option<usize>)> = Vec::new();
+    for &target in targets {
+        if visited.put(target) {
+            continue;
+        }
+        if let Some(e) = take(target, Stage::Created) {
+            return Some(e);
+        }
+        stack.push((target, 0, None));
+        while let Some((id, next, below)) = stack.last_mut() {
+            let id = *id;
+            if let Some(k) = below.take() {
+                if let Some(e) = take(id, Stage::AfterDependency(k)) {
+                    return Some(e);
+                }
+            }
+            let deps = &ctx.elements[id].deps;
+            if *next == deps.len() {
+                if let Some(e) = take(id, Stage::Preflight) {
+                    return Some(e);
+                }
+                stack.pop();
+                continue;
+            }
+            let k = *next;
+            *next += 1;
+            let dep = deps[k].element;
+            if visited.put(dep) {
+                if let Some(e) = take(id, Stage::AfterDependency(k)) {
+                    return Some(e);
+                }
+                continue;
+            }
+            *below = Some(k);
+            if let Some(e) = take(dep, Stage::Created) {
+                return Some(e);
+            }
+            stack.push((dep, 0, None));
+        }
+    }
+    // Not reached from the targets (cannot happen): any of them.
+    failures.into_values().next().map(|f| f.error)
 }
 
 impl Plan {
@@ -478,7 +570,11 @@ impl<'a> Instantiator<'a> {
                 stack.push(dep.element);
             }
         }
-        Plan { order, errors }
+        Plan {
+            targets: targets.to_vec(),
+            order,
+            errors,
+        }
     }
 
     /// Second step: builds the elements of `plan` in parallel, dependencies first, calling
@@ -492,7 +588,13 @@ impl<'a> Instantiator<'a> {
         plan: Plan,
         on_built: impl Fn(&[OnceLock<Element>], ElementId, String) + Sync,
     ) -> Result<()> {
-        let Plan { order, errors } = plan;
+        let Plan {
+            targets,
+            order,
+            errors,
+        } = plan;
+        let errors: HashMap<ElementId, Failure> =
+            errors.into_iter().map(|(id, e)| (id, e.into())).collect();
         let ctx: &LoadContext = self.ctx;
         let defaults = &self.defaults;
         let keep = self.keep;
@@ -531,8 +633,8 @@ impl<'a> Instantiator<'a> {
                 });
             }
         });
-        let mut errors = errors.into_inner().unwrap_or_else(|e| e.into_inner());
-        if let Some(e) = order.iter().find_map(|id| errors.remove(id)) {
+        let errors = errors.into_inner().unwrap_or_else(|e| e.into_inner());
+        if let Some(e) = first_failure(ctx, &targets, errors) {
             return Err(e);
         }
         let table = &mut self.elements.0;
@@ -575,7 +677,9 @@ impl<'a> Instantiator<'a> {
 pub fn validate_first_pass(ctx: &mut LoadContext, id: ElementId) -> Result<()> {
     let mut inst = Instantiator::new(ctx, Keep::default());
     inst.prepare(id)?;
-    build_element(inst.ctx, &inst.defaults, id, Keep::default(), false).map(|_| ())
+    build_element(inst.ctx, &inst.defaults, id, Keep::default(), false)
+        .map(|_| ())
+        .map_err(|f| f.error)
 }
 
 type DefaultsMap = HashMap<(ProjectId, String), std::sync::Arc<KindDefaults>>;
@@ -636,7 +740,7 @@ fn build_element(
     id: ElementId,
     keep: Keep,
     compute_keys: bool,
-) -> Result<Built> {
+) -> std::result::Result<Built, Failure> {
     let keep_details = keep.details;
     let el = &ctx.elements[id];
     let pid = el.project;
@@ -808,7 +912,11 @@ fn build_element(
     let mut build_deps = Vec::new();
     let mut runtime_deps = Vec::new();
     let mut strict_deps = Vec::new();
-    for dep in deps {
+    for (k, dep) in deps.iter().enumerate() {
+        let after = |error| Failure {
+            stage: Stage::AfterDependency(k),
+            error,
+        };
         if dep.dep_type & DEP_BUILD != 0 {
             build_deps.push(dep.element);
             if traits.configures_dependencies {
@@ -818,19 +926,19 @@ fn build_element(
                 } else {
                     for c in &dep.config_nodes {
                         let mut c = c.clone();
-                        variables.expand(&mut c)?;
+                        variables.expand(&mut c).map_err(after)?;
                         dep_configs.push((dep.path(), Some(c)));
                         dep_config_ids.push(dep.element);
                     }
                 }
             } else if let Some(c) = dep.config_nodes.first() {
-                return Err(LoadError::new(
+                return Err(after(LoadError::new(
                         LoadErrorReason::InvalidDependencyConfig,
                         format!(
                             "{}: Custom dependency configuration is not supported by element plugin '{kind}'",
                             c.prov
                         ),
-                    ));
+                    )));
             }
         }
         if dep.dep_type & DEP_RUNTIME != 0 {
@@ -847,114 +955,133 @@ fn build_element(
             config: c.as_ref(),
         })
         .collect();
-    let configured = defaults.imp.configure(&ConfigureInput {
-        config: &config,
-        variables: &variables,
-        deps: &dep_conf,
-        name: &el.name,
+    let configure = |deps| {
+        defaults.imp.configure(&ConfigureInput {
+            config: &config,
+            variables: &variables,
+            deps,
+            name: &el.name,
+        })
+    };
+    let configured = configure(&dep_conf).map_err(|error| {
+        // BuildStream configures an element's dependencies (`configure_dependencies`) once
+        // they are instantiated, just before its preflight checks.
+        let stage = match dep_conf.is_empty() || configure(&[]).is_err() {
+            true => Stage::Created,
+            false => Stage::Preflight,
+        };
+        Failure { stage, error }
     })?;
 
-    // Preflight (messages name the element as BuildStream's `str(plugin)` does)
-    let display = format!("{kind} element at {}", el.node.prov);
-    let pf = |what: &str| {
-        LoadError::new(
-            LoadErrorReason::PluginConfig,
-            format!("{display}: {what} are forbidden for '{kind}' elements"),
-        )
-    };
-    if traits.forbid_rdepends && traits.forbid_bdepends {
-        if !deps.is_empty() {
-            return Err(pf("Dependencies"));
-        }
-    } else {
-        if traits.forbid_rdepends && !runtime_deps.is_empty() {
-            return Err(pf("Runtime dependencies"));
-        }
-        if traits.forbid_bdepends && !build_deps.is_empty() {
-            return Err(pf("Build dependencies"));
-        }
-    }
-    if traits.forbid_sources && !sources.is_empty() {
-        return Err(pf("Sources"));
-    }
-    if kind == "stack"
-        && (build_deps.iter().any(|d| !runtime_deps.contains(d))
-            || runtime_deps.iter().any(|d| !build_deps.contains(d)))
-    {
-        return Err(LoadError::new(
-            LoadErrorReason::PluginConfig,
-            format!("{display}: All dependencies of 'stack' elements must be both build and runtime dependencies"),
-        )
-        .with_detail("Make sure you declare all dependencies in the `depends` list, without specifying any `type`."));
-    }
-    // The kinds' own `preflight()` checks: BuildStream prefixes their messages, which already
-    // name the element, with the element once more.
-    let own_check = |msg: &str| {
-        Err(LoadError::new(
-            LoadErrorReason::PluginConfig,
-            format!("{display}: {display}: {msg}"),
-        ))
-    };
-    if kind == "import" && sources.is_empty() {
-        return own_check("An import element must have at least one source.");
-    }
-    if kind == "collect_integration" && !sources.is_empty() {
-        return own_check("collect-integration elements may not have sources");
-    }
-    if kind == "filter" {
-        // FilterElement's own messages start with the element, and BuildStream's preflight
-        // wrapper prefixes it once more.
-        let err = |msg: String, detail: Option<String>| {
-            let e = LoadError::new(
+    // Preflight (messages name the element as BuildStream's `str(plugin)` does), after
+    // the dependencies in BuildStream's order of instantiation.
+    let preflight = || -> Result<()> {
+        let display = format!("{kind} element at {}", el.node.prov);
+        let pf = |what: &str| {
+            LoadError::new(
                 LoadErrorReason::PluginConfig,
-                format!("{display}: {display}: FilterElement {msg}"),
-            );
-            match detail {
-                Some(d) => e.with_detail(d),
-                None => e,
+                format!("{display}: {what} are forbidden for '{kind}' elements"),
+            )
+        };
+        if traits.forbid_rdepends && traits.forbid_bdepends {
+            if !deps.is_empty() {
+                return Err(pf("Dependencies"));
             }
+        } else {
+            if traits.forbid_rdepends && !runtime_deps.is_empty() {
+                return Err(pf("Runtime dependencies"));
+            }
+            if traits.forbid_bdepends && !build_deps.is_empty() {
+                return Err(pf("Build dependencies"));
+            }
+        }
+        if traits.forbid_sources && !sources.is_empty() {
+            return Err(pf("Sources"));
+        }
+        if kind == "stack"
+            && (build_deps.iter().any(|d| !runtime_deps.contains(d))
+                || runtime_deps.iter().any(|d| !build_deps.contains(d)))
+        {
+            return Err(LoadError::new(
+                LoadErrorReason::PluginConfig,
+                format!("{display}: All dependencies of 'stack' elements must be both build and runtime dependencies"),
+            )
+            .with_detail("Make sure you declare all dependencies in the `depends` list, without specifying any `type`."));
+        }
+        // The kinds' own `preflight()` checks: BuildStream prefixes their messages, which already
+        // name the element, with the element once more.
+        let own_check = |msg: &str| {
+            Err(LoadError::new(
+                LoadErrorReason::PluginConfig,
+                format!("{display}: {display}: {msg}"),
+            ))
         };
-        let names = |ids: &[ElementId]| -> String {
-            ids.iter()
-                .map(|&d| ctx.elements[d].name.clone())
-                .collect::<Vec<_>>()
-                .join("  \n")
-        };
-        let n = build_deps.len();
-        if n != 1 {
-            return Err(err(
-                format!("element must have exactly 1 build-dependency, actually have {n}"),
-                Some(format!(
-                    "Full list of build-depends:\n{}",
-                    names(&build_deps)
-                )),
-            ));
+        if kind == "import" && sources.is_empty() {
+            return own_check("An import element must have at least one source.");
         }
-        if runtime_deps.contains(&build_deps[0]) {
-            return Err(err(
-                "element's build dependency must not also be a runtime dependency".into(),
-                Some(format!(
-                    "Full list of runtime depends:\n{}",
-                    names(&runtime_deps)
-                )),
-            ));
+        if kind == "collect_integration" && !sources.is_empty() {
+            return own_check("collect-integration elements may not have sources");
         }
-        let dep_el = &ctx.elements[build_deps[0]];
-        let dep_no_artifact = dep_el
-            .kind
-            .as_ref()
-            .and_then(|k| defaults_map.get(&(dep_el.project, k.clone())))
-            .is_some_and(|d| d.imp.traits().no_artifact);
-        if dep_no_artifact {
-            return Err(err(
-                "element's build dependency must produce an artifact".into(),
-                Some(format!(
-                    "{} does not produce an artifact, so there is nothing to filter",
-                    dep_el.name
-                )),
-            ));
+        if kind == "filter" {
+            // FilterElement's own messages start with the element, and BuildStream's preflight
+            // wrapper prefixes it once more.
+            let err = |msg: String, detail: Option<String>| {
+                let e = LoadError::new(
+                    LoadErrorReason::PluginConfig,
+                    format!("{display}: {display}: FilterElement {msg}"),
+                );
+                match detail {
+                    Some(d) => e.with_detail(d),
+                    None => e,
+                }
+            };
+            let names = |ids: &[ElementId]| -> String {
+                ids.iter()
+                    .map(|&d| ctx.elements[d].name.clone())
+                    .collect::<Vec<_>>()
+                    .join("  \n")
+            };
+            let n = build_deps.len();
+            if n != 1 {
+                return Err(err(
+                    format!("element must have exactly 1 build-dependency, actually have {n}"),
+                    Some(format!(
+                        "Full list of build-depends:\n{}",
+                        names(&build_deps)
+                    )),
+                ));
+            }
+            if runtime_deps.contains(&build_deps[0]) {
+                return Err(err(
+                    "element's build dependency must not also be a runtime dependency".into(),
+                    Some(format!(
+                        "Full list of runtime depends:\n{}",
+                        names(&runtime_deps)
+                    )),
+                ));
+            }
+            let dep_el = &ctx.elements[build_deps[0]];
+            let dep_no_artifact = dep_el
+                .kind
+                .as_ref()
+                .and_then(|k| defaults_map.get(&(dep_el.project, k.clone())))
+                .is_some_and(|d| d.imp.traits().no_artifact);
+            if dep_no_artifact {
+                return Err(err(
+                    "element's build dependency must produce an artifact".into(),
+                    Some(format!(
+                        "{} does not produce an artifact, so there is nothing to filter",
+                        dep_el.name
+                    )),
+                ));
+            }
         }
-    }
+        Ok(())
+    };
+    preflight().map_err(|error| Failure {
+        stage: Stage::Preflight,
+        error,
+    })?;
 
     let project = &ctx.projects[pid];
     let key_tail = crate::cachekey::key_tail(&crate::cachekey::KeyInputs {
