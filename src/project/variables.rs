@@ -414,8 +414,24 @@ impl Variables {
             expr,
             parent: None,
         }];
-        let mut queue = vec![0];
-        while let Some(at) = queue.pop() {
+        // (step, whether everything under it was looked into): a variable whose value has
+        // been looked into entirely without an error is not looked into again, else shared
+        // references would make this exponential.
+        let mut queue = vec![(0, false)];
+        let mut clean: rustc_hash::FxHashSet<Arc<str>> = Default::default();
+        while let Some((at, finished)) = queue.pop() {
+            if finished {
+                clean.extend(steps[at].referee.clone());
+                continue;
+            }
+            if steps[at]
+                .referee
+                .as_ref()
+                .is_some_and(|r| clean.contains(r))
+            {
+                continue;
+            }
+            queue.push((at, true));
             let mut up = steps[at].parent;
             while let Some(conflict) = up {
                 if steps[conflict].referee == steps[at].referee {
@@ -434,13 +450,13 @@ impl Variables {
                             .or(node_prov);
                         return undefined(name, prov);
                     }
-                    Some(Slot::Unresolved(e)) if e.len() > 1 => {
+                    Some(Slot::Unresolved(e)) if e.len() > 1 && !clean.contains(name) => {
                         steps.push(Step {
                             referee: Some(name.clone()),
                             expr: e.clone(),
                             parent: Some(at),
                         });
-                        queue.push(steps.len() - 1);
+                        queue.push((steps.len() - 1, false));
                     }
                     Some(_) => {}
                 }
@@ -601,6 +617,21 @@ mod tests {
     fn resolves_nested() {
         let v = vars("prefix: /usr\nlib: lib\nlibdir: '%{prefix}/%{lib}'\nx: '%{libdir}/%{'\n");
         assert_eq!(&*v.get("x").unwrap().unwrap(), "/usr/lib/%{");
+    }
+
+    #[test]
+    fn shared_references_are_looked_into_once() {
+        // A value refers twice to each of 40 variables in a chain: looked into once each,
+        // before the undefined reference queued first is reported.
+        let mut text = String::from("top: '%{err}%{b0}'\nerr: '%{missing}'\n");
+        for i in 0..40 {
+            text.push_str(&format!("b{i}: '%{{b{n}}}-%{{b{n}}}'\n", n = i + 1));
+        }
+        text.push_str("b40: end\n");
+        let e = vars(&text).check().unwrap_err();
+        assert!(e
+            .message
+            .ends_with("Reference to undefined variable 'missing'"));
     }
 
     #[test]
