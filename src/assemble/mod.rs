@@ -315,7 +315,7 @@ fn dynamic_public(
 
 /// The integration commands of `elements` (in this order) that have any, each with the
 /// environment it runs in.
-fn integration_commands(pipeline: &Pipeline, elements: &[ElementId]) -> Vec<Integration> {
+fn integration_commands(pipeline: &Pipeline, elements: &[ElementId]) -> Result<Vec<Integration>> {
     let mut out = Vec::new();
     for &id in elements {
         let el = &pipeline.elements[&id];
@@ -328,21 +328,28 @@ fn integration_commands(pipeline: &Pipeline, elements: &[ElementId]) -> Vec<Inte
         }
         out.push(Integration {
             commands,
-            env: d
-                .environment
-                .iter()
-                .map(|(k, v)| (k.clone(), v.clone()))
-                .collect(),
+            env: sandbox_env(el, d)?,
         });
     }
-    out
+    Ok(out)
+}
+
+/// An element's environment as its sandbox takes it: a variable whose value is a mapping
+/// or a list (which BuildStream accepts when it only computes keys) cannot be set.
+fn sandbox_env(el: &Element, d: &ElementDetails) -> Result<Vec<(String, String)>> {
+    crate::element::sandbox_environment(&d.environment).map_err(|name| {
+        AssembleError::Config(format!(
+            "{}: environment variable '{name}' is not a string",
+            el.name
+        ))
+    })
 }
 
 /// The integration batch of `elements` (`sh -e -c COMMAND` at `/`, each in its element's
 /// environment, in this order); empty when none of them has integration commands.
-pub fn integration_batch(pipeline: &Pipeline, elements: &[ElementId]) -> Batch {
+pub fn integration_batch(pipeline: &Pipeline, elements: &[ElementId]) -> Result<Batch> {
     let mut batch = Batch::default();
-    for i in integration_commands(pipeline, elements) {
+    for i in integration_commands(pipeline, elements)? {
         for cmd in i.commands {
             batch.command(BatchCommand {
                 argv: vec!["sh".into(), "-e".into(), "-c".into(), cmd.clone()],
@@ -352,7 +359,7 @@ pub fn integration_batch(pipeline: &Pipeline, elements: &[ElementId]) -> Batch {
             });
         }
     }
-    batch
+    Ok(batch)
 }
 
 /// Runs the integration commands of `deps` and their runtime dependencies (staging order)
@@ -371,7 +378,7 @@ async fn integrate(
         env,
         d,
         root,
-        integration_batch(env.pipeline, &elements),
+        integration_batch(env.pipeline, &elements)?,
         socket,
         log,
     )
@@ -658,11 +665,7 @@ async fn run_batch(
 async fn build_element(env: &BuildEnv<'_>, el: &Element, log: &mut Log) -> Result<Assembled> {
     let cas = env.cas;
     let d = details(el)?;
-    let mut vars: Vec<(String, String)> = d
-        .environment
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
+    let mut vars = sandbox_env(el, d)?;
 
     let (layout, digest_env) = layout(el, d)?;
     // digest-environment: each variable names the digest of its dependencies staged alone.
@@ -992,11 +995,7 @@ async fn script_element(env: &BuildEnv<'_>, el: &Element, log: &mut Log) -> Resu
     };
     let cwd = nonempty("cwd", "/");
     let install_root = nonempty("install-root", "/");
-    let vars: Vec<(String, String)> = d
-        .environment
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone()))
-        .collect();
+    let vars = sandbox_env(el, d)?;
 
     let (layout, _) = layout(el, d)?;
     let mut root = Dir::default();

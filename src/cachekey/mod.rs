@@ -19,9 +19,8 @@
 
 pub mod json;
 
-use crate::element::{Element, ElementSource, SandboxConfig};
+use crate::element::{Element, ElementSource, EnvValue, SandboxConfig};
 use crate::loader::ElementId;
-use crate::yaml::FxIndexMap as IndexMap;
 use crate::yaml::{Node, Value};
 use json::KeyValue;
 use rustc_hash::FxHashMap as HashMap;
@@ -94,7 +93,7 @@ pub struct KeyInputs<'a> {
     /// Sandbox configuration.
     pub sandbox: &'a SandboxConfig,
     /// Expanded environment.
-    pub environment: &'a IndexMap<String, String>,
+    pub environment: &'a crate::element::Environment,
     /// Names kept out of the key.
     pub env_nocache: &'a [String],
 }
@@ -191,11 +190,11 @@ pub fn key_tail(k: &KeyInputs) -> String {
     json::to_json(&KeyValue::Int(k.artifact_version), &mut out);
     if k.run_commands {
         // A JSON object with sorted keys, as `json(&KeyValue::Dict(..))` writes it.
-        let mut env: Vec<(&str, &str)> = k
+        let mut env: Vec<(&str, &EnvValue)> = k
             .environment
             .iter()
             .filter(|(name, _)| !k.env_nocache.contains(name))
-            .map(|(name, v)| (name.as_str(), v.as_str()))
+            .map(|(name, v)| (name.as_str(), v))
             .collect();
         env.sort_unstable_by_key(|(name, _)| *name);
         out.push_str(",\"environment\":{");
@@ -205,7 +204,10 @@ pub fn key_tail(k: &KeyInputs) -> String {
             }
             json::write_str(name, &mut out);
             out.push(':');
-            json::write_str(v, &mut out);
+            match v {
+                EnvValue::Str(s) => json::write_str(s, &mut out),
+                EnvValue::Structured(n) => json::to_json(&node_to_key(n), &mut out),
+            }
         }
         out.push('}');
     }

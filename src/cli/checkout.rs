@@ -274,7 +274,8 @@ fn run(
     })?;
 
     if integrate {
-        let batch = crate::assemble::integration_batch(p, &elements);
+        let batch = crate::assemble::integration_batch(p, &elements)
+            .map_err(|e| staging_error(&e.to_string(), None))?;
         root = activity("Integrating sandbox").run(|| {
             if batch.is_empty() {
                 return Ok(root);

@@ -1,5 +1,6 @@
 //! `show --format`: `%{token[:spec]}` substitution with Python `str.format` specs.
 
+use crate::element::EnvValue;
 use crate::graph::{Pipeline, Scope};
 use crate::loader::ElementId;
 use crate::yaml::LoadError;
@@ -116,6 +117,18 @@ fn find_field(text: &str, name: &str) -> Option<usize> {
 fn subst(line: &mut String, name: &str, value: impl FnOnce() -> String) {
     if find_field(line, name).is_some() {
         *line = fmt_subst(line, name, &value());
+    }
+}
+
+/// An environment variable's value on one YAML line: a mapping or list in flow style.
+pub fn env_yaml(v: &EnvValue) -> String {
+    match v {
+        EnvValue::Str(s) => yaml_scalar(s),
+        EnvValue::Structured(n) => {
+            let mut out = String::new();
+            crate::cachekey::json::to_json(&crate::cachekey::node_to_key(n), &mut out);
+            out
+        }
     }
 }
 
@@ -412,7 +425,11 @@ pub fn render(
         if fmt.contains("%{env") {
             let mut m = Node::empty_map(syn);
             for (k, v) in &d.environment {
-                m.insert(k, Node::scalar(v.as_str(), syn));
+                let value = match v {
+                    EnvValue::Str(s) => Node::scalar(s.as_str(), syn),
+                    EnvValue::Structured(n) => n.clone(),
+                };
+                m.insert(k, value);
             }
             line = fmt_subst(&line, "env", &dump_yaml(&m));
         }

@@ -21,7 +21,9 @@ use crate::project::variables::Variables;
 use crate::project::{PluginOrigin, ProjectId};
 use crate::source::{self, SourceInput};
 use crate::yaml::FxIndexMap as IndexMap;
-use crate::yaml::{parse_str, register_file, LoadError, LoadErrorReason, Node, Provenance, Result};
+use crate::yaml::{
+    parse_str, register_file, LoadError, LoadErrorReason, Node, Provenance, Result, Value,
+};
 use kinds::{ConfigureInput, DepConfiguration, ElementKind, KindTraits};
 use rustc_hash::FxHashMap as HashMap;
 use shared::SharedExpansion;
@@ -131,7 +133,7 @@ pub struct ElementDetails {
     /// Resolved variables, in definition order.
     pub variables: Vec<(std::sync::Arc<str>, std::sync::Arc<str>)>,
     /// Expanded environment, in composition order.
-    pub environment: IndexMap<String, String>,
+    pub environment: Environment,
     /// `environment-nocache` names.
     pub env_nocache: Vec<String>,
     /// Public data, expanded.
@@ -215,7 +217,7 @@ struct KindDefaults {
     /// Computed by the builders (in parallel), not while preparing.
     var_template: OnceLock<Option<(Node, crate::project::variables::FrozenVariables)>>,
     /// The environment of elements that declare none (None when composing it fails).
-    environment: Option<SharedExpansion<IndexMap<String, String>>>,
+    environment: Option<SharedExpansion<Environment>>,
     /// The public data (with its JSON) of elements that declare none.
     public: Option<SharedExpansion<(Node, String)>>,
 }
@@ -1159,12 +1161,49 @@ fn compose_environment(
     Ok(env)
 }
 
+/// An element's expanded environment: names and values, in composition order.
+pub type Environment = IndexMap<String, EnvValue>;
+
+/// The value of an environment variable. BuildStream also takes a mapping or a list: it
+/// enters the cache key as it is, and no sandbox can be given it.
+#[derive(Clone, Debug, PartialEq)]
+pub enum EnvValue {
+    /// A string, as variables normally are.
+    Str(String),
+    /// A mapping or a list.
+    Structured(Node),
+}
+
+impl EnvValue {
+    /// The value, if it is a string.
+    pub fn as_str(&self) -> Option<&str> {
+        match self {
+            EnvValue::Str(s) => Some(s),
+            EnvValue::Structured(_) => None,
+        }
+    }
+}
+
+/// The environment as a sandbox takes it: every value a string, else the name of the first
+/// variable that is not one.
+pub fn sandbox_environment(env: &Environment) -> std::result::Result<Vec<(String, String)>, &str> {
+    env.iter()
+        .map(|(k, v)| match v.as_str() {
+            Some(s) => Ok((k.clone(), s.to_owned())),
+            None => Err(k.as_str()),
+        })
+        .collect()
+}
+
 /// An expanded environment node as name/value pairs.
-fn environment_map(env: &Node) -> Result<IndexMap<String, String>> {
+fn environment_map(env: &Node) -> Result<Environment> {
     let mut environment = IndexMap::default();
-    for (k, _) in env.as_map().into_iter().flatten() {
-        let s = env.get_str(k)?.unwrap_or_default();
-        environment.insert(k.to_string(), s.to_owned());
+    for (k, v) in env.as_map().into_iter().flatten() {
+        let value = match &v.value {
+            Value::Scalar(s) => EnvValue::Str(s.to_string()),
+            _ => EnvValue::Structured(v.clone()),
+        };
+        environment.insert(k.to_string(), value);
     }
     Ok(environment)
 }
@@ -1592,4 +1631,22 @@ fn parse_sandbox(node: &Node) -> Result<SandboxConfig> {
         remote_apis_socket,
         action_cache_enable_update,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sandboxes_take_only_string_environments() {
+        let node = parse_str("A: x\nB: {k: v}\nC: y\n", crate::yaml::SYNTHETIC).unwrap();
+        let env = environment_map(&node).unwrap();
+        assert_eq!(env["A"].as_str(), Some("x"));
+        assert!(matches!(env["B"], EnvValue::Structured(_)));
+        assert_eq!(sandbox_environment(&env), Err("B"));
+        let mut env = env;
+        env.shift_remove("B");
+        let pairs = sandbox_environment(&env).unwrap();
+        assert_eq!(pairs, [("A".into(), "x".into()), ("C".into(), "y".into())]);
+    }
 }

@@ -927,11 +927,11 @@ async fn build_in_log(
     let p = &*s.pipeline;
     let el = &p.elements[&id];
     if let Some(d) = el.details.as_deref() {
-        use crate::cli::format::yaml_scalar;
+        use crate::cli::format::{env_yaml, yaml_scalar};
         let env: Vec<String> = d
             .environment
             .iter()
-            .map(|(k, v)| format!("{}: {}", yaml_scalar(k), yaml_scalar(v)))
+            .map(|(k, v)| format!("{}: {}", yaml_scalar(k), env_yaml(v)))
             .collect();
         let text = format!("Build environment for element {}", el.full_name);
         log.note(&text, &env.join("\n"));
@@ -1007,10 +1007,10 @@ async fn build_in_log(
 
 /// The low- and high-diversity metadata YAML BuildStream stores with an artifact.
 fn meta_yaml(d: &crate::element::ElementDetails) -> (String, String) {
-    use crate::cli::format::yaml_scalar;
+    use crate::cli::format::{env_yaml, yaml_scalar};
     let mut low = String::from("environment:\n");
     for (k, v) in &d.environment {
-        low += &format!("  {}: {}\n", yaml_scalar(k), yaml_scalar(v));
+        low += &format!("  {}: {}\n", yaml_scalar(k), env_yaml(v));
     }
     low += "sandbox-config:\n";
     low += &format!("  build-os: {}\n", yaml_scalar(&d.sandbox.build_os));
