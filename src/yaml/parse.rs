@@ -288,10 +288,8 @@ fn parse_reference_retrying(text: &str, file: FileId, reindents: usize) -> Resul
                     )
                 };
                 let m = e.marker();
-                return severe(&[
-                    (context, line + 1, col + 1),
-                    (problem, m.line(), m.col() + 1),
-                ]);
+                let mark = flow_key_mark(text, m.line().saturating_sub(1), m.col());
+                return severe(&[(context, line + 1, col + 1), (problem, m.line(), mark + 1)]);
             }
             scan_error(text, &e)
         })?;
@@ -790,10 +788,81 @@ fn collection_error(text: &str, e: &ScanError, top: Option<&Frame>) -> Option<Lo
             col = i - 1;
         }
     }
+    if problem.starts_with("did not find expected ','") {
+        col = flow_key_mark(text, m.line().saturating_sub(1), col);
+    }
     Some(severe(&[
         (context, start.line as usize + 1, start.col as usize + 1),
         (problem, m.line(), col + 1),
     ]))
+}
+
+/// Where libyaml marks an unexpected `key:` (its `:` at column `colon` of 0-based `line`)
+/// inside a flow collection: a simple key lies on one line, so a key that begins on this
+/// line is a KEY token marked at its start; a plain scalar continued from the line before
+/// leaves the `:` alone, marked where it is.
+fn flow_key_mark(text: &str, line: usize, colon: usize) -> usize {
+    let mut lines = text.split('\n');
+    let prev = line.checked_sub(1).and_then(|l| lines.nth(l));
+    let Some(this) = lines.next() else {
+        return colon;
+    };
+    let chars: Vec<char> = this.chars().collect();
+    if chars.get(colon) != Some(&':') {
+        return colon;
+    }
+    let Some(start) = flow_key_start(&chars, colon) else {
+        return colon;
+    };
+    let first = chars.iter().position(|c| *c != ' ' && *c != '\t');
+    let continued = first == Some(start)
+        && !matches!(chars[start], '\'' | '"')
+        && prev.is_some_and(|p| {
+            !matches!(
+                p.trim_end().chars().last(),
+                None | Some('\'' | '"' | ',' | '[' | '{' | ']' | '}')
+            )
+        });
+    match continued {
+        true => colon,
+        false => start,
+    }
+}
+
+/// Where the plain or quoted key that ends just before the `:` at `colon` starts, on its
+/// line of a flow collection; None if no key is there.
+fn flow_key_start(chars: &[char], colon: usize) -> Option<usize> {
+    let end = blank_run_start(chars, colon, |c| c == ' ' || c == '\t');
+    let last = *chars.get(end.checked_sub(1)?)?;
+    let start = if last == '\'' || last == '"' {
+        // The quote that opens it (a doubled or escaped quote is inside it).
+        let mut i = end - 1;
+        loop {
+            i = chars[..i].iter().rposition(|&c| c == last)?;
+            let escaped = match last {
+                '"' => i > 0 && chars[i - 1] == '\\',
+                _ => i > 0 && chars[i - 1] == '\'',
+            };
+            if !escaped {
+                break i;
+            }
+            i -= 1;
+            if i == 0 {
+                return None;
+            }
+        }
+    } else {
+        let after = chars[..end]
+            .iter()
+            .rposition(|&c| matches!(c, ',' | '[' | ']' | '{' | '}'))
+            .map_or(0, |i| i + 1);
+        after
+            + chars[after..end]
+                .iter()
+                .take_while(|c| **c == ' ' || **c == '\t')
+                .count()
+    };
+    (start < end).then_some(start)
 }
 
 /// A plain scalar line where a mapping key was expected, in libyaml's words. The key (a
