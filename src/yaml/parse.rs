@@ -264,8 +264,7 @@ fn parse_reference_retrying(text: &str, file: FileId, reindents: usize) -> Resul
                     return severe(&[(NO_TOKEN, m.line(), m.col() + 1)]);
                 }
             }
-            if let Some(err) =
-                collection_error(text, &e, stack.last()).filter(|_| !(in_flow && trailing))
+            if let Some(err) = collection_error(text, &e, &stack).filter(|_| !(in_flow && trailing))
             {
                 return err;
             }
@@ -747,8 +746,26 @@ fn blank_run_start(chars: &[char], end: usize, blank: impl Fn(char) -> bool) -> 
 
 /// saphyr's one-line errors about an unfinished collection, in libyaml's two-part form
 /// (context at the collection's start, then the problem), as BuildStream reports them.
-fn collection_error(text: &str, e: &ScanError, top: Option<&Frame>) -> Option<LoadError> {
-    let (context, problem) = match e.info() {
+fn collection_error(text: &str, e: &ScanError, stack: &[Frame]) -> Option<LoadError> {
+    let mut top = stack.last();
+    let mut info = e.info();
+    // A `key: value` pair written as an entry of a flow sequence is no flow mapping to
+    // libyaml: its parser is still in the sequence.
+    if info == "while parsing a flow mapping, did not find expected ',' or '}'" {
+        if let (Some(Frame::Map(_, p, _)), Some(seq @ Frame::Seq(..))) =
+            (top, stack.len().checked_sub(2).map(|i| &stack[i]))
+        {
+            let opens = text
+                .split('\n')
+                .nth(p.line as usize)
+                .and_then(|l| l.chars().nth(p.col as usize));
+            if opens != Some('{') {
+                top = Some(seq);
+                info = "while parsing a flow sequence, expected ',' or ']'";
+            }
+        }
+    }
+    let (context, problem) = match info {
         "while parsing a block mapping, did not find expected key" => {
             ("while parsing a block mapping", "did not find expected key")
         }
