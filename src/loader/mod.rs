@@ -111,6 +111,14 @@ pub struct LoadElement {
     declared: Vec<DepDecl>,
 }
 
+/// The project that junction path `path` (`a.bst` or `a.bst:b.bst`) leads to from project
+/// `from`, if every junction on the way is loaded already.
+fn loaded_junction(loaders: &[ProjectLoader], from: ProjectId, path: &str) -> Option<ProjectId> {
+    path.split(':').try_fold(from, |l, junction| {
+        loaders[l].loaders.get(junction).copied()
+    })
+}
+
 #[derive(Default)]
 struct ProjectLoader {
     parent: Option<ProjectId>,
@@ -514,12 +522,10 @@ impl LoadContext {
         let mut roots: Vec<String> = root.map(str::to_owned).into_iter().collect();
         let loaders = &self.loaders;
         self.prefetched.pending.retain(|r| {
-            let mut to = Some(r.from);
-            if !r.junction.is_empty() {
-                for junction in r.junction.split(':') {
-                    to = to.and_then(|l| loaders[l].loaders.get(junction).copied());
-                }
-            }
+            let to = match r.junction.is_empty() {
+                true => Some(r.from),
+                false => loaded_junction(loaders, r.from, &r.junction),
+            };
             let here = to == Some(project);
             if here {
                 roots.push(normpath(&r.element).into_owned());
@@ -600,12 +606,7 @@ impl LoadContext {
         }
         // The targets are where discovery starts (see `prefetch`).
         for t in targets {
-            let (junction, element) = t.rsplit_once(':').unwrap_or(("", t));
-            self.prefetched.pending.push(prefetch::Reference {
-                from: 0,
-                junction: junction.to_owned(),
-                element: element.to_owned(),
-            });
+            self.prefetched.pending.push(prefetch::Reference::new(0, t));
         }
         let mut ids = Vec::new();
         for t in targets {
@@ -648,11 +649,7 @@ impl LoadContext {
         prov: Option<Provenance>,
     ) -> Result<ProjectId> {
         // Junctions already resolved (they cannot be being searched for then).
-        let mut cached = Some(pid);
-        for junction_name in name.split(':') {
-            cached = cached.and_then(|l| self.loaders[l].loaders.get(junction_name).copied());
-        }
-        if let Some(loader) = cached {
+        if let Some(loader) = loaded_junction(&self.loaders, pid, name) {
             return Ok(loader);
         }
         if let Some(p) = prov {
@@ -755,12 +752,9 @@ impl LoadContext {
         // subproject's dependencies are: discovery starts from them too.
         if let Some(j) = &self.projects[sub].junction {
             for target in j.overrides.values().filter_map(Node::as_str) {
-                let (junction, element) = target.rsplit_once(':').unwrap_or(("", target));
-                self.prefetched.pending.push(prefetch::Reference {
-                    from: pid,
-                    junction: junction.to_owned(),
-                    element: element.to_owned(),
-                });
+                self.prefetched
+                    .pending
+                    .push(prefetch::Reference::new(pid, target));
             }
         }
         // BuildStream then shallow-loads the paths that the junctions of the new project and
@@ -808,13 +802,13 @@ impl LoadContext {
             None => (None, path),
         };
         // Only a subproject loaded already (`load_subprojects=False`).
-        let mut target = pid;
-        for part in junction.into_iter().flat_map(|j| j.split(':')) {
-            match self.loaders[target].loaders.get(part) {
-                Some(&l) => target = l,
-                None => return Ok(None),
-            }
-        }
+        let target = match junction {
+            None => Some(pid),
+            Some(j) => loaded_junction(&self.loaders, pid, j),
+        };
+        let Some(target) = target else {
+            return Ok(None);
+        };
         let name = normpath(name).into_owned();
         let id = match self.loaders[target].elements.get(&name) {
             Some(&id) => id,
@@ -1228,11 +1222,9 @@ impl LoadContext {
                 self.discover(pid, Some(filename));
             } else {
                 // Discovery starts from it once the project's options are known.
-                self.prefetched.pending.push(prefetch::Reference {
-                    from: pid,
-                    junction: String::new(),
-                    element: filename.to_owned(),
-                });
+                self.prefetched
+                    .pending
+                    .push(prefetch::Reference::new(pid, filename));
             }
         }
         let display = format!("{}{}", self.metas[pid].display_prefix, filename);

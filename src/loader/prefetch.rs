@@ -64,6 +64,18 @@ pub(super) struct Reference {
     pub element: String,
 }
 
+impl Reference {
+    /// The element named `path` (`element.bst` or `junction.bst:element.bst`) from `from`.
+    pub fn new(from: ProjectId, path: &str) -> Reference {
+        let (junction, element) = path.rsplit_once(':').unwrap_or(("", path));
+        Reference {
+            from,
+            junction: junction.to_owned(),
+            element: element.to_owned(),
+        }
+    }
+}
+
 /// `.bst` files parsed (and maybe processed) ahead of time, by full path (as bytes: hashing
 /// a `Path` walks its components).
 #[derive(Default)]
