@@ -286,12 +286,9 @@ fn first_failure(
     if failures.is_empty() {
         return None;
     }
-    let mut take = |id: ElementId, stage: Stage| {
-        failures
-            .get(&id)
-            .is_some_and(|f| f.stage == stage)
-            .then(|| failures.remove(&id).map(|f| f.error))
-            .flatten()
+    let mut take = |id: ElementId, stage: Stage| match failures.get(&id) {
+        Some(f) if f.stage == stage => failures.remove(&id).map(|f| f.error),
+        _ => None,
     };
     let mut visited = fixedbitset::FixedBitSet::with_capacity(ctx.elements.len());
     // (element, next dependency, dependency whose subtree is being visited)
@@ -816,7 +813,7 @@ fn build_element(
         Some(&full.expect("fully loaded").environment)
     };
     let shared_env = match (&defaults.environment, el.node.get("environment")) {
-        (Some(shared), None) => shared.get(&variables, |env| environment_map(&env)),
+        (Some(shared), None) => shared.get(&variables, |env| Ok(environment_map(&env))),
         _ => None,
     };
     let environment = match shared_env {
@@ -824,7 +821,7 @@ fn build_element(
         None => {
             let mut env = compose_environment(project_env, d, Some(&el.node))?;
             variables.expand(&mut env)?;
-            std::sync::Arc::new(environment_map(&env)?)
+            std::sync::Arc::new(environment_map(&env))
         }
     };
 
@@ -1196,7 +1193,7 @@ pub fn sandbox_environment(env: &Environment) -> std::result::Result<Vec<(String
 }
 
 /// An expanded environment node as name/value pairs.
-fn environment_map(env: &Node) -> Result<Environment> {
+fn environment_map(env: &Node) -> Environment {
     let mut environment = IndexMap::default();
     for (k, v) in env.as_map().into_iter().flatten() {
         let value = match &v.value {
@@ -1205,7 +1202,7 @@ fn environment_map(env: &Node) -> Result<Environment> {
         };
         environment.insert(k.to_string(), value);
     }
-    Ok(environment)
+    environment
 }
 
 /// An element's public data before expansion: its own (`element`; None for a template), with
@@ -1640,7 +1637,7 @@ mod tests {
     #[test]
     fn sandboxes_take_only_string_environments() {
         let node = parse_str("A: x\nB: {k: v}\nC: y\n", crate::yaml::SYNTHETIC).unwrap();
-        let env = environment_map(&node).unwrap();
+        let env = environment_map(&node);
         assert_eq!(env["A"].as_str(), Some("x"));
         assert!(matches!(env["B"], EnvValue::Structured(_)));
         assert_eq!(sandbox_environment(&env), Err("B"));
