@@ -138,9 +138,18 @@ enum Slot {
     Resolved(Arc<str>),
 }
 
+type Slots = HashMap<Arc<str>, Slot>;
+
 /// A resolved set of variables for one element (or project).
+///
+/// Copied from a template ([`FrozenVariables`]), it shares the template's values and holds
+/// only its own: those it redefines, those the template could not resolve and those that
+/// refer to a redefined one (copying a whole table per element cost more than using it).
 pub struct Variables {
-    slots: RefCell<HashMap<Arc<str>, Slot>>,
+    /// This set's own slots: they hide `base`'s.
+    slots: RefCell<Slots>,
+    /// The template's slots, if copied from one.
+    base: Option<Arc<Slots>>,
     order: Arc<Vec<Arc<str>>>,
     provs: Arc<HashMap<Arc<str>, Provenance>>,
 }
@@ -149,6 +158,7 @@ impl Clone for Variables {
     fn clone(&self) -> Self {
         Variables {
             slots: RefCell::new(self.slots.borrow().clone()),
+            base: self.base.clone(),
             order: self.order.clone(),
             provs: self.provs.clone(),
         }
@@ -159,20 +169,21 @@ impl Clone for Variables {
 /// gives a private, resolvable copy.
 #[derive(Clone)]
 pub struct FrozenVariables {
-    slots: HashMap<Arc<str>, Slot>,
+    slots: Arc<Slots>,
     order: Arc<Vec<Arc<str>>>,
     provs: Arc<HashMap<Arc<str>, Provenance>>,
     /// Unresolved expressions of every variable.
-    originals: HashMap<Arc<str>, Slot>,
-    /// For each pre-resolved variable, every variable it refers to, transitively.
-    refs: HashMap<Arc<str>, Vec<Arc<str>>>,
+    originals: Slots,
+    /// For each variable, the pre-resolved variables that refer to it, transitively.
+    dependents: HashMap<Arc<str>, Vec<Arc<str>>>,
 }
 
 impl FrozenVariables {
     /// A private copy to resolve.
     pub fn thaw(&self) -> Variables {
         Variables {
-            slots: RefCell::new(self.slots.clone()),
+            slots: RefCell::default(),
+            base: Some(self.slots.clone()),
             order: self.order.clone(),
             provs: self.provs.clone(),
         }
@@ -181,7 +192,7 @@ impl FrozenVariables {
     /// A private copy with some variables redefined (scalar values of an element's
     /// `variables:`). Pre-resolved values that refer to a redefined variable are reset.
     pub fn thaw_with(&self, overrides: &[(Arc<str>, &str, Provenance)]) -> Variables {
-        let mut slots = self.slots.clone();
+        let mut slots = Slots::default();
         let mut order = None::<Vec<Arc<str>>>;
         let mut provs = None::<HashMap<Arc<str>, Provenance>>;
         for (name, value, prov) in overrides {
@@ -206,14 +217,11 @@ impl FrozenVariables {
                 .get_or_insert_with(|| (*self.provs).clone())
                 .insert(name.clone(), *prov);
         }
-        for (name, refs) in &self.refs {
-            if overrides.iter().any(|(o, _, _)| o == name) {
-                continue;
-            }
-            if refs
-                .iter()
-                .any(|r| overrides.iter().any(|(o, _, _)| o == r))
-            {
+        for (redefined, _, _) in overrides {
+            for name in self.dependents.get(redefined).into_iter().flatten() {
+                if overrides.iter().any(|(o, _, _)| o == name) {
+                    continue;
+                }
                 if let Some(orig) = self.originals.get(name) {
                     slots.insert(name.clone(), orig.clone());
                 }
@@ -221,6 +229,7 @@ impl FrozenVariables {
         }
         Variables {
             slots: RefCell::new(slots),
+            base: Some(self.slots.clone()),
             order: order.map(Arc::new).unwrap_or_else(|| self.order.clone()),
             provs: provs.map(Arc::new).unwrap_or_else(|| self.provs.clone()),
         }
@@ -294,6 +303,7 @@ impl Variables {
         }
         Ok(Variables {
             slots: RefCell::new(slots),
+            base: None,
             order: Arc::new(order),
             provs: Arc::new(provs),
         })
@@ -319,17 +329,20 @@ impl Variables {
         }
         drop(slots);
         let slots = vars.slots.into_inner();
-        let refs = slots
-            .iter()
-            .filter(|(_, s)| matches!(s, Slot::Resolved(_)))
-            .map(|(n, _)| (n.clone(), transitive_refs(&originals, n)))
-            .collect();
+        let mut dependents: HashMap<Arc<str>, Vec<Arc<str>>> = HashMap::default();
+        for (name, slot) in &slots {
+            if let Slot::Resolved(_) = slot {
+                for r in transitive_refs(&originals, name) {
+                    dependents.entry(r).or_default().push(name.clone());
+                }
+            }
+        }
         Ok(FrozenVariables {
-            slots,
+            slots: Arc::new(slots),
             order: vars.order,
             provs: vars.provs,
             originals,
-            refs,
+            dependents,
         })
     }
 
@@ -343,6 +356,12 @@ impl Variables {
     /// Resolves every variable, reporting the first undefined or circular reference.
     pub fn check(&self) -> Result<()> {
         for name in self.order.iter() {
+            // A value the template resolved has nothing to report.
+            let shared = self.base.as_ref().and_then(|b| b.get(name));
+            if matches!(shared, Some(Slot::Resolved(_))) && !self.slots.borrow().contains_key(name)
+            {
+                continue;
+            }
             self.resolve(name, None)?;
         }
         Ok(())
@@ -351,6 +370,13 @@ impl Variables {
     /// Is `name` defined?
     pub fn contains(&self, name: &str) -> bool {
         self.slots.borrow().contains_key(name)
+            || self.base.as_ref().is_some_and(|b| b.contains_key(name))
+    }
+
+    /// The slot of `name`: its own (in `own`, this set's borrowed slots) or the template's.
+    fn slot<'a>(&'a self, own: &'a Slots, name: &str) -> Option<(&'a Arc<str>, &'a Slot)> {
+        own.get_key_value(name)
+            .or_else(|| self.base.as_ref()?.get_key_value(name))
     }
 
     /// The resolved value of `name`, or None if undefined.
@@ -395,7 +421,7 @@ impl Variables {
         };
         let slots = self.slots.borrow();
         let first = match (varname, expr) {
-            (Some(name), _) => match slots.get_key_value(name) {
+            (Some(name), _) => match self.slot(&slots, name) {
                 None => return undefined(name, node_prov),
                 Some((_, Slot::Resolved(_))) => None,
                 Some((key, Slot::Unresolved(e))) => Some((Some(key.clone()), e.clone())),
@@ -441,7 +467,7 @@ impl Variables {
             }
             let expr = steps[at].expr.clone();
             for name in expr.iter().skip(1).step_by(2) {
-                match slots.get(name) {
+                match self.slot(&slots, name).map(|(_, slot)| slot) {
                     None => {
                         let prov = steps[at]
                             .referee
@@ -510,7 +536,7 @@ impl Variables {
     fn resolve_inner(&self, name: &str, stack: &mut Vec<Arc<str>>) -> Result<Arc<str>> {
         // Failing here only says that it fails: `first_error` finds BuildStream's error.
         let failed = |reason| Err(LoadError::new(reason, String::new()));
-        let (key, expr) = match self.slots.borrow().get_key_value(name) {
+        let (key, expr) = match self.slot(&self.slots.borrow(), name) {
             Some((_, Slot::Resolved(v))) => return Ok(v.clone()),
             Some((k, Slot::Unresolved(e))) => (k.clone(), e.clone()),
             None => return failed(LoadErrorReason::UnresolvedVariable),
@@ -518,7 +544,7 @@ impl Variables {
         if stack.iter().any(|s| &**s == name) {
             return failed(LoadErrorReason::CircularReferenceVariable);
         }
-        stack.push(key);
+        stack.push(key.clone());
         let mut out = String::new();
         for (i, part) in expr.iter().enumerate() {
             if i % 2 == 0 {
@@ -529,9 +555,9 @@ impl Variables {
         }
         let value: Arc<str> = Arc::from(out);
         stack.pop();
-        if let Some(slot) = self.slots.borrow_mut().get_mut(name) {
-            *slot = Slot::Resolved(value.clone());
-        }
+        self.slots
+            .borrow_mut()
+            .insert(key, Slot::Resolved(value.clone()));
         Ok(value)
     }
 
