@@ -108,7 +108,7 @@ fn check_variables(node: &Node) {
         Value::Scalar(_) => {}
         Value::Seq(items) => items.iter().for_each(check_variables),
         Value::Map(map) => {
-            for (key, value) in map {
+            for (key, value) in map.iter() {
                 if &**key == "variables" && value.is_map() {
                     let mut vnode = value.clone();
                     if let Ok(vars) = bst_rs::project::variables::Variables::new(&mut vnode) {

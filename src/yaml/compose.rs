@@ -81,7 +81,7 @@ impl Node {
         let mut base = self.clone();
         target.composite(&mut base)?;
         let merged = match base.value {
-            Value::Map(m) => m,
+            Value::Map(m) => *m,
             _ => Map::default(),
         };
         let tmap = target.as_map_mut().expect("composite target is a mapping");
@@ -271,7 +271,7 @@ impl Node {
             Value::Scalar(_) => Ok(()),
             Value::Seq(items) => items.iter().try_for_each(Node::assert_fully_composited),
             Value::Map(map) => {
-                for (k, v) in map {
+                for (k, v) in map.iter() {
                     if DIRECTIVES.contains(&&**k) {
                         return Err(LoadError::new(
                             LoadErrorReason::TrailingListDirective,
@@ -292,7 +292,7 @@ impl Node {
             map.insert(Arc::from(k), v);
         }
         Node {
-            value: Value::Map(map),
+            value: Value::Map(Box::new(map)),
             prov,
         }
     }

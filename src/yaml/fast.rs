@@ -297,7 +297,7 @@ impl<'t> FastParser<'t> {
             }
         }
         Some(Node {
-            value: Value::Map(map),
+            value: Value::Map(Box::new(map)),
             prov: self.prov(start, first.unwrap_or(indent)),
         })
     }

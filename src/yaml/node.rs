@@ -119,7 +119,7 @@ pub enum Value {
     /// A sequence.
     Seq(Vec<Node>),
     /// A mapping.
-    Map(Map),
+    Map(Box<Map>),
 }
 
 /// A YAML node with provenance.
@@ -143,7 +143,7 @@ impl Node {
     /// An empty mapping node.
     pub fn empty_map(prov: Provenance) -> Node {
         Node {
-            value: Value::Map(Map::default()),
+            value: Value::Map(Box::default()),
             prov,
         }
     }
@@ -217,7 +217,7 @@ impl Node {
                 (Value::Map(a), Value::Map(b)) => {
                     a.len() == b.len()
                         && a.iter()
-                            .zip(b)
+                            .zip(b.iter())
                             .all(|((ka, va), (kb, vb))| ka == kb && va.identical(vb))
                 }
                 _ => false,

@@ -407,7 +407,7 @@ fn parse_reference_retrying(text: &str, file: FileId, reindents: usize) -> Resul
             },
             Event::MappingEnd => match (flow.pop(), inner_flow.pop(), stack.pop()).2 {
                 Some(Frame::Map(map, p, _)) => Some(Node {
-                    value: Value::Map(map),
+                    value: Value::Map(Box::new(map)),
                     prov: p,
                 }),
                 _ => return Err(malformed(format!("Unexpected end of mapping {pos}"))),
