@@ -131,6 +131,10 @@ pub struct Node {
     pub prov: Provenance,
 }
 
+// Projects hold hundreds of thousands of nodes: a mapping's table is boxed so that scalars,
+// the most numerous, stay small.
+const _: () = assert!(std::mem::size_of::<Node>() <= 40);
+
 impl Node {
     /// A scalar node.
     pub fn scalar(s: impl Into<Arc<str>>, prov: Provenance) -> Node {
