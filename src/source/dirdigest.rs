@@ -33,7 +33,7 @@
 
 use std::ffi::{CString, OsStr};
 use std::fs::{self, File};
-use std::io::{self, Read};
+use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
@@ -115,7 +115,7 @@ fn single_file_digest(path: &Path) -> io::Result<Digest> {
         .ok_or_else(|| path_error(io::ErrorKind::InvalidInput, path, "path has no file name"))?;
     let node = Node::File {
         name: utf8(name, path)?,
-        digest: file_digest(path, meta.len())?,
+        digest: file_digest(path)?,
         executable: access_executable(path),
     };
     Ok(Digest::of_bytes(&encode_directory(&[node])))
@@ -153,7 +153,7 @@ fn entry_node(entry: &fs::DirEntry) -> io::Result<Option<Node>> {
     } else if file_type.is_file() {
         let meta = entry.metadata().map_err(|e| with_path(e, &path))?;
         Node::File {
-            digest: file_digest(&path, meta.len())?,
+            digest: file_digest(&path)?,
             executable: meta.permissions().mode() & 0o100 != 0,
             name,
         }
@@ -163,27 +163,12 @@ fn entry_node(entry: &fs::DirEntry) -> io::Result<Option<Node>> {
     Ok(Some(node))
 }
 
-/// Streams a file through SHA-256; `size_hint` only sizes the read buffer.
-fn file_digest(path: &Path, size_hint: u64) -> io::Result<Digest> {
-    const MAX_BUF: u64 = 1 << 20;
+/// The CAS digest of a file.
+fn file_digest(path: &Path) -> io::Result<Digest> {
     let mut file = File::open(path).map_err(|e| with_path(e, path))?;
-    // One byte more than expected so a small file is read by one call plus the EOF call.
-    let mut buf = vec![0u8; size_hint.saturating_add(1).clamp(4096, MAX_BUF) as usize];
-    let mut hasher = Sha256::new();
-    let mut size: u64 = 0;
-    loop {
-        match file.read(&mut buf) {
-            Ok(0) => break,
-            Ok(n) => {
-                hasher.update(&buf[..n]);
-                size += n as u64;
-            }
-            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(with_path(e, path)),
-        }
-    }
+    let (hash, size) = super::sha256_and_size(&mut file).map_err(|e| with_path(e, path))?;
     Ok(Digest {
-        hash: format!("{:x}", hasher.finalize()),
+        hash,
         size_bytes: i64::try_from(size)
             .map_err(|_| path_error(io::ErrorKind::InvalidData, path, "file too large"))?,
     })

@@ -319,20 +319,37 @@ impl SourceKind for PatchSource {
 
 /// sha256 hex digest of a file, streamed.
 pub fn sha256_file(path: &Path) -> std::io::Result<String> {
-    use sha2::{Digest, Sha256};
-    use std::io::Read;
     let mut f = std::fs::File::open(path)
         .map_err(|e| std::io::Error::new(e.kind(), format!("{}: {e}", path.display())))?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = f.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
+    let (hash, _) = sha256_and_size(&mut f)?;
+    Ok(hash)
+}
+
+/// The sha256 (hex) and the size of what `reader` has left, read through one buffer per
+/// thread: a project's local sources are thousands of files, and a buffer allocated (and
+/// zeroed) per file cost more than reading most of them.
+pub fn sha256_and_size(reader: &mut impl std::io::Read) -> std::io::Result<(String, u64)> {
+    use sha2::{Digest, Sha256};
+    thread_local! {
+        static BUFFER: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; 1 << 16]);
     }
-    Ok(format!("{:x}", h.finalize()))
+    BUFFER.with(|buffer| {
+        let mut buf = buffer.borrow_mut();
+        let mut h = Sha256::new();
+        let mut size = 0u64;
+        loop {
+            match reader.read(&mut buf) {
+                Ok(0) => break,
+                Ok(n) => {
+                    h.update(&buf[..n]);
+                    size += n as u64;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok((format!("{:x}", h.finalize()), size))
+    })
 }
 
 /// `git` (buildstream-plugins).
