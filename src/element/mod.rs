@@ -352,8 +352,19 @@ pub struct Instantiator<'a> {
     ctx: &'a mut LoadContext,
     keep: Keep,
     defaults: HashMap<(ProjectId, String), std::sync::Arc<KindDefaults>>,
+    /// Kinds whose `<kind>.yaml` is read but whose defaults are not composed yet.
+    pending: HashMap<(ProjectId, String), PendingKind>,
     /// Instantiated elements by load element id.
     pub elements: ElementMap,
+}
+
+/// A kind's `<kind>.yaml` (text, if any) and implementation, read sequentially (reading it
+/// may load junctions) and composed with its project's configuration later, side by side
+/// with other kinds' ([`Instantiator::compose_pending`]).
+struct PendingKind {
+    first_pass: bool,
+    text: Option<String>,
+    imp: &'static dyn ElementKind,
 }
 
 /// Instantiated elements by load element id: a dense table, since ids are indices into the
@@ -407,6 +418,7 @@ impl<'a> Instantiator<'a> {
             ctx,
             keep,
             defaults: HashMap::default(),
+            pending: HashMap::default(),
             elements: ElementMap::default(),
         }
     }
@@ -450,15 +462,17 @@ impl<'a> Instantiator<'a> {
         }
     }
 
-    fn kind_defaults(
+    /// Reads `kind`'s defaults for project `pid` (see [`PendingKind`]), unless done already.
+    fn queue_kind(
         &mut self,
         pid: ProjectId,
         kind: &str,
         first_pass: bool,
         prov: Provenance,
-    ) -> Result<std::sync::Arc<KindDefaults>> {
-        if let Some(d) = self.defaults.get(&(pid, kind.to_owned())) {
-            return Ok(d.clone());
+    ) -> Result<()> {
+        let key = (pid, kind.to_owned());
+        if self.defaults.contains_key(&key) || self.pending.contains_key(&key) {
+            return Ok(());
         }
         let (text, origin) = self.kind_yaml(pid, kind, prov)?;
         let Some(imp) = kinds::lookup(kind) else {
@@ -466,82 +480,40 @@ impl<'a> Instantiator<'a> {
                 "{prov}: Element kind '{kind}' ({origin}) is not implemented by bst-rs"
             )));
         };
-        let mut defaults = match text {
-            Some(t) if !t.trim().is_empty() => {
-                let file = register_file(
-                    PathBuf::from(format!("{kind}.yaml")),
-                    format!("{kind}.yaml"),
-                );
-                parse_str(&t, file).map_err(|e| e.prefixed(&format!("{kind}.yaml: ")))?
+        self.pending.insert(
+            key,
+            PendingKind {
+                first_pass,
+                text,
+                imp,
+            },
+        );
+        Ok(())
+    }
+
+    /// Composes the defaults of every kind queued, in parallel; the kinds that fail are
+    /// returned with their errors.
+    fn compose_pending(&mut self) -> Vec<((ProjectId, String), LoadError)> {
+        use rayon::prelude::*;
+        let ctx: &LoadContext = self.ctx;
+        let pending: Vec<((ProjectId, String), PendingKind)> = self.pending.drain().collect();
+        let composed: Vec<_> = pending
+            .into_par_iter()
+            .map(|((pid, kind), p)| {
+                let d = compose_defaults(ctx, pid, &kind, p);
+                ((pid, kind), d)
+            })
+            .collect();
+        let mut failed = Vec::new();
+        for (key, d) in composed {
+            match d {
+                Ok(d) => {
+                    self.defaults.insert(key, std::sync::Arc::new(d));
+                }
+                Err(e) => failed.push((key, e)),
             }
-            _ => empty(),
-        };
-        // public.bst.split-rules = project split rules <- plugin split rules
-        let mut public = defaults
-            .get_mapping("public")?
-            .cloned()
-            .unwrap_or_else(empty);
-        let mut bst = public.get_mapping("bst")?.cloned().unwrap_or_else(empty);
-        let element_splits = bst
-            .get_mapping("split-rules")?
-            .cloned()
-            .unwrap_or_else(empty);
-        let splits = if first_pass {
-            element_splits
-        } else {
-            self.ctx.ensure_fully_loaded(pid)?;
-            let mut s = self.ctx.projects[pid]
-                .second_pass
-                .as_ref()
-                .expect("fully loaded")
-                .splits
-                .clone();
-            element_splits.composite(&mut s)?;
-            s
-        };
-        bst.insert("split-rules", splits);
-        public.insert("bst", bst);
-        defaults.insert("public", public);
-        let overrides_root = if first_pass {
-            self.ctx.projects[pid].first_pass.element_overrides.clone()
-        } else {
-            self.ctx.projects[pid]
-                .second_pass
-                .as_ref()
-                .expect("fully loaded")
-                .pass
-                .element_overrides
-                .clone()
-        };
-        if let Some(ov) = overrides_root.get_mapping(kind)? {
-            ov.composite(&mut defaults)?;
         }
-        let full = self.ctx.projects[pid].second_pass.as_ref();
-        let var_base = match (first_pass, full) {
-            (false, Some(full)) => full.pass.base_variables.clone(),
-            _ => self.ctx.projects[pid].first_pass.base_variables.clone(),
-        };
-        let project_env = if first_pass {
-            None
-        } else {
-            full.map(|f| &f.environment)
-        };
-        let environment = compose_environment(project_env, &defaults, None)
-            .ok()
-            .map(SharedExpansion::new);
-        let public = compose_public(&defaults, None)
-            .ok()
-            .map(SharedExpansion::new);
-        let d = std::sync::Arc::new(KindDefaults {
-            node: defaults,
-            imp,
-            var_base,
-            var_template: OnceLock::new(),
-            environment,
-            public,
-        });
-        self.defaults.insert((pid, kind.to_owned()), d.clone());
-        Ok(d)
+        failed
     }
 
     /// The load context.
@@ -549,9 +521,10 @@ impl<'a> Instantiator<'a> {
         self.ctx
     }
 
-    /// First step of instantiating `targets` and everything they depend on: resolves each
+    /// First step of instantiating `targets` and everything they depend on: reads each
     /// kind's defaults sequentially, in BuildStream's instantiation order (depth first from
-    /// the targets), since that may load junctions and decides which error comes first.
+    /// the targets), since that may load junctions and decides which error comes first,
+    /// then composes them with their projects' configuration in parallel.
     pub fn prepare_all(&mut self, targets: &[ElementId]) -> Plan {
         let mut order: Vec<ElementId> = Vec::new();
         let mut seen: rustc_hash::FxHashSet<ElementId> = Default::default();
@@ -567,6 +540,19 @@ impl<'a> Instantiator<'a> {
             }
             for dep in self.ctx.elements[id].deps.iter().rev() {
                 stack.push(dep.element);
+            }
+        }
+        // A kind whose defaults fail to compose fails each element of that kind.
+        let failed = self.compose_pending();
+        if !failed.is_empty() {
+            for &id in &order {
+                let el = &self.ctx.elements[id];
+                let failure = failed.iter().find(|((pid, kind), _)| {
+                    *pid == el.project && el.kind.as_deref() == Some(kind)
+                });
+                if let Some((_, e)) = failure {
+                    errors.entry(id).or_insert_with(|| e.clone());
+                }
             }
         }
         Plan {
@@ -663,7 +649,7 @@ impl<'a> Instantiator<'a> {
         if !first_pass {
             self.ctx.ensure_fully_loaded(pid)?;
         }
-        self.kind_defaults(pid, &kind, first_pass, prov)?;
+        self.queue_kind(pid, &kind, first_pass, prov)?;
         Ok(())
     }
 }
@@ -676,9 +662,92 @@ impl<'a> Instantiator<'a> {
 pub fn validate_first_pass(ctx: &mut LoadContext, id: ElementId) -> Result<()> {
     let mut inst = Instantiator::new(ctx, Keep::default());
     inst.prepare(id)?;
+    if let Some((_, e)) = inst.compose_pending().into_iter().next() {
+        return Err(e);
+    }
     build_element(inst.ctx, &inst.defaults, id, Keep::default(), false)
         .map(|_| ())
         .map_err(|f| f.error)
+}
+
+/// A kind's defaults in project `pid`: its `<kind>.yaml` with the project's split rules
+/// and element overrides, in BuildStream's order. The project must be fully loaded unless
+/// the kind is a first-pass one (junction, link).
+fn compose_defaults(
+    ctx: &LoadContext,
+    pid: ProjectId,
+    kind: &str,
+    pending: PendingKind,
+) -> Result<KindDefaults> {
+    let PendingKind {
+        first_pass,
+        text,
+        imp,
+    } = pending;
+    let mut defaults = match text {
+        Some(t) if !t.trim().is_empty() => {
+            let file = register_file(
+                PathBuf::from(format!("{kind}.yaml")),
+                format!("{kind}.yaml"),
+            );
+            parse_str(&t, file).map_err(|e| e.prefixed(&format!("{kind}.yaml: ")))?
+        }
+        _ => empty(),
+    };
+    let project = &ctx.projects[pid];
+    let full = if first_pass {
+        None
+    } else {
+        Some(project.second_pass.as_ref().expect("fully loaded"))
+    };
+    // public.bst.split-rules = project split rules <- plugin split rules
+    let mut public = defaults
+        .get_mapping("public")?
+        .cloned()
+        .unwrap_or_else(empty);
+    let mut bst = public.get_mapping("bst")?.cloned().unwrap_or_else(empty);
+    let element_splits = bst
+        .get_mapping("split-rules")?
+        .cloned()
+        .unwrap_or_else(empty);
+    let splits = match full {
+        None => element_splits,
+        Some(full) => {
+            let mut s = full.splits.clone();
+            element_splits.composite(&mut s)?;
+            s
+        }
+    };
+    bst.insert("split-rules", splits);
+    public.insert("bst", bst);
+    defaults.insert("public", public);
+    let (overrides_root, var_base) = match full {
+        None => (
+            &project.first_pass.element_overrides,
+            project.first_pass.base_variables.clone(),
+        ),
+        Some(full) => (
+            &full.pass.element_overrides,
+            full.pass.base_variables.clone(),
+        ),
+    };
+    if let Some(ov) = overrides_root.get_mapping(kind)? {
+        ov.composite(&mut defaults)?;
+    }
+    let environment = compose_environment(full.map(|f| &f.environment), &defaults, None)
+        .ok()
+        .map(SharedExpansion::new);
+    let public = compose_public(&defaults, None)
+        .ok()
+        .map(SharedExpansion::new);
+    Ok(KindDefaults {
+        node: defaults,
+        imp,
+        var_base,
+        var_template: OnceLock::new(),
+        environment,
+        public,
+    })
 }
 
 type DefaultsMap = HashMap<(ProjectId, String), std::sync::Arc<KindDefaults>>;
