@@ -288,3 +288,31 @@ isolated_test! {
         assert!(project(&[CONF, a, to_c, "kind: stack\n"]).is_ok());
     }
 }
+
+/// Endless loading (found by the differential fuzzer): a junction whose local source is the
+/// project's own directory, with an element that depends through it on itself, nested
+/// projects without end. BuildStream fails with a RecursionError once Python's limit is
+/// reached (it loads a chain of 1,000 nested junctions); bst-rs bounds the nesting as deep.
+#[test]
+fn junction_into_its_own_project() {
+    let junction = "kind: junction\nsources:\n- kind: local\n  path: ''\n";
+    let endless = "kind: stack\ndepends:\n- b.bst:a.bst\n";
+    let err = project(&[CONF, endless, junction]).expect_err("endless nesting");
+    assert!(
+        err.message.contains("Maximum recursion depth exceeded"),
+        "{err}"
+    );
+    let detail = err.detail.unwrap_or_default();
+    assert!(
+        detail.contains("junction 'b.bst' of project 'fuzz' nests projects 1000 deep"),
+        "{detail}"
+    );
+    // Through the same junction once, the load ends, and the project loaded twice is
+    // reported as BuildStream reports it.
+    let once = "kind: stack\ndepends:\n- b.bst:c.bst\n";
+    let err = project(&[CONF, once, junction, "kind: stack\n"]).expect_err("loaded twice");
+    assert!(
+        err.message.contains("was loaded in multiple contexts"),
+        "{err}"
+    );
+}

@@ -119,6 +119,9 @@ fn loaded_junction(loaders: &[ProjectLoader], from: ProjectId, path: &str) -> Op
     })
 }
 
+/// How deep junctions may nest projects (see `get_one_loader`).
+const MAX_JUNCTION_NESTING: usize = 1000;
+
 #[derive(Default)]
 struct ProjectLoader {
     parent: Option<ProjectId>,
@@ -721,6 +724,20 @@ impl LoadContext {
                 LoadErrorReason::InvalidJunction,
                 format!("{d}: Dependencies are forbidden for 'junction' elements"),
             ));
+        }
+        // A junction whose project (or a project it leads to) is an ancestor's directory
+        // nests projects without end: BuildStream recurses until Python's limit (it loads
+        // a chain of 1,000 nested junctions, measured). This bounds the nesting as deep.
+        let depth = std::iter::successors(Some(pid), |&p| self.loaders[p].parent).count();
+        if depth >= MAX_JUNCTION_NESTING {
+            return Err(LoadError::new(
+                LoadErrorReason::CircularReference,
+                "RecursionError: Dependency depth is too large. Maximum recursion depth exceeded.",
+            )
+            .with_detail(format!(
+                "{prov_str}junction '{filename}' of project '{}' nests projects {depth} deep",
+                self.projects[pid].name
+            )));
         }
         crate::element::validate_first_pass(self, eid)?;
         let junction = self.configure_junction(eid)?;
