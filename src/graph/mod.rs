@@ -83,34 +83,25 @@ impl Pipeline {
         // parallel part then starts and ends without a hand-over between threads, and each
         // sequential part leaves the other cores to the other workers instead of sharing
         // them with their idle spinning (about 8% of the wall time on gnome-build-meta).
-        rayon::scope(|_| Self::load_on_worker(directory, options, targets, except, keep, stage))
-    }
-
-    fn load_on_worker(
-        directory: &Path,
-        options: Vec<(String, String)>,
-        targets: &[String],
-        except: &[String],
-        keep: crate::element::Keep,
-        stage: &mut (dyn FnMut(LoadStage) + Send),
-    ) -> Result<(Pipeline, Vec<ElementId>)> {
-        let mut ctx = LoadContext::new(directory, options)
-            .map_err(|e| e.prefixed("Error loading project: "))?;
-        stage(LoadStage::Elements);
-        let names = if targets.is_empty() {
-            ctx.default_targets()
-        } else {
-            targets.to_vec()
-        };
-        let mut all = names.clone();
-        all.extend(except.iter().cloned());
-        let ids = ctx.load(&all)?;
-        stage(LoadStage::Resolve);
-        let (t, e) = ids.split_at(names.len());
-        let except_ids = e.to_vec();
-        let mut p = Self::load_in(t.to_vec(), except_ids.clone(), ctx, keep)?;
-        p.targets = t.to_vec();
-        Ok((p, except_ids))
+        rayon::scope(|_| {
+            let mut ctx = LoadContext::new(directory, options)
+                .map_err(|e| e.prefixed("Error loading project: "))?;
+            stage(LoadStage::Elements);
+            let names = if targets.is_empty() {
+                ctx.default_targets()
+            } else {
+                targets.to_vec()
+            };
+            let mut all = names.clone();
+            all.extend(except.iter().cloned());
+            let ids = ctx.load(&all)?;
+            stage(LoadStage::Resolve);
+            let (t, e) = ids.split_at(names.len());
+            let except_ids = e.to_vec();
+            let mut p = Self::load_in(t.to_vec(), except_ids.clone(), ctx, keep)?;
+            p.targets = t.to_vec();
+            Ok((p, except_ids))
+        })
     }
 
     fn load_in(
