@@ -28,11 +28,11 @@ pub const WORKER_STACK_SIZE: usize = 8 << 20;
 /// built; [`graph::Pipeline::load`] calls it first.
 ///
 /// Workers' heaps are left in 4 KiB pages. Transparent huge pages for them were tried: 8%
-/// less CPU when runs follow each other, but 9% more wall time in the run that follows an
-/// idle second, which is how `bst-rs show` is usually run: on a virtual machine that hands
-/// free memory back to its host, a huge page comes from the large free blocks the guest has
-/// returned, so the host must provide and the guest zero every page of it again, while small
-/// pages come from the ones freed recently (`benches/README.md`, 2026-11-28).
+/// less CPU when runs follow each other, but 2-9% more wall time (four rounds) in a run that
+/// follows an idle second, which is how `bst-rs show` is usually run: on a virtual machine
+/// that hands free memory back to its host, a huge page comes from the large free blocks the
+/// guest has returned, so the host must provide and the guest zero every page of it again,
+/// while small pages come from the ones freed recently (`benches/README.md`, 2026-11-28).
 pub fn init_thread_pool() {
     let _ = rayon::ThreadPoolBuilder::new()
         .stack_size(WORKER_STACK_SIZE)

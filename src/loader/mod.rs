@@ -726,8 +726,8 @@ impl LoadContext {
             ));
         }
         // A junction whose project (or a project it leads to) is an ancestor's directory
-        // nests projects without end: BuildStream recurses until Python's limit (it loads
-        // a chain of 1,000 nested junctions, measured). This bounds the nesting as deep.
+        // nests projects without end: BuildStream recurses until Python's limit. It loads a
+        // finite chain of 700 nested junctions (measured); bst-rs allows 1,000.
         let depth = std::iter::successors(Some(pid), |&p| self.loaders[p].parent).count();
         if depth >= MAX_JUNCTION_NESTING {
             return Err(LoadError::new(

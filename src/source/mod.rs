@@ -326,8 +326,8 @@ pub fn sha256_file(path: &Path) -> std::io::Result<String> {
 }
 
 /// The sha256 (hex) and the size of what `reader` has left, read through one buffer per
-/// thread: a project's local sources are thousands of files, and a buffer allocated (and
-/// zeroed) per file cost more than reading most of them.
+/// thread (projects hash thousands of small local files: no buffer is allocated and zeroed
+/// per file).
 pub fn sha256_and_size(reader: &mut impl std::io::Read) -> std::io::Result<(String, u64)> {
     use sha2::{Digest, Sha256};
     thread_local! {
