@@ -822,7 +822,7 @@ fn build_element(
     // Fast path: the kind's pre-resolved template plus the element's own scalar variables.
     // Anything unusual (directives, protected names, notparallel, an error) takes the
     // composing path below, which reproduces BuildStream's behaviour and messages exactly.
-    let overrides: Option<Vec<(std::sync::Arc<str>, &str, Provenance)>> =
+    let overrides: Option<Vec<(std::sync::Arc<str>, &std::sync::Arc<str>, Provenance)>> =
         match el.node.get("variables") {
             None => Some(Vec::new()),
             Some(v) => v.as_map().and_then(|m| {
@@ -831,7 +831,7 @@ fn build_element(
                         let simple = !crate::project::variables::PROTECTED.contains(&&**k)
                             && &**k != "notparallel"
                             && !k.starts_with('(');
-                        n.as_str()
+                        n.as_arc_str()
                             .filter(|_| simple)
                             .map(|s| (k.clone(), s, n.prov))
                     })

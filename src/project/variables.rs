@@ -6,7 +6,7 @@
 
 use crate::yaml::{LoadError, LoadErrorReason, Node, Provenance, Result, Value};
 use rustc_hash::FxHashMap as HashMap;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::sync::Arc;
 
 /// A value split into parts: even indices literal text, odd indices variable names.
@@ -124,6 +124,33 @@ fn parse_expr(value: &str) -> Expr {
     out.into()
 }
 
+/// Runs `f` with this thread's empty text buffer (values are built in it and then copied
+/// once into their own allocation). A nested call gets a fresh buffer.
+fn with_scratch<T>(f: impl FnOnce(&mut String) -> T) -> T {
+    thread_local! {
+        static SCRATCH: Cell<String> = const { Cell::new(String::new()) };
+    }
+    let mut buf = SCRATCH.with(Cell::take);
+    buf.clear();
+    let result = f(&mut buf);
+    SCRATCH.with(|s| s.set(buf));
+    result
+}
+
+/// The slot of a value: resolved already if it refers to no variable (sharing `value`'s
+/// string, so that most values allocate nothing), else split into its parts.
+fn slot_of(value: &Arc<str>) -> Slot {
+    if !value.contains("%{") {
+        return Slot::Resolved(value.clone());
+    }
+    let expr = parse_expr(value);
+    if expr.len() == 1 {
+        Slot::Resolved(expr[0].clone())
+    } else {
+        Slot::Unresolved(expr)
+    }
+}
+
 /// One value being looked into by [`Variables::first_error`]: the variable it is the value
 /// of (`None` for a value found elsewhere) and the step that referred to it.
 struct Step {
@@ -191,17 +218,12 @@ impl FrozenVariables {
 
     /// A private copy with some variables redefined (scalar values of an element's
     /// `variables:`). Pre-resolved values that refer to a redefined variable are reset.
-    pub fn thaw_with(&self, overrides: &[(Arc<str>, &str, Provenance)]) -> Variables {
+    pub fn thaw_with(&self, overrides: &[(Arc<str>, &Arc<str>, Provenance)]) -> Variables {
         let mut slots = Slots::default();
         let mut order = None::<Vec<Arc<str>>>;
         let mut provs = None::<HashMap<Arc<str>, Provenance>>;
         for (name, value, prov) in overrides {
-            let expr = parse_expr(value);
-            let slot = if expr.len() == 1 {
-                Slot::Resolved(expr[0].clone())
-            } else {
-                Slot::Unresolved(expr)
-            };
+            let slot = slot_of(value);
             if !self.slots.contains_key(name) {
                 // New names go before `element-name`, which BuildStream sets last.
                 let o = order.get_or_insert_with(|| (*self.order).clone());
@@ -288,13 +310,11 @@ impl Variables {
         let mut provs = HashMap::default();
         if let Some(map) = node.as_map() {
             for (key, value) in map {
-                let s = node.get_str(key)?.unwrap_or_default();
-                let _ = value;
-                let expr = parse_expr(s);
-                let slot = if expr.len() == 1 {
-                    Slot::Resolved(expr[0].clone())
-                } else {
-                    Slot::Unresolved(expr)
+                // `get_str`'s error for a value that is not a scalar.
+                node.get_str(key)?;
+                let slot = match value.as_arc_str() {
+                    Some(s) => slot_of(s),
+                    None => Slot::Resolved(Arc::from("")),
                 };
                 slots.insert(key.clone(), slot);
                 order.push(key.clone());
@@ -534,10 +554,38 @@ impl Variables {
     }
 
     fn resolve_inner(&self, name: &str, stack: &mut Vec<Arc<str>>) -> Result<Arc<str>> {
+        if let Some((_, Slot::Resolved(v))) = self.slot(&self.slots.borrow(), name) {
+            return Ok(v.clone());
+        }
+        with_scratch(|out| {
+            self.append_resolved(name, stack, out)?;
+            // `name` was unresolved, so `append_resolved` memoised its value.
+            match self.slot(&self.slots.borrow(), name) {
+                Some((_, Slot::Resolved(v))) => Ok(v.clone()),
+                _ => Err(LoadError::new(
+                    LoadErrorReason::UnresolvedVariable,
+                    String::new(),
+                )),
+            }
+        })
+    }
+
+    /// Appends the value of `name` to `out`, resolving (and memoising) it and the variables
+    /// it refers to on the way: each value is the text appended while resolving it, so a
+    /// resolution allocates only the values it memoises.
+    fn append_resolved(
+        &self,
+        name: &str,
+        stack: &mut Vec<Arc<str>>,
+        out: &mut String,
+    ) -> Result<()> {
         // Failing here only says that it fails: `first_error` finds BuildStream's error.
         let failed = |reason| Err(LoadError::new(reason, String::new()));
         let (key, expr) = match self.slot(&self.slots.borrow(), name) {
-            Some((_, Slot::Resolved(v))) => return Ok(v.clone()),
+            Some((_, Slot::Resolved(v))) => {
+                out.push_str(v);
+                return Ok(());
+            }
             Some((k, Slot::Unresolved(e))) => (k.clone(), e.clone()),
             None => return failed(LoadErrorReason::UnresolvedVariable),
         };
@@ -545,20 +593,18 @@ impl Variables {
             return failed(LoadErrorReason::CircularReferenceVariable);
         }
         stack.push(key.clone());
-        let mut out = String::new();
+        let start = out.len();
         for (i, part) in expr.iter().enumerate() {
             if i % 2 == 0 {
                 out.push_str(part);
             } else {
-                out.push_str(&self.resolve_inner(part, stack)?);
+                self.append_resolved(part, stack, out)?;
             }
         }
-        let value: Arc<str> = Arc::from(out);
         stack.pop();
-        self.slots
-            .borrow_mut()
-            .insert(key, Slot::Resolved(value.clone()));
-        Ok(value)
+        let value: Arc<str> = Arc::from(&out[start..]);
+        self.slots.borrow_mut().insert(key, Slot::Resolved(value));
+        Ok(())
     }
 
     /// Substitutes variables in a string; `prov` is used in errors.
@@ -580,18 +626,19 @@ impl Variables {
             // The whole value is one reference: share the variable's value.
             return self.resolve_inner(r, &mut stack).map(Some).map_err(error);
         }
-        let mut out = String::with_capacity(value.len() + 32);
-        let mut any = false;
-        for part in parts(value) {
-            match part {
-                Part::Literal(l) => out.push_str(l),
-                Part::Reference(r) => {
-                    any = true;
-                    out.push_str(&self.resolve_inner(r, &mut stack).map_err(error)?);
+        with_scratch(|out| {
+            let mut any = false;
+            for part in parts(value) {
+                match part {
+                    Part::Literal(l) => out.push_str(l),
+                    Part::Reference(r) => {
+                        any = true;
+                        self.append_resolved(r, &mut stack, out).map_err(error)?;
+                    }
                 }
             }
-        }
-        Ok(any.then(|| Arc::from(out)))
+            Ok(any.then(|| Arc::from(&out[..])))
+        })
     }
 
     /// Substitutes variables in every scalar of a node tree, in place.

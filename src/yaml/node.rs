@@ -168,6 +168,14 @@ impl Node {
         }
     }
 
+    /// The scalar's shared string, if this is a scalar (a copy that allocates nothing).
+    pub fn as_arc_str(&self) -> Option<&Arc<str>> {
+        match &self.value {
+            Value::Scalar(s) => Some(s),
+            _ => None,
+        }
+    }
+
     /// The mapping, if this is a mapping.
     pub fn as_map(&self) -> Option<&Map> {
         match &self.value {
