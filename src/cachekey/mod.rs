@@ -176,7 +176,28 @@ pub fn key_tail(k: &KeyInputs) -> String {
     // `element-plugin-key`, `element-plugin-name`, `element-plugin-version`, `environment`,
     // `fatal-warnings`, `public`, `sandbox`, `sources` (the two run-commands entries only
     // for kinds that run commands).
-    let mut out = String::with_capacity(256 + k.public_json.len() + k.sources_json.len());
+    let unique_len = match k.unique_key {
+        KeyValue::Json(json) => json.len(),
+        _ => 64,
+    };
+    let env_len: usize = if k.run_commands {
+        k.environment
+            .iter()
+            .map(|(name, v)| {
+                name.len()
+                    + 6
+                    + match v {
+                        EnvValue::Str(s) => s.len(),
+                        EnvValue::Structured(_) => 64,
+                    }
+            })
+            .sum()
+    } else {
+        0
+    };
+    let mut out = String::with_capacity(
+        512 + unique_len + env_len + k.public_json.len() + k.sources_json.len(),
+    );
     out.push_str(",\"element-base-key\":{\"build-root\":");
     match k.build_root {
         Some(s) => json::write_str(s, &mut out),

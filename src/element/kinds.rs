@@ -103,30 +103,35 @@ fn str_list(node: &Node, key: &str) -> Result<Vec<KeyValue>> {
         .collect())
 }
 
-/// `node.get_str_list(key)` as its key's JSON, serialised without copying the strings.
-fn str_list_json(node: &Node, key: &str) -> Result<KeyValue> {
+/// The items of the list `key` of `node` (none if absent), each required to be a scalar
+/// (BuildStream's `get_str_list` error otherwise).
+fn scalar_items<'a>(node: &'a Node, key: &str) -> Result<&'a [Node]> {
     let items = node
         .get_sequence(key)?
         .and_then(Node::as_seq)
         .unwrap_or(&[]);
-    let mut out = String::from("[");
+    if let Some(item) = items.iter().find(|i| i.as_str().is_none()) {
+        return Err(LoadError::new(
+            LoadErrorReason::InvalidData,
+            format!(
+                "{}: List item is not of the expected type 'scalar'",
+                item.prov
+            ),
+        ));
+    }
+    Ok(items)
+}
+
+/// Appends scalar `items` as a JSON list.
+fn write_str_list(items: &[Node], out: &mut String) {
+    out.push('[');
     for (i, item) in items.iter().enumerate() {
-        let s = item.as_str().ok_or_else(|| {
-            LoadError::new(
-                LoadErrorReason::InvalidData,
-                format!(
-                    "{}: List item is not of the expected type 'scalar'",
-                    item.prov
-                ),
-            )
-        })?;
         if i > 0 {
             out.push(',');
         }
-        crate::cachekey::json::write_str(s, &mut out);
+        crate::cachekey::json::write_str(item.as_str().unwrap_or_default(), out);
     }
     out.push(']');
-    Ok(KeyValue::Json(out))
 }
 
 fn sorted_str_list(list: Vec<String>) -> KeyValue {
@@ -169,20 +174,19 @@ impl ElementKind for BuildKind {
     fn configure(&self, input: &ConfigureInput) -> Result<Configured> {
         let config = input.config;
         config.validate_keys(&COMMAND_STEPS)?;
-        let mut key = BTreeMap::new();
-        for step in COMMAND_STEPS {
-            key.insert(step.to_owned(), str_list_json(config, step)?);
+        let mut steps: [&[Node]; 4] = [&[]; 4];
+        for (items, step) in steps.iter_mut().zip(COMMAND_STEPS) {
+            *items = scalar_items(config, step)?;
         }
-        if let Some(subdir) = input.variables.get("command-subdir")? {
-            if !subdir.is_empty() {
-                key.insert("command-subdir".into(), KeyValue::Str(subdir.to_string()));
-            }
-        }
-        if let Some(np) = input.variables.get("notparallel")? {
-            if !np.is_empty() {
-                key.insert("notparallel".into(), KeyValue::Bool(true));
-            }
-        }
+        let [configure, build, install, strip] = steps;
+        let subdir = input
+            .variables
+            .get("command-subdir")?
+            .filter(|s| !s.is_empty());
+        let notparallel = input
+            .variables
+            .get("notparallel")?
+            .is_some_and(|np| !np.is_empty());
         // Borrowed until known to enter the key: most elements stage everything at `/`.
         let mut layout: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
         let mut digest_env: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
@@ -206,15 +210,47 @@ impl ElementKind for BuildKind {
                     .collect(),
             )
         };
-        if layout.keys().any(|l| *l != "/") {
-            key.insert("layout".into(), owned(layout));
+
+        // The key dictionary written directly, its entries in sorted order.
+        let size: usize = steps
+            .iter()
+            .flat_map(|items| items.iter())
+            .map(|i| i.as_str().map_or(0, str::len) + 3)
+            .sum();
+        let mut out = String::with_capacity(size + size / 8 + 128);
+        let entry = |name: &str, out: &mut String| {
+            out.push(if out.is_empty() { '{' } else { ',' });
+            crate::cachekey::json::write_str(name, out);
+            out.push(':');
+        };
+        entry("build-commands", &mut out);
+        write_str_list(build, &mut out);
+        if let Some(subdir) = subdir {
+            entry("command-subdir", &mut out);
+            crate::cachekey::json::write_str(&subdir, &mut out);
         }
+        entry("configure-commands", &mut out);
+        write_str_list(configure, &mut out);
         if !digest_env.is_empty() {
             // BuildStream's key really is spelled "digest-enviornment".
-            key.insert("digest-enviornment".into(), owned(digest_env));
+            entry("digest-enviornment", &mut out);
+            crate::cachekey::json::to_json(&owned(digest_env), &mut out);
         }
+        entry("install-commands", &mut out);
+        write_str_list(install, &mut out);
+        if layout.keys().any(|l| *l != "/") {
+            entry("layout", &mut out);
+            crate::cachekey::json::to_json(&owned(layout), &mut out);
+        }
+        if notparallel {
+            entry("notparallel", &mut out);
+            out.push_str("true");
+        }
+        entry("strip-commands", &mut out);
+        write_str_list(strip, &mut out);
+        out.push('}');
         Ok(Configured {
-            unique_key: KeyValue::Dict(key),
+            unique_key: KeyValue::Json(out),
             run_commands: true,
         })
     }
