@@ -47,6 +47,27 @@ pub fn parse(text: &str, file: FileId) -> Option<Node> {
     }
 }
 
+/// A plain mapping key as a shared string: the same few dozen keys recur in every file,
+/// so each thread keeps one copy of each short key instead of allocating it again.
+fn intern_key(key: &str) -> Arc<str> {
+    use std::cell::RefCell;
+    thread_local! {
+        static KEYS: RefCell<rustc_hash::FxHashSet<Arc<str>>> = RefCell::default();
+    }
+    if key.len() > 32 {
+        return Arc::from(key);
+    }
+    KEYS.with(|keys| {
+        let mut keys = keys.borrow_mut();
+        if let Some(k) = keys.get(key) {
+            return k.clone();
+        }
+        let k: Arc<str> = Arc::from(key);
+        keys.insert(k.clone());
+        k
+    })
+}
+
 /// Non-ASCII characters YAML allows anywhere (printable, not a BOM or line separator).
 fn is_plain_char(c: char) -> bool {
     c.is_ascii()
@@ -373,7 +394,7 @@ impl<'t> FastParser<'t> {
                 if key.ends_with(' ') {
                     return None;
                 }
-                (Arc::from(key), colon)
+                (intern_key(key), colon)
             }
         };
         // YAML limits implicit keys to 1024 characters.
