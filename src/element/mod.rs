@@ -822,22 +822,22 @@ fn build_element(
     // Fast path: the kind's pre-resolved template plus the element's own scalar variables.
     // Anything unusual (directives, protected names, notparallel, an error) takes the
     // composing path below, which reproduces BuildStream's behaviour and messages exactly.
-    let overrides: Option<Vec<(std::sync::Arc<str>, &std::sync::Arc<str>, Provenance)>> =
-        match el.node.get("variables") {
-            None => Some(Vec::new()),
-            Some(v) => v.as_map().and_then(|m| {
-                m.iter()
-                    .map(|(k, n)| {
-                        let simple = !crate::project::variables::PROTECTED.contains(&&**k)
-                            && &**k != "notparallel"
-                            && !k.starts_with('(');
-                        n.as_arc_str()
-                            .filter(|_| simple)
-                            .map(|s| (k.clone(), s, n.prov))
-                    })
-                    .collect()
-            }),
-        };
+    let overrides: Option<Vec<crate::project::variables::Override>> = match el.node.get("variables")
+    {
+        None => Some(Vec::new()),
+        Some(v) => v.as_map().and_then(|m| {
+            m.iter()
+                .map(|(k, n)| {
+                    let simple = !crate::project::variables::PROTECTED.contains(&&**k)
+                        && &**k != "notparallel"
+                        && !k.starts_with('(');
+                    n.as_arc_str()
+                        .filter(|_| simple)
+                        .map(|s| (k.clone(), s, n.prov))
+                })
+                .collect()
+        }),
+    };
     let fast = match (defaults.var_template(), overrides) {
         (Some((_, template)), Some(ov)) => {
             let mut variables = if ov.is_empty() {

@@ -363,7 +363,7 @@ impl Discovery<'_, '_> {
             }
         }
         if let Some(Value::Seq(branches)) = map.get("(?)").map(|n| &n.value) {
-            for branch in branches {
+            for branch in branches.iter() {
                 if let Value::Map(conditions) = &branch.value {
                     for body in conditions.values() {
                         self.dependency_names(body, out);
@@ -379,7 +379,7 @@ impl Discovery<'_, '_> {
     fn dependency_list_names(&self, list: &Node, out: &mut Vec<(Option<String>, String)>) {
         match &list.value {
             Value::Seq(items) => {
-                for item in items {
+                for item in items.iter() {
                     match &item.value {
                         Value::Scalar(name) => push_name(name, None, out),
                         Value::Map(dep) => {

@@ -8,6 +8,7 @@
 use super::{ProjectHost, ProjectId};
 use crate::yaml::{LoadError, LoadErrorReason, Node, Result, Value};
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// Processes `(@)` (and, when `process_options`, `(?)`) in `node`, which belongs to `project`.
 pub fn process(
@@ -53,7 +54,7 @@ impl Walk<'_> {
         if let Some(includes_node) = includes_node {
             let includes: Vec<Node> = match &includes_node.value {
                 Value::Scalar(_) => vec![includes_node.clone()],
-                Value::Seq(items) => items.clone(),
+                Value::Seq(items) => items.to_vec(),
                 Value::Map(_) => {
                     return Err(LoadError::new(
                         LoadErrorReason::InvalidData,
@@ -113,7 +114,7 @@ impl Walk<'_> {
         match &mut value.value {
             Value::Map(_) => self.process_node(value, project, options),
             Value::Seq(items) => {
-                for item in items {
+                for item in Arc::make_mut(items) {
                     self.process_value(item, project, options)?;
                 }
                 Ok(())

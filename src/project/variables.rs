@@ -192,6 +192,9 @@ impl Clone for Variables {
     }
 }
 
+/// An element's own scalar variable: name, value and where it is defined.
+pub type Override<'a> = (Arc<str>, &'a Arc<str>, Provenance);
+
 /// Variables frozen for sharing between threads (a template); [`FrozenVariables::thaw`]
 /// gives a private, resolvable copy.
 #[derive(Clone)]
@@ -218,7 +221,7 @@ impl FrozenVariables {
 
     /// A private copy with some variables redefined (scalar values of an element's
     /// `variables:`). Pre-resolved values that refer to a redefined variable are reset.
-    pub fn thaw_with(&self, overrides: &[(Arc<str>, &Arc<str>, Provenance)]) -> Variables {
+    pub fn thaw_with(&self, overrides: &[Override]) -> Variables {
         let mut slots = Slots::default();
         let mut order = None::<Vec<Arc<str>>>;
         let mut provs = None::<HashMap<Arc<str>, Provenance>>;
@@ -641,26 +644,66 @@ impl Variables {
         })
     }
 
-    /// Substitutes variables in every scalar of a node tree, in place.
+    /// Substitutes variables in every scalar of a node tree, in place. Containers the tree
+    /// shares with others are copied only where a scalar changes.
     pub fn expand(&self, node: &mut Node) -> Result<()> {
+        // A container this tree owns alone is changed in place; a shared one is copied if
+        // (and once) one of its scalars changes.
         match &mut node.value {
-            Value::Scalar(s) => {
-                if let Some(v) = self.substituted(s, node.prov)? {
-                    *s = v;
-                }
-            }
-            Value::Seq(items) => {
-                for item in items {
+            Value::Seq(items) if Arc::strong_count(items) == 1 => {
+                for item in Arc::make_mut(items) {
                     self.expand(item)?;
                 }
             }
-            Value::Map(map) => {
-                for (_, v) in map.iter_mut() {
-                    self.expand(v)?;
+            Value::Map(map) if Arc::strong_count(map) == 1 => {
+                for item in Arc::make_mut(map).values_mut() {
+                    self.expand(item)?;
+                }
+            }
+            _ => {
+                if let Some(value) = self.expanded(node)? {
+                    node.value = value;
                 }
             }
         }
         Ok(())
+    }
+
+    /// The value of `node` with its variables substituted, or None if nothing changes.
+    /// (Its frame stays small: trees may nest thousands deep.)
+    fn expanded(&self, node: &Node) -> Result<Option<Value>> {
+        match &node.value {
+            Value::Scalar(s) => self.expanded_scalar(s, node.prov),
+            Value::Seq(items) => self.expanded_seq(items),
+            Value::Map(map) => self.expanded_map(map),
+        }
+    }
+
+    #[inline(never)]
+    fn expanded_scalar(&self, s: &str, prov: Provenance) -> Result<Option<Value>> {
+        Ok(self.substituted(s, prov)?.map(Value::Scalar))
+    }
+
+    #[inline(never)]
+    fn expanded_seq(&self, items: &Arc<Vec<Node>>) -> Result<Option<Value>> {
+        let mut copy: Option<Vec<Node>> = None;
+        for (i, item) in items.iter().enumerate() {
+            if let Some(value) = self.expanded(item)? {
+                copy.get_or_insert_with(|| items.to_vec())[i].value = value;
+            }
+        }
+        Ok(copy.map(|c| Value::Seq(Arc::new(c))))
+    }
+
+    #[inline(never)]
+    fn expanded_map(&self, map: &Arc<crate::yaml::Map>) -> Result<Option<Value>> {
+        let mut copy: Option<crate::yaml::Map> = None;
+        for (i, item) in map.values().enumerate() {
+            if let Some(value) = self.expanded(item)? {
+                copy.get_or_insert_with(|| (**map).clone())[i].value = value;
+            }
+        }
+        Ok(copy.map(|c| Value::Map(Arc::new(c))))
     }
 }
 

@@ -81,7 +81,7 @@ impl Node {
         let mut base = self.clone();
         target.composite(&mut base)?;
         let merged = match base.value {
-            Value::Map(m) => *m,
+            Value::Map(m) => Arc::unwrap_or_clone(m),
             _ => Map::default(),
         };
         let tmap = target.as_map_mut().expect("composite target is a mapping");
@@ -292,7 +292,7 @@ impl Node {
             map.insert(Arc::from(k), v);
         }
         Node {
-            value: Value::Map(Box::new(map)),
+            value: Value::Map(Arc::new(map)),
             prov,
         }
     }

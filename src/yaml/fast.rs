@@ -318,7 +318,7 @@ impl<'t> FastParser<'t> {
             }
         }
         Some(Node {
-            value: Value::Map(Box::new(map)),
+            value: Value::Map(Arc::new(map)),
             prov: self.prov(start, first.unwrap_or(indent)),
         })
     }
@@ -520,7 +520,7 @@ impl<'t> FastParser<'t> {
             return None;
         }
         Some(Node {
-            value: Value::Seq(items),
+            value: Value::Seq(Arc::new(items)),
             prov: self.prov(l, at),
         })
     }
@@ -561,7 +561,7 @@ impl<'t> FastParser<'t> {
             items.push(item);
         }
         Some(Node {
-            value: Value::Seq(items),
+            value: Value::Seq(Arc::new(items)),
             prov,
         })
     }

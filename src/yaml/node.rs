@@ -112,14 +112,19 @@ pub type FxIndexMap<K, V> = IndexMap<K, V, rustc_hash::FxBuildHasher>;
 pub type Map = FxIndexMap<Arc<str>, Node>;
 
 /// The value of a node.
+///
+/// Sequences and mappings are shared: copying a tree (elements copy their kinds' defaults and
+/// their sources' configuration) copies one pointer, and changing a copy (composition,
+/// variable substitution) copies just the containers on the way to the change
+/// ([`Arc::make_mut`]).
 #[derive(Clone, Debug, PartialEq)]
 pub enum Value {
     /// Every YAML scalar, as a stripped string.
     Scalar(Arc<str>),
     /// A sequence.
-    Seq(Vec<Node>),
+    Seq(Arc<Vec<Node>>),
     /// A mapping.
-    Map(Box<Map>),
+    Map(Arc<Map>),
 }
 
 /// A YAML node with provenance.
@@ -147,7 +152,7 @@ impl Node {
     /// An empty mapping node.
     pub fn empty_map(prov: Provenance) -> Node {
         Node {
-            value: Value::Map(Box::default()),
+            value: Value::Map(Arc::default()),
             prov,
         }
     }
@@ -155,7 +160,7 @@ impl Node {
     /// A sequence node.
     pub fn seq(items: Vec<Node>, prov: Provenance) -> Node {
         Node {
-            value: Value::Seq(items),
+            value: Value::Seq(Arc::new(items)),
             prov,
         }
     }
@@ -187,7 +192,7 @@ impl Node {
     /// The mapping, mutably.
     pub fn as_map_mut(&mut self) -> Option<&mut Map> {
         match &mut self.value {
-            Value::Map(m) => Some(m),
+            Value::Map(m) => Some(Arc::make_mut(m)),
             _ => None,
         }
     }
@@ -212,7 +217,7 @@ impl Node {
     /// The sequence, mutably.
     pub fn as_seq_mut(&mut self) -> Option<&mut Vec<Node>> {
         match &mut self.value {
-            Value::Seq(s) => Some(s),
+            Value::Seq(s) => Some(Arc::make_mut(s)),
             _ => None,
         }
     }
@@ -224,7 +229,7 @@ impl Node {
             && match (&self.value, &other.value) {
                 (Value::Scalar(a), Value::Scalar(b)) => a == b,
                 (Value::Seq(a), Value::Seq(b)) => {
-                    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x.identical(y))
+                    a.len() == b.len() && a.iter().zip(b.iter()).all(|(x, y)| x.identical(y))
                 }
                 (Value::Map(a), Value::Map(b)) => {
                     a.len() == b.len()
@@ -297,8 +302,12 @@ impl Node {
                     *s = Arc::from(stripped);
                 }
             }
-            Value::Seq(items) => items.iter_mut().for_each(Node::strip_scalars),
-            Value::Map(map) => map.values_mut().for_each(Node::strip_scalars),
+            Value::Seq(items) => Arc::make_mut(items)
+                .iter_mut()
+                .for_each(Node::strip_scalars),
+            Value::Map(map) => Arc::make_mut(map)
+                .values_mut()
+                .for_each(Node::strip_scalars),
         }
     }
 

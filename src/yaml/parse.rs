@@ -400,14 +400,14 @@ fn parse_reference_retrying(text: &str, file: FileId, reindents: usize) -> Resul
             }
             Event::SequenceEnd => match (flow.pop(), inner_flow.pop(), stack.pop()).2 {
                 Some(Frame::Seq(items, p)) => Some(Node {
-                    value: Value::Seq(items),
+                    value: Value::Seq(Arc::new(items)),
                     prov: p,
                 }),
                 _ => return Err(malformed(format!("Unexpected end of sequence {pos}"))),
             },
             Event::MappingEnd => match (flow.pop(), inner_flow.pop(), stack.pop()).2 {
                 Some(Frame::Map(map, p, _)) => Some(Node {
-                    value: Value::Map(Box::new(map)),
+                    value: Value::Map(Arc::new(map)),
                     prov: p,
                 }),
                 _ => return Err(malformed(format!("Unexpected end of mapping {pos}"))),
@@ -597,8 +597,12 @@ impl Reindent {
         }
         match &mut node.value {
             Value::Scalar(_) => {}
-            Value::Seq(items) => items.iter_mut().for_each(|n| self.unshift_node(n)),
-            Value::Map(map) => map.values_mut().for_each(|n| self.unshift_node(n)),
+            Value::Seq(items) => Arc::make_mut(items)
+                .iter_mut()
+                .for_each(|n| self.unshift_node(n)),
+            Value::Map(map) => Arc::make_mut(map)
+                .values_mut()
+                .for_each(|n| self.unshift_node(n)),
         }
     }
 
