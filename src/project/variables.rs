@@ -137,10 +137,24 @@ fn with_scratch<T>(f: impl FnOnce(&mut String) -> T) -> T {
     result
 }
 
+/// Does `value` hold `%{`, the start of any reference? (Most values have no `%` at all.)
+fn may_refer(value: &str) -> bool {
+    let bytes = value.as_bytes();
+    let mut from = 0;
+    while let Some(i) = memchr::memchr(b'%', &bytes[from..]) {
+        let at = from + i;
+        if bytes.get(at + 1) == Some(&b'{') {
+            return true;
+        }
+        from = at + 1;
+    }
+    false
+}
+
 /// The slot of a value: resolved already if it refers to no variable (sharing `value`'s
 /// string, so that most values allocate nothing), else split into its parts.
 fn slot_of(value: &Arc<str>) -> Slot {
-    if !value.contains("%{") {
+    if !may_refer(value) {
         return Slot::Resolved(value.clone());
     }
     let expr = parse_expr(value);
@@ -619,7 +633,7 @@ impl Variables {
 
     /// `value` with its variables substituted, or None if it refers to none.
     fn substituted(&self, value: &str, prov: Provenance) -> Result<Option<Arc<str>>> {
-        if !value.contains("%{") {
+        if !may_refer(value) {
             return Ok(None);
         }
         let mut stack = Vec::new();
