@@ -310,8 +310,7 @@ impl<'t> FastParser<'t> {
         let base = self.entries.len();
         let map = self.mapping_entries(indent, first, base);
         let entries = self.entries.drain(base..);
-        let mut map =
-            map.map(|()| Map::with_capacity_and_hasher(entries.len(), Default::default()))?;
+        let mut map = map.map(|()| Map::with_capacity(entries.len()))?;
         for (key, value) in entries {
             if map.insert(key, value).is_some() {
                 return None;

@@ -12,6 +12,7 @@
 mod compose;
 mod error;
 mod fast;
+mod map;
 mod node;
 mod parse;
 

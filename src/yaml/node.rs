@@ -108,8 +108,7 @@ impl fmt::Display for Provenance {
 /// An insertion-ordered map with a fast (non-DoS-resistant) hasher.
 pub type FxIndexMap<K, V> = IndexMap<K, V, rustc_hash::FxBuildHasher>;
 
-/// A mapping with keys in document order.
-pub type Map = FxIndexMap<Arc<str>, Node>;
+pub use super::map::Map;
 
 /// The value of a node.
 ///

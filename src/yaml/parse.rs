@@ -353,7 +353,7 @@ fn parse_reference_retrying(text: &str, file: FileId, reindents: usize) -> Resul
                     )));
                 }
                 if let Some(Frame::Map(map, _, key @ None)) = stack.last_mut() {
-                    if map.contains_key(&*value) {
+                    if map.contains_key(&value) {
                         return Err(malformed(format!("Duplicate key {value} {pos}")));
                     }
                     *key = Some(Arc::from(&*value));
