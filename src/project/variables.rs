@@ -193,6 +193,8 @@ pub struct Variables {
     base: Option<Arc<Slots>>,
     order: Arc<Vec<Arc<str>>>,
     provs: Arc<HashMap<Arc<str>, Provenance>>,
+    /// The template's [`CheckPlan`], while `order` is the template's.
+    plan: Option<Arc<CheckPlan>>,
 }
 
 impl Clone for Variables {
@@ -202,8 +204,19 @@ impl Clone for Variables {
             base: self.base.clone(),
             order: self.order.clone(),
             provs: self.provs.clone(),
+            plan: self.plan.clone(),
         }
     }
+}
+
+/// What [`Variables::check`] must look at in a copy of a template: the variables the
+/// template left unresolved, and where in the order the copy's own ones are (the rest the
+/// template resolved and have nothing to report).
+struct CheckPlan {
+    /// Positions in the order of the variables the template did not resolve.
+    pending: Vec<u32>,
+    /// Each variable's position in the order.
+    positions: HashMap<Arc<str>, u32>,
 }
 
 /// An element's own scalar variable: name, value and where it is defined.
@@ -220,6 +233,7 @@ pub struct FrozenVariables {
     originals: Slots,
     /// For each variable, the pre-resolved variables that refer to it, transitively.
     dependents: HashMap<Arc<str>, Vec<Arc<str>>>,
+    plan: Arc<CheckPlan>,
 }
 
 impl FrozenVariables {
@@ -230,6 +244,7 @@ impl FrozenVariables {
             base: Some(self.slots.clone()),
             order: self.order.clone(),
             provs: self.provs.clone(),
+            plan: Some(self.plan.clone()),
         }
     }
 
@@ -269,6 +284,7 @@ impl FrozenVariables {
         Variables {
             slots: RefCell::new(slots),
             base: Some(self.slots.clone()),
+            plan: order.is_none().then(|| self.plan.clone()),
             order: order.map(Arc::new).unwrap_or_else(|| self.order.clone()),
             provs: provs.map(Arc::new).unwrap_or_else(|| self.provs.clone()),
         }
@@ -343,6 +359,7 @@ impl Variables {
             base: None,
             order: Arc::new(order),
             provs: Arc::new(provs),
+            plan: None,
         })
     }
 
@@ -374,7 +391,16 @@ impl Variables {
                 }
             }
         }
+        let plan = CheckPlan {
+            pending: (0..vars.order.len() as u32)
+                .filter(|&i| !matches!(slots.get(&vars.order[i as usize]), Some(Slot::Resolved(_))))
+                .collect(),
+            positions: (0..vars.order.len() as u32)
+                .map(|i| (vars.order[i as usize].clone(), i))
+                .collect(),
+        };
         Ok(FrozenVariables {
+            plan: Arc::new(plan),
             slots: Arc::new(slots),
             order: vars.order,
             provs: vars.provs,
@@ -392,6 +418,22 @@ impl Variables {
 
     /// Resolves every variable, reporting the first undefined or circular reference.
     pub fn check(&self) -> Result<()> {
+        if let Some(plan) = &self.plan {
+            // The template's unresolved variables and this copy's own, in order.
+            let own = self.slots.borrow();
+            let mut at = plan.pending.clone();
+            at.extend(own.keys().filter_map(|name| plan.positions.get(name)));
+            let complete = at.len() == plan.pending.len() + own.len();
+            drop(own);
+            if complete {
+                at.sort_unstable();
+                at.dedup();
+                for i in at {
+                    self.resolve(&self.order[i as usize], None)?;
+                }
+                return Ok(());
+            }
+        }
         for name in self.order.iter() {
             // A value the template resolved has nothing to report.
             let shared = self.base.as_ref().and_then(|b| b.get(name));
@@ -776,6 +818,36 @@ mod tests {
         let detail = e.detail.unwrap();
         assert!(detail.contains("Variable 'a' refers to variable 'b'"));
         assert!(detail.contains("Variable 'b' refers to variable 'a'"));
+    }
+
+    /// A template's copies check what the template left unresolved and what they redefine,
+    /// in order, as a full copy would.
+    #[test]
+    fn template_copies_check_their_own_variables() {
+        let mut node = parse_str(
+            "a: '%{b}/x'\nb: one\nc: '%{element-name}-%{a}'\nd: '%{c}'\n",
+            u32::MAX,
+        )
+        .unwrap();
+        let t = Variables::template(&mut node).unwrap();
+        let mut v = t.thaw();
+        v.set_resolved("element-name", "e.bst");
+        v.check().unwrap();
+        assert_eq!(&*v.get("d").unwrap().unwrap(), "e.bst-one/x");
+
+        let b: Arc<str> = Arc::from("%{nope}");
+        let mut v = t.thaw_with(&[(Arc::from("b"), &b, Provenance::synthetic())]);
+        v.set_resolved("element-name", "e.bst");
+        let e = v.check().unwrap_err();
+        assert!(e
+            .message
+            .ends_with("Reference to undefined variable 'nope'"));
+
+        let b: Arc<str> = Arc::from("two");
+        let mut v = t.thaw_with(&[(Arc::from("b"), &b, Provenance::synthetic())]);
+        v.set_resolved("element-name", "e.bst");
+        v.check().unwrap();
+        assert_eq!(&*v.get("d").unwrap().unwrap(), "e.bst-two/x");
     }
 
     #[test]
