@@ -51,9 +51,9 @@ pub struct Dependency {
     /// [`DEP_BUILD`] / [`DEP_RUNTIME`] bits.
     pub dep_type: u8,
     /// The name as written (project-local to the junction, if any).
-    pub name: String,
+    pub name: Arc<str>,
     /// The junction path as written, if any.
-    pub junction: Option<String>,
+    pub junction: Option<Arc<str>>,
     /// `strict: true`.
     pub strict: bool,
     /// `config:` nodes (merged duplicates concatenate).
@@ -67,7 +67,7 @@ impl Dependency {
     pub fn path(&self) -> std::borrow::Cow<'_, str> {
         match &self.junction {
             Some(j) => format!("{j}:{}", self.name).into(),
-            None => self.name.as_str().into(),
+            None => (*self.name).into(),
         }
     }
 
@@ -233,32 +233,34 @@ const VALID_ELEMENT_KEYS: &[&str] = &[
     "runtime-depends",
 ];
 
-fn parse_dependency_filename(
-    node: &Node,
-    junction: Option<&str>,
-) -> Result<(Option<String>, String)> {
-    let name = node.as_str().unwrap_or_default();
+/// A dependency's junction and name: shared with the node where it is written whole.
+type DepName = (Option<Arc<str>>, Arc<str>);
+
+fn parse_dependency_filename(node: &Node, junction: Option<&Arc<str>>) -> Result<DepName> {
+    let Some(whole) = node.as_arc_str() else {
+        return Ok((junction.cloned(), Arc::from("")));
+    };
     match junction {
         Some(j) => {
-            if name.contains(':') {
+            if whole.contains(':') {
                 return Err(invalid(format!(
-                    "{}: Dependency {name} contains `:` in its name. `:` characters are not allowed in filename when junction attribute is specified.",
+                    "{}: Dependency {whole} contains `:` in its name. `:` characters are not allowed in filename when junction attribute is specified.",
                     node.prov
                 )));
             }
-            Ok((Some(j.to_owned()), name.to_owned()))
+            Ok((Some(j.clone()), whole.clone()))
         }
-        None => match name.rsplit_once(':') {
-            Some((j, n)) => Ok((Some(j.to_owned()), n.to_owned())),
-            None => Ok((None, name.to_owned())),
+        None => match whole.rsplit_once(':') {
+            Some((j, n)) => Ok((Some(Arc::from(j)), Arc::from(n))),
+            None => Ok((None, whole.clone())),
         },
     }
 }
 
 fn load_dependency(
     dep: &Node,
-    junction: Option<String>,
-    name: String,
+    junction: Option<Arc<str>>,
+    name: Arc<str>,
     default_type: u8,
 ) -> Result<Dependency> {
     let mut d = Dependency {
@@ -331,7 +333,7 @@ fn load_dependency(
 /// Extracts and merges `build-depends`, `runtime-depends` and `depends`, removing them from
 /// the node.
 fn extract_depends(node: &mut Node) -> Result<Vec<DepDecl>> {
-    let mut acc: IndexMap<(Option<String>, String), Dependency> = IndexMap::default();
+    let mut acc: IndexMap<DepName, Dependency> = IndexMap::default();
     for (key, default_type) in [
         ("build-depends", DEP_BUILD),
         ("runtime-depends", DEP_RUNTIME),
@@ -342,15 +344,24 @@ fn extract_depends(node: &mut Node) -> Result<Vec<DepDecl>> {
         }
         let seq = node.remove(key).expect("just found");
         for dep_node in seq.as_seq().unwrap_or(&[]) {
-            let files: Vec<(Option<String>, String)> = if dep_node.is_scalar() {
-                vec![parse_dependency_filename(dep_node, None)?]
+            // All of a dependency's names are read before any is loaded (errors come in
+            // BuildStream's order); most dependencies have one.
+            let single: [DepName; 1];
+            let list: Vec<DepName>;
+            let files: &[DepName] = if dep_node.is_scalar() {
+                single = [parse_dependency_filename(dep_node, None)?];
+                &single
             } else if dep_node.is_map() {
-                let junction = dep_node.get_str("junction")?;
+                let junction = match dep_node.get_str("junction")? {
+                    Some(_) => dep_node.get("junction").and_then(Node::as_arc_str),
+                    None => None,
+                };
                 let fnode = dep_node
                     .get("filename")
                     .ok_or_else(|| dep_node.missing_key("filename"))?;
                 if fnode.is_scalar() {
-                    vec![parse_dependency_filename(fnode, junction)?]
+                    single = [parse_dependency_filename(fnode, junction)?];
+                    &single
                 } else if let Some(items) = fnode.as_seq() {
                     let mut v = Vec::new();
                     for item in items {
@@ -362,7 +373,8 @@ fn extract_depends(node: &mut Node) -> Result<Vec<DepDecl>> {
                         }
                         v.push(parse_dependency_filename(item, junction)?);
                     }
-                    v
+                    list = v;
+                    &list
                 } else {
                     return Err(invalid(format!(
                         "{}: Value of 'filename' is not one of the following: list, scalar.",
@@ -378,7 +390,7 @@ fn extract_depends(node: &mut Node) -> Result<Vec<DepDecl>> {
             for (junction, filename) in files {
                 let dep =
                     load_dependency(dep_node, junction.clone(), filename.clone(), default_type)?;
-                match acc.entry((junction, filename)) {
+                match acc.entry((junction.clone(), filename.clone())) {
                     indexmap::map::Entry::Occupied(mut e) => e.get_mut().merge(&dep),
                     indexmap::map::Entry::Vacant(e) => {
                         e.insert(dep);

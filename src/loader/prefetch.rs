@@ -280,8 +280,8 @@ impl Discovery<'_, '_> {
                     }
                     lock(&self.references).push(Reference {
                         from: self.host.project,
-                        junction,
-                        element,
+                        junction: junction.to_string(),
+                        element: element.to_string(),
                     });
                 }
             }
@@ -344,7 +344,7 @@ impl Discovery<'_, '_> {
     /// The dependency names an element file may declare, whatever its options: the entries
     /// of its dependency lists (in every `(?)` branch, list directive and local include
     /// too) and a link's target, each as (junction path, element name).
-    fn dependency_names(&self, node: &Node, out: &mut Vec<(Option<String>, String)>) {
+    fn dependency_names(&self, node: &Node, out: &mut Vec<(Option<Arc<str>>, Arc<str>)>) {
         let Value::Map(map) = &node.value else {
             return;
         };
@@ -376,7 +376,7 @@ impl Discovery<'_, '_> {
         }
     }
 
-    fn dependency_list_names(&self, list: &Node, out: &mut Vec<(Option<String>, String)>) {
+    fn dependency_list_names(&self, list: &Node, out: &mut Vec<(Option<Arc<str>>, Arc<str>)>) {
         match &list.value {
             Value::Seq(items) => {
                 for item in items.iter() {
@@ -414,13 +414,13 @@ impl Discovery<'_, '_> {
     }
 }
 
-fn push_name(name: &str, junction: Option<&str>, out: &mut Vec<(Option<String>, String)>) {
+fn push_name(name: &str, junction: Option<&str>, out: &mut Vec<(Option<Arc<str>>, Arc<str>)>) {
     let (junction, element) = match (junction, name.rsplit_once(':')) {
         (Some(j), _) => (Some(j), name),
         (None, Some((j, element))) => (Some(j), element),
         (None, None) => (None, name),
     };
-    out.push((junction.map(str::to_owned), element.to_owned()));
+    out.push((junction.map(Arc::from), Arc::from(element)));
 }
 
 #[cfg(test)]
