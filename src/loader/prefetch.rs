@@ -105,9 +105,10 @@ impl Prefetched {
             found: Mutex::default(),
             conflicts: Mutex::default(),
             references: Mutex::default(),
+            names: Mutex::default(),
         };
         rayon::scope(|scope| {
-            for name in roots {
+            for name in &roots {
                 discovery.schedule(scope, name);
             }
         });
@@ -223,26 +224,37 @@ struct Discovery<'h, 'a> {
     /// Paths another project named first.
     conflicts: Mutex<Vec<PathBuf>>,
     references: Mutex<Vec<Reference>>,
+    /// The names this discovery has scheduled.
+    names: Mutex<rustc_hash::FxHashSet<Arc<str>>>,
 }
 
 impl Discovery<'_, '_> {
     /// Parses element `name` as a task of `scope`, unless it was tried before.
-    fn schedule<'s>(&'s self, scope: &rayon::Scope<'s>, name: String) {
+    fn schedule<'s>(&'s self, scope: &rayon::Scope<'s>, name: &str) {
         // The loader refuses other names before reading any file.
         if !name.ends_with(".bst") || name.starts_with('/') {
             return;
         }
+        // Most names are named again and again: those this discovery has seen cost nothing.
+        {
+            let mut names = lock(&self.names);
+            if names.contains(name) {
+                return;
+            }
+            names.insert(Arc::from(name));
+        }
+        let name = name.to_owned();
         let path = self.base.join(&name);
-        match lock(&self.seen).entry(path.as_os_str().to_owned()) {
-            std::collections::hash_map::Entry::Occupied(e) => {
-                if *e.get() != self.host.project {
+        {
+            let mut seen = lock(&self.seen);
+            if let Some(&project) = seen.get(path.as_os_str()) {
+                drop(seen);
+                if project != self.host.project {
                     lock(&self.conflicts).push(path);
                 }
                 return;
             }
-            std::collections::hash_map::Entry::Vacant(v) => {
-                v.insert(self.host.project);
-            }
+            seen.insert(path.as_os_str().to_owned(), self.host.project);
         }
         scope.spawn(move |scope| self.parse(scope, path, &name));
     }
@@ -272,11 +284,11 @@ impl Discovery<'_, '_> {
         };
         for (junction, element) in names {
             match junction {
-                None => self.schedule(scope, super::normpath(&element).into_owned()),
+                None => self.schedule(scope, &super::normpath(&element)),
                 Some(junction) => {
                     // The junction's own file, when it is in this project.
                     if !junction.contains(':') {
-                        self.schedule(scope, super::normpath(&junction).into_owned());
+                        self.schedule(scope, &super::normpath(&junction));
                     }
                     lock(&self.references).push(Reference {
                         from: self.host.project,
