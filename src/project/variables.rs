@@ -9,9 +9,26 @@ use rustc_hash::FxHashMap as HashMap;
 use std::cell::{Cell, RefCell};
 use std::sync::Arc;
 
-/// A value split into parts: even indices literal text, odd indices variable names.
-/// Shared, so that copying a slot does not copy its parts.
-type Expr = Arc<[Arc<str>]>;
+/// A value split into parts: even indices literal text, odd indices variable names. The
+/// parts are ranges of the value's text, which it shares; the whole is shared too, so that
+/// copying a slot copies a pointer.
+#[derive(Clone)]
+struct Expr {
+    text: Arc<str>,
+    bounds: Arc<[(u32, u32)]>,
+}
+
+impl Expr {
+    fn len(&self) -> usize {
+        self.bounds.len()
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &str> + '_ {
+        self.bounds
+            .iter()
+            .map(|&(start, end)| &self.text[start as usize..end as usize])
+    }
+}
 
 /// A piece of a value: literal text or a variable reference.
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -105,23 +122,31 @@ pub fn references(node: &Node) -> Vec<Arc<str>> {
 }
 
 /// Splits a value into literal text and variable names (like BuildStream's regex split).
-fn parse_expr(value: &str) -> Expr {
-    let mut out: Vec<Arc<str>> = Vec::new();
+fn parse_expr(value: &Arc<str>) -> Expr {
+    let base = value.as_ptr() as usize;
+    let range = |part: &str| {
+        let start = (part.as_ptr() as usize - base) as u32;
+        (start, start + part.len() as u32)
+    };
+    let mut out: Vec<(u32, u32)> = Vec::with_capacity(16);
     for part in parts(value) {
         match part {
-            Part::Literal(l) => out.push(Arc::from(l)),
+            Part::Literal(l) => out.push(range(l)),
             Part::Reference(r) => {
                 if out.len().is_multiple_of(2) {
-                    out.push(Arc::from(""));
+                    out.push((0, 0));
                 }
-                out.push(Arc::from(r));
+                out.push(range(r));
             }
         }
     }
     if out.is_empty() {
-        out.push(Arc::from(""));
+        out.push((0, 0));
     }
-    out.into()
+    Expr {
+        text: value.clone(),
+        bounds: Arc::from(out),
+    }
 }
 
 /// Runs `f` with this thread's empty text buffer (values are built in it and then copied
@@ -159,7 +184,8 @@ fn slot_of(value: &Arc<str>) -> Slot {
     }
     let expr = parse_expr(value);
     if expr.len() == 1 {
-        Slot::Resolved(expr[0].clone())
+        // One literal part: the value itself.
+        Slot::Resolved(value.clone())
     } else {
         Slot::Unresolved(expr)
     }
@@ -297,9 +323,10 @@ fn transitive_refs(originals: &HashMap<Arc<str>, Slot>, name: &Arc<str>) -> Vec<
     while let Some(n) = stack.pop() {
         if let Some(Slot::Unresolved(expr)) = originals.get(&n) {
             for r in expr.iter().skip(1).step_by(2) {
-                if !out.contains(r) {
+                if !out.iter().any(|o| &**o == r) {
+                    let r: Arc<str> = Arc::from(r);
                     out.push(r.clone());
-                    stack.push(r.clone());
+                    stack.push(r);
                 }
             }
         }
@@ -557,7 +584,7 @@ impl Variables {
                     }
                     Some(Slot::Unresolved(e)) if e.len() > 1 && !clean.contains(name) => {
                         steps.push(Step {
-                            referee: Some(name.clone()),
+                            referee: Some(Arc::from(name)),
                             expr: e.clone(),
                             parent: Some(at),
                         });
@@ -680,7 +707,7 @@ impl Variables {
         }
         let mut stack = Vec::new();
         let mut pieces = parts(value);
-        let error = |_| self.first_error(None, Some(parse_expr(value)), Some(prov));
+        let error = |_| self.first_error(None, Some(parse_expr(&Arc::from(value))), Some(prov));
         if let (Some(Part::Reference(r)), None) = (pieces.next(), pieces.next()) {
             // The whole value is one reference: share the variable's value.
             return self.resolve_inner(r, &mut stack).map(Some).map_err(error);
@@ -775,13 +802,13 @@ mod tests {
 
     #[test]
     fn splits_like_buildstream() {
-        let e = parse_expr("a%{b}c%{d-e_1}");
-        let s: Vec<&str> = e.iter().map(|x| &**x).collect();
+        let e = parse_expr(&Arc::from("a%{b}c%{d-e_1}"));
+        let s: Vec<&str> = e.iter().collect();
         assert_eq!(s, ["a", "b", "c", "d-e_1"]);
-        let e = parse_expr("%{1x} %{ y} %{");
+        let e = parse_expr(&Arc::from("%{1x} %{ y} %{"));
         assert_eq!(e.len(), 1);
-        let e = parse_expr("%{x}");
-        let s: Vec<&str> = e.iter().map(|x| &**x).collect();
+        let e = parse_expr(&Arc::from("%{x}"));
+        let s: Vec<&str> = e.iter().collect();
         assert_eq!(s, ["", "x"]);
     }
 
