@@ -5,6 +5,23 @@
 use std::io::Write;
 use std::path::Path;
 
+/// Lowercase hexadecimal of `bytes` (digests print this way everywhere).
+pub fn hex(bytes: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(char::from(HEX[usize::from(b >> 4)]));
+        s.push(char::from(HEX[usize::from(b & 0xf)]));
+    }
+    s
+}
+
+/// The sha256 of `data`, in hexadecimal.
+pub fn sha256_hex(data: &[u8]) -> String {
+    use sha2::Digest;
+    hex(&sha2::Sha256::digest(data))
+}
+
 /// Formats `secs` since the epoch in local time with a C `strftime` format.
 pub fn format_local(secs: i64, fmt: &str) -> String {
     let Ok(cfmt) = std::ffi::CString::new(fmt) else {

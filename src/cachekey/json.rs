@@ -21,8 +21,6 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
-use sha2::{Digest, Sha256};
-
 /// A value that enters a cache key.
 #[derive(Clone, Debug, PartialEq)]
 pub enum KeyValue {
@@ -204,18 +202,7 @@ pub fn to_json_string(v: &KeyValue) -> String {
 
 /// sha256 hex (64 lowercase chars) of the JSON; BuildStream's `generate_key()`.
 pub fn generate_key(v: &KeyValue) -> String {
-    hex_digest(to_json_string(v).as_bytes())
-}
-
-/// sha256 hex (64 lowercase chars) of arbitrary bytes.
-pub(crate) fn hex_digest(data: &[u8]) -> String {
-    let digest = Sha256::digest(data);
-    let mut hex = String::with_capacity(64);
-    for b in digest {
-        hex.push(HEX[usize::from(b >> 4)] as char);
-        hex.push(HEX[usize::from(b & 0xf)] as char);
-    }
-    hex
+    crate::util::sha256_hex(to_json_string(v).as_bytes())
 }
 
 fn write_int(i: i64, out: &mut String) {

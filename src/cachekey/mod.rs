@@ -165,7 +165,7 @@ pub fn sources_json(
 
 /// sha256 hex of bytes: `generate_key()` of a value whose JSON they are.
 pub fn sha256_hex(bytes: &[u8]) -> String {
-    json::hex_digest(bytes)
+    crate::util::sha256_hex(bytes)
 }
 
 /// The key dictionary without `dependencies` (which sorts second) and `weak-cache-key`
@@ -277,14 +277,7 @@ impl KeyHasher {
 
     fn finish(self) -> String {
         use sha2::Digest;
-        const HEX: &[u8; 16] = b"0123456789abcdef";
-        let digest = self.hasher.finalize();
-        let mut out = String::with_capacity(64);
-        for b in digest {
-            out.push(char::from(HEX[usize::from(b >> 4)]));
-            out.push(char::from(HEX[usize::from(b & 0xf)]));
-        }
-        out
+        crate::util::hex(&self.hasher.finalize())
     }
 }
 

@@ -18,7 +18,6 @@ use proto::reapi::{
     action_cache_client::ActionCacheClient, batch_update_blobs_request,
     content_addressable_storage_client::ContentAddressableStorageClient, Digest, Directory,
 };
-use sha2::{Digest as _, Sha256};
 use std::path::{Path, PathBuf};
 use tonic::transport::Channel;
 
@@ -60,7 +59,7 @@ fn rpc(call: &'static str) -> impl FnOnce(tonic::Status) -> CasError {
 /// The digest of `bytes` (sha256, REAPI form).
 pub fn digest_of(bytes: &[u8]) -> Digest {
     Digest {
-        hash: hex(&Sha256::digest(bytes)),
+        hash: crate::util::sha256_hex(bytes),
         size_bytes: bytes.len() as i64,
     }
 }
@@ -68,16 +67,6 @@ pub fn digest_of(bytes: &[u8]) -> Digest {
 /// `hash/size`, as REAPI tools print digests.
 pub fn digest_str(d: &Digest) -> String {
     format!("{}/{}", d.hash, d.size_bytes)
-}
-
-fn hex(bytes: &[u8]) -> String {
-    const HEX: &[u8; 16] = b"0123456789abcdef";
-    let mut s = String::with_capacity(bytes.len() * 2);
-    for b in bytes {
-        s.push(HEX[(b >> 4) as usize] as char);
-        s.push(HEX[(b & 15) as usize] as char);
-    }
-    s
 }
 
 /// The digest of an empty Directory.

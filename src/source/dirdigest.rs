@@ -39,7 +39,6 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::Path;
 
 use rayon::prelude::*;
-use sha2::{Digest as _, Sha256};
 
 /// A REAPI digest.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
@@ -54,7 +53,7 @@ impl Digest {
     /// Digest of an in-memory blob.
     pub fn of_bytes(data: &[u8]) -> Digest {
         Digest {
-            hash: format!("{:x}", Sha256::digest(data)),
+            hash: crate::util::sha256_hex(data),
             size_bytes: data.len() as i64,
         }
     }

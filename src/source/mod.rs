@@ -348,7 +348,7 @@ pub fn sha256_and_size(reader: &mut impl std::io::Read) -> std::io::Result<(Stri
                 Err(e) => return Err(e),
             }
         }
-        Ok((format!("{:x}", h.finalize()), size))
+        Ok((crate::util::hex(&h.finalize()), size))
     })
 }
 
