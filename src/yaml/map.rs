@@ -40,7 +40,7 @@ impl Map {
     }
 
     /// The position of `key`.
-    pub fn get_index_of(&self, key: &str) -> Option<usize> {
+    fn get_index_of(&self, key: &str) -> Option<usize> {
         match &self.index {
             Some(index) => index.get(key).copied(),
             None => self.entries.iter().position(|(k, _)| &**k == key),
@@ -62,41 +62,19 @@ impl Map {
         self.get_index_of(key).map(|i| &mut self.entries[i].1)
     }
 
-    /// The stored key and the value of `key`.
-    pub fn get_key_value(&self, key: &str) -> Option<(&Arc<str>, &Node)> {
-        self.get_index_of(key)
-            .map(|i| (&self.entries[i].0, &self.entries[i].1))
-    }
-
-    /// The entry at position `i`.
-    pub fn get_index(&self, i: usize) -> Option<(&Arc<str>, &Node)> {
-        self.entries.get(i).map(|(k, v)| (k, v))
-    }
-
-    /// The entry at position `i`, its value mutably.
-    pub fn get_index_mut(&mut self, i: usize) -> Option<(&Arc<str>, &mut Node)> {
-        self.entries.get_mut(i).map(|(k, v)| (&*k, v))
-    }
-
     /// Sets `key` to `value`: in place if present (returning the old value), else at the end.
     pub fn insert(&mut self, key: Arc<str>, value: Node) -> Option<Node> {
-        self.insert_full(key, value).1
-    }
-
-    /// As [`Map::insert`], also giving the entry's position.
-    pub fn insert_full(&mut self, key: Arc<str>, value: Node) -> (usize, Option<Node>) {
         if let Some(i) = self.get_index_of(&key) {
-            return (i, Some(std::mem::replace(&mut self.entries[i].1, value)));
+            return Some(std::mem::replace(&mut self.entries[i].1, value));
         }
-        let i = self.entries.len();
         if let Some(index) = &mut self.index {
-            index.insert(key.clone(), i);
+            index.insert(key.clone(), self.entries.len());
         }
         self.entries.push((key, value));
         if self.index.is_none() && self.entries.len() > INDEXED {
             self.reindex();
         }
-        (i, None)
+        None
     }
 
     /// Removes `key`, keeping the other entries' order.
@@ -107,15 +85,6 @@ impl Map {
             self.reindex();
         }
         Some(value)
-    }
-
-    /// Keeps the entries for which `keep` holds, in order.
-    pub fn retain(&mut self, mut keep: impl FnMut(&Arc<str>, &mut Node) -> bool) {
-        let before = self.entries.len();
-        self.entries.retain_mut(|(k, v)| keep(k, v));
-        if self.index.is_some() && self.entries.len() != before {
-            self.reindex();
-        }
     }
 
     /// The entries, in order.
@@ -141,11 +110,6 @@ impl Map {
     /// The values, mutably, in order.
     pub fn values_mut(&mut self) -> impl DoubleEndedIterator<Item = &mut Node> + ExactSizeIterator {
         self.entries.iter_mut().map(|(_, v)| v)
-    }
-
-    /// The first entry.
-    pub fn first(&self) -> Option<(&Arc<str>, &Node)> {
-        self.entries.first().map(|(k, v)| (k, v))
     }
 
     fn reindex(&mut self) {
@@ -262,7 +226,8 @@ mod tests {
         assert_eq!(m.get_index_of("k3"), Some(3));
         assert_eq!(m.shift_remove("k0"), Some(scalar("0")));
         assert_eq!(m.get_index_of("k3"), Some(2));
-        m.retain(|k, _| &**k != "k1" && &**k != "k2");
+        m.shift_remove("k1");
+        m.shift_remove("k2");
         assert_eq!(m.get_index_of("k3"), Some(0));
         assert_eq!(m.get("k3"), Some(&scalar("x")));
         let keys: Vec<&str> = m.keys().map(|k| &**k).collect();
