@@ -103,25 +103,6 @@ fn str_list(node: &Node, key: &str) -> Result<Vec<KeyValue>> {
         .collect())
 }
 
-/// The items of the list `key` of `node` (none if absent), each required to be a scalar
-/// (BuildStream's `get_str_list` error otherwise).
-fn scalar_items<'a>(node: &'a Node, key: &str) -> Result<&'a [Node]> {
-    let items = node
-        .get_sequence(key)?
-        .and_then(Node::as_seq)
-        .unwrap_or(&[]);
-    if let Some(item) = items.iter().find(|i| i.as_str().is_none()) {
-        return Err(LoadError::new(
-            LoadErrorReason::InvalidData,
-            format!(
-                "{}: List item is not of the expected type 'scalar'",
-                item.prov
-            ),
-        ));
-    }
-    Ok(items)
-}
-
 /// Appends scalar `items` as a JSON list.
 fn write_str_list(items: &[Node], out: &mut String) {
     out.push('[');
@@ -176,7 +157,7 @@ impl ElementKind for BuildKind {
         config.validate_keys(&COMMAND_STEPS)?;
         let mut steps: [&[Node]; 4] = [&[]; 4];
         for (items, step) in steps.iter_mut().zip(COMMAND_STEPS) {
-            *items = scalar_items(config, step)?;
+            *items = config.get_scalar_items(step)?;
         }
         let [configure, build, install, strip] = steps;
         let subdir = input

@@ -234,7 +234,7 @@ const VALID_ELEMENT_KEYS: &[&str] = &[
 ];
 
 /// A dependency's junction and name: shared with the node where it is written whole.
-type DepName = (Option<Arc<str>>, Arc<str>);
+pub(super) type DepName = (Option<Arc<str>>, Arc<str>);
 
 fn parse_dependency_filename(node: &Node, junction: Option<&Arc<str>>) -> Result<DepName> {
     let Some(whole) = node.as_arc_str() else {
@@ -352,10 +352,7 @@ fn extract_depends(node: &mut Node) -> Result<Vec<DepDecl>> {
                 single = [parse_dependency_filename(dep_node, None)?];
                 &single
             } else if dep_node.is_map() {
-                let junction = match dep_node.get_str("junction")? {
-                    Some(_) => dep_node.get("junction").and_then(Node::as_arc_str),
-                    None => None,
-                };
+                let junction = dep_node.get_arc_str("junction")?;
                 let fnode = dep_node
                     .get("filename")
                     .ok_or_else(|| dep_node.missing_key("filename"))?;

@@ -13,7 +13,7 @@
 //! file another project also names) is left raw, and the loader processes it in its own
 //! order, so errors and their order are BuildStream's.
 
-use super::{extract_depends, DepDecl};
+use super::{extract_depends, DepDecl, DepName};
 use crate::project::options::OptionPool;
 use crate::project::{includes, ProjectHost, ProjectId};
 use crate::yaml::{load_file, LoadError, LoadErrorReason, Map, Node, Result, Value};
@@ -236,15 +236,16 @@ impl Discovery<'_, '_> {
             return;
         }
         // Most names are named again and again: those this discovery has seen cost nothing.
-        {
+        let name: Arc<str> = {
             let mut names = lock(&self.names);
             if names.contains(name) {
                 return;
             }
-            names.insert(Arc::from(name));
-        }
-        let name = name.to_owned();
-        let path = self.base.join(&name);
+            let name: Arc<str> = Arc::from(name);
+            names.insert(name.clone());
+            name
+        };
+        let path = self.base.join(&*name);
         {
             let mut seen = lock(&self.seen);
             if let Some(&project) = seen.get(path.as_os_str()) {
@@ -356,7 +357,7 @@ impl Discovery<'_, '_> {
     /// The dependency names an element file may declare, whatever its options: the entries
     /// of its dependency lists (in every `(?)` branch, list directive and local include
     /// too) and a link's target, each as (junction path, element name).
-    fn dependency_names(&self, node: &Node, out: &mut Vec<(Option<Arc<str>>, Arc<str>)>) {
+    fn dependency_names(&self, node: &Node, out: &mut Vec<DepName>) {
         let Value::Map(map) = &node.value else {
             return;
         };
@@ -388,7 +389,7 @@ impl Discovery<'_, '_> {
         }
     }
 
-    fn dependency_list_names(&self, list: &Node, out: &mut Vec<(Option<Arc<str>>, Arc<str>)>) {
+    fn dependency_list_names(&self, list: &Node, out: &mut Vec<DepName>) {
         match &list.value {
             Value::Seq(items) => {
                 for item in items.iter() {
@@ -426,7 +427,7 @@ impl Discovery<'_, '_> {
     }
 }
 
-fn push_name(name: &str, junction: Option<&str>, out: &mut Vec<(Option<Arc<str>>, Arc<str>)>) {
+fn push_name(name: &str, junction: Option<&str>, out: &mut Vec<DepName>) {
     let (junction, element) = match (junction, name.rsplit_once(':')) {
         (Some(j), _) => (Some(j), name),
         (None, Some((j, element))) => (Some(j), element),

@@ -370,12 +370,10 @@ impl Variables {
         let mut provs = HashMap::default();
         if let Some(map) = node.as_map() {
             for (key, value) in map {
-                // `get_str`'s error for a value that is not a scalar.
-                node.get_str(key)?;
-                let slot = match value.as_arc_str() {
-                    Some(s) => slot_of(s),
-                    None => Slot::Resolved(Arc::from("")),
-                };
+                let s = value
+                    .as_arc_str()
+                    .ok_or_else(|| value.wrong_type(key, "scalar"))?;
+                let slot = slot_of(s);
                 slots.insert(key.clone(), slot);
                 order.push(key.clone());
                 provs.insert(key.clone(), value.prov);

@@ -326,7 +326,8 @@ impl Node {
         )
     }
 
-    fn wrong_type(&self, key: &str, ty: &str) -> LoadError {
+    /// BuildStream's error for entry `key` (this node) not being of type `ty`.
+    pub fn wrong_type(&self, key: &str, ty: &str) -> LoadError {
         LoadError::new(
             LoadErrorReason::InvalidData,
             format!(
@@ -338,10 +339,15 @@ impl Node {
 
     /// Scalar entry `key` (None if absent); error if it is not a scalar.
     pub fn get_str(&self, key: &str) -> Result<Option<&str>> {
+        Ok(self.get_arc_str(key)?.map(|s| &**s))
+    }
+
+    /// [`Node::get_str`], as the node's shared string.
+    pub fn get_arc_str(&self, key: &str) -> Result<Option<&Arc<str>>> {
         match self.get(key) {
             None => Ok(None),
             Some(n) => n
-                .as_str()
+                .as_arc_str()
                 .map(Some)
                 .ok_or_else(|| n.wrong_type(key, "scalar")),
         }
@@ -394,26 +400,33 @@ impl Node {
 
     /// Entry `key` as a list of strings (empty if absent).
     pub fn get_str_list(&self, key: &str) -> Result<Vec<String>> {
-        match self.get_sequence(key)? {
-            None => Ok(Vec::new()),
-            Some(seq) => seq.as_str_list(),
-        }
+        Ok(to_strings(self.get_scalar_items(key)?))
     }
 
     /// This sequence as a list of strings.
     pub fn as_str_list(&self) -> Result<Vec<String>> {
+        Ok(to_strings(self.as_scalar_items()?))
+    }
+
+    /// The items of sequence entry `key` (none if absent), each required to be a scalar, as
+    /// [`Node::get_str_list`] requires them (without copying them).
+    pub fn get_scalar_items(&self, key: &str) -> Result<&[Node]> {
+        match self.get_sequence(key)? {
+            None => Ok(&[]),
+            Some(seq) => seq.as_scalar_items(),
+        }
+    }
+
+    /// This sequence's items, each required to be a scalar.
+    pub fn as_scalar_items(&self) -> Result<&[Node]> {
         let items = self.as_seq().unwrap_or(&[]);
-        items
-            .iter()
-            .map(|n| {
-                n.as_str().map(str::to_owned).ok_or_else(|| {
-                    LoadError::new(
-                        LoadErrorReason::InvalidData,
-                        format!("{}: List item is not of the expected type 'scalar'", n.prov),
-                    )
-                })
-            })
-            .collect()
+        match items.iter().find(|n| !n.is_scalar()) {
+            Some(n) => Err(LoadError::new(
+                LoadErrorReason::InvalidData,
+                format!("{}: List item is not of the expected type 'scalar'", n.prov),
+            )),
+            None => Ok(items),
+        }
     }
 
     /// This scalar as a boolean: only `True/true/1` and `False/false/0`.
@@ -488,6 +501,14 @@ impl Node {
             }
         }
     }
+}
+
+/// The strings of scalar `items`.
+fn to_strings(items: &[Node]) -> Vec<String> {
+    items
+        .iter()
+        .map(|n| n.as_str().unwrap_or_default().to_owned())
+        .collect()
 }
 
 /// Python's `int(str)` for the forms YAML authors write: optional sign, digits, underscores
