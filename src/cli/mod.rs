@@ -190,7 +190,10 @@ pub fn main() -> i32 {
         .map(|c| (c[0].clone(), c.get(1).cloned().unwrap_or_default()))
         .collect();
     match crate::project::userconfig::UserConfig::load(cli.config.as_deref()) {
-        Ok(c) => crate::project::set_user_config(c),
+        Ok(c) => {
+            crate::source::filedigests::persist_in(&c.cachedir().join("bst-rs"));
+            crate::project::set_user_config(c);
+        }
         Err(e) => {
             print_error(&e.prefixed("Error loading user configuration: "));
             return 255;
@@ -214,7 +217,7 @@ pub fn main() -> i32 {
         on_error: cli.on_error.clone(),
         strict: strict_flag(&cli),
     };
-    match &cli.command {
+    let code = match &cli.command {
         Command::Build(args) => build::build(&session, args),
         Command::Artifact(cmd) => build::artifact(&session, cmd),
         Command::Show(args) => match show(&directory, options, args, strict_flag(&cli)) {
@@ -231,7 +234,10 @@ pub fn main() -> i32 {
             }
         },
         Command::Source(cmd) => source::run(&session, cmd),
-    }
+    };
+    // Digests of local files read by this run, for the next (losing them costs only time).
+    let _ = crate::source::filedigests::save();
+    code
 }
 
 /// `--strict` / `--no-strict`, if given (the last one wins).

@@ -114,7 +114,7 @@ fn single_file_digest(path: &Path) -> io::Result<Digest> {
         .ok_or_else(|| path_error(io::ErrorKind::InvalidInput, path, "path has no file name"))?;
     let node = Node::File {
         name: utf8(name, path)?,
-        digest: file_digest(path)?,
+        digest: file_digest(path, &meta)?,
         executable: access_executable(path),
     };
     Ok(Digest::of_bytes(&encode_directory(&[node])))
@@ -152,7 +152,7 @@ fn entry_node(entry: &fs::DirEntry) -> io::Result<Option<Node>> {
     } else if file_type.is_file() {
         let meta = entry.metadata().map_err(|e| with_path(e, &path))?;
         Node::File {
-            digest: file_digest(&path)?,
+            digest: file_digest(&path, &meta)?,
             executable: meta.permissions().mode() & 0o100 != 0,
             name,
         }
@@ -162,10 +162,23 @@ fn entry_node(entry: &fs::DirEntry) -> io::Result<Option<Node>> {
     Ok(Some(node))
 }
 
-/// The CAS digest of a file.
-fn file_digest(path: &Path) -> io::Result<Digest> {
+/// The CAS digest of a file whose metadata is `meta`: from the persistent cache when enabled
+/// and the file is unchanged (see [`super::filedigests`]), else read.
+fn file_digest(path: &Path, meta: &fs::Metadata) -> io::Result<Digest> {
+    use super::filedigests::{sha256_from_hex, with_cache};
+    if let Some(Some(sha256)) = with_cache(|c| c.get(meta)) {
+        return Ok(Digest {
+            hash: crate::util::hex(&sha256),
+            size_bytes: i64::try_from(meta.len())
+                .map_err(|_| path_error(io::ErrorKind::InvalidData, path, "file too large"))?,
+        });
+    }
+    let read_at = std::time::SystemTime::now();
     let mut file = File::open(path).map_err(|e| with_path(e, path))?;
     let (hash, size) = super::sha256_and_size(&mut file).map_err(|e| with_path(e, path))?;
+    if let Some(sha256) = sha256_from_hex(&hash).filter(|_| size == meta.len()) {
+        with_cache(|c| c.insert(meta, read_at, sha256));
+    }
     Ok(Digest {
         hash,
         size_bytes: i64::try_from(size)

@@ -7,6 +7,7 @@
 pub mod community;
 pub mod dirdigest;
 pub mod fetch;
+pub mod filedigests;
 pub mod info;
 
 use crate::cachekey::json::KeyValue;
