@@ -529,6 +529,7 @@ async fn recc_in_sandbox_through_bind_mounted_socket() {
                 "/run".into(),
             ),
         ],
+        nice: 0,
     };
     let log = tmp.path().join("sandbox.log");
     for round in 0..2 {
@@ -559,4 +560,20 @@ async fn recc_in_sandbox_through_bind_mounted_socket() {
         )),
         "{text}"
     );
+
+    // A run's commands get the CPU priority it asks for (the scheduler's critical path).
+    let niced = Run {
+        argv: vec![
+            "sh".into(),
+            "-c".into(),
+            "echo nice=$(cut -d ' ' -f 19 /proc/self/stat)".into(),
+        ],
+        nice: 7,
+        ..run.clone()
+    };
+    let niced_log = tmp.path().join("niced.log");
+    let outcome = runner.run(&cas, &niced, Some(&niced_log)).await.unwrap();
+    let text = std::fs::read_to_string(&niced_log).unwrap();
+    assert_eq!(outcome.exit_code, 0, "{text}");
+    assert!(text.lines().any(|l| l == "nice=7"), "{text}");
 }

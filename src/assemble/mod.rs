@@ -102,6 +102,8 @@ pub struct BuildEnv<'a> {
     pub tmpdir: &'a Path,
     /// The element's staged sources, from the source cache (None: it has none).
     pub sources: Option<&'a Digest>,
+    /// CPU priority of its sandboxed commands (see [`Run::nice`]).
+    pub nice: i32,
 }
 
 fn details(el: &Element) -> Result<&ElementDetails> {
@@ -645,6 +647,7 @@ async fn run_batch(
             outputs,
             platform: platform(d),
             bind_mounts: socket.map(|s| s.mount.clone()).into_iter().collect(),
+            nice: env.nice,
         };
         let outcome = env.runner.run(env.cas, &run, log.path()).await?;
         log.line(&format!(

@@ -325,6 +325,7 @@ fn integrate_root(
                 files: &files,
                 tmpdir: &tmpdir,
                 sources: None,
+                nice: 0,
             };
             let mut log = crate::assemble::Log::stderr();
             match crate::assemble::integrate_staged(&env, target, root, batch, &mut log).await {

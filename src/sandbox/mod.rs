@@ -164,6 +164,8 @@ pub struct Run {
     pub platform: Vec<(String, String)>,
     /// Host directories bind-mounted into the sandbox (`host`, `sandbox path`).
     pub bind_mounts: Vec<(PathBuf, String)>,
+    /// CPU priority of the runner and everything it starts (`nice(2)`, 0-19).
+    pub nice: i32,
 }
 
 /// `os.path.relpath(path, start)` for absolute, normalised sandbox paths.
@@ -303,6 +305,16 @@ impl Runner {
             .stderr(logf)
             .kill_on_drop(true)
             .process_group(0);
+        if run.nice > 0 {
+            let nice = run.nice;
+            // SAFETY: setpriority(2) is async-signal-safe and touches no memory.
+            unsafe {
+                cmd.pre_exec(move || {
+                    libc::setpriority(libc::PRIO_PROCESS, 0, nice);
+                    Ok(())
+                });
+            }
+        }
         let status = cmd
             .status()
             .await

@@ -3,7 +3,8 @@
 //! Like BuildStream's scheduler, elements flow through queues, Fetch -> Prime -> Build (a
 //! fetch session has the Fetch queue only); Fetch and Build have a resource limit
 //! (`--fetchers`, `--builders`) and hand out work by priority: the deepest build
-//! dependencies first (BuildStream's planner depth), ties in plan order. Jobs are tokio tasks
+//! dependencies first (BuildStream's planner depth), ties in plan order; running build jobs
+//! share the CPUs by critical path ([`critical`]). Jobs are tokio tasks
 //! (no thread or process per queued element) that report back over a channel; only the
 //! coordinator changes state or prints.
 //!
@@ -18,6 +19,7 @@
 //! [`crate::artifact`]); after an interrupt nothing new starts and running jobs are killed, so
 //! nothing half-built is ever cached.
 
+mod critical;
 pub mod state;
 mod status;
 
@@ -461,6 +463,15 @@ pub async fn build<S: Services>(
         }
     }
 
+    // Elements that run commands weigh one; those that only arrange files next to nothing.
+    let mut critical = critical::Critical::new(&session, &dependents, |id| {
+        use crate::element::kinds::{lookup, Assembly};
+        match lookup(&p.elements[&id].kind).map(|k| k.assembly()) {
+            Some(Assembly::Build | Assembly::Script | Assembly::Unsupported) | None => 1.0,
+            Some(_) => 0.01,
+        }
+    });
+
     // Required elements already cached pass through every queue as skipped; BuildStream's
     // session counts every required element (its first queue enqueues them all).
     let required_cached = plan
@@ -582,6 +593,7 @@ pub async fn build<S: Services>(
                     files.clone(),
                     sources_cached.get(&r.id).cloned(),
                     log,
+                    critical.nice(r.id),
                     tx.clone(),
                 ),
             };
@@ -669,6 +681,7 @@ pub async fn build<S: Services>(
                 let name = p.elements[&id].full_name.clone();
                 match res {
                     Ok(digest) => {
+                        critical.done(id);
                         build_q.processed += 1;
                         status.finish(id, true, "");
                         files.insert(id, digest);
@@ -681,6 +694,7 @@ pub async fn build<S: Services>(
                         }
                     }
                     Err(e) => {
+                        critical.failed(id, &dependents);
                         // A failed job counts as failed, not processed, as in BuildStream.
                         let shown = status.finish(id, false, &e).unwrap_or(e);
                         build_q.failed.push(name.clone());
@@ -854,10 +868,20 @@ fn spawn_build(
     files: HashMap<ElementId, Digest>,
     sources: Option<Digest>,
     logpath: PathBuf,
+    nice: i32,
     tx: tokio::sync::mpsc::UnboundedSender<JobResult>,
 ) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
-        let res = build_job(&s, id, &files, sources.as_ref(), &logpath, echo_to(&tx, id)).await;
+        let res = build_job(
+            &s,
+            id,
+            &files,
+            sources.as_ref(),
+            &logpath,
+            nice,
+            echo_to(&tx, id),
+        )
+        .await;
         let _ = tx.send(JobResult::Built(id, res, logpath));
     })
 }
@@ -902,11 +926,12 @@ async fn build_job(
     files: &HashMap<ElementId, Digest>,
     sources: Option<&Digest>,
     logpath: &std::path::Path,
+    nice: i32,
     echo: Echo,
 ) -> Result<Digest, String> {
     let mut log = job_log(s, id, logpath, echo)?;
     let build = log.start_quiet("Build");
-    let res = build_in_log(s, id, files, sources, logpath, &mut log).await;
+    let res = build_in_log(s, id, files, sources, logpath, nice, &mut log).await;
     match &res {
         Ok(_) => log.end(build, true),
         Err(e) => log.fail(build, e),
@@ -922,6 +947,7 @@ async fn build_in_log(
     files: &HashMap<ElementId, Digest>,
     sources: Option<&Digest>,
     logpath: &std::path::Path,
+    nice: i32,
     log: &mut Log,
 ) -> Result<Digest, String> {
     let p = &*s.pipeline;
@@ -946,6 +972,7 @@ async fn build_in_log(
         files,
         tmpdir: &tmpdir,
         sources,
+        nice,
     };
     let assembled = assemble(&env, id, log).await.map_err(|e| e.to_string())?;
     let keys = &p.keys[&id];
