@@ -10,10 +10,11 @@
 //! link and user space cannot set back, so any change to the content changes the key.
 //!
 //! Invariant (racy files): a digest is remembered only for a file whose change time is at
-//! least [`FileDigests::margin`] older than the moment its reading started. A write during or
-//! after the read sets the change time to a later tick, so the remembered entry can never
-//! match a file whose content differs from what was read. Files changed in the last moments
-//! are simply read again next time.
+//! least a margin older than the moment its reading started: 100 ms, far more than a kernel
+//! timestamp tick, or 2 s on file systems with whole-second timestamps. A write during or
+//! after the read gets a change time within a tick of when it happened, hence a different
+//! one, so a remembered entry can never match a file whose content differs from what was
+//! read. Files changed in the last moments are simply read again next time.
 //!
 //! The cache lives in one file (`<cachedir>/bst-rs/file-digests`), loaded on first use and
 //! written back, whole and atomically (rename), by [`save`] when something was added. A
@@ -33,8 +34,14 @@ use rustc_hash::FxHashMap;
 const MAGIC: &[u8; 8] = b"BSTRSFD1";
 /// dev, ino, size, mtime s/ns, ctime s/ns: seven little-endian 64-bit words, then the sha256.
 const RECORD: usize = 7 * 8 + 32;
-/// Past this many entries, a save keeps only those used by this process.
-const MAX_ENTRIES: usize = 1 << 20;
+/// How long before its reading a file must have last changed for its digest to be kept: far
+/// more than a kernel timestamp tick (at most 10 ms), so a later write cannot get the same
+/// change time.
+const MARGIN: Duration = Duration::from_millis(100);
+/// The margin for files whose change time has no fraction of a second.
+const COARSE_MARGIN: Duration = Duration::from_secs(2);
+/// Past this many entries (9 MB), a save keeps only those used by this process.
+const MAX_ENTRIES: usize = 100_000;
 
 /// What `lstat` reports of a file, all of which must be unchanged for a cached digest to hold.
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
@@ -134,15 +141,24 @@ impl FileDigests {
         Some(e.sha256)
     }
 
+    /// Whether a file last changed as `stat` says had settled when its reading started at
+    /// `read_at` (see the module docs).
+    fn settled(&self, stat: &Stat, read_at: SystemTime) -> bool {
+        // Whole-second timestamps (some file systems keep no more) need a window of seconds.
+        let margin = match stat.ctime.1 {
+            0 => self.margin.max(COARSE_MARGIN),
+            _ => self.margin,
+        };
+        stat.changed()
+            .and_then(|c| c.checked_add(margin))
+            .is_some_and(|c| c < read_at)
+    }
+
     /// Remembers the sha256 of the file `meta` described when its reading started at
     /// `read_at`, unless it changed too recently for that to be safe (see the module docs).
     pub fn insert(&mut self, meta: &Metadata, read_at: SystemTime, sha256: [u8; 32]) {
         let stat = Stat::of(meta);
-        let settled = stat
-            .changed()
-            .and_then(|c| c.checked_add(self.margin))
-            .is_some_and(|c| c < read_at);
-        if !settled {
+        if !self.settled(&stat, read_at) {
             return;
         }
         let entry = Entry {
@@ -202,26 +218,32 @@ impl FileDigests {
     }
 }
 
-/// The process's cache, once [`persist_in`] enabled it.
-static CACHE: OnceLock<Mutex<FileDigests>> = OnceLock::new();
+/// Where [`persist_in`] put the process's cache.
+static DIR: OnceLock<PathBuf> = OnceLock::new();
+/// The process's cache, loaded when first needed (most commands hash no local file).
+static CACHE: OnceLock<Option<Mutex<FileDigests>>> = OnceLock::new();
 
 /// Enables the persistent cache in `dir` for this process (the first call wins).
 pub fn persist_in(dir: &Path) {
-    let _ = CACHE.set(Mutex::new(FileDigests::load(
-        &dir.join("file-digests"),
-        Duration::from_secs(2),
-    )));
+    let _ = DIR.set(dir.join("file-digests"));
 }
 
 /// Runs `f` on the process's cache, if enabled.
 pub(crate) fn with_cache<T>(f: impl FnOnce(&mut FileDigests) -> T) -> Option<T> {
-    let mut cache = CACHE.get()?.lock().ok()?;
+    let cache = CACHE.get_or_init(|| {
+        let path = DIR.get()?;
+        Some(Mutex::new(FileDigests::load(path, MARGIN)))
+    });
+    let mut cache = cache.as_ref()?.lock().ok()?;
     Some(f(&mut cache))
 }
 
-/// Writes the process's cache back if it is enabled and something was added.
+/// Writes the process's cache back if it was used and something was added.
 pub fn save() -> io::Result<()> {
-    with_cache(FileDigests::save).unwrap_or(Ok(()))
+    match CACHE.get() {
+        Some(Some(cache)) => cache.lock().map_or(Ok(()), |mut c| c.save()),
+        _ => Ok(()),
+    }
 }
 
 /// Parses 64 hexadecimal digits.
@@ -303,6 +325,23 @@ mod tests {
         let mut c = FileDigests::in_memory(Duration::from_secs(60));
         c.insert(&meta(&f), SystemTime::now(), [1; 32]);
         assert_eq!(c.get(&meta(&f)), None);
+    }
+
+    #[test]
+    fn whole_second_change_times_need_seconds() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("f");
+        fs::write(&f, b"one").unwrap();
+        let m = meta(&f);
+        let mut c = FileDigests::in_memory(Duration::ZERO);
+        let mut coarse = Stat::of(&m);
+        coarse.ctime.1 = 0;
+        let changed = coarse.changed().unwrap();
+        assert!(!c.settled(&coarse, changed + Duration::from_secs(1)));
+        assert!(c.settled(&coarse, changed + Duration::from_secs(3)));
+        assert!(c.settled(&Stat::of(&m), SystemTime::now() + Duration::from_millis(1)));
+        c.margin = Duration::from_secs(60);
+        assert!(!c.settled(&Stat::of(&m), SystemTime::now()));
     }
 
     #[test]
