@@ -180,7 +180,7 @@ impl FileDigests {
         }
     }
 
-    /// Writes the cache back if anything was added (write to a temporary file, then rename).
+    /// Writes the cache back if anything was added ([`crate::util::write_atomic`]).
     pub fn save(&mut self) -> io::Result<()> {
         let Some(path) = self.path.as_ref().filter(|_| self.added) else {
             return Ok(());
@@ -205,14 +205,7 @@ impl FileDigests {
             }
             out.extend_from_slice(&e.sha256);
         }
-        if let Some(dir) = path.parent() {
-            std::fs::create_dir_all(dir)?;
-        }
-        let tmp = path.with_extension(format!("tmp.{}", std::process::id()));
-        std::fs::write(&tmp, &out)?;
-        std::fs::rename(&tmp, path).inspect_err(|_| {
-            let _ = std::fs::remove_file(&tmp);
-        })?;
+        crate::util::write_atomic(path, &out)?;
         self.added = false;
         Ok(())
     }
