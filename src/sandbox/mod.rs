@@ -164,7 +164,8 @@ pub struct Run {
     pub platform: Vec<(String, String)>,
     /// Host directories bind-mounted into the sandbox (`host`, `sandbox path`).
     pub bind_mounts: Vec<(PathBuf, String)>,
-    /// CPU priority of the runner and everything it starts (`nice(2)`, 0-19).
+    /// CPU priority of the runner and everything it starts: added to bst-rs's own niceness
+    /// (`nice(3)`), so a `nice bst-rs` stays as nice.
     pub nice: i32,
 }
 
@@ -307,10 +308,11 @@ impl Runner {
             .process_group(0);
         if run.nice > 0 {
             let nice = run.nice;
-            // SAFETY: setpriority(2) is async-signal-safe and touches no memory.
+            // SAFETY: nice(3) is two system calls (getpriority, setpriority) and touches no
+            // memory the parent shares. Its failure (already at 19) is harmless.
             unsafe {
                 cmd.pre_exec(move || {
-                    libc::setpriority(libc::PRIO_PROCESS, 0, nice);
+                    libc::nice(nice);
                     Ok(())
                 });
             }
