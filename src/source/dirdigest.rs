@@ -165,22 +165,22 @@ fn entry_node(entry: &fs::DirEntry) -> io::Result<Option<Node>> {
 /// The CAS digest of a file whose metadata is `meta`: from the persistent cache when enabled
 /// and the file is unchanged (see [`super::filedigests`]), else read.
 fn file_digest(path: &Path, meta: &fs::Metadata) -> io::Result<Digest> {
-    use super::filedigests::{sha256_from_hex, with_cache};
-    if let Some(Some(sha256)) = with_cache(|c| c.get(meta)) {
-        return Ok(Digest {
-            hash: crate::util::hex(&sha256),
-            size_bytes: i64::try_from(meta.len())
-                .map_err(|_| path_error(io::ErrorKind::InvalidData, path, "file too large"))?,
-        });
-    }
-    let read_at = std::time::SystemTime::now();
-    let mut file = File::open(path).map_err(|e| with_path(e, path))?;
-    let (hash, size) = super::sha256_and_size(&mut file).map_err(|e| with_path(e, path))?;
-    if let Some(sha256) = sha256_from_hex(&hash).filter(|_| size == meta.len()) {
-        with_cache(|c| c.insert(meta, read_at, sha256));
-    }
+    use super::filedigests::with_cache;
+    let (sha256, size) = match with_cache(|c| c.get(meta)).flatten() {
+        Some(sha256) => (sha256, meta.len()),
+        None => {
+            let read_at = std::time::SystemTime::now();
+            let mut file = File::open(path).map_err(|e| with_path(e, path))?;
+            let (sha256, size) =
+                super::sha256_bytes_and_size(&mut file).map_err(|e| with_path(e, path))?;
+            if size == meta.len() {
+                with_cache(|c| c.insert(meta, read_at, sha256));
+            }
+            (sha256, size)
+        }
+    };
     Ok(Digest {
-        hash,
+        hash: crate::util::hex(&sha256),
         size_bytes: i64::try_from(size)
             .map_err(|_| path_error(io::ErrorKind::InvalidData, path, "file too large"))?,
     })

@@ -239,20 +239,6 @@ pub fn save() -> io::Result<()> {
     }
 }
 
-/// Parses 64 hexadecimal digits.
-pub(crate) fn sha256_from_hex(hex: &str) -> Option<[u8; 32]> {
-    let b = hex.as_bytes();
-    if b.len() != 64 {
-        return None;
-    }
-    let digit = |c: u8| (c as char).to_digit(16).map(|d| d as u8);
-    let mut out = [0; 32];
-    for (i, o) in out.iter_mut().enumerate() {
-        *o = digit(b[2 * i])? << 4 | digit(b[2 * i + 1])?;
-    }
-    Some(out)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -347,12 +333,5 @@ mod tests {
         assert!(FileDigests::load(&store, Duration::ZERO).entries.is_empty());
         fs::write(&store, b"not a cache").unwrap();
         assert!(FileDigests::load(&store, Duration::ZERO).entries.is_empty());
-    }
-
-    #[test]
-    fn hex_digests_parse() {
-        let h = crate::util::sha256_hex(b"x");
-        assert_eq!(crate::util::hex(&sha256_from_hex(&h).unwrap()), h);
-        assert_eq!(sha256_from_hex("zz"), None);
     }
 }

@@ -326,10 +326,16 @@ pub fn sha256_file(path: &Path) -> std::io::Result<String> {
     Ok(hash)
 }
 
-/// The sha256 (hex) and the size of what `reader` has left, read through one buffer per
-/// thread (projects hash thousands of small local files: no buffer is allocated and zeroed
-/// per file).
+/// The sha256 (hex) and the size of what `reader` has left.
 pub fn sha256_and_size(reader: &mut impl std::io::Read) -> std::io::Result<(String, u64)> {
+    let (sha256, size) = sha256_bytes_and_size(reader)?;
+    Ok((crate::util::hex(&sha256), size))
+}
+
+/// [`sha256_and_size`] with the digest as bytes, read through one buffer per thread
+/// (projects hash thousands of small local files: no buffer is allocated and zeroed per
+/// file).
+pub fn sha256_bytes_and_size(reader: &mut impl std::io::Read) -> std::io::Result<([u8; 32], u64)> {
     use sha2::{Digest, Sha256};
     thread_local! {
         static BUFFER: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; 1 << 16]);
@@ -349,7 +355,7 @@ pub fn sha256_and_size(reader: &mut impl std::io::Read) -> std::io::Result<(Stri
                 Err(e) => return Err(e),
             }
         }
-        Ok((crate::util::hex(&h.finalize()), size))
+        Ok((h.finalize().into(), size))
     })
 }
 
