@@ -514,6 +514,26 @@ pub fn strong_key<'a>(
     Some(h.finish())
 }
 
+/// The weak and strict keys of an element without dependencies (a junction), from its key
+/// tail (see [`key_tail`]).
+pub fn keys_without_dependencies(key_tail: &str) -> (String, String) {
+    let mut h = KeyHasher::new();
+    h.push(HEAD);
+    h.push(b"]");
+    h.push(key_tail.as_bytes());
+    h.push(b"}");
+    let weak = h.finish();
+    let mut h = KeyHasher::new();
+    h.push(HEAD);
+    h.push(b"]");
+    h.push(key_tail.as_bytes());
+    h.push(b",\"weak-cache-key\":\"");
+    h.push(weak.as_bytes());
+    h.push(b"\"}");
+    let strict = h.finish();
+    (weak, strict)
+}
+
 /// Weak and strict keys, each computed as soon as its element is built and all its
 /// dependencies have theirs, from any thread.
 ///

@@ -192,6 +192,9 @@ pub fn main() -> i32 {
     match crate::project::userconfig::UserConfig::load(cli.config.as_deref()) {
         Ok(c) => {
             crate::source::filedigests::persist_in(&c.cachedir().join("bst-rs"));
+            crate::loader::junction::set_fetch_jobs(Box::new(crate::scheduler::LoaderFetchJobs {
+                logdir: c.logdir(),
+            }));
             crate::project::set_user_config(c);
         }
         Err(e) => {

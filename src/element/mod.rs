@@ -670,6 +670,20 @@ pub fn validate_first_pass(ctx: &mut LoadContext, id: ElementId) -> Result<()> {
         .map_err(|f| f.error)
 }
 
+/// A junction's element as BuildStream instantiates it to stage its subproject
+/// (`Loader._load_junction`): built like [`validate_first_pass`], with its sources' keys.
+/// Returns the element and its key tail (see [`crate::cachekey::key_tail`]).
+pub fn build_junction(ctx: &mut LoadContext, id: ElementId) -> Result<(Element, String)> {
+    let mut inst = Instantiator::new(ctx, Keep::default());
+    inst.prepare(id)?;
+    if let Some((_, e)) = inst.compose_pending().into_iter().next() {
+        return Err(e);
+    }
+    build_element(inst.ctx, &inst.defaults, id, Keep::default(), true)
+        .map(|b| (b.element, b.key_tail))
+        .map_err(|f| f.error)
+}
+
 /// A kind's defaults in project `pid`: its `<kind>.yaml` with the project's split rules
 /// and element overrides, in BuildStream's order. The project must be fully loaded unless
 /// the kind is a first-pass one (junction, link).

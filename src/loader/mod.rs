@@ -7,9 +7,10 @@
 //!
 //! 1. each target is parsed (`junction.bst:element.bst` walks junctions) and loaded with a
 //!    depth-first walk over its dependency declarations;
-//! 2. junctions load subprojects (only `local` sources are supported here), links are
-//!    followed (both are instantiated as elements first, which validates them), overrides
-//!    are searched from the highest ancestor down;
+//! 2. junctions load subprojects (from their single `local` source's directory, else from
+//!    their sources fetched and staged: [`junction`]), links are followed (both are
+//!    instantiated as elements first, which validates them), overrides are searched from
+//!    the highest ancestor down;
 //! 3. circular dependencies are rejected with the chain of full names;
 //! 4. every reachable element's direct dependencies are sorted with CPython's list sort
 //!    ([`listsort`]) and BuildStream's non-transitive comparator.
@@ -17,6 +18,7 @@
 //! What does not depend on that order (parsing, includes and conditionals within a
 //! project, extracting dependency declarations) is done ahead, in parallel (`prefetch`).
 
+pub mod junction;
 pub mod listsort;
 mod prefetch;
 
@@ -1001,7 +1003,8 @@ impl LoadContext {
         Some(loader)
     }
 
-    /// Directory of a junction's single `local` source.
+    /// Directory of a junction's subproject: its single `local` source, else its sources
+    /// staged (see [`junction`]).
     fn junction_source_dir(
         &mut self,
         eid: ElementId,
@@ -1022,12 +1025,7 @@ impl LoadContext {
                 .directory
                 .join(".bst/staged-junctions/empty-junction-without-sources"));
         }
-        Err(LoadError::new(
-            LoadErrorReason::InvalidJunction,
-            format!(
-                "{prov_str}{filename}: junctions are supported with a single 'local' source only"
-            ),
-        ))
+        junction::staged_sources(self, eid, filename, prov_str)
     }
 
     /// Composes and validates a junction element's configuration.

@@ -37,7 +37,7 @@ use crate::source::fetch::FetchReport;
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 pub use status::Status;
 use std::collections::BinaryHeap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// What to do when a job fails (`--on-error`).
@@ -829,13 +829,18 @@ fn job_log(
     let name = &s.pipeline.elements[&id].full_name;
     let key = s.keys.get(&id).map_or("????????", String::as_str);
     let mut log = Log::for_job(logpath, key, name, echo).map_err(|e| e.to_string())?;
+    log_heading(&mut log);
+    Ok(log)
+}
+
+/// A job log's first line: the program and the time the job started.
+fn log_heading(log: &mut Log) {
     let now = crate::util::now_secs();
     log.line(&format!(
         "bst-rs {} - {}",
         env!("CARGO_PKG_VERSION"),
         crate::util::format_local(now, "%A, %d-%m-%Y at %H:%M:%S")
     ));
-    Ok(log)
 }
 
 /// The status area's session line: the session's progress, then each queue's counts.
@@ -847,19 +852,99 @@ fn summary_line(queues: &[(&str, &QueueCounts)], total: usize, session: usize) -
     format!("({session}/{total}) {}", queues.join(" -> "))
 }
 
-/// `<logdir>/<project>/<normal name>/<key8>-<action>.<YYYYmmdd-HHMMSS>.log`.
+/// The log of a job of element `id` (see [`job_log_path`]).
 fn log_path(s: &Shared, id: ElementId, key: &str, q: Queue) -> PathBuf {
     let el = &s.pipeline.elements[&id];
+    job_log_path(&s.opts.logdir, &el.project_name, &el.name, key, q.action())
+}
+
+/// `<logdir>/<project>/<normal name>/<key8>-<action>.<YYYYmmdd-HHMMSS>.log`.
+fn job_log_path(logdir: &Path, project: &str, name: &str, key: &str, action: &str) -> PathBuf {
     let ts = crate::util::format_local(crate::util::now_secs(), "%Y%m%d-%H%M%S");
-    s.opts
-        .logdir
-        .join(&el.project_name)
-        .join(crate::artifact::normal_name(&el.name))
-        .join(format!(
-            "{}-{}.{ts}.log",
-            &key[..key.len().min(8)],
-            q.action()
-        ))
+    logdir
+        .join(project)
+        .join(crate::artifact::normal_name(name))
+        .join(format!("{}-{action}.{ts}.log", &key[..key.len().min(8)]))
+}
+
+/// The fetch jobs the loader runs for junctions whose sources it stages (see
+/// [`crate::loader::junction`]), with the logs and terminal lines of the scheduler's.
+pub struct LoaderFetchJobs {
+    /// Where job logs go.
+    pub logdir: PathBuf,
+}
+
+/// A running [`LoaderFetchJobs`] job.
+struct LoaderFetchJob {
+    status: Arc<std::sync::Mutex<Status>>,
+    log: Log,
+    fetch: Option<crate::assemble::Started>,
+    /// Activities started and not yet ended, innermost last.
+    open: Vec<crate::assemble::Started>,
+}
+
+fn lock_status(s: &std::sync::Mutex<Status>) -> std::sync::MutexGuard<'_, Status> {
+    s.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+impl crate::loader::junction::FetchJobs for LoaderFetchJobs {
+    fn start(
+        &self,
+        project: &str,
+        name: &str,
+        full_name: &str,
+        key: &str,
+    ) -> std::result::Result<Box<dyn crate::loader::junction::FetchJob>, String> {
+        let path = job_log_path(&self.logdir, project, name, key, Queue::Fetch.action());
+        let status = Arc::new(std::sync::Mutex::new(Status::new(false, &self.logdir)));
+        lock_status(&status).start(0, Queue::Fetch.action(), full_name, key, &path);
+        let echo = {
+            let status = status.clone();
+            Box::new(move |m: crate::assemble::JobMessage| lock_status(&status).job_message(0, &m))
+        };
+        let mut log = Log::for_job(&path, key, full_name, echo).map_err(|e| e.to_string())?;
+        log_heading(&mut log);
+        let fetch = Some(log.start_quiet("Fetch"));
+        Ok(Box::new(LoaderFetchJob {
+            status,
+            log,
+            fetch,
+            open: Vec::new(),
+        }))
+    }
+}
+
+impl FetchReport for LoaderFetchJob {
+    fn start(&mut self, text: &str) {
+        let started = self.log.start_source(text);
+        self.open.push(started);
+    }
+
+    fn end(&mut self, ok: bool) {
+        if let Some(started) = self.open.pop() {
+            self.log.end(started, ok);
+        }
+    }
+
+    fn status(&mut self, text: &str) {
+        self.log.status(text);
+    }
+}
+
+impl crate::loader::junction::FetchJob for LoaderFetchJob {
+    fn end(mut self: Box<Self>, result: std::result::Result<(), &str>) {
+        while let Some(started) = self.open.pop() {
+            self.log.end(started, false);
+        }
+        if let Some(fetch) = self.fetch.take() {
+            match result {
+                Ok(()) => self.log.end(fetch, true),
+                Err(text) => self.log.fail(fetch, text),
+            }
+        }
+        drop(self.log);
+        lock_status(&self.status).finish(0, result.is_ok(), result.err().unwrap_or_default());
+    }
 }
 
 fn spawn_build(
