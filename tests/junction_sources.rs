@@ -170,3 +170,38 @@ fn a_failed_fetch_stages_nothing() {
         .unwrap_or_default();
     assert!(left.is_empty(), "{left:?}");
 }
+
+#[test]
+fn with_project_refs_a_junctions_ref_comes_from_junction_refs() {
+    let cache = Cache::new(true);
+    let project = project_copy(&cache);
+    let m = mirror(&cache);
+    fs::create_dir_all(m.parent().unwrap()).unwrap();
+    fs::copy(tarball(), &m).unwrap();
+    // The ref stays in the element too: ignored, with bst's warning.
+    let sha = sha256(&fs::read(tarball()).unwrap());
+    let conf = fs::read_to_string(project.join("project.conf")).unwrap();
+    fs::write(
+        project.join("project.conf"),
+        format!("{conf}\nref-storage: project.refs\n"),
+    )
+    .unwrap();
+    fs::write(
+        project.join("junction.refs"),
+        format!("projects:\n  junction-sources:\n    tarred.bst:\n    - ref: {sha}\n"),
+    )
+    .unwrap();
+    let mut args = SHOW.to_vec();
+    args.push("top.bst");
+    let out = cache.bst_rs(&project, &args);
+    assert!(out.status.success(), "{}", text(&out));
+    assert_eq!(String::from_utf8_lossy(&out.stdout), expected("show.txt"));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("WARNING Ignoring redundant source references")
+            && stderr.contains(&format!("    tarred.bst [line 4 column 2]:{sha}\n")),
+        "{stderr}"
+    );
+    // The same stage as with the ref inline: the key holds the ref, not where it is kept.
+    assert_eq!(staged(&project), expected("staged.txt"));
+}

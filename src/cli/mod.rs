@@ -391,10 +391,19 @@ fn load_reported(
         return Err(e);
     }
     // Then one about the refs that project.refs storage ignores.
-    let redundant: Vec<&str> = warnings
+    let junction_refs = loaded
+        .as_ref()
+        .map(|(p, _)| p.ctx.junction_redundant_refs.as_slice())
+        .unwrap_or_default();
+    let redundant: Vec<&str> = junction_refs
         .iter()
-        .flatten()
-        .flat_map(|(_, w)| w.redundant_refs.iter().map(String::as_str))
+        .map(String::as_str)
+        .chain(
+            warnings
+                .iter()
+                .flatten()
+                .flat_map(|(_, w)| w.redundant_refs.iter().map(String::as_str)),
+        )
         .collect();
     if !redundant.is_empty() {
         let detail = format!(

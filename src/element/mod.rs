@@ -1329,7 +1329,6 @@ fn load_sources(
     let Some(seq) = el.node.get_sequence("sources")? else {
         return Ok((Vec::new(), Vec::new()));
     };
-    let el_name = &el.name;
     let project = &ctx.projects[pid];
     let first_pass = el.first_pass;
     let pass = if first_pass {
@@ -1399,7 +1398,7 @@ fn load_sources(
         } else {
             None
         };
-        if apply_project_refs(ctx, pid, el_name, index, &kind, &mut config) {
+        if apply_project_refs(ctx, id, index, &kind, &mut config) {
             if let Some(r) = inline_ref {
                 warnings.redundant_refs.push(format!("{}:{r}", src.prov));
             }
@@ -1614,17 +1613,27 @@ fn translate_url(
 }
 
 /// With `ref-storage: project.refs`, a source's ref comes from the refs file (the
-/// top-level project's file first for subproject sources), not from the element. True when
-/// the source's own project stores refs in its file, so a ref written in the element is
+/// top-level project's file first for subproject sources), not from the element: a
+/// junction's from `junction.refs`, any other element's from `project.refs`. True when the
+/// source's own project stores refs in its file, so a ref written in the element is
 /// ignored.
 fn apply_project_refs(
     ctx: &LoadContext,
-    pid: ProjectId,
-    element: &str,
+    id: ElementId,
     index: usize,
     kind: &str,
     config: &mut Node,
 ) -> bool {
+    let el = &ctx.elements[id];
+    let (pid, element) = (el.project, el.name.as_str());
+    let junction = el.kind.as_deref() == Some("junction");
+    fn refs_of(p: &crate::project::Project, junction: bool) -> Option<&Node> {
+        if junction {
+            p.junction_refs.as_ref()
+        } else {
+            p.second_pass.as_ref().and_then(|f| f.refs.as_ref())
+        }
+    }
     let ref_keys: &[&str] = if kind == "git" || kind == "git_repo" {
         &["ref", "tags"]
     } else {
@@ -1638,7 +1647,7 @@ fn apply_project_refs(
     let top = &ctx.projects[0];
     let project = &ctx.projects[pid];
     if pid != 0 && top.refs_in_file {
-        if let Some(refs) = top.second_pass.as_ref().and_then(|f| f.refs.as_ref()) {
+        if let Some(refs) = refs_of(top, junction) {
             if let Some(r) =
                 crate::project::Project::lookup_ref(refs, &project.name, element, index)
             {
@@ -1654,7 +1663,7 @@ fn apply_project_refs(
         for k in ref_keys {
             config.remove(k);
         }
-        if let Some(refs) = project.second_pass.as_ref().and_then(|f| f.refs.as_ref()) {
+        if let Some(refs) = refs_of(project, junction) {
             if let Some(r) =
                 crate::project::Project::lookup_ref(refs, &project.name, element, index)
             {

@@ -78,6 +78,8 @@ pub(super) fn staged_sources(
     prov_str: &str,
 ) -> Result<PathBuf> {
     let (element, key_tail) = crate::element::build_junction(ctx, eid)?;
+    ctx.junction_redundant_refs
+        .extend(element.warnings.redundant_refs.iter().cloned());
     if !element.sources_resolved() {
         return Err(LoadError::new(
             LoadErrorReason::SubprojectInconsistent,

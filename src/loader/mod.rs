@@ -161,6 +161,10 @@ pub struct LoadContext {
     /// Link elements whose targets are being loaded (to refuse a link cycle), and
     /// [`LOADING_DEPENDENCIES`] for each element whose dependencies are being loaded.
     following_links: Vec<ElementId>,
+    /// Inline refs of staged junctions' sources that `ref-storage: project.refs` ignores,
+    /// in the order the junctions were loaded (BuildStream reports them before any other
+    /// element's: junctions are instantiated first).
+    pub junction_redundant_refs: Vec<String>,
 }
 
 /// In [`LoadContext::following_links`]: the links followed before it led to an element,
@@ -470,6 +474,7 @@ impl LoadContext {
             include_cache: HashMap::default(),
             prefetched: Prefetched::default(),
             following_links: Vec::new(),
+            junction_redundant_refs: Vec::new(),
         };
         ctx.add_project(directory, None, None, None)?;
         Ok(ctx)
@@ -1720,6 +1725,7 @@ impl Project {
             default_targets: self.default_targets.clone(),
             fatal_warnings: self.fatal_warnings.clone(),
             refs_in_file: self.refs_in_file,
+            junction_refs: self.junction_refs.clone(),
             disallow_subproject_uris: self.disallow_subproject_uris,
             element_origins: self.element_origins.clone(),
             source_origins: self.source_origins.clone(),

@@ -123,6 +123,9 @@ pub struct Project {
     pub fatal_warnings: Vec<String>,
     /// `ref-storage: project.refs`.
     pub refs_in_file: bool,
+    /// With `ref-storage: project.refs`: the processed `junction.refs` file, where the refs
+    /// of junction elements' sources are kept (loaded with the first pass).
+    pub junction_refs: Option<Node>,
     /// `junctions: disallow-subproject-uris`.
     pub disallow_subproject_uris: bool,
     /// Element and source kinds declared by `plugins:`, with their origins.
@@ -423,6 +426,7 @@ impl Project {
             default_targets,
             fatal_warnings,
             refs_in_file: false,
+            junction_refs: None,
             disallow_subproject_uris,
             element_origins: IndexMap::default(),
             source_origins: IndexMap::default(),
@@ -454,6 +458,10 @@ impl Project {
             return Err(invalid(format!(
                 "{p}: Invalid value '{ref_storage}' specified for ref-storage"
             )));
+        }
+        if project.refs_in_file {
+            let refs = project.load_refs("junction.refs", &project.first_pass.options)?;
+            project.junction_refs = Some(refs);
         }
         Ok(project)
     }
@@ -515,7 +523,7 @@ impl Project {
             shell.get_str_list("command")?;
         }
         let refs = if self.refs_in_file {
-            Some(self.load_refs(&pass.options)?)
+            Some(self.load_refs("project.refs", &pass.options)?)
         } else {
             None
         };
@@ -542,10 +550,11 @@ impl Project {
         })
     }
 
-    /// Loads `project.refs` (missing file = no refs), processing options in it.
-    fn load_refs(&self, options: &OptionPool) -> Result<Node> {
-        let path = self.directory.join("project.refs");
-        let mut node = match load_file(&path, "project.refs") {
+    /// Loads a refs file, `project.refs` or `junction.refs` (missing file = no refs),
+    /// processing options in it.
+    fn load_refs(&self, file: &str, options: &OptionPool) -> Result<Node> {
+        let path = self.directory.join(file);
+        let mut node = match load_file(&path, file) {
             Ok(n) => n,
             Err(e) if e.reason == LoadErrorReason::MissingFile => {
                 Node::empty_map(Provenance::synthetic())
