@@ -705,3 +705,86 @@ fn build_elements_run_with_a_read_only_root() {
     let out = cache.bst_rs(project.path(), &["build", "write-tmp.bst"]);
     assert!(out.status.success(), "{}", text(&out));
 }
+
+/// A failing element with 25 commands, for the terminal's message and error lines.
+fn many_commands_failing() -> String {
+    let mut e =
+        String::from("kind: manual\nbuild-depends:\n- base.bst\nconfig:\n  build-commands:\n");
+    for i in 0..24 {
+        e += &format!("  - echo line {i}\n");
+    }
+    e + "  - exit 3\n"
+}
+
+#[test]
+fn terminal_options_shorten_details_and_log_tails_as_bst_does() {
+    if can_build().is_none() {
+        return;
+    }
+    let cache = Cache::new(false);
+    let project = project_with(&[("many.bst", &many_commands_failing())]);
+    let build = |global: &[&str], options: &[&str]| {
+        let mut args = global.to_vec();
+        args.push("build");
+        args.extend(options);
+        args.push("many.bst");
+        cache.bst_rs(project.path(), &args)
+    };
+    // BuildStream's defaults (`logging: message-lines` and `error-lines`, 20 each): the
+    // commands' listing stops after 20 lines; the log's last 20 lines follow the failure.
+    let out = build(&[], &[]);
+    assert_eq!(out.status.code(), Some(255), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("    echo line 19\n    Message contains 5 additional lines\n\n"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("Printing the last 20 lines from log file:"),
+        "{stderr}"
+    );
+    // After the summary, the session's error (which has no message): two blank lines.
+    assert!(stderr.ends_with("failed 1 \n\n\n"), "{stderr:?}");
+
+    let out = build(
+        &["--message-lines", "3", "--error-lines", "4"],
+        &["--retry-failed"],
+    );
+    assert_eq!(out.status.code(), Some(255), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("    echo line 2\n    Message contains 22 additional lines\n\n"),
+        "{stderr}"
+    );
+    let tail = stderr
+        .split("Printing the last 4 lines from log file:\n")
+        .nth(1)
+        .expect("the log's tail");
+    let rules: Vec<&str> = tail
+        .lines()
+        .filter(|l| l.trim_start().starts_with("===="))
+        .collect();
+    assert_eq!(rules.len(), 2, "{tail}");
+    let shown = tail
+        .lines()
+        .skip_while(|l| !l.trim_start().starts_with("===="))
+        .skip(1)
+        .take_while(|l| !l.trim_start().starts_with("===="))
+        .count();
+    assert_eq!(shown, 4, "{tail}");
+}
+
+#[test]
+fn max_jobs_on_the_command_line_sets_the_variable() {
+    let project = repo().join("testprojects/hello");
+    let vars = |extra: &[&str]| {
+        let cache = Cache::new(false);
+        let mut args = extra.to_vec();
+        args.extend(["show", "--deps", "none", "--format", "%{vars}", "hello.bst"]);
+        let out = cache.bst_rs(&project, &args);
+        assert!(out.status.success(), "{}", text(&out));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    assert!(vars(&["--max-jobs", "3"]).contains("\nmax-jobs: 3\n"));
+    assert!(vars(&["--max-jobs", "13"]).contains("\nmax-jobs: 13\n"));
+}

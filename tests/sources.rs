@@ -888,3 +888,53 @@ fn find_log(dir: &Path) -> Option<PathBuf> {
     }
     None
 }
+
+/// `--default-mirror` puts that mirror first, as `bst --default-mirror` does (the order
+/// real bst fetched in, checked by hand: `first`, else the named one).
+#[test]
+fn default_mirror_on_the_command_line_is_tried_first() {
+    let tmp = tempfile::tempdir().unwrap();
+    let root = tmp.path();
+    let project = root.join("project");
+    std::fs::create_dir_all(project.join("elements")).unwrap();
+    for dir in ["up", "m1", "m2"] {
+        std::fs::create_dir_all(root.join(dir)).unwrap();
+        std::fs::write(root.join(dir).join("f.txt"), "hi\n").unwrap();
+    }
+    let url = |dir: &str| format!("file://{}/", root.join(dir).display());
+    std::fs::write(
+        project.join("project.conf"),
+        format!(
+            "name: dm\nmin-version: 2.0\nelement-path: elements\naliases:\n  up: {}\n\
+             mirrors:\n- name: first\n  aliases:\n    up:\n    - {}\n\
+             - name: second\n  aliases:\n    up:\n    - {}\n",
+            url("up"),
+            url("m1"),
+            url("m2")
+        ),
+    )
+    .unwrap();
+    let sha = common::sha256(b"hi\n");
+    std::fs::write(
+        project.join("elements/f.bst"),
+        format!("kind: import\nsources:\n- kind: remote\n  url: up:f.txt\n  ref: {sha}\n"),
+    )
+    .unwrap();
+    let first_fetch = |global: &[&str]| {
+        let cache = common::Cache::new(true);
+        let mut args = global.to_vec();
+        args.extend(["source", "fetch", "f.bst"]);
+        let out = cache.bst_rs(&project, &args);
+        assert!(out.status.success(), "{}", common::text(&out));
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        stderr
+            .lines()
+            .find_map(|l| l.split_once("START   Fetching ").map(|(_, u)| u.to_owned()))
+            .unwrap_or_else(|| panic!("no fetch in {stderr}"))
+    };
+    assert_eq!(first_fetch(&[]), format!("{}f.txt", url("m1")));
+    assert_eq!(
+        first_fetch(&["--default-mirror", "second"]),
+        format!("{}f.txt", url("m2"))
+    );
+}

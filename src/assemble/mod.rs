@@ -590,7 +590,6 @@ async fn run_commands(
     };
     let files = outs.into_iter().next();
     if code != 0 {
-        log.line(&format!("commands exited with code {code}"));
         return Ok(Assembled::failed(files, "Command failed", String::new()));
     }
     Ok(Assembled {

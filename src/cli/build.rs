@@ -170,6 +170,8 @@ pub(super) fn build(s: &Session, args: &BuildArgs) -> i32 {
             if summary.success() {
                 0
             } else {
+                // BuildStream then reports the session's error, which has no message.
+                eprint!("\n\n");
                 255
             }
         }

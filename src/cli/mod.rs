@@ -33,11 +33,17 @@ struct Cli {
     #[arg(long = "no-interactive", global = true)]
     no_interactive: bool,
     /// Be extra verbose
-    #[arg(long, global = true)]
+    #[arg(long, global = true, overrides_with = "no_verbose")]
     verbose: bool,
+    /// Not extra verbose (the default)
+    #[arg(long = "no-verbose", global = true)]
+    no_verbose: bool,
     /// Print debugging output
-    #[arg(long, global = true)]
+    #[arg(long, global = true, overrides_with = "no_debug")]
     debug: bool,
+    /// No debugging output (the default)
+    #[arg(long = "no-debug", global = true)]
+    no_debug: bool,
     /// Elements must be rebuilt when their dependencies have changed
     #[arg(long = "strict", global = true, overrides_with = "no_strict")]
     strict: bool,
@@ -53,6 +59,31 @@ struct Cli {
     /// What to do when an error is encountered
     #[arg(long = "on-error", global = true, value_parser = ["continue", "quit", "terminate"])]
     on_error: Option<String>,
+    /// Maximum simultaneous upload tasks (bst-rs has no remote caches to upload to)
+    #[arg(long, global = true)]
+    pushers: Option<usize>,
+    /// Number of parallel jobs allowed for a given build task (0: as many as CPUs, at most 8)
+    #[arg(long = "max-jobs", global = true)]
+    max_jobs: Option<i64>,
+    /// Maximum retries for network tasks
+    #[arg(long = "network-retries", global = true)]
+    network_retries: Option<u32>,
+    /// Maximum number of lines to show from a task log
+    #[arg(long = "error-lines", global = true)]
+    error_lines: Option<usize>,
+    /// Maximum number of lines to show in a detailed message
+    #[arg(long = "message-lines", global = true)]
+    message_lines: Option<usize>,
+    /// The mirror to fetch from first, before attempting other mirrors
+    #[arg(long = "default-mirror", global = true)]
+    default_mirror: Option<String>,
+    /// No ANSI color codes in output (bst-rs never writes them)
+    #[arg(long = "no-colors", global = true)]
+    no_colors: bool,
+    /// Include an element's build tree when pulling remote element artifacts (bst-rs has no
+    /// remote caches to pull from)
+    #[arg(long = "pull-buildtrees", global = true)]
+    pull_buildtrees: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -190,7 +221,23 @@ pub fn main() -> i32 {
         .map(|c| (c[0].clone(), c.get(1).cloned().unwrap_or_default()))
         .collect();
     match crate::project::userconfig::UserConfig::load(cli.config.as_deref()) {
-        Ok(c) => {
+        Ok(mut c) => {
+            // The command line overrides the configuration, as in `bst`.
+            if let Some(n) = cli.max_jobs {
+                c.max_jobs = (n != 0).then_some(n);
+            }
+            if let Some(n) = cli.network_retries {
+                c.network_retries = n;
+            }
+            if let Some(n) = cli.error_lines {
+                c.error_lines = n;
+            }
+            if let Some(n) = cli.message_lines {
+                c.message_lines = n;
+            }
+            if let Some(m) = &cli.default_mirror {
+                c.default_mirror = Some(m.clone());
+            }
             crate::source::filedigests::persist_in(&c.cachedir().join("bst-rs"));
             crate::loader::junction::set_fetch_jobs(Box::new(crate::scheduler::LoaderFetchJobs {
                 logdir: c.logdir(),

@@ -260,7 +260,11 @@ fn fetch(s: &Session<'_>, args: &FetchArgs) -> Result<(), CmdError> {
     eprint!("\n{}", summary.render());
     match summary.success() {
         true => Ok(()),
-        false => Err(CmdError::Reported),
+        false => {
+            // BuildStream then reports the session's error, which has no message.
+            eprint!("\n\n");
+            Err(CmdError::Reported)
+        }
     }
 }
 
@@ -311,7 +315,9 @@ fn checkout(s: &Session<'_>, args: &CheckoutArgs) -> Result<(), CmdError> {
     let pipeline = Arc::new(pipeline);
     let fetched = fetch_elements(s, &pipeline, &selection, false)?;
     if !fetched.success() {
-        eprint!("\n{}", fetched.render());
+        // No session, so no summary: BuildStream reports the fetch's error, which has no
+        // message.
+        eprint!("\n\n");
         return Err(CmdError::Reported);
     }
     // `_pipeline.assert_sources_cached`: each element's staged sources are in the source

@@ -4,7 +4,10 @@
 //! command line), for every project of that name. For fetching: `cachedir`, `sourcedir`,
 //! `scheduler: network-retries` and `fetch: source:` (`projects: <name>: mirrors:` and
 //! `default-mirror:` are read by the project and source layers). For building: `logdir`,
-//! `scheduler:` (builders, fetchers, on-error) and `cache:` quota settings.
+//! `scheduler:` (builders, fetchers, on-error) and `cache:` quota settings. For the
+//! terminal: `logging: error-lines` and `message-lines`. The command line's global options
+//! (`--max-jobs`, `--network-retries`, `--error-lines`, `--message-lines`,
+//! `--default-mirror`, ...) override these fields once loaded, as in `bst`.
 
 use crate::yaml::{load_file, LoadError, LoadErrorReason, Node, Provenance, Result};
 use std::path::{Path, PathBuf};
@@ -36,6 +39,14 @@ pub struct UserConfig {
     pub on_error: String,
     /// `cache:` quota settings as written (validated by [`UserConfig::load`]).
     pub cache: CacheLimits,
+    /// `logging: error-lines`: how many lines of a failed job's log are shown (default 20).
+    pub error_lines: usize,
+    /// `logging: message-lines`: how many lines of an element message's detail are shown
+    /// (default 20).
+    pub message_lines: usize,
+    /// `--default-mirror`: the top-level project's preferred mirror, over `projects: <name>:
+    /// default-mirror`.
+    pub default_mirror: Option<String>,
 }
 
 /// `cache: quota`, `reserved-disk-space` and `low-watermark` as written (BuildStream's
@@ -156,6 +167,9 @@ impl Default for UserConfig {
             fetchers: 10,
             on_error: "quit".into(),
             cache: CacheLimits::default(),
+            error_lines: 20,
+            message_lines: 20,
+            default_mirror: None,
         }
     }
 }
@@ -216,6 +230,13 @@ impl UserConfig {
             if let Some(e) = s.get_str("on-error")? {
                 c.on_error = e.to_owned();
             }
+        }
+        if let Some(logging) = node.get_mapping("logging")? {
+            let lines = |key: &str, default: usize| -> Result<usize> {
+                Ok(logging.get_int(key)?.map_or(default, |n| n.max(0) as usize))
+            };
+            c.error_lines = lines("error-lines", c.error_lines)?;
+            c.message_lines = lines("message-lines", c.message_lines)?;
         }
         if let Some(cache) = node.get_mapping("cache")? {
             let invalid = |key: &str, message: String, examples: &str| {

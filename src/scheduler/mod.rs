@@ -1084,7 +1084,9 @@ async fn build_in_log(
         })
         .collect();
     if let Err((desc, detail)) = &assembled.result {
-        log.line(&format!("ERROR {desc}: {detail}"));
+        if !detail.is_empty() {
+            log.line(&format!("ERROR {desc}: {detail}"));
+        }
     }
     let caching = log.start("Caching artifact");
     // The log is stored with the artifact as it is now: it ends with this activity's start.

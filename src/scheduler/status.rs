@@ -101,12 +101,38 @@ impl Activity {
 /// A warning about the element `name` (None: a core warning) with its cache key `key`
 /// (empty: none shown), as BuildStream prints one, its detail lines indented below.
 pub fn warning_line(key: &str, name: Option<&str>, message: &str, detail: Option<&str>) -> String {
+    let element = name.is_some();
     let name = name.unwrap_or("core activity");
     let mut out = message_line(None, key, "main", name, "WARNING", message);
     if let Some(detail) = detail {
-        out.push_str(&crate::assemble::indented_detail(detail));
+        if element {
+            out.push_str(&element_detail("WARNING", detail));
+        } else {
+            out.push_str(&crate::assemble::indented_detail(detail));
+        }
         out.push('\n');
     }
+    out
+}
+
+/// The detail of an element's message on the terminal ([`crate::assemble::indented_detail`]):
+/// unless the message is an error, BuildStream shows only its first `logging: message-lines`
+/// lines (`--message-lines`), then how many it left out. (Messages of no element, and logs,
+/// are never shortened.)
+fn element_detail(kind: &str, detail: &str) -> String {
+    let limit = crate::project::user_config().message_lines;
+    let lines: Vec<&str> = detail.lines().collect();
+    if matches!(kind, "FAILURE" | "ERROR" | "BUG") || lines.len() <= limit {
+        return crate::assemble::indented_detail(detail);
+    }
+    if limit == 0 {
+        return "\n\n    ".to_owned();
+    }
+    let mut out = crate::assemble::indented_detail(&lines[..limit].join("\n"));
+    out.push_str(&format!(
+        "\n    Message contains {} additional lines",
+        lines.len() - limit
+    ));
     out
 }
 
@@ -127,19 +153,18 @@ pub fn format_values<K: AsRef<str>>(pairs: &[(K, String)], indent: usize) -> Str
     out
 }
 
-/// How many lines of a failed job's log are shown (BuildStream's default).
-const LOG_TAIL_LINES: usize = 20;
-
 /// The end of a failed job's log as BuildStream shows it below the failure: its path, then
-/// its last lines between rules, indented; a blank line after.
+/// its last lines (`logging: error-lines`, `--error-lines`) between rules, indented; a blank
+/// line after.
 fn log_tail(log: &Path) -> String {
+    let count = crate::project::user_config().error_lines;
     let content = std::fs::read(log).unwrap_or_default();
     let content = String::from_utf8_lossy(&content);
     let lines: Vec<&str> = content.lines().collect();
-    let tail = &lines[lines.len().saturating_sub(LOG_TAIL_LINES)..];
+    let tail = &lines[lines.len().saturating_sub(count)..];
     let rule = "=".repeat(70);
     let mut out = format!(
-        "\n\n    Printing the last {LOG_TAIL_LINES} lines from log file:\n    {}\n    {rule}\n",
+        "\n\n    Printing the last {count} lines from log file:\n    {}\n    {rule}\n",
         log.display()
     );
     out += &crate::util::indent_nonblank(tail.join("\n").trim_end(), "    ");
@@ -271,7 +296,7 @@ impl Status {
         let mut line = message_line(m.elapsed, &job.key, job.action, &job.name, m.kind, &m.text);
         if let Some(d) = &m.detail {
             // BuildStream leaves a blank line after a detail on the terminal.
-            line.push_str(&crate::assemble::indented_detail(d));
+            line.push_str(&element_detail(m.kind, d));
             line.push('\n');
         }
         self.print(&line);

@@ -239,17 +239,21 @@ pub fn project_urls(ctx: &LoadContext, pid: ProjectId, first_pass: bool) -> Arc<
     };
     pass.urls
         .get_or_init(|| {
-            let default_mirror = crate::project::user_config()
-                .projects
-                .get_mapping(&project.name)
-                .ok()
-                .flatten()
-                .and_then(|p| {
-                    p.get_str("default-mirror")
-                        .ok()
-                        .flatten()
-                        .map(str::to_owned)
-                });
+            // `--default-mirror` is the top-level project's only.
+            let uc = crate::project::user_config();
+            let from_command_line = uc.default_mirror.clone().filter(|_| pid == 0);
+            let default_mirror = from_command_line.or_else(|| {
+                uc.projects
+                    .get_mapping(&project.name)
+                    .ok()
+                    .flatten()
+                    .and_then(|p| {
+                        p.get_str("default-mirror")
+                            .ok()
+                            .flatten()
+                            .map(str::to_owned)
+                    })
+            });
             let mut urls = ProjectUrls::from_nodes(
                 &pass.aliases,
                 &pass.mirrors,
