@@ -788,3 +788,30 @@ fn max_jobs_on_the_command_line_sets_the_variable() {
     assert!(vars(&["--max-jobs", "3"]).contains("\nmax-jobs: 3\n"));
     assert!(vars(&["--max-jobs", "13"]).contains("\nmax-jobs: 13\n"));
 }
+
+#[test]
+fn log_file_gets_the_messages_heading_and_summary() {
+    if can_build().is_none() {
+        return;
+    }
+    let cache = Cache::new(false);
+    let project = project_with(&[]);
+    let main_log = cache.dir.path().join("main.log");
+    let main_log_arg = main_log.to_str().unwrap();
+    let out = cache.bst_rs(
+        project.path(),
+        &["--log-file", main_log_arg, "build", "hello.bst"],
+    );
+    assert!(out.status.success(), "{}", text(&out));
+    let log = std::fs::read_to_string(&main_log).unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // Everything the terminal showed, but the blank line the terminal puts before the
+    // summary (as `bst --log-file` writes it).
+    assert_eq!(
+        log,
+        stderr.replacen("\n\nPipeline Summary", "\nPipeline Summary", 1)
+    );
+    assert!(log.contains("START   Build\n"), "{log}");
+    assert!(log.contains("\nPipeline\n"), "{log}");
+    assert!(log.contains("\nPipeline Summary\n"), "{log}");
+}

@@ -166,7 +166,9 @@ pub(super) fn build(s: &Session, args: &BuildArgs) -> i32 {
     }
     match built {
         Ok(summary) => {
-            eprint!("\n{}", summary.render());
+            // The blank line before the summary is the terminal's only.
+            eprintln!();
+            crate::scheduler::emit_raw(&summary.render());
             if summary.success() {
                 0
             } else {

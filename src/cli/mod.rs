@@ -80,6 +80,9 @@ struct Cli {
     /// No ANSI color codes in output (bst-rs never writes them)
     #[arg(long = "no-colors", global = true)]
     no_colors: bool,
+    /// A file to store the main log (allows storing the main log while in interactive mode)
+    #[arg(long = "log-file", global = true)]
+    log_file: Option<PathBuf>,
     /// Include an element's build tree when pulling remote element artifacts (bst-rs has no
     /// remote caches to pull from)
     #[arg(long = "pull-buildtrees", global = true)]
@@ -214,6 +217,15 @@ pub fn main() -> i32 {
             return code;
         }
     };
+    if let Some(path) = &cli.log_file {
+        if let Err(e) = crate::scheduler::set_main_log(path) {
+            eprintln!(
+                "Error: Invalid value for '--log-file': '{}': {e}",
+                path.display()
+            );
+            return 2;
+        }
+    }
     let directory = cli.directory.clone().unwrap_or_else(|| PathBuf::from("."));
     let options: Vec<(String, String)> = cli
         .option
@@ -576,7 +588,7 @@ fn show(
     for r in rendered {
         let (line, warnings) = r?;
         for w in warnings {
-            eprintln!("{w}");
+            crate::scheduler::emit(&w);
         }
         lines.push(line);
     }

@@ -257,7 +257,9 @@ fn fetch(s: &Session<'_>, args: &FetchArgs) -> Result<(), CmdError> {
     }
     std::mem::forget(pipeline);
     let summary = fetched?;
-    eprint!("\n{}", summary.render());
+    // The blank line before the summary is the terminal's only.
+    eprintln!();
+    crate::scheduler::emit_raw(&summary.render());
     match summary.success() {
         true => Ok(()),
         false => {

@@ -23,7 +23,9 @@ mod critical;
 pub mod state;
 mod status;
 
-pub use status::{format_values, info, warning, warning_line, Activity};
+pub use status::{
+    emit, emit_raw, format_values, info, set_main_log, warning, warning_line, Activity,
+};
 
 use crate::artifact::{ArtifactCache, NewArtifact};
 use crate::assemble::{assemble, BuildEnv, Echo, Log};
@@ -414,7 +416,7 @@ pub async fn build<S: Services>(
             text += &format!("{st:>12} {key} {} \n", p.elements[&id].full_name);
         }
         text += &"=".repeat(79);
-        eprintln!("{text}");
+        status::emit(&text);
     }
     let mut status = Status::new(opts.interactive, &opts.logdir);
     let mut files: HashMap<ElementId, Digest> = HashMap::default();

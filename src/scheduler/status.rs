@@ -28,6 +28,40 @@ pub struct Status {
 
 use crate::util::hms;
 
+/// `--log-file`: where BuildStream's main log goes besides the terminal.
+static MAIN_LOG: std::sync::OnceLock<std::sync::Mutex<std::fs::File>> = std::sync::OnceLock::new();
+
+/// Opens (truncating) the `--log-file` that every message, the session heading and the
+/// summary are also written to, as `bst --log-file` writes them (errors are not).
+pub fn set_main_log(path: &Path) -> std::io::Result<()> {
+    let file = std::fs::File::create(path)?;
+    let _ = MAIN_LOG.set(std::sync::Mutex::new(file));
+    Ok(())
+}
+
+/// Writes `text` to the `--log-file`, if there is one.
+fn to_main_log(text: &str) {
+    if let Some(log) = MAIN_LOG.get() {
+        use std::io::Write;
+        let mut f = log.lock().unwrap_or_else(|e| e.into_inner());
+        let _ = f.write_all(text.as_bytes());
+    }
+}
+
+/// Prints a message (a line, or several) on stderr and into the `--log-file`, followed by
+/// a newline.
+pub fn emit(text: &str) {
+    eprintln!("{text}");
+    to_main_log(text);
+    to_main_log("\n");
+}
+
+/// [`emit`] without the newline (the session heading and summary end with their own).
+pub fn emit_raw(text: &str) {
+    eprint!("{text}");
+    to_main_log(text);
+}
+
 /// BuildStream's message line: `[elapsed][key][action:element] TYPE text`, the key in 8
 /// columns, the action right-aligned in 8 and the element name padded to 30.
 fn message_line(
@@ -71,7 +105,7 @@ impl Activity {
     }
 
     fn begin(key: &str, name: &str, text: &str) -> Activity {
-        eprintln!("{}", message_line(None, key, "main", name, "START", text));
+        emit(&message_line(None, key, "main", name, "START", text));
         Activity {
             key: key.to_owned(),
             name: name.to_owned(),
@@ -84,10 +118,9 @@ impl Activity {
     pub fn end(self, ok: bool) {
         let kind = if ok { "SUCCESS" } else { "FAILURE" };
         let elapsed = Some(self.start.elapsed());
-        eprintln!(
-            "{}",
-            message_line(elapsed, &self.key, "main", &self.name, kind, &self.text)
-        );
+        emit(&message_line(
+            elapsed, &self.key, "main", &self.name, kind, &self.text,
+        ));
     }
 
     /// Runs `f` as this activity.
@@ -174,15 +207,19 @@ fn log_tail(log: &Path) -> String {
 
 /// A core `INFO` message, printed on stderr (`Checked out sources to ...`).
 pub fn info(text: &str) {
-    eprintln!(
-        "{}",
-        message_line(None, "", "main", "core activity", "INFO", text)
-    );
+    emit(&message_line(
+        None,
+        "",
+        "main",
+        "core activity",
+        "INFO",
+        text,
+    ));
 }
 
 /// A warning raised while loading, printed on stderr (see [`warning_line`]).
 pub fn warning(name: Option<&str>, message: &str, detail: Option<&str>) {
-    eprintln!("{}", warning_line("", name, message, detail));
+    emit(&warning_line("", name, message, detail));
 }
 
 impl Status {
@@ -213,8 +250,10 @@ impl Status {
         match &self.mp {
             Some(mp) => {
                 let _ = mp.println(line);
+                to_main_log(line);
+                to_main_log("\n");
             }
-            None => eprintln!("{line}"),
+            None => emit(line),
         }
     }
 
