@@ -815,3 +815,63 @@ fn log_file_gets_the_messages_heading_and_summary() {
     assert!(log.contains("\nPipeline\n"), "{log}");
     assert!(log.contains("\nPipeline Summary\n"), "{log}");
 }
+
+#[test]
+fn artifact_show_and_delete_follow_the_cache() {
+    if can_build().is_none() {
+        return;
+    }
+    let cache = Cache::new(false);
+    let project = project_with(&[("fail.bst", FAILING)]);
+    let run = |args: &[&str]| cache.bst_rs(project.path(), args);
+    let show = |deps: &str| {
+        let out = run(&["artifact", "show", "--deps", deps, "hello.bst", "fail.bst"]);
+        assert!(out.status.success(), "{}", text(&out));
+        String::from_utf8(out.stdout).unwrap()
+    };
+    assert_eq!(
+        show("none"),
+        "  not cached hello.bst\n  not cached fail.bst\n\n"
+    );
+    assert!(run(&["build", "hello.bst"]).status.success());
+    assert_eq!(run(&["build", "fail.bst"]).status.code(), Some(255));
+    // As BuildStream's `show_state_of_artifacts` words it, in staging order, a blank line
+    // after.
+    assert_eq!(
+        show("all"),
+        "      cached base.bst\n      cached hello.bst\n      failed fail.bst\n\n"
+    );
+
+    // Both refs (strong and weak key) go; a second delete finds none.
+    let out = run(&["artifact", "delete", "hello.bst"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        stderr.matches("INFO    Removed: hello/hello/").count(),
+        2,
+        "{stderr}"
+    );
+    assert_eq!(
+        show("all"),
+        "      cached base.bst\n  not cached hello.bst\n      failed fail.bst\n\n"
+    );
+    assert!(!cache
+        .dir
+        .path()
+        .join("cache/artifacts/refs/hello/hello")
+        .exists());
+    let out = run(&["artifact", "delete", "hello.bst"]);
+    assert!(out.status.success(), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(
+        stderr
+            .matches("WARNING Could not find ref 'hello/hello/")
+            .count(),
+        2,
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("INFO    No artifacts were removed"),
+        "{stderr}"
+    );
+}

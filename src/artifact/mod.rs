@@ -117,6 +117,26 @@ impl ArtifactCache {
         self.refs.join(artifact_name(project, element, key))
     }
 
+    /// Removes the ref `name` (`project/element/key`) and the directories it leaves empty
+    /// (BuildStream's `remove_ref`). False when there was no such ref. The blobs stay in
+    /// CAS, for casd's expiry to collect.
+    pub fn remove_ref(&self, name: &str) -> Result<bool> {
+        let path = self.refs.join(name);
+        match std::fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+            Err(e) => return Err(ArtifactError::Io(path, e)),
+        }
+        let mut dir = path.parent();
+        while let Some(d) = dir.filter(|d| *d != self.refs && d.starts_with(&self.refs)) {
+            if std::fs::remove_dir(d).is_err() {
+                break;
+            }
+            dir = d.parent();
+        }
+        Ok(true)
+    }
+
     /// Reads a ref, if it exists.
     pub fn load(&self, project: &str, element: &str, key: &str) -> Result<Option<Artifact>> {
         let path = self.ref_path(project, element, key);

@@ -37,6 +37,22 @@ pub(super) enum ArtifactCommand {
         /// Elements
         artifacts: Vec<String>,
     },
+    /// Remove artifacts from the local cache
+    Delete {
+        /// The dependencies to delete
+        #[arg(short = 'd', long = "deps", value_enum, default_value = "none")]
+        deps: super::Deps,
+        /// Elements
+        artifacts: Vec<String>,
+    },
+    /// Show the cached state of artifacts
+    Show {
+        /// The dependencies we also want to show
+        #[arg(short = 'd', long = "deps", value_enum, default_value = "none")]
+        deps: super::Deps,
+        /// Elements
+        artifacts: Vec<String>,
+    },
 }
 
 /// Session-wide options shared by build commands.
@@ -282,9 +298,10 @@ pub(super) fn fetch_session(
 pub(super) fn artifact(s: &Session, cmd: &ArtifactCommand) -> i32 {
     let targets = match cmd {
         ArtifactCommand::Checkout(args) => return super::checkout::checkout(s, args),
-        ArtifactCommand::Log { artifacts } | ArtifactCommand::ListContents { artifacts } => {
-            artifacts.clone()
-        }
+        ArtifactCommand::Log { artifacts }
+        | ArtifactCommand::ListContents { artifacts }
+        | ArtifactCommand::Show { artifacts, .. }
+        | ArtifactCommand::Delete { artifacts, .. } => artifacts.clone(),
     };
     let (pipeline, strict, _) = match load_session(s, &targets, None) {
         Ok(loaded) => loaded,
@@ -335,10 +352,15 @@ fn lookup(
     })
 }
 
-/// `artifact log` and `list-contents`: read the cache directly.
+/// `artifact log`, `list-contents` and `show`: read the cache directly.
 fn artifact_run(cmd: &ArtifactCommand, p: &Pipeline, strict: bool) -> Result<()> {
     let uc = crate::project::user_config();
     let cache = ArtifactCache::new(&uc.cachedir());
+    match cmd {
+        ArtifactCommand::Show { deps, .. } => return artifact_show(p, strict, &cache, *deps),
+        ArtifactCommand::Delete { deps, .. } => return artifact_delete(p, &cache, *deps),
+        _ => {}
+    }
     let found = super::query_cache(|| {
         p.targets
             .iter()
@@ -346,8 +368,12 @@ fn artifact_run(cmd: &ArtifactCommand, p: &Pipeline, strict: bool) -> Result<()>
             .collect::<Result<Vec<_>>>()
     })?;
     match cmd {
-        // Handed off by `artifact` before loading.
-        ArtifactCommand::Checkout(_) => unreachable!("artifact checkout is not run here"),
+        // Handed off before.
+        ArtifactCommand::Checkout(_)
+        | ArtifactCommand::Show { .. }
+        | ArtifactCommand::Delete { .. } => {
+            unreachable!("run elsewhere")
+        }
         ArtifactCommand::Log { .. } => {
             use std::io::Write;
             let mut out = std::io::stdout().lock();
@@ -374,5 +400,87 @@ fn artifact_run(cmd: &ArtifactCommand, p: &Pipeline, strict: bool) -> Result<()>
             }
         }
     }
+    Ok(())
+}
+
+/// The elements `deps` selects from the targets (`none`: the targets).
+fn artifact_selection(p: &Pipeline, deps: super::Deps) -> Vec<ElementId> {
+    match deps {
+        super::Deps::None => p.targets.clone(),
+        deps => p.dependencies(&p.targets, super::scope_of(deps)),
+    }
+}
+
+/// `artifact delete`: the refs of each selected element's strong and weak keys are removed,
+/// each reported (`Removed: <ref>`), or warned about when there is none; BuildStream goes
+/// through them in no particular order, bst-rs in the selection's, strong key first.
+fn artifact_delete(p: &Pipeline, cache: &ArtifactCache, deps: super::Deps) -> Result<()> {
+    let selection = artifact_selection(p, deps);
+    super::query_cache(|| Ok::<(), anyhow::Error>(()))?;
+    let mut refs: Vec<String> = Vec::new();
+    for id in selection {
+        let el = &p.elements[&id];
+        let keys = &p.keys[&id];
+        for key in [&keys.strict, &keys.weak].into_iter().flatten() {
+            let name = crate::artifact::artifact_name(&el.project_name, &el.name, key);
+            if !refs.contains(&name) {
+                refs.push(name);
+            }
+        }
+    }
+    let mut removed = false;
+    for name in &refs {
+        match cache.remove_ref(name) {
+            Ok(true) => {
+                crate::scheduler::info(&format!("Removed: {name}"));
+                removed = true;
+            }
+            Ok(false) => {
+                crate::scheduler::warning(None, &format!("Could not find ref '{name}'"), None)
+            }
+            Err(e) => crate::scheduler::warning(
+                None,
+                &format!("System error while removing ref '{name}': {e}"),
+                None,
+            ),
+        }
+    }
+    if !removed {
+        crate::scheduler::info("No artifacts were removed");
+    }
+    Ok(())
+}
+
+/// `artifact show`: each selected element's artifact state, as BuildStream's
+/// `show_state_of_artifacts` words it (`cached`, `failed`, or `not cached`: there are no
+/// remote caches here to make one `available`), then a blank line.
+fn artifact_show(
+    p: &Pipeline,
+    strict: bool,
+    cache: &ArtifactCache,
+    deps: super::Deps,
+) -> Result<()> {
+    let selection = artifact_selection(p, deps);
+    let states = super::query_cache(|| {
+        selection
+            .iter()
+            .map(|&id| {
+                let found = match p.keys[&id].strict {
+                    Some(_) => lookup_artifact(strict, cache, p, id)?,
+                    None => None,
+                };
+                Ok(match found {
+                    Some(a) if a.build_success => "cached",
+                    Some(_) => "failed",
+                    None => "not cached",
+                })
+            })
+            .collect::<Result<Vec<_>>>()
+    })?;
+    let mut report = String::new();
+    for (&id, state) in selection.iter().zip(states) {
+        report += &format!("{state:>12} {}\n", p.elements[&id].full_name);
+    }
+    println!("{report}");
     Ok(())
 }
