@@ -36,7 +36,7 @@ fn hello_builds_checks_out_and_is_cached() {
     if can_build().is_none() {
         return;
     }
-    let cache = Cache::new(false);
+    let cache = Cache::new();
     let project = repo().join("testprojects/hello");
     let out = cache.bst_rs(&project, &["build", "hello.bst"]);
     assert!(out.status.success(), "{}", text(&out));
@@ -204,7 +204,7 @@ fn failures_are_cached_as_failures() {
     if can_build().is_none() {
         return;
     }
-    let cache = Cache::new(false);
+    let cache = Cache::new();
     let project = project_with(&[("fail.bst", FAILING)]);
     let out = cache.bst_rs(project.path(), &["build", "fail.bst"]);
     assert_eq!(out.status.code(), Some(255), "{}", text(&out));
@@ -232,7 +232,7 @@ fn failures_are_cached_as_failures() {
         .find_map(|l| l.split_once("] START   ").map(|(_, path)| path.trim()))
         .expect("a build job's START line");
     assert!(Path::new(log).is_relative(), "{log}");
-    let log = cache.dir.path().join("cache/logs").join(log);
+    let log = cache.dir.path().join("logs").join(log);
     let replayed = std::fs::read_to_string(&log).unwrap_or_default();
     assert!(
         replayed.contains("about to fail"),
@@ -272,7 +272,7 @@ fn interrupt_caches_nothing_half_built() {
     if can_build().is_none() {
         return;
     }
-    let cache = Cache::new(false);
+    let cache = Cache::new();
     let project = project_with(&[("slow.bst", SLOW)]);
     let child = Command::new(bst_rs())
         .args(["--no-interactive", "-c"])
@@ -335,7 +335,7 @@ fn artifacts_cross_read_with_real_buildstream() {
     let expected = "#!/bin/sh\necho \"Hello from bst-rs\"\n";
 
     // bst-rs builds, bst checks out.
-    let cache = Cache::new(false);
+    let cache = Cache::new();
     let out = cache.bst_rs(&project, &["build", "hello.bst"]);
     assert!(out.status.success(), "{}", text(&out));
     let co = cache.dir.path().join("by-bst");
@@ -356,7 +356,7 @@ fn artifacts_cross_read_with_real_buildstream() {
     );
 
     // bst builds, bst-rs checks out and finds everything cached.
-    let cache = Cache::new(false);
+    let cache = Cache::new();
     let out = run_bst(&cache, &["build", "hello.bst"]);
     assert!(out.status.success(), "{}", text(&out));
     let co = cache.dir.path().join("by-bst-rs");
@@ -410,7 +410,7 @@ fn fetched_tar_sources_are_staged_and_built() {
     if can_build().is_none() {
         return;
     }
-    let cache = Cache::new(false);
+    let cache = Cache::new();
     // A tarball with a top directory (stripped by the default base-dir `*`).
     let work = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(work.path().join("pkg-1.0")).unwrap();
@@ -472,7 +472,7 @@ fn show_states_follow_the_cache() {
     if can_build().is_none() {
         return;
     }
-    let cache = Cache::new(false);
+    let cache = Cache::new();
     let project = project_with(&[("fail.bst", FAILING)]);
     let show = |args: &[&str]| {
         let mut a = vec!["show", "--format", "%{name} %{state}"];
@@ -538,7 +538,7 @@ fn show_states_match_real_buildstream() {
         eprintln!("SKIPPED: real BuildStream not installed (set BST=/path/to/bst)");
         return;
     };
-    let cache = Cache::new(false);
+    let cache = Cache::new();
     let project = project_with(&[("fail.bst", FAILING)]);
     let compare = |args: &[&str]| {
         let rs = cache.bst_rs(project.path(), args);
@@ -590,7 +590,7 @@ fn non_strict_build_reuses_weak_artifacts() {
     if can_build().is_none() {
         return;
     }
-    let cache = Cache::new(false);
+    let cache = Cache::new();
     let lib1 = LIB.replace("VERSION", "one");
     let project = project_with(&[("lib.bst", &lib1), ("app.bst", APP)]);
     let out = cache.bst_rs(project.path(), &["build", "app.bst"]);
@@ -692,7 +692,7 @@ fn build_elements_run_with_a_read_only_root() {
     if can_build().is_none() {
         return;
     }
-    let cache = Cache::new(false);
+    let cache = Cache::new();
     let write_usr =
         "kind: manual\nbuild-depends:\n- base.bst\nconfig:\n  build-commands:\n  - touch /usr/probe\n";
     let write_tmp = "kind: manual\nbuild-depends:\n- base.bst\nconfig:\n  build-commands:\n  - touch /tmp/probe\n  - mkdir -p %{install-root}/out && touch %{install-root}/out/probe\n";
@@ -721,7 +721,7 @@ fn terminal_options_shorten_details_and_log_tails_as_bst_does() {
     if can_build().is_none() {
         return;
     }
-    let cache = Cache::new(false);
+    let cache = Cache::new();
     let project = project_with(&[("many.bst", &many_commands_failing())]);
     let build = |global: &[&str], options: &[&str]| {
         let mut args = global.to_vec();
@@ -778,7 +778,7 @@ fn terminal_options_shorten_details_and_log_tails_as_bst_does() {
 fn max_jobs_on_the_command_line_sets_the_variable() {
     let project = repo().join("testprojects/hello");
     let vars = |extra: &[&str]| {
-        let cache = Cache::new(false);
+        let cache = Cache::new();
         let mut args = extra.to_vec();
         args.extend(["show", "--deps", "none", "--format", "%{vars}", "hello.bst"]);
         let out = cache.bst_rs(&project, &args);
@@ -794,7 +794,7 @@ fn log_file_gets_the_messages_heading_and_summary() {
     if can_build().is_none() {
         return;
     }
-    let cache = Cache::new(false);
+    let cache = Cache::new();
     let project = project_with(&[]);
     let main_log = cache.dir.path().join("main.log");
     let main_log_arg = main_log.to_str().unwrap();
@@ -821,7 +821,7 @@ fn artifact_show_and_delete_follow_the_cache() {
     if can_build().is_none() {
         return;
     }
-    let cache = Cache::new(false);
+    let cache = Cache::new();
     let project = project_with(&[("fail.bst", FAILING)]);
     let run = |args: &[&str]| cache.bst_rs(project.path(), args);
     let show = |deps: &str| {

@@ -13,7 +13,7 @@ use common::{bst_rs_bin, repo, text, Cache};
 /// bst-rs with `args` in testprojects/junctions, with a private cache, source and log
 /// directory.
 fn run_in_junctions(args: &[&str]) -> Output {
-    let cache = Cache::new(true);
+    let cache = Cache::new();
     let xdg = cache.dir.path();
     cache
         .command(&bst_rs_bin(), &repo().join("testprojects/junctions"))

@@ -77,7 +77,7 @@ fn staged(project: &Path) -> String {
 
 #[test]
 fn staged_junctions_give_bsts_keys_and_stages() {
-    let cache = Cache::new(true);
+    let cache = Cache::new();
     let project = project_copy(&cache);
     let m = mirror(&cache);
     fs::create_dir_all(m.parent().unwrap()).unwrap();
@@ -100,7 +100,7 @@ fn staged_junctions_give_bsts_keys_and_stages() {
 
 #[test]
 fn a_missing_tarball_is_fetched_by_a_fetch_job() {
-    let cache = Cache::new(true);
+    let cache = Cache::new();
     let project = project_copy(&cache);
     let files = project.join("files");
     let conf = fs::read_to_string(project.join("project.conf")).unwrap();
@@ -135,7 +135,7 @@ fn a_missing_tarball_is_fetched_by_a_fetch_job() {
 
 #[test]
 fn a_failed_fetch_stages_nothing() {
-    let cache = Cache::new(true);
+    let cache = Cache::new();
     let project = project_copy(&cache);
     let missing = cache.dir.path().join("nowhere");
     let conf = fs::read_to_string(project.join("project.conf")).unwrap();
@@ -173,7 +173,7 @@ fn a_failed_fetch_stages_nothing() {
 
 #[test]
 fn with_project_refs_a_junctions_ref_comes_from_junction_refs() {
-    let cache = Cache::new(true);
+    let cache = Cache::new();
     let project = project_copy(&cache);
     let m = mirror(&cache);
     fs::create_dir_all(m.parent().unwrap()).unwrap();

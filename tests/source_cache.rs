@@ -173,7 +173,7 @@ fn fetch_writes_the_refs_buildstream_writes() {
     }
     let project = fetch_project();
     for element in ELEMENTS {
-        let cache = Cache::new(true);
+        let cache = Cache::new();
         let out = cache.run(&bst_rs(), project.path(), &["source", "fetch", element]);
         assert!(out.status.success(), "{element}: {}", text(&out));
         assert_eq!(refs(&cache), recorded(element), "{element}");
@@ -240,7 +240,7 @@ fn source_caches_cross_read_with_real_buildstream() {
     };
     let ours = bst_rs();
     for (fetcher, reader) in [(&ours, &bst), (&bst, &ours)] {
-        let cache = Cache::new(true);
+        let cache = Cache::new();
         let upstream = tempfile::tempdir().unwrap();
         let (project, tarball) = tar_project(upstream.path());
         let p = project.path();

@@ -921,7 +921,7 @@ fn default_mirror_on_the_command_line_is_tried_first() {
     )
     .unwrap();
     let first_fetch = |global: &[&str]| {
-        let cache = common::Cache::new(true);
+        let cache = common::Cache::new();
         let mut args = global.to_vec();
         args.extend(["source", "fetch", "f.bst"]);
         let out = cache.bst_rs(&project, &args);

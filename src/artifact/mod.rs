@@ -137,9 +137,9 @@ impl ArtifactCache {
         Ok(true)
     }
 
-    /// Reads a ref, if it exists.
-    pub fn load(&self, project: &str, element: &str, key: &str) -> Result<Option<Artifact>> {
-        let path = self.ref_path(project, element, key);
+    /// Reads the ref `name` (`project/normal name/key`), if it exists.
+    pub fn load_ref(&self, name: &str) -> Result<Option<Artifact>> {
+        let path = self.refs.join(name);
         match std::fs::read(&path) {
             Ok(bytes) => Artifact::decode(bytes.as_slice())
                 .map(Some)
@@ -147,6 +147,41 @@ impl ArtifactCache {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
             Err(e) => Err(ArtifactError::Io(path, e)),
         }
+    }
+
+    /// Every ref's name (`project/normal name/key`), sorted.
+    pub fn list_refs(&self) -> Result<Vec<String>> {
+        fn walk(dir: &Path, rel: &str, depth: usize, out: &mut Vec<String>) -> Result<()> {
+            let entries = match std::fs::read_dir(dir) {
+                Ok(e) => e,
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+                Err(e) => return Err(ArtifactError::Io(dir.to_path_buf(), e)),
+            };
+            for entry in entries {
+                let entry = entry.map_err(|e| ArtifactError::Io(dir.to_path_buf(), e))?;
+                let name = entry.file_name().to_string_lossy().into_owned();
+                let rel = if rel.is_empty() {
+                    name
+                } else {
+                    format!("{rel}/{name}")
+                };
+                if depth < 2 {
+                    walk(&entry.path(), &rel, depth + 1, out)?;
+                } else {
+                    out.push(rel);
+                }
+            }
+            Ok(())
+        }
+        let mut out = Vec::new();
+        walk(&self.refs, "", 0, &mut out)?;
+        out.sort();
+        Ok(out)
+    }
+
+    /// Reads a ref, if it exists.
+    pub fn load(&self, project: &str, element: &str, key: &str) -> Result<Option<Artifact>> {
+        self.load_ref(&artifact_name(project, element, key))
     }
 
     /// BuildStream's "cached": the files tree and the metadata, public data and log blobs

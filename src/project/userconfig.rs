@@ -320,11 +320,12 @@ impl UserConfig {
         }
     }
 
-    /// The log directory: `logdir:` or `<cachedir>/logs`.
+    /// The log directory: `logdir:` or `$XDG_CACHE_HOME/buildstream/logs` (not under
+    /// `cachedir:`, as in BuildStream's defaults).
     pub fn logdir(&self) -> PathBuf {
         match &self.logdir {
             Some(p) => expand_path(p),
-            None => self.cachedir().join("logs"),
+            None => Self::xdg_cache_home().join("buildstream").join("logs"),
         }
     }
 

@@ -17,26 +17,24 @@ pub fn bst_rs_bin() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_bst-rs"))
 }
 
-/// A scratch cache directory with a user configuration pointing `cachedir` and `sourcedir`
-/// (and `logdir`, if asked) into it.
+/// A scratch cache directory with a user configuration pointing `cachedir`, `sourcedir`
+/// and `logdir` into it (so that concurrent tests, and real bst's casd log rotation in
+/// `<logdir>/_casd`, never share a directory).
 pub struct Cache {
     /// The scratch directory.
     pub dir: tempfile::TempDir,
 }
 
 impl Cache {
-    /// A fresh one; logs go to `<dir>/logs` if `logdir`, else BuildStream's default
-    /// (`<cachedir>/logs`).
-    pub fn new(logdir: bool) -> Cache {
+    /// A fresh one: `<dir>/cache`, `<dir>/sources`, `<dir>/logs`.
+    pub fn new() -> Cache {
         let dir = tempfile::tempdir().expect("tempdir");
-        let mut conf = format!(
-            "cachedir: {}\nsourcedir: {}\n",
+        let conf = format!(
+            "cachedir: {}\nsourcedir: {}\nlogdir: {}\n",
             dir.path().join("cache").display(),
-            dir.path().join("sources").display()
+            dir.path().join("sources").display(),
+            dir.path().join("logs").display()
         );
-        if logdir {
-            conf += &format!("logdir: {}\n", dir.path().join("logs").display());
-        }
         std::fs::write(dir.path().join("user.conf"), conf).expect("write user.conf");
         Cache { dir }
     }
