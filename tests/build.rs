@@ -842,6 +842,51 @@ fn artifact_show_and_delete_follow_the_cache() {
         "      cached base.bst\n      cached hello.bst\n      failed fail.bst\n\n"
     );
 
+    // Artifacts by name: a ref (by its weak key too, shown with its strong key), a glob over
+    // the refs, a name with no ref; a malformed name is refused.
+    let refs = cache.dir.path().join("cache/artifacts/refs/hello/hello");
+    let mut keys: Vec<String> = std::fs::read_dir(&refs)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    keys.sort();
+    let missing = format!("hello/hello/{}", "0".repeat(64));
+    let named: Vec<String> = keys.iter().map(|k| format!("hello/hello/{k}")).collect();
+    let out = run(&["artifact", "show", &named[0], &named[1], &missing]);
+    assert!(out.status.success(), "{}", text(&out));
+    let shown = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<&str> = shown.lines().collect();
+    assert_eq!(lines.len(), 3, "{shown}");
+    assert!(lines[0].starts_with("      cached hello/hello/"), "{shown}");
+    assert_eq!(lines[1], format!("  not cached {missing}"));
+    let out = run(&["artifact", "show", "hello/*/*"]);
+    let shown = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(shown.matches("      cached hello/").count(), 2, "{shown}");
+    assert_eq!(
+        shown.matches("      failed hello/fail/").count(),
+        1,
+        "{shown}"
+    );
+    let out = run(&["artifact", "show", "hello/hello/abc"]);
+    assert_eq!(out.status.code(), Some(255), "{}", text(&out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("Specified target does not appear to be an artifact or element name"),
+        "{}",
+        text(&out)
+    );
+    // The same listing as by element, under the artifact's name.
+    let by_name = run(&["artifact", "list-contents", &named[0]]);
+    assert!(by_name.status.success(), "{}", text(&by_name));
+    let by_element = run(&["artifact", "list-contents", "hello.bst"]);
+    let by_name = String::from_utf8(by_name.stdout).unwrap();
+    let by_element = String::from_utf8(by_element.stdout).unwrap();
+    assert!(by_element.lines().count() > 2, "{by_element}");
+    assert_eq!(
+        by_name.split_once('\n').unwrap().1,
+        by_element.split_once('\n').unwrap().1
+    );
+
     // Both refs (strong and weak key) go; a second delete finds none.
     let out = run(&["artifact", "delete", "hello.bst"]);
     assert!(out.status.success(), "{}", text(&out));

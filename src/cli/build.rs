@@ -296,24 +296,141 @@ pub(super) fn fetch_session(
 
 /// `bst-rs artifact ...`.
 pub(super) fn artifact(s: &Session, cmd: &ArtifactCommand) -> i32 {
-    let targets = match cmd {
+    let (targets, deps) = match cmd {
         ArtifactCommand::Checkout(args) => return super::checkout::checkout(s, args),
-        ArtifactCommand::Log { artifacts }
-        | ArtifactCommand::ListContents { artifacts }
-        | ArtifactCommand::Show { artifacts, .. }
-        | ArtifactCommand::Delete { artifacts, .. } => artifacts.clone(),
+        ArtifactCommand::Log { artifacts } | ArtifactCommand::ListContents { artifacts } => {
+            (artifacts.clone(), super::Deps::None)
+        }
+        ArtifactCommand::Show { artifacts, deps } | ArtifactCommand::Delete { artifacts, deps } => {
+            (artifacts.clone(), *deps)
+        }
     };
-    let (pipeline, strict, _) = match load_session(s, &targets, None) {
-        Ok(loaded) => loaded,
-        Err(code) => return code,
+    let cache = ArtifactCache::new(&crate::project::user_config().cachedir());
+    // Targets that do not end in `.bst` name artifacts (BuildStream's
+    // `_expand_and_classify_targets`).
+    let (elements, names): (Vec<String>, Vec<String>) =
+        targets.into_iter().partition(|t| t.ends_with(".bst"));
+    let names = match expand_artifact_names(&cache, &names) {
+        Ok(n) => n,
+        Err(e) => {
+            print_error(&e);
+            return 255;
+        }
     };
-    match artifact_run(cmd, &pipeline, strict) {
+    // Only artifact names: no project is loaded.
+    let loaded = if names.is_empty() || !elements.is_empty() {
+        match load_session(s, &elements, None) {
+            Ok((pipeline, strict, _)) => Some((pipeline, strict)),
+            Err(code) => return code,
+        }
+    } else {
+        None
+    };
+    let named = if names.is_empty() {
+        Ok(Vec::new())
+    } else {
+        Activity::core("Loading artifacts").run(|| load_named(&cache, &names))
+    };
+    let run = named.and_then(|named| {
+        if !named.is_empty() && !matches!(deps, super::Deps::None) {
+            let d = match deps {
+                super::Deps::Build => "build",
+                super::Deps::Run => "run",
+                _ => "all",
+            };
+            // bst reads a named artifact's build dependencies from it; bst-rs does not yet.
+            let by = if d == "build" { " by bst-rs" } else { "" };
+            return Err(anyhow!(
+                "Error: '--deps {d}' is not supported for artifact names{by}"
+            ));
+        }
+        let loaded = loaded.as_ref().map(|(p, strict)| (p, *strict));
+        artifact_run(cmd, loaded, &cache, &named)
+    });
+    match run {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("\n{e:#}");
             255
         }
     }
+}
+
+/// An artifact given by name (`project/element/key`) rather than by its element.
+struct NamedArtifact {
+    /// The name bst shows: the ref's project and element with the artifact's strong key.
+    name: String,
+    /// The artifact, if cached.
+    artifact: Option<crate::cas::proto::bst::Artifact>,
+}
+
+/// Checks artifact names (`project/element/key`, the key 64 hex digits) and expands globs
+/// over the cached refs (`*` stays within a path component), warning about a glob that
+/// matches nothing, as bst does.
+fn expand_artifact_names(
+    cache: &ArtifactCache,
+    targets: &[String],
+) -> std::result::Result<Vec<String>, LoadError> {
+    let mut names: Vec<String> = Vec::new();
+    let mut refs: Option<Vec<String>> = None;
+    for t in targets {
+        if t.contains(['*', '?', '[']) {
+            if refs.is_none() {
+                refs = Some(cache.list_refs().unwrap_or_default());
+            }
+            let glob = crate::util::Glob::new(t);
+            let matched: Vec<&String> = refs.iter().flatten().filter(|r| glob.matches(r)).collect();
+            if matched.is_empty() {
+                crate::scheduler::warning(
+                    None,
+                    &format!("No artifact names matched the glob expression: {t}"),
+                    None,
+                );
+            }
+            for m in matched {
+                if !names.contains(m) {
+                    names.push(m.clone());
+                }
+            }
+            continue;
+        }
+        let valid = t
+            .splitn(3, '/')
+            .nth(2)
+            .is_some_and(|key| key.len() == 64 && key.bytes().all(|b| b.is_ascii_hexdigit()));
+        if !valid {
+            return Err(LoadError::new(
+                crate::yaml::LoadErrorReason::InvalidData,
+                format!("Specified target does not appear to be an artifact or element name: {t}"),
+            )
+            .with_detail("Element names and element glob expressions must end in '.bst'"));
+        }
+        if !names.contains(t) {
+            names.push(t.clone());
+        }
+    }
+    Ok(names)
+}
+
+/// Reads the named artifacts; names of one artifact (its strong and weak key) give one.
+fn load_named(cache: &ArtifactCache, names: &[String]) -> Result<Vec<NamedArtifact>> {
+    let mut out: Vec<NamedArtifact> = Vec::new();
+    for name in names {
+        let artifact = cache
+            .load_ref(name)?
+            .filter(|a| cache.is_complete(a).unwrap_or(false));
+        let name = match &artifact {
+            Some(a) => {
+                let (prefix, _) = name.rsplit_once('/').unwrap_or((name, ""));
+                format!("{prefix}/{}", a.strong_key)
+            }
+            None => name.clone(),
+        };
+        if !out.iter().any(|n| n.name == name) {
+            out.push(NamedArtifact { name, artifact });
+        }
+    }
+    Ok(out)
 }
 
 /// The artifact an element uses (strict key, or in non-strict mode the weak key too), if
@@ -352,20 +469,34 @@ fn lookup(
     })
 }
 
-/// `artifact log`, `list-contents` and `show`: read the cache directly.
-fn artifact_run(cmd: &ArtifactCommand, p: &Pipeline, strict: bool) -> Result<()> {
-    let uc = crate::project::user_config();
-    let cache = ArtifactCache::new(&uc.cachedir());
+/// `artifact log`, `list-contents`, `show` and `delete`, for the elements of `p` (with the
+/// strict mode) and the named artifacts: read the cache directly.
+fn artifact_run(
+    cmd: &ArtifactCommand,
+    p: Option<(&Pipeline, bool)>,
+    cache: &ArtifactCache,
+    named: &[NamedArtifact],
+) -> Result<()> {
     match cmd {
-        ArtifactCommand::Show { deps, .. } => return artifact_show(p, strict, &cache, *deps),
-        ArtifactCommand::Delete { deps, .. } => return artifact_delete(p, &cache, *deps),
+        ArtifactCommand::Show { deps, .. } => return artifact_show(p, cache, *deps, named),
+        ArtifactCommand::Delete { deps, .. } => return artifact_delete(p, cache, *deps, named),
         _ => {}
     }
     let found = super::query_cache(|| {
-        p.targets
-            .iter()
-            .map(|&id| Ok((&p.elements[&id], lookup(strict, &cache, p, id)?)))
-            .collect::<Result<Vec<_>>>()
+        let mut found = Vec::new();
+        if let Some((p, strict)) = p {
+            for &id in &p.targets {
+                found.push((p.elements[&id].name.clone(), lookup(strict, cache, p, id)?));
+            }
+        }
+        for n in named {
+            let a = n
+                .artifact
+                .clone()
+                .ok_or_else(|| anyhow!("Artifact not cached: {}", n.name))?;
+            found.push((n.name.clone(), a));
+        }
+        Ok::<_, anyhow::Error>(found)
     })?;
     match cmd {
         // Handed off before.
@@ -385,10 +516,10 @@ fn artifact_run(cmd: &ArtifactCommand, p: &Pipeline, strict: bool) -> Result<()>
             }
         }
         ArtifactCommand::ListContents { .. } => {
-            for (el, a) in &found {
+            for (name, a) in &found {
                 // BuildStream's pretty_print_element_contents: an indented name, tab-indented
                 // paths, a blank line.
-                println!("  {}:", el.name);
+                println!("  {name}:");
                 let paths = cache.list_contents(&a.files.clone().unwrap_or_default())?;
                 if paths.is_empty() {
                     println!("\tThis element has no associated artifacts");
@@ -414,18 +545,42 @@ fn artifact_selection(p: &Pipeline, deps: super::Deps) -> Vec<ElementId> {
 /// `artifact delete`: the refs of each selected element's strong and weak keys are removed,
 /// each reported (`Removed: <ref>`), or warned about when there is none; BuildStream goes
 /// through them in no particular order, bst-rs in the selection's, strong key first.
-fn artifact_delete(p: &Pipeline, cache: &ArtifactCache, deps: super::Deps) -> Result<()> {
-    let selection = artifact_selection(p, deps);
+fn artifact_delete(
+    p: Option<(&Pipeline, bool)>,
+    cache: &ArtifactCache,
+    deps: super::Deps,
+    named: &[NamedArtifact],
+) -> Result<()> {
     super::query_cache(|| Ok::<(), anyhow::Error>(()))?;
     let mut refs: Vec<String> = Vec::new();
-    for id in selection {
-        let el = &p.elements[&id];
-        let keys = &p.keys[&id];
-        for key in [&keys.strict, &keys.weak].into_iter().flatten() {
-            let name = crate::artifact::artifact_name(&el.project_name, &el.name, key);
-            if !refs.contains(&name) {
-                refs.push(name);
+    let mut add = |name: String| {
+        if !refs.contains(&name) {
+            refs.push(name);
+        }
+    };
+    if let Some((p, _)) = p {
+        for id in artifact_selection(p, deps) {
+            let el = &p.elements[&id];
+            let keys = &p.keys[&id];
+            for key in [&keys.strict, &keys.weak].into_iter().flatten() {
+                add(crate::artifact::artifact_name(
+                    &el.project_name,
+                    &el.name,
+                    key,
+                ));
             }
+        }
+    }
+    // A named artifact's refs: its strong and weak key's.
+    for n in named {
+        let (prefix, _) = n.name.rsplit_once('/').unwrap_or((&n.name, ""));
+        match &n.artifact {
+            Some(a) => {
+                for key in [&a.strong_key, &a.weak_key] {
+                    add(format!("{prefix}/{key}"));
+                }
+            }
+            None => add(n.name.clone()),
         }
     }
     let mut removed = false;
@@ -455,31 +610,35 @@ fn artifact_delete(p: &Pipeline, cache: &ArtifactCache, deps: super::Deps) -> Re
 /// `show_state_of_artifacts` words it (`cached`, `failed`, or `not cached`: there are no
 /// remote caches here to make one `available`), then a blank line.
 fn artifact_show(
-    p: &Pipeline,
-    strict: bool,
+    p: Option<(&Pipeline, bool)>,
     cache: &ArtifactCache,
     deps: super::Deps,
+    named: &[NamedArtifact],
 ) -> Result<()> {
-    let selection = artifact_selection(p, deps);
-    let states = super::query_cache(|| {
-        selection
-            .iter()
-            .map(|&id| {
+    let state = |a: Option<&crate::cas::proto::bst::Artifact>| match a {
+        Some(a) if a.build_success => "cached",
+        Some(_) => "failed",
+        None => "not cached",
+    };
+    let lines = super::query_cache(|| {
+        let mut lines: Vec<(&str, String)> = Vec::new();
+        if let Some((p, strict)) = p {
+            for id in artifact_selection(p, deps) {
                 let found = match p.keys[&id].strict {
                     Some(_) => lookup_artifact(strict, cache, p, id)?,
                     None => None,
                 };
-                Ok(match found {
-                    Some(a) if a.build_success => "cached",
-                    Some(_) => "failed",
-                    None => "not cached",
-                })
-            })
-            .collect::<Result<Vec<_>>>()
+                lines.push((state(found.as_ref()), p.elements[&id].full_name.clone()));
+            }
+        }
+        for n in named {
+            lines.push((state(n.artifact.as_ref()), n.name.clone()));
+        }
+        Ok::<_, anyhow::Error>(lines)
     })?;
     let mut report = String::new();
-    for (&id, state) in selection.iter().zip(states) {
-        report += &format!("{state:>12} {}\n", p.elements[&id].full_name);
+    for (state, name) in lines {
+        report += &format!("{state:>12} {name}\n");
     }
     println!("{report}");
     Ok(())

@@ -393,7 +393,11 @@ fn classify_targets(
                 }
             }
             if !matched {
-                eprintln!("WARNING No elements matched the glob expression: {g}");
+                crate::scheduler::warning(
+                    None,
+                    &format!("No elements matched the glob expression: {g}"),
+                    None,
+                );
             }
         }
     }
