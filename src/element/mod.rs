@@ -660,28 +660,24 @@ impl<'a> Instantiator<'a> {
 /// environment, public data, configuration, sandbox and sources are checked like any
 /// element's. What is built is dropped; the sources' keys are not computed.
 pub fn validate_first_pass(ctx: &mut LoadContext, id: ElementId) -> Result<()> {
-    let mut inst = Instantiator::new(ctx, Keep::default());
-    inst.prepare(id)?;
-    if let Some((_, e)) = inst.compose_pending().into_iter().next() {
-        return Err(e);
-    }
-    build_element(inst.ctx, &inst.defaults, id, Keep::default(), false)
-        .map(|_| ())
-        .map_err(|f| f.error)
+    build_first_pass(ctx, id, false).map(|_| ())
 }
 
 /// A junction's element as BuildStream instantiates it to stage its subproject
 /// (`Loader._load_junction`): built like [`validate_first_pass`], with its sources' keys.
 /// Returns the element and its key tail (see [`crate::cachekey::key_tail`]).
 pub fn build_junction(ctx: &mut LoadContext, id: ElementId) -> Result<(Element, String)> {
+    build_first_pass(ctx, id, true).map(|b| (b.element, b.key_tail))
+}
+
+/// Builds a junction or link element as the loader meets it (see [`validate_first_pass`]).
+fn build_first_pass(ctx: &mut LoadContext, id: ElementId, compute_keys: bool) -> Result<Built> {
     let mut inst = Instantiator::new(ctx, Keep::default());
     inst.prepare(id)?;
     if let Some((_, e)) = inst.compose_pending().into_iter().next() {
         return Err(e);
     }
-    build_element(inst.ctx, &inst.defaults, id, Keep::default(), true)
-        .map(|b| (b.element, b.key_tail))
-        .map_err(|f| f.error)
+    build_element(inst.ctx, &inst.defaults, id, Keep::default(), compute_keys).map_err(|f| f.error)
 }
 
 /// A kind's defaults in project `pid`: its `<kind>.yaml` with the project's split rules

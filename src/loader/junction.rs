@@ -17,14 +17,16 @@
 //! [`FetchJobs`] the command installed with [`set_fetch_jobs`]; without one, quietly.
 
 use super::{ElementId, LoadContext};
-use crate::source::fetch::{self, FetchContext, FetchReport, SourceError, SourceFetcher};
+use crate::element::ElementSource;
+use crate::source::fetch::{self, FetchContext, FetchReport, SourceError};
 use crate::yaml::{LoadError, LoadErrorReason, Result};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
 /// A fetch job as the command shows it (log file and terminal); see [`FetchJobs`].
 pub trait FetchJob: FetchReport {
-    /// The job ends: successfully, or with this error (`retrying`: it runs again).
+    /// The job ends: successfully, or with this error (`Try #N failed, retrying` when the
+    /// job is to run again).
     fn end(self: Box<Self>, result: std::result::Result<(), &str>);
 }
 
@@ -62,12 +64,6 @@ impl FetchJob for QuietJob {
     fn end(self: Box<Self>, _: std::result::Result<(), &str>) {}
 }
 
-/// One source of the junction: what fetches and stages it, and its `directory:`.
-struct JunctionSource {
-    fetcher: SourceFetcher,
-    directory: Option<String>,
-}
-
 /// The directory of the subproject behind junction `eid` (loaded as `filename`; `prov_str`
 /// is where it was referred to, for messages): its stage, fetched and staged unless done
 /// by an earlier load.
@@ -100,14 +96,7 @@ pub(super) fn staged_sources(
     if stage.is_dir() {
         return Ok(stage);
     }
-    let sources: Vec<JunctionSource> = element
-        .sources
-        .iter()
-        .map(|s| JunctionSource {
-            fetcher: s.fetcher.clone(),
-            directory: s.directory.clone(),
-        })
-        .collect();
+    let sources = &element.sources;
     let fail = |e: SourceError| {
         let mut err = LoadError::new(
             LoadErrorReason::InvalidJunction,
@@ -125,9 +114,9 @@ pub(super) fn staged_sources(
     if sources.iter().any(|s| !s.fetcher.is_cached(&fctx)) {
         let el = &ctx.elements[eid];
         let project = &ctx.projects[el.project].name;
-        fetch_job(&fctx, &sources, project, &el.name, &el.full_name, &strict).map_err(fail)?;
+        fetch_job(&fctx, sources, project, &el.name, &el.full_name, &strict).map_err(fail)?;
     }
-    stage_into(&fctx, &sources, &stage).map_err(fail)?;
+    stage_into(&fctx, sources, &stage).map_err(fail)?;
     Ok(stage)
 }
 
@@ -135,7 +124,7 @@ pub(super) fn staged_sources(
 /// temporary failure runs the whole job again, `network-retries` times.
 fn fetch_job(
     fctx: &FetchContext,
-    sources: &[JunctionSource],
+    sources: &[ElementSource],
     project: &str,
     name: &str,
     full_name: &str,
@@ -173,7 +162,7 @@ fn fetch_job(
 /// place. Another load that staged the same junction meanwhile wins: its stage is the same.
 fn stage_into(
     fctx: &FetchContext,
-    sources: &[JunctionSource],
+    sources: &[ElementSource],
     stage: &Path,
 ) -> std::result::Result<(), SourceError> {
     let parent = stage.parent().unwrap_or(stage);
