@@ -875,6 +875,16 @@ fn artifact_show_and_delete_follow_the_cache() {
         "{}",
         text(&out)
     );
+    // A named artifact's build dependencies are the artifacts it was built with.
+    let out = run(&["artifact", "show", "--deps", "build", &named[0]]);
+    assert!(out.status.success(), "{}", text(&out));
+    let shown = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        shown.starts_with("      cached hello/base/") && shown.lines().count() == 2,
+        "{shown}"
+    );
+    let out = run(&["artifact", "show", "--deps", "all", &named[0]]);
+    assert_eq!(out.status.code(), Some(255), "{}", text(&out));
     // The same listing as by element, under the artifact's name.
     let by_name = run(&["artifact", "list-contents", &named[0]]);
     assert!(by_name.status.success(), "{}", text(&by_name));

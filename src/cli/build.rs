@@ -332,18 +332,23 @@ pub(super) fn artifact(s: &Session, cmd: &ArtifactCommand) -> i32 {
         Activity::core("Loading artifacts").run(|| load_named(&cache, &names))
     };
     let run = named.and_then(|named| {
-        if !named.is_empty() && !matches!(deps, super::Deps::None) {
-            let d = match deps {
-                super::Deps::Build => "build",
-                super::Deps::Run => "run",
-                _ => "all",
-            };
-            // bst reads a named artifact's build dependencies from it; bst-rs does not yet.
-            let by = if d == "build" { " by bst-rs" } else { "" };
-            return Err(anyhow!(
-                "Error: '--deps {d}' is not supported for artifact names{by}"
-            ));
-        }
+        let named = match deps {
+            _ if named.is_empty() => named,
+            super::Deps::None => named,
+            // A named artifact's dependencies are those it was built with (it records no
+            // runtime dependencies).
+            super::Deps::Build => build_deps_of(&cache, &named)?,
+            super::Deps::Run | super::Deps::All => {
+                let d = if matches!(deps, super::Deps::Run) {
+                    "run"
+                } else {
+                    "all"
+                };
+                return Err(anyhow!(
+                    "Error: '--deps {d}' is not supported for artifact names"
+                ));
+            }
+        };
         let loaded = loaded.as_ref().map(|(p, strict)| (p, *strict));
         artifact_run(cmd, loaded, &cache, &named)
     });
@@ -410,6 +415,22 @@ fn expand_artifact_names(
         }
     }
     Ok(names)
+}
+
+/// The artifacts the named ones were built with (each artifact's `build_deps`, its whole
+/// build closure), in their order, each once.
+fn build_deps_of(cache: &ArtifactCache, named: &[NamedArtifact]) -> Result<Vec<NamedArtifact>> {
+    let mut names: Vec<String> = Vec::new();
+    for a in named.iter().filter_map(|n| n.artifact.as_ref()) {
+        for d in &a.build_deps {
+            let name =
+                crate::artifact::artifact_name(&d.project_name, &d.element_name, &d.cache_key);
+            if !names.contains(&name) {
+                names.push(name);
+            }
+        }
+    }
+    load_named(cache, &names)
 }
 
 /// Reads the named artifacts; names of one artifact (its strong and weak key) give one.
