@@ -75,6 +75,15 @@ fn staged(project: &Path) -> String {
     out.iter().map(|l| format!("{l}\n")).collect()
 }
 
+/// `show` of `top.bst` (every element's key), which must succeed.
+fn show_top(cache: &Cache, project: &Path) -> std::process::Output {
+    let mut args = SHOW.to_vec();
+    args.push("top.bst");
+    let out = cache.bst_rs(project, &args);
+    assert!(out.status.success(), "{}", text(&out));
+    out
+}
+
 #[test]
 fn staged_junctions_give_bsts_keys_and_stages() {
     let cache = Cache::new();
@@ -82,10 +91,7 @@ fn staged_junctions_give_bsts_keys_and_stages() {
     let m = mirror(&cache);
     fs::create_dir_all(m.parent().unwrap()).unwrap();
     fs::copy(tarball(), &m).unwrap();
-    let mut args = SHOW.to_vec();
-    args.push("top.bst");
-    let out = cache.bst_rs(&project, &args);
-    assert!(out.status.success(), "{}", text(&out));
+    let out = show_top(&cache, &project);
     assert_eq!(String::from_utf8_lossy(&out.stdout), expected("show.txt"));
     assert_eq!(staged(&project), expected("staged.txt"));
     // Nothing was downloaded: no fetch job ran.
@@ -93,8 +99,7 @@ fn staged_junctions_give_bsts_keys_and_stages() {
 
     // A second load uses the stages as they are, even without the tarball.
     fs::remove_file(&m).unwrap();
-    let again = cache.bst_rs(&project, &args);
-    assert!(again.status.success(), "{}", text(&again));
+    let again = show_top(&cache, &project);
     assert_eq!(again.stdout, out.stdout);
 }
 
@@ -110,10 +115,7 @@ fn a_missing_tarball_is_fetched_by_a_fetch_job() {
         conf.replace("https://example.invalid/subprojects/", &url),
     )
     .unwrap();
-    let mut args = SHOW.to_vec();
-    args.push("top.bst");
-    let out = cache.bst_rs(&project, &args);
-    assert!(out.status.success(), "{}", text(&out));
+    let out = show_top(&cache, &project);
     // The subprojects' keys do not depend on the junction's URL.
     assert_eq!(String::from_utf8_lossy(&out.stdout), expected("show.txt"));
     let stderr = String::from_utf8_lossy(&out.stderr);
@@ -191,10 +193,7 @@ fn with_project_refs_a_junctions_ref_comes_from_junction_refs() {
         format!("projects:\n  junction-sources:\n    tarred.bst:\n    - ref: {sha}\n"),
     )
     .unwrap();
-    let mut args = SHOW.to_vec();
-    args.push("top.bst");
-    let out = cache.bst_rs(&project, &args);
-    assert!(out.status.success(), "{}", text(&out));
+    let out = show_top(&cache, &project);
     assert_eq!(String::from_utf8_lossy(&out.stdout), expected("show.txt"));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(

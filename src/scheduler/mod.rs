@@ -774,9 +774,7 @@ async fn fetch_job(
         .fetch_and_cache(cas, el, &s.opts.fetch, &s.opts.tmpdir, &mut report)
         .await;
     // Activities a failure left open end with it.
-    while let Some(started) = report.open.pop() {
-        report.log.end(started, false);
-    }
+    report.close_open();
     match res {
         Ok(tree) => {
             log.end(fetch, true);
@@ -797,26 +795,35 @@ async fn fetch_job(
 
 /// A fetch job's log as the sources' [`FetchReport`]: their activities and status messages
 /// go to the log and the terminal, as BuildStream's source plugins' do.
-struct FetchLog<'a> {
-    log: &'a mut Log,
+struct FetchLog<L: std::borrow::BorrowMut<Log>> {
+    log: L,
     /// Activities started and not yet ended, innermost last.
     open: Vec<crate::assemble::Started>,
 }
 
-impl FetchReport for FetchLog<'_> {
+impl<L: std::borrow::BorrowMut<Log>> FetchLog<L> {
+    /// Ends, as failed, the activities a failure left open.
+    fn close_open(&mut self) {
+        while let Some(started) = self.open.pop() {
+            self.log.borrow_mut().end(started, false);
+        }
+    }
+}
+
+impl<L: std::borrow::BorrowMut<Log>> FetchReport for FetchLog<L> {
     fn start(&mut self, text: &str) {
-        let started = self.log.start_source(text);
+        let started = self.log.borrow_mut().start_source(text);
         self.open.push(started);
     }
 
     fn end(&mut self, ok: bool) {
         if let Some(started) = self.open.pop() {
-            self.log.end(started, ok);
+            self.log.borrow_mut().end(started, ok);
         }
     }
 
     fn status(&mut self, text: &str) {
-        self.log.status(text);
+        self.log.borrow_mut().status(text);
     }
 }
 
@@ -879,10 +886,8 @@ pub struct LoaderFetchJobs {
 /// A running [`LoaderFetchJobs`] job.
 struct LoaderFetchJob {
     status: Arc<std::sync::Mutex<Status>>,
-    log: Log,
+    report: FetchLog<Log>,
     fetch: Option<crate::assemble::Started>,
-    /// Activities started and not yet ended, innermost last.
-    open: Vec<crate::assemble::Started>,
 }
 
 fn lock_status(s: &std::sync::Mutex<Status>) -> std::sync::MutexGuard<'_, Status> {
@@ -909,42 +914,39 @@ impl crate::loader::junction::FetchJobs for LoaderFetchJobs {
         let fetch = Some(log.start_quiet("Fetch"));
         Ok(Box::new(LoaderFetchJob {
             status,
-            log,
+            report: FetchLog {
+                log,
+                open: Vec::new(),
+            },
             fetch,
-            open: Vec::new(),
         }))
     }
 }
 
 impl FetchReport for LoaderFetchJob {
     fn start(&mut self, text: &str) {
-        let started = self.log.start_source(text);
-        self.open.push(started);
+        self.report.start(text);
     }
 
     fn end(&mut self, ok: bool) {
-        if let Some(started) = self.open.pop() {
-            self.log.end(started, ok);
-        }
+        FetchReport::end(&mut self.report, ok);
     }
 
     fn status(&mut self, text: &str) {
-        self.log.status(text);
+        self.report.status(text);
     }
 }
 
 impl crate::loader::junction::FetchJob for LoaderFetchJob {
     fn end(mut self: Box<Self>, result: std::result::Result<(), &str>) {
-        while let Some(started) = self.open.pop() {
-            self.log.end(started, false);
-        }
+        self.report.close_open();
         if let Some(fetch) = self.fetch.take() {
             match result {
-                Ok(()) => self.log.end(fetch, true),
-                Err(text) => self.log.fail(fetch, text),
+                Ok(()) => self.report.log.end(fetch, true),
+                Err(text) => self.report.log.fail(fetch, text),
             }
         }
-        drop(self.log);
+        drop(self.report);
         lock_status(&self.status).finish(0, result.is_ok(), result.err().unwrap_or_default());
     }
 }
