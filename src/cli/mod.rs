@@ -7,6 +7,7 @@ mod build;
 mod checkout;
 pub mod format;
 mod heading;
+mod init;
 mod source;
 
 use crate::graph::{LoadStage, Pipeline, Scope};
@@ -103,6 +104,8 @@ enum Command {
     /// Manipulate sources for an element
     #[command(subcommand)]
     Source(source::SourceCommand),
+    /// Initialize a new BuildStream project
+    Init(init::InitArgs),
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum)]
@@ -296,6 +299,20 @@ pub fn main() -> i32 {
             }
         },
         Command::Source(cmd) => source::run(&session, cmd),
+        Command::Init(args) => {
+            match init::run(
+                args,
+                &directory,
+                cli.directory.is_some(),
+                session.interactive,
+            ) {
+                Ok(()) => 0,
+                Err(e) => {
+                    print_error(&e);
+                    255
+                }
+            }
+        }
     };
     // Digests of local files read by this run, for the next (losing them costs only time).
     let _ = crate::source::filedigests::save();
