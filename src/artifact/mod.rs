@@ -207,7 +207,12 @@ impl ArtifactCache {
 
     /// A complete artifact for the key, if cached (blocking file I/O; no casd).
     pub fn lookup(&self, project: &str, element: &str, key: &str) -> Result<Option<Artifact>> {
-        match self.load(project, element, key)? {
+        self.lookup_ref(&artifact_name(project, element, key))
+    }
+
+    /// [`ArtifactCache::lookup`] by ref name (`project/normal name/key`).
+    pub fn lookup_ref(&self, name: &str) -> Result<Option<Artifact>> {
+        match self.load_ref(name)? {
             Some(a) if self.is_complete(&a)? => Ok(Some(a)),
             _ => Ok(None),
         }

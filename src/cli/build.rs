@@ -339,11 +339,9 @@ pub(super) fn artifact(s: &Session, cmd: &ArtifactCommand) -> i32 {
             // runtime dependencies).
             super::Deps::Build => build_deps_of(&cache, &named)?,
             super::Deps::Run | super::Deps::All => {
-                let d = if matches!(deps, super::Deps::Run) {
-                    "run"
-                } else {
-                    "all"
-                };
+                let d = clap::ValueEnum::to_possible_value(&deps)
+                    .map(|v| v.get_name().to_owned())
+                    .unwrap_or_default();
                 return Err(anyhow!(
                     "Error: '--deps {d}' is not supported for artifact names"
                 ));
@@ -367,6 +365,13 @@ struct NamedArtifact {
     name: String,
     /// The artifact, if cached.
     artifact: Option<crate::cas::proto::bst::Artifact>,
+}
+
+impl NamedArtifact {
+    /// `project/element`: the name without its key.
+    fn prefix(&self) -> &str {
+        self.name.rsplit_once('/').map_or(&self.name, |(p, _)| p)
+    }
 }
 
 /// Checks artifact names (`project/element/key`, the key 64 hex digits) and expands globs
@@ -437,18 +442,16 @@ fn build_deps_of(cache: &ArtifactCache, named: &[NamedArtifact]) -> Result<Vec<N
 fn load_named(cache: &ArtifactCache, names: &[String]) -> Result<Vec<NamedArtifact>> {
     let mut out: Vec<NamedArtifact> = Vec::new();
     for name in names {
-        let artifact = cache
-            .load_ref(name)?
-            .filter(|a| cache.is_complete(a).unwrap_or(false));
-        let name = match &artifact {
-            Some(a) => {
-                let (prefix, _) = name.rsplit_once('/').unwrap_or((name, ""));
-                format!("{prefix}/{}", a.strong_key)
-            }
-            None => name.clone(),
+        let artifact = cache.lookup_ref(name)?;
+        let mut named = NamedArtifact {
+            name: name.clone(),
+            artifact,
         };
-        if !out.iter().any(|n| n.name == name) {
-            out.push(NamedArtifact { name, artifact });
+        if let Some(a) = &named.artifact {
+            named.name = format!("{}/{}", named.prefix(), a.strong_key);
+        }
+        if !out.iter().any(|n| n.name == named.name) {
+            out.push(named);
         }
     }
     Ok(out)
@@ -594,11 +597,10 @@ fn artifact_delete(
     }
     // A named artifact's refs: its strong and weak key's.
     for n in named {
-        let (prefix, _) = n.name.rsplit_once('/').unwrap_or((&n.name, ""));
         match &n.artifact {
             Some(a) => {
                 for key in [&a.strong_key, &a.weak_key] {
-                    add(format!("{prefix}/{key}"));
+                    add(format!("{}/{key}", n.prefix()));
                 }
             }
             None => add(n.name.clone()),
