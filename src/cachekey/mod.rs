@@ -485,7 +485,15 @@ pub fn strong_key<'a>(
     deps: impl IntoIterator<Item = (&'a str, &'a str, &'a str)>,
     weak: &str,
 ) -> Option<String> {
-    let key_tail = e.key_tail.as_deref()?;
+    Some(strong_key_from_tail(e.key_tail.as_deref()?, deps, weak))
+}
+
+/// [`strong_key`] from the element's key tail (see [`key_tail`]).
+fn strong_key_from_tail<'a>(
+    key_tail: &str,
+    deps: impl IntoIterator<Item = (&'a str, &'a str, &'a str)>,
+    weak: &str,
+) -> String {
     let mut h = KeyHasher::new();
     h.push(HEAD);
     let mut entry = String::new();
@@ -511,7 +519,7 @@ pub fn strong_key<'a>(
     json::to_json(&KeyValue::Str(weak.to_owned()), &mut w);
     h.push(w.as_bytes());
     h.push(b"}");
-    Some(h.finish())
+    h.finish()
 }
 
 /// The weak and strict keys of an element without dependencies (a junction), from its key
@@ -523,14 +531,7 @@ pub fn keys_without_dependencies(key_tail: &str) -> (String, String) {
     h.push(key_tail.as_bytes());
     h.push(b"}");
     let weak = h.finish();
-    let mut h = KeyHasher::new();
-    h.push(HEAD);
-    h.push(b"]");
-    h.push(key_tail.as_bytes());
-    h.push(b",\"weak-cache-key\":\"");
-    h.push(weak.as_bytes());
-    h.push(b"\"}");
-    let strict = h.finish();
+    let strict = strong_key_from_tail(key_tail, [], &weak);
     (weak, strict)
 }
 
