@@ -43,6 +43,14 @@ fn mirror(cache: &Cache) -> PathBuf {
         .join(sha)
 }
 
+/// Puts the tarball in the source directory, so that the junction's URL is never fetched.
+fn seed_mirror(cache: &Cache) -> PathBuf {
+    let m = mirror(cache);
+    fs::create_dir_all(m.parent().unwrap()).unwrap();
+    fs::copy(tarball(), &m).unwrap();
+    m
+}
+
 /// Every file and symlink under the project's `.bst/staged-junctions`, as the recorder
 /// lists them.
 fn staged(project: &Path) -> String {
@@ -88,9 +96,7 @@ fn show_top(cache: &Cache, project: &Path) -> std::process::Output {
 fn staged_junctions_give_bsts_keys_and_stages() {
     let cache = Cache::new();
     let project = project_copy(&cache);
-    let m = mirror(&cache);
-    fs::create_dir_all(m.parent().unwrap()).unwrap();
-    fs::copy(tarball(), &m).unwrap();
+    let m = seed_mirror(&cache);
     let out = show_top(&cache, &project);
     assert_eq!(String::from_utf8_lossy(&out.stdout), expected("show.txt"));
     assert_eq!(staged(&project), expected("staged.txt"));
@@ -182,9 +188,7 @@ fn a_failed_fetch_stages_nothing() {
 fn with_project_refs_a_junctions_ref_comes_from_junction_refs() {
     let cache = Cache::new();
     let project = project_copy(&cache);
-    let m = mirror(&cache);
-    fs::create_dir_all(m.parent().unwrap()).unwrap();
-    fs::copy(tarball(), &m).unwrap();
+    seed_mirror(&cache);
     // The ref stays in the element too: ignored, with bst's warning.
     let sha = sha256(&fs::read(tarball()).unwrap());
     let conf = fs::read_to_string(project.join("project.conf")).unwrap();

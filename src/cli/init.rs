@@ -38,13 +38,7 @@ fn app_error(message: impl Into<String>) -> LoadError {
 
 /// `AppError` of an unusable minimum version.
 fn check_min_version(v: &str) -> Result<(), LoadError> {
-    let mut parts = v.split('.');
-    let parsed = (|| {
-        let major: i64 = parts.next()?.trim().parse().ok()?;
-        let minor: i64 = parts.next()?.trim().parse().ok()?;
-        Some((major, minor))
-    })();
-    let Some((major, minor)) = parsed else {
+    let Some((major, minor)) = crate::project::parse_version(v) else {
         return Err(app_error(format!("Malformed version string: {v}")));
     };
     if major != i64::from(BST_API_VERSION.0) || minor > i64::from(BST_API_VERSION.1) {

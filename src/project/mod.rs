@@ -212,6 +212,15 @@ fn invalid(msg: String) -> LoadError {
     LoadError::new(LoadErrorReason::InvalidData, msg)
 }
 
+/// BuildStream's `utils._parse_version`: Python `int()` of the first two `.`-separated
+/// parts; any further parts are ignored.
+pub fn parse_version(text: &str) -> Option<(i64, i64)> {
+    let mut parts = text.split('.');
+    let major = crate::yaml::parse_python_int(parts.next()?)?;
+    let minor = crate::yaml::parse_python_int(parts.next()?)?;
+    Some((major, minor))
+}
+
 fn validate_version(config: &Node) -> Result<()> {
     let Some(node) = config.get("min-version") else {
         return Err(invalid(format!(
@@ -223,15 +232,7 @@ fn validate_version(config: &Node) -> Result<()> {
         ));
     };
     let text = config.req_str("min-version")?;
-    // As BuildStream's `_parse_version`: Python `int()` of the first two `.`-separated
-    // parts; any further parts are ignored.
-    let mut parts = text.split('.');
-    let parsed = (|| {
-        let major = crate::yaml::parse_python_int(parts.next()?)?;
-        let minor = crate::yaml::parse_python_int(parts.next()?)?;
-        Some((major, minor))
-    })();
-    let Some((major, minor)) = parsed else {
+    let Some((major, minor)) = parse_version(text) else {
         return Err(invalid(format!(
             "{}: Malformed version string: {text}\n",
             node.prov
