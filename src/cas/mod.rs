@@ -41,6 +41,10 @@ pub enum CasError {
     /// A blob that should decode as a message does not.
     #[error("corrupt object {0}: {1}")]
     Corrupt(String, String),
+    /// Trees that cannot be merged: a directory to import where the destination has a file
+    /// or a symlink (BuildStream's message).
+    #[error("{0}")]
+    NotADirectory(String),
     /// Local file I/O.
     #[error("{0}: {1}")]
     Io(PathBuf, std::io::Error),

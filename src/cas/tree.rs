@@ -79,10 +79,7 @@ fn not_a_directory(existing: &Entry, rel: &str) -> CasError {
     } else {
         "regular file"
     };
-    CasError::Corrupt(
-        rel.to_owned(),
-        format!("Destination is a {what}, not a directory: /{rel}"),
-    )
+    CasError::NotADirectory(format!("Destination is a {what}, not a directory: /{rel}"))
 }
 
 /// Puts a file or symlink at `name` in `dest` by the module's replacement rules: it replaces
