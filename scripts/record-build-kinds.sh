@@ -76,7 +76,10 @@ done
 # start with ERROR, WARNING, Error, Destination, Output file or Missing; the checkout's path
 # replaced by DEST), then a listing of what was checked out: a directory as list-tree.py lists
 # it, a tarball as list-tar.py lists it (members under bin/ left out of both), and for
-# tarballs of libfoo alone the sha256 of the (uncompressed) archive's bytes.
+# tarballs of libfoo alone the sha256 of the (uncompressed) archive's bytes. An argument
+# ARTIFACT:<element> stands for the artifact name of the element's artifact
+# (`buildkinds/<normal name>/<key>`), UNCACHED:<element> for a name of it with a key no
+# artifact has.
 co_out="$out_dir/checkout"
 rm -rf "$co_out"
 mkdir -p "$co_out"
@@ -92,7 +95,18 @@ checkout_case() { # NAME KIND(dir|tar|stdout) PREPARE(-|file|nonempty) DEST-SUFF
     nonempty) mkdir -p "$dest" && touch "$dest/file" ;;
     esac
     local args=()
-    for a in "$@"; do args+=("${a//DEST/$dest}"); done
+    for a in "$@"; do
+        case $a in
+        ARTIFACT:* | UNCACHED:*)
+            local el=${a#*:} key
+            key=$(run_bst show --deps none --format '%{full-key}' "$el" 2>/dev/null)
+            [ "${a%%:*}" = UNCACHED ] && key=$(printf '0%.0s' $(seq 64))
+            el=${el%.bst}
+            args+=("buildkinds/${el//\//-}/$key")
+            ;;
+        *) args+=("${a//DEST/$dest}") ;;
+        esac
+    done
     set +e
     run_bst artifact checkout "${args[@]}" >"$tmp/co.stdout" 2>"$tmp/co.stderr"
     local code=$?
@@ -150,6 +164,12 @@ checkout_case hardlinks-tar tar - .tar --hardlinks --tar DEST integration.bst
 checkout_case directory-tar tar - .tar --directory DEST.d --tar DEST integration.bst
 checkout_case compression-without-tar dir - "" --compression gz --directory DEST integration.bst
 checkout_case tar-unknown-compression tar - .tar.zst --tar DEST integration.bst
+checkout_case named-deps-build dir - "" --deps build --directory DEST ARTIFACT:script-integrated.bst
+checkout_case named-deps-none dir - "" --deps none --directory DEST ARTIFACT:libfoo.bst
+checkout_case named-no-integrate dir - "" --deps none --no-integrate --directory DEST ARTIFACT:libfoo.bst
+checkout_case named-deps-run dir - "" --directory DEST ARTIFACT:integration.bst
+checkout_case named-uncached dir - "" --deps none --directory DEST UNCACHED:libfoo.bst
+checkout_case named-tar tar - .tar --deps build --tar DEST ARTIFACT:integration.bst
 
 # --- integration failures ------------------------------------------------------------------
 {

@@ -232,7 +232,8 @@ enum Prepare {
 
 /// The `artifact checkout` cases of scripts/record-build-kinds.sh (keep them in step): the
 /// expected file's name, the output, what exists beforehand, the location's suffix and the
-/// arguments (`DEST` stands for the location).
+/// arguments (`DEST` stands for the location, `ARTIFACT:<element>` for the name of the
+/// element's artifact, `UNCACHED:<element>` for a name of it with a key no artifact has).
 const CHECKOUTS: &[(&str, Written, Prepare, &str, &[&str])] = {
     use Prepare::*;
     use Written::*;
@@ -476,6 +477,80 @@ const CHECKOUTS: &[(&str, Written, Prepare, &str, &[&str])] = {
             ".tar.zst",
             &["--tar", "DEST", "integration.bst"],
         ),
+        // By artifact name: integrated with what the artifacts recorded.
+        (
+            "named-deps-build",
+            Dir,
+            Nothing,
+            "",
+            &[
+                "--deps",
+                "build",
+                "--directory",
+                "DEST",
+                "ARTIFACT:script-integrated.bst",
+            ],
+        ),
+        (
+            "named-deps-none",
+            Dir,
+            Nothing,
+            "",
+            &[
+                "--deps",
+                "none",
+                "--directory",
+                "DEST",
+                "ARTIFACT:libfoo.bst",
+            ],
+        ),
+        (
+            "named-no-integrate",
+            Dir,
+            Nothing,
+            "",
+            &[
+                "--deps",
+                "none",
+                "--no-integrate",
+                "--directory",
+                "DEST",
+                "ARTIFACT:libfoo.bst",
+            ],
+        ),
+        (
+            "named-deps-run",
+            Dir,
+            Nothing,
+            "",
+            &["--directory", "DEST", "ARTIFACT:integration.bst"],
+        ),
+        (
+            "named-uncached",
+            Dir,
+            Nothing,
+            "",
+            &[
+                "--deps",
+                "none",
+                "--directory",
+                "DEST",
+                "UNCACHED:libfoo.bst",
+            ],
+        ),
+        (
+            "named-tar",
+            Tar,
+            Nothing,
+            ".tar",
+            &[
+                "--deps",
+                "build",
+                "--tar",
+                "DEST",
+                "ARTIFACT:integration.bst",
+            ],
+        ),
     ]
 };
 
@@ -564,7 +639,29 @@ impl Setup {
             }
         }
         let mut full = vec!["artifact", "checkout"];
-        let args: Vec<String> = args.iter().map(|a| a.replace("DEST", &dest)).collect();
+        let args: Vec<String> = args
+            .iter()
+            .map(|a| match a.split_once(':') {
+                Some((which @ ("ARTIFACT" | "UNCACHED"), element)) => {
+                    let key = if which == "UNCACHED" {
+                        "0".repeat(64)
+                    } else {
+                        let out = self.bst_rs(&[
+                            "show",
+                            "--deps",
+                            "none",
+                            "--format",
+                            "%{full-key}",
+                            element,
+                        ]);
+                        String::from_utf8(out.stdout).unwrap().trim().to_owned()
+                    };
+                    let name = element.strip_suffix(".bst").unwrap().replace('/', "-");
+                    format!("buildkinds/{name}/{key}")
+                }
+                _ => a.replace("DEST", &dest),
+            })
+            .collect();
         full.extend(args.iter().map(String::as_str));
         let out = self.bst_rs(&full);
         let code = out.status.code().unwrap_or(-1);

@@ -31,6 +31,22 @@ pub enum ArtifactError {
     /// A ref that does not decode.
     #[error("corrupt artifact ref {0}")]
     Corrupt(PathBuf),
+    /// Metadata (`low-diversity-meta.yaml`, `public.yaml`) that does not read as BuildStream
+    /// writes it.
+    #[error("{0}: {1}")]
+    Meta(&'static str, String),
+}
+
+/// What an artifact records of its element for running its integration commands without the
+/// element: BuildStream's `Artifact.load_environment`, `load_sandbox_config` and the `bst`
+/// domain of `load_public_data`, as `bst artifact checkout` of an artifact name uses them.
+pub struct Recorded {
+    /// The element's environment, in its order.
+    pub environment: Vec<(String, String)>,
+    /// Its sandbox configuration.
+    pub sandbox: crate::element::SandboxConfig,
+    /// `bst: integration-commands`.
+    pub integration_commands: Vec<String>,
 }
 
 /// Result of this layer.
@@ -285,6 +301,56 @@ impl ArtifactCache {
     /// Reads a blob of an artifact (log, public data) from the local CAS.
     pub fn read_blob(&self, d: &Digest) -> Result<Vec<u8>> {
         Ok(self.store.read_local(d)?)
+    }
+
+    /// The element as the artifact records it (see [`Recorded`]).
+    pub fn recorded(&self, a: &Artifact) -> Result<Recorded> {
+        let yaml = |digest: &Option<Digest>, name: &'static str| -> Result<crate::yaml::Node> {
+            let bytes = self.read_blob(&digest.clone().unwrap_or_default())?;
+            let text = String::from_utf8(bytes)
+                .map_err(|_| ArtifactError::Meta(name, "not UTF-8".into()))?;
+            crate::yaml::parse_str(&text, crate::yaml::SYNTHETIC)
+                .map_err(|e| ArtifactError::Meta(name, e.to_string()))
+        };
+        let meta = |name: &'static str| {
+            move |e: crate::yaml::LoadError| ArtifactError::Meta(name, e.to_string())
+        };
+        let low = yaml(&a.low_diversity_meta, "low-diversity-meta.yaml")?;
+        let low_err = meta("low-diversity-meta.yaml");
+        let mut environment = Vec::new();
+        if let Some(env) = low.get_mapping("environment").map_err(low_err)? {
+            for (name, value) in env.as_map().into_iter().flatten() {
+                let value = value.as_str().ok_or_else(|| {
+                    ArtifactError::Meta(
+                        "low-diversity-meta.yaml",
+                        format!("environment variable '{name}' is not a string"),
+                    )
+                })?;
+                environment.push((name.to_string(), value.to_owned()));
+            }
+        }
+        let sandbox = match low.get_mapping("sandbox-config").map_err(low_err)? {
+            Some(node) => crate::element::parse_sandbox(node).map_err(low_err)?,
+            None => {
+                return Err(ArtifactError::Meta(
+                    "low-diversity-meta.yaml",
+                    "no sandbox-config".into(),
+                ))
+            }
+        };
+        let public = yaml(&a.public_data, "public.yaml")?;
+        let public_err = meta("public.yaml");
+        let integration_commands = match public.get_mapping("bst").map_err(public_err)? {
+            Some(bst) => bst
+                .get_str_list("integration-commands")
+                .map_err(public_err)?,
+            None => Vec::new(),
+        };
+        Ok(Recorded {
+            environment,
+            sandbox,
+            integration_commands,
+        })
     }
 
     /// Writes the files tree `root` under `dest` (a new or empty directory), as checkout does:

@@ -97,6 +97,19 @@ impl Log {
         }
     }
 
+    /// No log file; the activities BuildStream shows on the terminal go to `echo` (the
+    /// sandbox runs of `artifact checkout`, whose output goes to stderr).
+    pub fn terminal(name: &str, echo: Echo) -> Log {
+        Log {
+            file: None,
+            job: Some(Job {
+                key: String::new(),
+                name: name.to_owned(),
+                echo,
+            }),
+        }
+    }
+
     /// The log's path (None for [`Log::stderr`]).
     pub fn path(&self) -> Option<&Path> {
         self.file.as_ref().map(|(p, _)| p.as_path())
@@ -207,6 +220,12 @@ impl Log {
             ..started
         };
         self.end(renamed, false);
+    }
+
+    /// Ends an activity that found nothing to do (BuildStream's `SKIPPED`, without a
+    /// duration).
+    pub fn skipped(&mut self, started: Started) {
+        self.message(None, "SKIPPED", started.keyed, &started.text);
     }
 
     /// Ends an activity: SUCCESS if `ok`, else FAILURE.

@@ -11,7 +11,7 @@ use crate::cas::proto::reapi::{Digest, Directory};
 use crate::cas::tree::{Dir, ImportResult};
 use crate::cas::{Cas, CasError, ReadDirectory};
 use crate::element::kinds::Assembly;
-use crate::element::{Element, ElementDetails};
+use crate::element::{Element, ElementDetails, SandboxConfig};
 use crate::graph::{Pipeline, Scope};
 use crate::loader::ElementId;
 use crate::sandbox::{Batch, BatchCommand, Run, Runner, SandboxError};
@@ -103,6 +103,28 @@ pub struct BuildEnv<'a> {
     /// The element's staged sources, from the source cache (None: it has none).
     pub sources: Option<&'a Digest>,
     /// CPU priority of its sandboxed commands (see [`Run::nice`]).
+    pub nice: i32,
+}
+
+impl BuildEnv<'_> {
+    /// What running commands needs of it.
+    fn exec(&self) -> Exec<'_> {
+        Exec {
+            cas: self.cas,
+            runner: self.runner,
+            nice: self.nice,
+        }
+    }
+}
+
+/// What running a batch of commands in a sandbox needs: casd, the runner, a CPU priority.
+#[derive(Clone, Copy)]
+pub struct Exec<'a> {
+    /// casd.
+    pub cas: &'a Cas,
+    /// The sandbox runner.
+    pub runner: &'a Runner,
+    /// CPU priority of the commands (see [`Run::nice`]).
     pub nice: i32,
 }
 
@@ -204,15 +226,15 @@ async fn seal(cas: &Cas, root: Dir) -> Result<Digest> {
     Ok(digest)
 }
 
-fn platform(d: &ElementDetails) -> Vec<(String, String)> {
+fn platform(sandbox: &SandboxConfig) -> Vec<(String, String)> {
     let mut p = vec![
-        ("OSFamily".to_owned(), d.sandbox.build_os.clone()),
-        ("ISA".to_owned(), d.sandbox.build_arch.clone()),
+        ("OSFamily".to_owned(), sandbox.build_os.clone()),
+        ("ISA".to_owned(), sandbox.build_arch.clone()),
     ];
-    if let Some(uid) = d.sandbox.build_uid {
+    if let Some(uid) = sandbox.build_uid {
         p.push(("unixUID".into(), uid.to_string()));
     }
-    if let Some(gid) = d.sandbox.build_gid {
+    if let Some(gid) = sandbox.build_gid {
         p.push(("unixGID".into(), gid.to_string()));
     }
     p
@@ -253,9 +275,11 @@ fn layout(el: &Element, d: &ElementDetails) -> Result<Layout> {
 }
 
 /// One dependency's integration commands, with the environment they run in (its own).
-struct Integration {
-    commands: Vec<String>,
-    env: Vec<(String, String)>,
+pub struct Integration {
+    /// `bst: integration-commands`.
+    pub commands: Vec<String>,
+    /// The element's environment.
+    pub env: Vec<(String, String)>,
 }
 
 /// `bst: integration-commands` of an element as its artifact's public data has them: a filter
@@ -350,8 +374,13 @@ fn sandbox_env(el: &Element, d: &ElementDetails) -> Result<Vec<(String, String)>
 /// The integration batch of `elements` (`sh -e -c COMMAND` at `/`, each in its element's
 /// environment, in this order); empty when none of them has integration commands.
 pub fn integration_batch(pipeline: &Pipeline, elements: &[ElementId]) -> Result<Batch> {
+    Ok(batch_of(integration_commands(pipeline, elements)?))
+}
+
+/// The batch that runs these integration commands (`sh -e -c COMMAND` at `/`), in order.
+pub fn batch_of(integrations: Vec<Integration>) -> Batch {
     let mut batch = Batch::default();
-    for i in integration_commands(pipeline, elements)? {
+    for i in integrations {
         for cmd in i.commands {
             batch.command(BatchCommand {
                 argv: vec!["sh".into(), "-e".into(), "-c".into(), cmd.clone()],
@@ -361,7 +390,7 @@ pub fn integration_batch(pipeline: &Pipeline, elements: &[ElementId]) -> Result<
             });
         }
     }
-    Ok(batch)
+    batch
 }
 
 /// Runs the integration commands of `deps` and their runtime dependencies (staging order)
@@ -377,8 +406,8 @@ async fn integrate(
 ) -> Result<std::result::Result<Dir, i32>> {
     let elements = env.pipeline.dependencies(deps, Scope::Run);
     run_integration(
-        env,
-        d,
+        env.exec(),
+        &d.sandbox,
         root,
         integration_batch(env.pipeline, &elements)?,
         socket,
@@ -387,24 +416,22 @@ async fn integrate(
     .await
 }
 
-/// Runs an integration batch over `root` in the sandbox of the element `target` (its sandbox
-/// configuration), as `artifact checkout` integrates the artifacts it stages. Returns the
-/// integrated root (with the `dev`, `proc` and `tmp` directories every run has), or the exit
-/// code of a failed batch.
+/// Runs an integration batch over `root` in a sandbox configured by `sandbox`, as
+/// `artifact checkout` integrates the artifacts it stages. Returns the integrated root (with
+/// the `dev`, `proc` and `tmp` directories every run has), or the exit code of a failed batch.
 pub async fn integrate_staged(
-    env: &BuildEnv<'_>,
-    target: ElementId,
+    exec: Exec<'_>,
+    sandbox: &SandboxConfig,
     root: Dir,
     batch: Batch,
     log: &mut Log,
 ) -> Result<std::result::Result<Dir, i32>> {
-    let d = details(&env.pipeline.elements[&target])?;
-    run_integration(env, d, root, batch, None, log).await
+    run_integration(exec, sandbox, root, batch, None, log).await
 }
 
 async fn run_integration(
-    env: &BuildEnv<'_>,
-    d: &ElementDetails,
+    exec: Exec<'_>,
+    sandbox: &SandboxConfig,
     root: Dir,
     batch: Batch,
     socket: Option<&ReapiSocket>,
@@ -414,9 +441,9 @@ async fn run_integration(
         return Ok(Ok(root));
     }
     let mut root = root;
-    make_dirs(env.cas, &mut root, &["dev", "proc", "tmp"])?;
-    let digest = seal(env.cas, root).await?;
-    match run_batch(env, d, digest, batch, vec!["/".into()], socket, log).await? {
+    make_dirs(exec.cas, &mut root, &["dev", "proc", "tmp"])?;
+    let digest = seal(exec.cas, root).await?;
+    match run_batch(exec, sandbox, digest, batch, vec!["/".into()], socket, log).await? {
         Some((0, outs)) => Ok(Ok(Dir::from_digest(outs[0].clone()))),
         Some((code, _)) => Ok(Err(code)),
         None => Err(AssembleError::Config("empty integration batch".into())),
@@ -571,8 +598,8 @@ async fn run_commands(
     log: &mut Log,
 ) -> Result<Assembled> {
     let ran = run_batch(
-        env,
-        d,
+        env.exec(),
+        &d.sandbox,
         root,
         batch,
         vec![install_root.to_owned()],
@@ -616,8 +643,8 @@ pub fn missing_command(
 /// Runs a batch in the sandbox, once the staged root is checked to provide its command;
 /// returns the exit code and the output trees.
 async fn run_batch(
-    env: &BuildEnv<'_>,
-    d: &ElementDetails,
+    exec: Exec<'_>,
+    sandbox: &SandboxConfig,
     root: Digest,
     batch: Batch,
     outputs: Vec<String>,
@@ -631,7 +658,7 @@ async fn run_batch(
     let activity = log.start_commands(&labels);
     let ran: Result<(i32, Vec<Digest>)> = async {
         if !has_command(
-            env.cas,
+            exec.cas,
             &mut Dir::from_digest(root.clone()),
             &cmd.argv[0],
             &cmd.env,
@@ -644,11 +671,11 @@ async fn run_batch(
             cwd: cmd.cwd,
             env: cmd.env,
             outputs,
-            platform: platform(d),
+            platform: platform(sandbox),
             bind_mounts: socket.map(|s| s.mount.clone()).into_iter().collect(),
-            nice: env.nice,
+            nice: exec.nice,
         };
-        let outcome = env.runner.run(env.cas, &run, log.path()).await?;
+        let outcome = exec.runner.run(exec.cas, &run, log.path()).await?;
         log.line(&format!(
             "[action {}] exit code {}",
             crate::cas::digest_str(&outcome.action),

@@ -360,11 +360,12 @@ pub(super) fn artifact(s: &Session, cmd: &ArtifactCommand) -> i32 {
 }
 
 /// An artifact given by name (`project/element/key`) rather than by its element.
-struct NamedArtifact {
+#[derive(Clone)]
+pub(super) struct NamedArtifact {
     /// The name bst shows: the ref's project and element with the artifact's strong key.
     name: String,
     /// The artifact, if cached.
-    artifact: Option<crate::cas::proto::bst::Artifact>,
+    pub(super) artifact: Option<crate::cas::proto::bst::Artifact>,
 }
 
 impl NamedArtifact {
@@ -372,12 +373,26 @@ impl NamedArtifact {
     fn prefix(&self) -> &str {
         self.name.rsplit_once('/').map_or(&self.name, |(p, _)| p)
     }
+
+    /// The element's (normal) name, as BuildStream shows an artifact element.
+    pub(super) fn element(&self) -> String {
+        let mut parts = self.name.splitn(3, '/');
+        parts.next();
+        parts.next().unwrap_or_default().to_owned()
+    }
+
+    /// The project's name and the key.
+    pub(super) fn project_and_key(&self) -> (&str, &str) {
+        let project = self.name.split_once('/').map_or("", |(p, _)| p);
+        let key = self.name.rsplit_once('/').map_or("", |(_, k)| k);
+        (project, key)
+    }
 }
 
 /// Checks artifact names (`project/element/key`, the key 64 hex digits) and expands globs
 /// over the cached refs (`*` stays within a path component), warning about a glob that
 /// matches nothing, as bst does.
-fn expand_artifact_names(
+pub(super) fn expand_artifact_names(
     cache: &ArtifactCache,
     targets: &[String],
 ) -> std::result::Result<Vec<String>, LoadError> {
@@ -424,7 +439,10 @@ fn expand_artifact_names(
 
 /// The artifacts the named ones were built with (each artifact's `build_deps`, its whole
 /// build closure), in their order, each once.
-fn build_deps_of(cache: &ArtifactCache, named: &[NamedArtifact]) -> Result<Vec<NamedArtifact>> {
+pub(super) fn build_deps_of(
+    cache: &ArtifactCache,
+    named: &[NamedArtifact],
+) -> Result<Vec<NamedArtifact>> {
     let mut names: Vec<String> = Vec::new();
     for a in named.iter().filter_map(|n| n.artifact.as_ref()) {
         for d in &a.build_deps {
@@ -439,7 +457,7 @@ fn build_deps_of(cache: &ArtifactCache, named: &[NamedArtifact]) -> Result<Vec<N
 }
 
 /// Reads the named artifacts; names of one artifact (its strong and weak key) give one.
-fn load_named(cache: &ArtifactCache, names: &[String]) -> Result<Vec<NamedArtifact>> {
+pub(super) fn load_named(cache: &ArtifactCache, names: &[String]) -> Result<Vec<NamedArtifact>> {
     let mut out: Vec<NamedArtifact> = Vec::new();
     for name in names {
         let artifact = cache.lookup_ref(name)?;

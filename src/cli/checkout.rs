@@ -8,12 +8,17 @@
 //! `--compression` or the compression the file name implies). casd is started only when
 //! there are integration commands to run.
 
-use super::build::{load, load_session, lookup_artifact, runtime, start_casd, Session};
+use super::build::{
+    build_deps_of, expand_artifact_names, load, load_named, load_session, lookup_artifact, runtime,
+    start_casd, NamedArtifact, Session,
+};
 use super::{print_error, scope_of, Deps};
 use crate::artifact::ArtifactCache;
+use crate::cas::proto::bst::Artifact;
 use crate::cas::tree::{Dir, ImportResult};
+use crate::element::SandboxConfig;
 use crate::graph::Pipeline;
-use crate::loader::ElementId;
+use crate::sandbox::Batch;
 use crate::scheduler::Activity;
 use clap::ValueEnum;
 use std::io::Write;
@@ -163,6 +168,19 @@ pub(super) fn checkout(s: &Session, args: &CheckoutArgs) -> i32 {
             }
         }),
     };
+    // Targets that do not end in `.bst` name artifacts (`_expand_and_classify_targets`).
+    if !target.ends_with(".bst") {
+        return match checkout_named(s, args, target, &location) {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("\n{e}");
+                if let Some(detail) = &e.detail {
+                    super::print_detail(detail);
+                }
+                255
+            }
+        };
+    }
     let (pipeline, strict, _) = match load_session(s, std::slice::from_ref(target), None) {
         Ok(loaded) => loaded,
         Err(code) => return code,
@@ -233,7 +251,6 @@ fn run(
     check_location_writable(location, args.force)?;
     let uc = crate::project::user_config();
     let cache = ArtifactCache::new(&uc.cachedir());
-    let store = cache.store().clone();
 
     // The selection staged at `/` in staging order, as `Element._prepare_sandbox` stages it.
     let elements = p.dependencies(&[target], scope_of(args.deps));
@@ -246,7 +263,52 @@ fn run(
     })?;
     let el = &p.elements[&target];
     let key = p.keys[&target].strict.as_deref().unwrap_or_default();
-    let activity = |text: &str| Activity::element(key, &el.full_name, text);
+    let integration = || {
+        let batch = crate::assemble::integration_batch(p, &elements)
+            .map_err(|e| staging_error(&e.to_string(), None))?;
+        let sandbox = el
+            .details
+            .as_deref()
+            .map(|d| d.sandbox.clone())
+            .ok_or_else(|| {
+                staging_error(&format!("{}: element details not loaded", el.name), None)
+            })?;
+        Ok((batch, sandbox))
+    };
+    let target = Target {
+        key,
+        name: &el.full_name,
+    };
+    stage_and_export(
+        s,
+        &cache,
+        artifacts,
+        &target,
+        integrate.then_some(integration),
+        location,
+        args.hardlinks,
+    )
+}
+
+/// The target as its activities show it: its key and name.
+struct Target<'a> {
+    key: &'a str,
+    name: &'a str,
+}
+
+/// Stages the artifacts (None: not cached, an error), integrates them with the batch and in
+/// the sandbox `integration` gives (None: `--no-integrate`), and exports the result.
+fn stage_and_export(
+    s: &Session,
+    cache: &ArtifactCache,
+    artifacts: Vec<Option<Artifact>>,
+    target: &Target,
+    integration: Option<impl FnOnce() -> Result<(Batch, SandboxConfig), CheckoutError>>,
+    location: &Location,
+    hardlinks: bool,
+) -> Result<(), CheckoutError> {
+    let store = cache.store();
+    let activity = |text: &str| Activity::element(target.key, target.name, text);
     let mut root = Dir::default();
     activity("Staging dependencies").run(|| {
         for artifact in artifacts {
@@ -263,47 +325,159 @@ fn run(
             let files = artifact
                 .files
                 .unwrap_or_else(crate::cas::empty_directory_digest);
-            root.import(
-                &store,
-                Dir::from_digest(files),
-                &mut ImportResult::default(),
-            )
-            .map_err(|e| staging_error(&e.to_string(), None))?;
+            root.import(store, Dir::from_digest(files), &mut ImportResult::default())
+                .map_err(|e| staging_error(&e.to_string(), None))?;
         }
         Ok(())
     })?;
 
-    if integrate {
-        let batch = crate::assemble::integration_batch(p, &elements)
-            .map_err(|e| staging_error(&e.to_string(), None))?;
+    if let Some(integration) = integration {
+        let (batch, sandbox) = integration()?;
         root = activity("Integrating sandbox").run(|| {
             if batch.is_empty() {
                 return Ok(root);
             }
+            let mut log = crate::assemble::Log::terminal(
+                target.name,
+                crate::scheduler::main_echo(target.name),
+            );
             // The sandbox's first check, before starting one.
-            let missing = crate::assemble::missing_command(&store, &mut root, &batch)
+            let missing = crate::assemble::missing_command(store, &mut root, &batch)
                 .map_err(|e| staging_error(&e.to_string(), None))?;
             if let Some(command) = missing {
+                let commands = log.start_commands(&batch.combined_label());
+                log.end(commands, false);
                 let e = crate::assemble::AssembleError::MissingCommand(command);
                 return Err(staging_error(&e.to_string(), None));
             }
-            integrate_root(s, p, target, root, batch)
+            integrate_root(s, &sandbox, root, batch, &mut log)
         })?;
     }
     let text = match location {
         Location::Directory(dir) => format!("Checking out files in '{}'", dir.display()),
         Location::Tar(..) | Location::Stdout(_) => "Creating tarball".to_owned(),
     };
-    activity(&text).run(|| export(&store, &mut root, location, args.hardlinks))
+    activity(&text).run(|| export(store, &mut root, location, hardlinks))
+}
+
+/// `artifact checkout` of an artifact name (`project/element/key`), as BuildStream checks out
+/// an `ArtifactElement`: the artifact alone (`--deps none`) or the artifacts it was built with
+/// (`--deps build`), integrated with the commands, environments and sandbox configuration
+/// the artifacts recorded. No project is needed.
+fn checkout_named(
+    s: &Session,
+    args: &CheckoutArgs,
+    name: &str,
+    location: &Location,
+) -> Result<(), CheckoutError> {
+    let uc = crate::project::user_config();
+    let cache = ArtifactCache::new(&uc.cachedir());
+    let load = || {
+        let names =
+            expand_artifact_names(&cache, &[name.to_owned()]).map_err(|e| CheckoutError {
+                message: e.message,
+                detail: e.detail,
+            })?;
+        load_named(&cache, &names[..names.len().min(1)]).map_err(|e| error(format!("{e:#}")))
+    };
+    // `Stream._load` with the artifact's metadata: load, connect remotes, query the cache and
+    // pull what is missing, then load again with what was pulled.
+    let named = Activity::core("Loading artifacts").run(load)?;
+    if matches!(args.deps, Deps::Run | Deps::All) {
+        let d = args
+            .deps
+            .to_possible_value()
+            .map(|v| v.get_name().to_owned())
+            .unwrap_or_default();
+        return Err(error(format!(
+            "Error: '--deps {d}' is not supported for artifact names"
+        )));
+    }
+    let Some(target) = named.into_iter().next() else {
+        return Err(error(format!("No artifact names matched: {name}")));
+    };
+    Activity::remote_caches();
+    Activity::core("Query cache").run(|| Ok::<(), CheckoutError>(()))?;
+    if target.artifact.is_none() {
+        skipped_pull(&uc.logdir(), &target);
+    }
+    let named = Activity::core("Loading artifacts").run(load)?;
+    let target = named.into_iter().next().unwrap_or(target);
+    Activity::remote_caches();
+    check_location_writable(location, args.force)?;
+
+    let selection = match args.deps {
+        Deps::Build => build_deps_of(&cache, std::slice::from_ref(&target))
+            .map_err(|e| error(format!("{e:#}")))?,
+        _ => vec![target.clone()],
+    };
+    Activity::core("Query cache").run(|| Ok::<(), CheckoutError>(()))?;
+    let missing: Vec<&NamedArtifact> = selection.iter().filter(|n| n.artifact.is_none()).collect();
+    if !missing.is_empty() {
+        crate::scheduler::info("Attempting to fetch missing or incomplete artifact(s)");
+        for n in missing {
+            skipped_pull(&uc.logdir(), n);
+        }
+    }
+    let Some(artifact) = &target.artifact else {
+        return Err(staging_error(
+            &format!("Error preparing sandbox for element: {}", target.element()),
+            Some(
+                "This is most likely an artifact that is not yet cached, try building or pulling \
+                 the artifact first"
+                    .into(),
+            ),
+        ));
+    };
+    let integration = || {
+        let recorded = |a: &Artifact| {
+            cache
+                .recorded(a)
+                .map_err(|e| staging_error(&e.to_string(), None))
+        };
+        let sandbox = recorded(artifact)?.sandbox;
+        let mut integrations = Vec::new();
+        for a in selection.iter().filter_map(|n| n.artifact.as_ref()) {
+            let r = recorded(a)?;
+            integrations.push(crate::assemble::Integration {
+                commands: r.integration_commands,
+                env: r.environment,
+            });
+        }
+        Ok((crate::assemble::batch_of(integrations), sandbox))
+    };
+    let artifacts = selection.iter().map(|n| n.artifact.clone()).collect();
+    // An artifact element has no cache key of its own to show.
+    let display = Target {
+        key: "",
+        name: &target.element(),
+    };
+    let integrate = !args.no_integrate;
+    stage_and_export(
+        s,
+        &cache,
+        artifacts,
+        &display,
+        integrate.then_some(integration),
+        location,
+        args.hardlinks,
+    )
+}
+
+/// The pull job BuildStream runs for an artifact it does not have: bst-rs has no remote
+/// caches, so it finds nothing and is skipped.
+fn skipped_pull(logdir: &std::path::Path, n: &NamedArtifact) {
+    let (project, key) = n.project_and_key();
+    crate::scheduler::skipped_job(logdir, project, &n.element(), key, "pull", "Pull");
 }
 
 /// Runs the integration batch over `root` in a sandbox (casd started for it).
 fn integrate_root(
     s: &Session,
-    p: &Pipeline,
-    target: ElementId,
+    sandbox: &SandboxConfig,
     root: Dir,
-    batch: crate::sandbox::Batch,
+    batch: Batch,
+    log: &mut crate::assemble::Log,
 ) -> Result<Dir, CheckoutError> {
     let uc = crate::project::user_config();
     let tmpdir = uc.cachedir().join("tmp");
@@ -315,20 +489,12 @@ fn integrate_root(
         let result = async {
             let runner = crate::sandbox::Runner::new(casd.socket(), &tmpdir)
                 .map_err(|e| error(e.to_string()))?;
-            let artifacts = ArtifactCache::new(&uc.cachedir());
-            let files = Default::default();
-            let env = crate::assemble::BuildEnv {
-                pipeline: p,
+            let exec = crate::assemble::Exec {
                 cas: &cas,
                 runner: &runner,
-                artifacts: &artifacts,
-                files: &files,
-                tmpdir: &tmpdir,
-                sources: None,
                 nice: 0,
             };
-            let mut log = crate::assemble::Log::stderr();
-            match crate::assemble::integrate_staged(&env, target, root, batch, &mut log).await {
+            match crate::assemble::integrate_staged(exec, sandbox, root, batch, log).await {
                 Ok(Ok(root)) => Ok(root),
                 Ok(Err(_code)) => Err(staging_error("Command failed", None)),
                 Err(e) => Err(staging_error(&e.to_string(), None)),

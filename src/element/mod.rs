@@ -1671,7 +1671,8 @@ fn apply_project_refs(
     false
 }
 
-fn parse_sandbox(node: &Node) -> Result<SandboxConfig> {
+/// A `sandbox:` mapping (host defaults for a missing `build-os` or `build-arch`).
+pub fn parse_sandbox(node: &Node) -> Result<SandboxConfig> {
     node.validate_keys(&[
         "build-uid",
         "build-gid",

@@ -24,7 +24,7 @@ pub mod state;
 mod status;
 
 pub use status::{
-    emit, emit_raw, format_values, info, set_main_log, warning, warning_line, Activity,
+    emit, emit_raw, format_values, info, main_echo, set_main_log, warning, warning_line, Activity,
 };
 
 use crate::artifact::{ArtifactCache, NewArtifact};
@@ -876,6 +876,27 @@ fn job_log_path(logdir: &Path, project: &str, name: &str, key: &str, action: &st
         .join(format!("{}-{action}.{ts}.log", &key[..key.len().min(8)]))
 }
 
+/// A job that finds nothing to do (BuildStream's `SKIPPED`), with its log and terminal lines,
+/// as `bst artifact checkout` pulls an artifact that is not cached and no remote has.
+pub fn skipped_job(
+    logdir: &Path,
+    project: &str,
+    name: &str,
+    key: &str,
+    action: &'static str,
+    text: &str,
+) {
+    let path = job_log_path(logdir, project, name, key, action);
+    let mut status = Status::new(false, logdir);
+    status.start(0, action, name, key, &path);
+    if let Ok(mut log) = Log::for_job(&path, key, name, Box::new(|_| {})) {
+        log_heading(&mut log);
+        let started = log.start_quiet(text);
+        log.skipped(started);
+    }
+    status.skipped(0, text);
+}
+
 /// The fetch jobs the loader runs for junctions whose sources it stages (see
 /// [`crate::loader::junction`]), with the logs and terminal lines of the scheduler's.
 pub struct LoaderFetchJobs {
@@ -1125,17 +1146,81 @@ async fn build_in_log(
 
 /// The low- and high-diversity metadata YAML BuildStream stores with an artifact.
 fn meta_yaml(d: &crate::element::ElementDetails) -> (String, String) {
-    use crate::cli::format::{env_yaml, yaml_scalar};
-    let mut low = String::from("environment:\n");
-    for (k, v) in &d.environment {
-        low += &format!("  {}: {}\n", yaml_scalar(k), env_yaml(v));
-    }
-    low += "sandbox-config:\n";
-    low += &format!("  build-os: {}\n", yaml_scalar(&d.sandbox.build_os));
-    low += &format!("  build-arch: {}\n", yaml_scalar(&d.sandbox.build_arch));
+    use crate::cli::format::yaml_scalar;
+    let low = low_diversity_meta(&d.environment, &d.sandbox);
     let mut high = String::from("variables:\n");
     for (k, v) in &d.variables {
         high += &format!("  {}: {}\n", yaml_scalar(k), yaml_scalar(v));
     }
     (low, high)
+}
+
+/// `low-diversity-meta.yaml`: the environment and `SandboxConfig.to_dict()` (its optional
+/// parts only when set), as BuildStream's round-trip dumper writes them (every scalar a
+/// plain string).
+fn low_diversity_meta(
+    environment: &crate::element::Environment,
+    sandbox: &crate::element::SandboxConfig,
+) -> String {
+    use crate::cli::format::{env_yaml, yaml_scalar};
+    let mut low = String::from("environment:\n");
+    for (k, v) in environment {
+        low += &format!("  {}: {}\n", yaml_scalar(k), env_yaml(v));
+    }
+    low += "sandbox-config:\n";
+    low += &format!("  build-os: {}\n", yaml_scalar(&sandbox.build_os));
+    low += &format!("  build-arch: {}\n", yaml_scalar(&sandbox.build_arch));
+    if let Some(uid) = sandbox.build_uid {
+        low += &format!("  build-uid: {uid}\n");
+    }
+    if let Some(gid) = sandbox.build_gid {
+        low += &format!("  build-gid: {gid}\n");
+    }
+    if let Some(path) = &sandbox.remote_apis_socket {
+        low += &format!("  remote-apis-socket:\n    path: {}\n", yaml_scalar(path));
+        if sandbox.action_cache_enable_update {
+            low += "    action-cache-enable-update: True\n";
+        }
+    }
+    low
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::element::{EnvValue, Environment, SandboxConfig};
+
+    #[test]
+    fn low_diversity_meta_records_the_whole_sandbox_config() {
+        let mut env = Environment::default();
+        env.insert("PATH".into(), EnvValue::Str("/usr/bin:/bin".into()));
+        env.insert(
+            "SOURCE_DATE_EPOCH".into(),
+            EnvValue::Str("1321009871".into()),
+        );
+        let mut sandbox = SandboxConfig {
+            build_os: "linux".into(),
+            build_arch: "x86-64".into(),
+            build_uid: None,
+            build_gid: None,
+            remote_apis_socket: None,
+            action_cache_enable_update: false,
+        };
+        let head = "environment:\n  PATH: /usr/bin:/bin\n  SOURCE_DATE_EPOCH: 1321009871\n\
+                    sandbox-config:\n  build-os: linux\n  build-arch: x86-64\n";
+        assert_eq!(low_diversity_meta(&env, &sandbox), head);
+        // What BuildStream 2.8.1 wrote for `build-uid: 0`, `build-gid: 0` and a
+        // `remote-apis-socket` with `action-cache-enable-update: true`.
+        sandbox.build_uid = Some(0);
+        sandbox.build_gid = Some(0);
+        sandbox.remote_apis_socket = Some("/run/reapi.sock".into());
+        sandbox.action_cache_enable_update = true;
+        assert_eq!(
+            low_diversity_meta(&env, &sandbox),
+            format!(
+                "{head}  build-uid: 0\n  build-gid: 0\n  remote-apis-socket:\n    \
+                 path: /run/reapi.sock\n    action-cache-enable-update: True\n"
+            )
+        );
+    }
 }

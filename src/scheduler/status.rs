@@ -205,6 +205,20 @@ fn log_tail(log: &Path) -> String {
     out
 }
 
+/// Where the terminal messages of a sandbox run outside jobs go (see
+/// [`crate::assemble::Log::terminal`]): stderr, as `main:<name>` messages without a key.
+pub fn main_echo(name: &str) -> crate::assemble::Echo {
+    let name = name.to_owned();
+    Box::new(move |m| {
+        let mut line = message_line(m.elapsed, "", "main", &name, m.kind, &m.text);
+        if let Some(d) = &m.detail {
+            line.push_str(&element_detail(m.kind, d));
+            line.push('\n');
+        }
+        emit(&line);
+    })
+}
+
 /// A core `INFO` message, printed on stderr (`Checked out sources to ...`).
 pub fn info(text: &str) {
     emit(&message_line(
@@ -306,6 +320,17 @@ impl Status {
         };
         self.line(None, &job, "START", &self.log_text(&job));
         self.jobs.insert(id, job);
+    }
+
+    /// A job ended with nothing to do (`SKIPPED text`).
+    pub fn skipped(&mut self, id: ElementId, text: &str) {
+        if let Some(job) = self.jobs.remove(&id) {
+            if let (Some(mp), Some(b)) = (&self.mp, &job.bar) {
+                b.finish_and_clear();
+                mp.remove(b);
+            }
+            self.line(Some(job.start.elapsed()), &job, "SKIPPED", text);
+        }
     }
 
     /// A job ended. A failure is printed as BuildStream prints it, the error and then the
