@@ -274,21 +274,17 @@ fn parse_reference_retrying(text: &str, file: FileId, reindents: usize) -> Resul
             if let (Some(Some((line, col, bracket))), "illegal placement of ':' indicator") =
                 (inner_flow.last(), e.info())
             {
-                // A `:` after a key that spans lines: libyaml's parser finds no `,` there.
-                let (context, problem) = if *bracket == '[' {
-                    (
-                        "while parsing a flow sequence",
-                        "did not find expected ',' or ']'",
-                    )
-                } else {
-                    (
-                        "while parsing a flow mapping",
-                        "did not find expected ',' or '}'",
-                    )
-                };
+                // A `:` after a key that spans lines: libyaml's parser finds no `,` there,
+                // unless its scanner stopped earlier, at a `:` inside the plain scalar.
                 let m = e.marker();
-                let mark = flow_key_mark(text, m.line().saturating_sub(1), m.col());
-                return severe(&[(context, line + 1, col + 1), (problem, m.line(), mark + 1)]);
+                let colon = (m.line().saturating_sub(1), m.col());
+                if let Some(err) = entry_start(&mut lines, (*line, *col), colon)
+                    .and_then(|start| flow_colon_error(&mut lines, start))
+                {
+                    return err;
+                }
+                let mark = flow_key_mark(text, colon.0, colon.1);
+                return flow_entry_error(*bracket, (*line, *col), (colon.0, mark));
             }
             scan_error(text, &e)
         })?;
@@ -323,6 +319,11 @@ fn parse_reference_retrying(text: &str, file: FileId, reindents: usize) -> Resul
                 {
                     if let Some(e) = flow_colon_error(&mut lines, here) {
                         return Err(e);
+                    }
+                }
+                if let Some(Some((line, col, bracket))) = inner_flow.last().copied() {
+                    if let Some(colon) = stale_key_colon(&mut lines, &span) {
+                        return Err(flow_entry_error(bracket, (line, col), colon));
                     }
                 }
                 if anchor != 0 {
@@ -717,6 +718,107 @@ fn flow_colon_error(lines: &mut Lines, start: Provenance) -> Option<LoadError> {
         }
         line += 1;
         col = 0;
+    }
+    None
+}
+
+/// libyaml's parser error for a token other than `,` after an entry of the flow collection
+/// opened by `bracket` at `open` (0-based line and column), the token at `at`.
+fn flow_entry_error(bracket: char, open: (usize, usize), at: (usize, usize)) -> LoadError {
+    let (context, problem) = if bracket == '[' {
+        (
+            "while parsing a flow sequence",
+            "did not find expected ',' or ']'",
+        )
+    } else {
+        (
+            "while parsing a flow mapping",
+            "did not find expected ',' or '}'",
+        )
+    };
+    severe(&[
+        (context, open.0 + 1, open.1 + 1),
+        (problem, at.0 + 1, at.1 + 1),
+    ])
+}
+
+/// The `:` (0-based line and column) that follows the scalar of `span` in a flow collection
+/// on a later line than the scalar begins, if one does. libyaml keeps a simple key on one
+/// line only, so that `:` is a value indicator with no key (`{a\n  b: c}`): its parser then
+/// finds no `,` (saphyr takes `a b` as the key).
+fn stale_key_colon(lines: &mut Lines, span: &Span) -> Option<(usize, usize)> {
+    let start = span.start.line().saturating_sub(1);
+    let mut line = span.end.line().saturating_sub(1);
+    let mut col = span.end.col();
+    let count = lines.count();
+    while line < count {
+        let chars = lines.chars(line);
+        while col < chars.len() {
+            match chars[col] {
+                ' ' | '\t' | '\r' => col += 1,
+                '#' => break,
+                ':' => return (line > start).then_some((line, col)),
+                _ => return None,
+            }
+        }
+        line += 1;
+        col = 0;
+    }
+    None
+}
+
+/// Where the entry that contains `at` begins in the flow collection opened at `open` (0-based
+/// lines and columns), if it is a plain scalar: after the last `,` (outside quotes and nested
+/// collections) before `at`, blanks, line breaks and comments skipped.
+fn entry_start(lines: &mut Lines, open: (usize, usize), at: (usize, usize)) -> Option<Provenance> {
+    let mut entry = (open.0, open.1 + 1);
+    let mut depth = 0usize;
+    let mut quote: Option<char> = None;
+    let (mut line, mut col) = entry;
+    while (line, col) < at && line < lines.count() {
+        let chars = lines.chars(line);
+        while col < chars.len() && (line, col) < at {
+            let ch = chars[col];
+            match quote {
+                Some('\'') if ch == '\'' && chars.get(col + 1) == Some(&'\'') => col += 1,
+                Some('"') if ch == '\\' => col += 1,
+                Some(q) if ch == q => quote = None,
+                Some(_) => {}
+                None => match ch {
+                    '\'' | '"' => quote = Some(ch),
+                    '#' if col == 0 || matches!(chars[col - 1], ' ' | '\t') => break,
+                    '[' | '{' => depth += 1,
+                    ']' | '}' => depth = depth.saturating_sub(1),
+                    ',' if depth == 0 => entry = (line, col + 1),
+                    _ => {}
+                },
+            }
+            col += 1;
+        }
+        line += 1;
+        col = 0;
+    }
+    // The entry's first token.
+    let (mut line, mut col) = entry;
+    while line < lines.count() {
+        let chars = lines.chars(line);
+        while col < chars.len() && matches!(chars[col], ' ' | '\t' | '\r') {
+            col += 1;
+        }
+        match chars.get(col) {
+            None | Some('#') => {
+                line += 1;
+                col = 0;
+            }
+            Some('\'' | '"' | '[' | '{' | ',' | ']' | '}') => return None,
+            Some(_) => {
+                return Some(Provenance {
+                    file: crate::yaml::SYNTHETIC,
+                    line: line as u32,
+                    col: col as u32,
+                })
+            }
+        }
     }
     None
 }
