@@ -358,6 +358,18 @@ impl Discovery<'_, '_> {
     /// of its dependency lists (in every `(?)` branch, list directive and local include
     /// too) and a link's target, each as (junction path, element name).
     fn dependency_names(&self, node: &Node, out: &mut Vec<DepName>) {
+        self.dependency_names_within(node, out, &mut Vec::new());
+    }
+
+    /// [`Discovery::dependency_names`] of a node inside the include files of `including`
+    /// (outermost first): a file that includes itself, directly or not, is not read again
+    /// (the loader reports the recursion).
+    fn dependency_names_within(
+        &self,
+        node: &Node,
+        out: &mut Vec<DepName>,
+        including: &mut Vec<*const Node>,
+    ) {
         let Value::Map(map) = &node.value else {
             return;
         };
@@ -379,13 +391,19 @@ impl Discovery<'_, '_> {
             for branch in branches.iter() {
                 if let Value::Map(conditions) = &branch.value {
                     for body in conditions.values() {
-                        self.dependency_names(body, out);
+                        self.dependency_names_within(body, out, including);
                     }
                 }
             }
         }
         for included in self.includes_of(map) {
-            self.dependency_names(&included, out);
+            let file = Arc::as_ptr(&included);
+            if including.contains(&file) {
+                continue;
+            }
+            including.push(file);
+            self.dependency_names_within(&included, out, including);
+            including.pop();
         }
     }
 
