@@ -1299,13 +1299,11 @@ impl LoadContext {
         })?;
         // BuildStream reads `kind` as soon as the file is parsed (before its conditionals
         // and includes are processed, and before its dependencies are loaded): every
-        // element must declare it.
+        // element must declare it, and it decides how the file is processed.
         if node.get("kind").is_none() {
             return Err(node.missing_key("kind"));
         }
-        let kind = node.get_str("kind")?.map(str::to_owned);
-        let first_pass = matches!(kind.as_deref(), Some("junction" | "link"));
-        if first_pass {
+        if matches!(node.get_str("kind")?, Some("junction" | "link")) {
             let pool = self.projects[pid].first_pass.options.clone();
             pool.process_node(&mut node, &[])?;
         } else {
@@ -1314,6 +1312,10 @@ impl LoadContext {
                 includes::process(self, &mut node, pid, false, true)?;
             }
         }
+        // The element's kind is the processed file's: a conditional or an include may set
+        // it (`LoadElement` reads it after the loader's processing).
+        let kind = node.get_str("kind")?.map(str::to_owned);
+        let first_pass = matches!(kind.as_deref(), Some("junction" | "link"));
         node.validate_keys(VALID_ELEMENT_KEYS)?;
         let description = node.get_str("description")?.map(str::to_owned);
         let full_name = match &self.projects[pid].junction {
