@@ -372,8 +372,8 @@ fn parse_reference_retrying(text: &str, file: FileId, reindents: usize) -> Resul
                 )))
             }
             Event::SequenceStart(..) => {
-                check_not_key(&stack, pos)?;
                 let opens = lines.chars(here.line as usize).get(here.col as usize) == Some(&'[');
+                check_not_key(&stack, pos, "SequenceStartEvent", opens)?;
                 let start = (here.line as usize, here.col as usize);
                 flow.push(flow.last().copied().flatten().or(opens.then_some(start)));
                 let inner = opens.then_some((start.0, start.1, '['));
@@ -395,7 +395,7 @@ fn parse_reference_retrying(text: &str, file: FileId, reindents: usize) -> Resul
                 flow.push(flow.last().copied().flatten().or(opens.then_some(start)));
                 let inner = opens.then_some((start.0, start.1, '{'));
                 inner_flow.push(inner.or(inner_flow.last().copied().flatten()));
-                check_not_key(&stack, pos)?;
+                check_not_key(&stack, pos, "MappingStartEvent", opens)?;
                 stack.push(Frame::Map(Map::default(), here, None));
                 None
             }
@@ -1081,11 +1081,13 @@ fn empty_value_mark(lines: &mut Lines, here: Provenance) -> Provenance {
     here
 }
 
-/// Mapping keys must be scalars.
-fn check_not_key(stack: &[Frame], pos: Pos) -> Result<()> {
+/// A collection where a mapping key is expected: BuildStream takes only scalar keys.
+fn check_not_key(stack: &[Frame], pos: Pos, event: &str, flow: bool) -> Result<()> {
     if let Some(Frame::Map(_, _, None)) = stack.last() {
+        // BuildStream's representer, waiting for a key (state 3), has no handler for it.
+        let flow = if flow { "True" } else { "False" };
         return Err(malformed(format!(
-            "Invalid input detected. Mapping keys must be scalars {pos}"
+            "Invalid input detected. No handler for {event}(implicit=True, flow_style={flow}) in state 3 {pos}"
         )));
     }
     Ok(())
