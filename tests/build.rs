@@ -189,6 +189,20 @@ fn hello_builds_checks_out_and_is_cached() {
         "{}",
         text(&out)
     );
+    // Several elements: one blank line, after them all (BuildStream's
+    // pretty_print_element_contents).
+    let out = cache.bst_rs(
+        &project,
+        &["artifact", "list-contents", "base.bst", "hello.bst"],
+    );
+    let listed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        listed.starts_with("  base.bst:\n\t")
+            && listed.ends_with("\n  hello.bst:\n\tusr\n\tusr/bin\n\tusr/bin/hello\n\n")
+            && listed.matches("\n\n").count() == 1,
+        "{}",
+        text(&out)
+    );
     let out = cache.bst_rs(&project, &["artifact", "log", "hello.bst"]);
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("Running commands"),

@@ -558,9 +558,9 @@ fn artifact_run(
             }
         }
         ArtifactCommand::ListContents { .. } => {
+            // BuildStream's pretty_print_element_contents: each element's indented name and
+            // tab-indented paths, then one blank line after them all.
             for (name, a) in &found {
-                // BuildStream's pretty_print_element_contents: an indented name, tab-indented
-                // paths, a blank line.
                 println!("  {name}:");
                 let paths = cache.list_contents(&a.files.clone().unwrap_or_default())?;
                 if paths.is_empty() {
@@ -569,8 +569,8 @@ fn artifact_run(
                 for path in paths {
                     println!("\t{path}");
                 }
-                println!();
             }
+            println!();
         }
     }
     Ok(())
