@@ -276,6 +276,26 @@ fn failures_are_cached_as_failures() {
         "{}",
         text(&out)
     );
+
+    // What a failed BuildElement installed is not kept (BuildStream collects nothing from a
+    // failed BuildElement batch; a script element's failed artifact keeps its install root).
+    let project = project_with(&[(
+        "partial.bst",
+        "kind: manual\nbuild-depends:\n- base.bst\nconfig:\n  install-commands:\n  \
+         - mkdir -p %{install-root}/etc && echo partial > %{install-root}/etc/partial\n  - false\n",
+    )]);
+    let out = cache.bst_rs(project.path(), &["build", "partial.bst"]);
+    assert_eq!(out.status.code(), Some(255), "{}", text(&out));
+    let out = cache.bst_rs(
+        project.path(),
+        &["artifact", "list-contents", "partial.bst"],
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "  partial.bst:\n\tThis element has no associated artifacts\n\n",
+        "{}",
+        text(&out)
+    );
 }
 
 const SLOW: &str =

@@ -810,7 +810,13 @@ async fn build_in(
         ));
     }
     batch.clean_directory(&build_root);
-    run_commands(env, d, root, batch, &install_root, socket, log).await
+    let mut assembled = run_commands(env, d, root, batch, &install_root, socket, log).await?;
+    if assembled.result.is_err() {
+        // BuildElement's batch names no directory to collect on failure (a script element's
+        // does): its failed artifact holds no files.
+        assembled.files = None;
+    }
+    Ok(assembled)
 }
 
 async fn import_element(env: &BuildEnv<'_>, el: &Element, log: &mut Log) -> Result<Assembled> {
