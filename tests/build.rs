@@ -964,3 +964,62 @@ fn artifact_show_and_delete_follow_the_cache() {
         "{stderr}"
     );
 }
+
+const OVERLAP_A: &str = "kind: import\nsources:\n- kind: local\n  path: files\n";
+const OVERLAP_COMPOSE: &str = "kind: compose\nbuild-depends:\n- a.bst\n- b.bst\n";
+
+/// Staging a file over one an earlier dependency staged raises BuildStream's `overlaps`
+/// warning (with its wording, checked against bst 2.8.1's), unless the overwriting element's
+/// `overlap-whitelist` allows it; `fatal-warnings: [overlaps]` fails the build, which caches
+/// nothing.
+#[test]
+fn overlaps_warn_unless_whitelisted_and_fail_when_fatal() {
+    if can_build().is_none() {
+        return;
+    }
+    let whitelisted =
+        format!("{OVERLAP_A}public:\n  bst:\n    overlap-whitelist:\n    - /hello.*\n");
+    let warning = "WARNING [overlaps]: Non-whitelisted overlaps detected\n\n    \
+                   Staged files overwrite existing files in staging area: /\n    \
+                   /hello.in: b.bst is not permitted to overlap other elements, order b.bst above a.bst \n";
+    for (b, fatal, warns) in [
+        (OVERLAP_A, false, true),
+        (whitelisted.as_str(), false, false),
+        (OVERLAP_A, true, true),
+    ] {
+        let cache = Cache::new();
+        let project = project_with(&[
+            ("a.bst", OVERLAP_A),
+            ("b.bst", b),
+            ("c.bst", OVERLAP_COMPOSE),
+        ]);
+        if fatal {
+            let conf = project.path().join("project.conf");
+            let text = std::fs::read_to_string(&conf).unwrap() + "fatal-warnings: [overlaps]\n";
+            std::fs::write(&conf, text).unwrap();
+        }
+        let out = cache.bst_rs(project.path(), &["build", "c.bst"]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let state = cache.bst_rs(
+            project.path(),
+            &["show", "--deps", "none", "--format", "%{state}", "c.bst"],
+        );
+        let state = String::from_utf8_lossy(&state.stdout).trim().to_owned();
+        if fatal {
+            assert_eq!(out.status.code(), Some(255), "{}", text(&out));
+            assert!(
+                stderr.contains(
+                    "FAILURE [overlaps]: Non-whitelisted overlaps detected\nStaged files overwrite"
+                ),
+                "{}",
+                text(&out)
+            );
+            assert_eq!(state, "buildable");
+        } else {
+            assert!(out.status.success(), "{}", text(&out));
+            assert_eq!(stderr.contains(warning), warns, "{}", text(&out));
+            assert_eq!(stderr.contains("[overlaps]"), warns, "{}", text(&out));
+            assert_eq!(state, "cached");
+        }
+    }
+}

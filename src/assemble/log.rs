@@ -177,6 +177,17 @@ impl Log {
         self.message(None, "LOG", true, &text);
     }
 
+    /// A `WARNING` with its detail lines, in the log and on the terminal.
+    pub fn warning(&mut self, text: &str, detail: &str) {
+        self.message(
+            None,
+            "WARNING",
+            true,
+            &format!("{text}{}", indented_detail(detail)),
+        );
+        self.echo("WARNING", None, text, Some(detail));
+    }
+
     /// A failure that does not end the job (a try that is retried), in the log and on the
     /// terminal.
     pub fn failure(&mut self, text: &str) {

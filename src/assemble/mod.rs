@@ -20,6 +20,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 mod log;
+mod overlaps;
 pub mod split;
 
 pub use log::{indented_detail, Echo, JobMessage, Log, Started};
@@ -53,6 +54,10 @@ pub enum AssembleError {
     /// element's dependencies), where BuildStream does not cache the failure.
     #[error("Command failed")]
     CommandFailed,
+    /// A warning the project makes fatal (`fatal-warnings:`): `[token]: brief` and its detail,
+    /// as BuildStream's `Plugin.warn` raises it.
+    #[error("{0}")]
+    FatalWarning(String),
 }
 
 /// Result of this layer.
@@ -169,6 +174,8 @@ pub async fn assemble(env: &BuildEnv<'_>, id: ElementId, log: &mut Log) -> Resul
 /// `location` in `root`, logging overlaps.
 fn stage_artifacts(
     env: &BuildEnv<'_>,
+    owner: &Element,
+    overlaps: &mut overlaps::Collector,
     root: &mut Dir,
     selection: &[ElementId],
     location: &str,
@@ -176,6 +183,7 @@ fn stage_artifacts(
 ) -> Result<()> {
     let cas = env.cas;
     let at = root.open_dir(cas, location)?;
+    let mut session = overlaps::Collector::session(location);
     for dep in env.pipeline.dependencies(selection, Scope::Run) {
         let files = env.files.get(&dep).ok_or_else(|| {
             AssembleError::Config(format!(
@@ -185,15 +193,30 @@ fn stage_artifacts(
         })?;
         let mut result = ImportResult::default();
         at.import(cas, Dir::from_digest(files.clone()), &mut result)?;
-        if !result.overwritten.is_empty() {
-            log.line(&format!(
-                "[{}] overlaps: {} file(s) overwritten, e.g. /{}",
-                env.pipeline.elements[&dep].full_name,
-                result.overwritten.len(),
-                result.overwritten[0]
-            ));
-        }
+        session.collect(cas, dep, files, result)?;
     }
+    for w in overlaps.finish(session, env.pipeline, cas)? {
+        warn(env.pipeline, owner, w, log)?;
+    }
+    Ok(())
+}
+
+/// An element's warning (`Plugin.warn`): an error if its project makes the token fatal, else
+/// a `WARNING [token]: brief` message with its detail.
+fn warn(p: &Pipeline, el: &Element, w: overlaps::Warning, log: &mut Log) -> Result<()> {
+    let brief = format!("[{}]: {}", w.token, w.brief);
+    let project = p.ctx.elements[el.id].project;
+    if p.ctx.projects[project]
+        .fatal_warnings
+        .iter()
+        .any(|t| t == w.token)
+    {
+        return Err(AssembleError::FatalWarning(format!(
+            "{brief}\n{}",
+            w.detail
+        )));
+    }
+    log.warning(&brief, &w.detail);
     Ok(())
 }
 
@@ -700,7 +723,8 @@ async fn build_element(env: &BuildEnv<'_>, el: &Element, log: &mut Log) -> Resul
     // digest-environment: each variable names the digest of its dependencies staged alone.
     for (var, deps) in &digest_env {
         let mut sub = Dir::default();
-        stage_artifacts(env, &mut sub, deps, "/", log)?;
+        let mut overlaps = overlaps::Collector::default();
+        stage_artifacts(env, el, &mut overlaps, &mut sub, deps, "/", log)?;
         let digest = seal(cas, sub).await?;
         let value = crate::cas::digest_str(&digest);
         match vars.iter_mut().find(|(k, _)| k == var) {
@@ -710,9 +734,10 @@ async fn build_element(env: &BuildEnv<'_>, el: &Element, log: &mut Log) -> Resul
     }
 
     let mut root = Dir::default();
+    let mut overlaps = overlaps::Collector::default();
     for (location, deps) in &layout {
         let activity = log.start(&format!("Staging dependencies at: {location}"));
-        let staged = stage_artifacts(env, &mut root, deps, location, log);
+        let staged = stage_artifacts(env, el, &mut overlaps, &mut root, deps, location, log);
         log.end(activity, staged.is_ok());
         staged?;
     }
@@ -876,9 +901,12 @@ async fn compose_element(env: &BuildEnv<'_>, el: &Element, log: &mut Log) -> Res
     let orphans = d.config.get_bool("include-orphans", true).map_err(bad)?;
     let deps = env.pipeline.dependencies(&el.build_deps, Scope::Run);
 
-    log.line("Staging dependencies");
+    let activity = log.start("Staging dependencies");
     let mut root = Dir::default();
-    stage_artifacts(env, &mut root, &el.build_deps, "/", log)?;
+    let mut overlaps = overlaps::Collector::default();
+    let staged = stage_artifacts(env, el, &mut overlaps, &mut root, &el.build_deps, "/", log);
+    log.end(activity, staged.is_ok());
+    staged?;
 
     let require_split = !include.is_empty() || !exclude.is_empty() || !orphans;
     let mut manifest: std::collections::HashSet<String> = Default::default();
@@ -1034,9 +1062,10 @@ async fn script_element(env: &BuildEnv<'_>, el: &Element, log: &mut Log) -> Resu
 
     let (layout, _) = layout(el, d)?;
     let mut root = Dir::default();
+    let mut overlaps = overlaps::Collector::default();
     for (location, deps) in &layout {
         log.line(&format!("Staging dependencies at: {location}"));
-        stage_artifacts(env, &mut root, deps, location, log)?;
+        stage_artifacts(env, el, &mut overlaps, &mut root, deps, location, log)?;
     }
     let socket = ReapiSocket::start(env, d, &mut root).await?;
     let result = script_in(

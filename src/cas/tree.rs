@@ -107,6 +107,24 @@ fn place_file_or_link(
     dest.insert(name, file_or_link);
     Ok(())
 }
+/// Whether the tree `root` has a file or a symlink at `path` (relative, `/`-separated; no
+/// symlink is followed on the way).
+pub fn has_file_at(cas: &impl ReadDirectory, root: &Digest, path: &str) -> Result<bool> {
+    let mut dir = cas.directory(root)?;
+    let mut parts = path.split('/').filter(|p| !p.is_empty()).peekable();
+    while let Some(part) = parts.next() {
+        if parts.peek().is_none() {
+            return Ok(dir.files.iter().any(|f| f.name == part)
+                || dir.symlinks.iter().any(|s| s.name == part));
+        }
+        match dir.directories.iter().find(|d| d.name == part) {
+            Some(sub) => dir = cas.directory(&sub.digest.clone().unwrap_or_default())?,
+            None => return Ok(false),
+        }
+    }
+    Ok(false)
+}
+
 fn join(prefix: &str, name: &str) -> String {
     if prefix.is_empty() {
         name.to_owned()
