@@ -1023,3 +1023,68 @@ fn overlaps_warn_unless_whitelisted_and_fail_when_fatal() {
         }
     }
 }
+
+/// An import element's `config: source:` that names nothing, or a file, fails with the
+/// message of BuildStream's `open_directory` and caches nothing (bst builds it again next
+/// time); an empty directory is a failure that is cached, as bst's `ElementError` is.
+#[test]
+fn import_of_a_missing_file_or_empty_source_directory_fails_as_in_bst() {
+    if can_build().is_none() {
+        return;
+    }
+    let import = |source: &str, path: &str| {
+        format!(
+            "kind: import\nsources:\n- kind: local\n  path: {path}\nconfig:\n  source: {source}\n"
+        )
+    };
+    let cache = Cache::new();
+    let project = project_with(&[
+        ("missing.bst", &import("/nope", "files")),
+        ("file.bst", &import("/hello.in/x", "files")),
+        ("empty.bst", &import("/empty", "tree")),
+    ]);
+    std::fs::create_dir_all(project.path().join("tree/empty")).unwrap();
+    std::fs::write(project.path().join("tree/file"), "x").unwrap();
+    let out = cache.bst_rs(
+        project.path(),
+        &[
+            "--on-error",
+            "continue",
+            "build",
+            "missing.bst",
+            "file.bst",
+            "empty.bst",
+        ],
+    );
+    assert_eq!(out.status.code(), Some(255), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for failure in [
+        "FAILURE 'nope' not found in [CAS://input]",
+        "FAILURE Cannot open hello.in, which is a 'regular file' in the directory [CAS://input]",
+        "FAILURE import element at empty.bst [line 1 column 0]: No files were found inside \
+         directory '/empty'",
+    ] {
+        assert!(
+            stderr.contains(failure),
+            "no '{failure}' in:\n{}",
+            text(&out)
+        );
+    }
+    let out = cache.bst_rs(
+        project.path(),
+        &[
+            "show",
+            "--format",
+            "%{name} %{state}",
+            "missing.bst",
+            "file.bst",
+            "empty.bst",
+        ],
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "missing.bst buildable\nfile.bst buildable\nempty.bst failed\n",
+        "{}",
+        text(&out)
+    );
+}

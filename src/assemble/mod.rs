@@ -860,17 +860,24 @@ async fn import_element(env: &BuildEnv<'_>, el: &Element, log: &mut Log) -> Resu
         .map_err(bad)?
         .unwrap_or("/")
         .to_owned();
+    // As `ImportElement.assemble()`: the sources staged at `input`, the source directory
+    // opened in them (an error that is not cached as a failure), then an empty one refused.
     let mut staged = stage_sources(env, el, log).await?;
-    let picked = match staged.find_dir(cas, &source)? {
-        Some(dir) => std::mem::take(dir),
-        None => {
-            return Ok(Assembled::failed(
-                None,
-                &format!("{}: Unable to find '{source}' in sources", el.full_name),
-                String::new(),
-            ))
-        }
+    let mut picked = match staged.open_existing(cas, &source, "/input")? {
+        Ok(dir) => std::mem::take(dir),
+        Err(message) => return Err(AssembleError::Config(message)),
     };
+    if picked.is_empty(cas)? {
+        let prov = &env.pipeline.ctx.elements[el.id].node.prov;
+        return Ok(Assembled::failed(
+            None,
+            &format!(
+                "{} element at {prov}: No files were found inside directory '{source}'",
+                el.kind
+            ),
+            String::new(),
+        ));
+    }
     let mut out = Dir::default();
     out.open_dir(cas, &target)?
         .import(cas, picked, &mut ImportResult::default())?;

@@ -151,7 +151,8 @@ impl Dir {
         }
     }
 
-    fn is_empty(&mut self, cas: &impl ReadDirectory) -> Result<bool> {
+    /// Whether it has no entries.
+    pub fn is_empty(&mut self, cas: &impl ReadDirectory) -> Result<bool> {
         Ok(match self {
             Dir::Sealed(d) => d.size_bytes == 0 || cas.directory(d)?.encoded_len() == 0,
             Dir::Open(m) => m.is_empty(),
@@ -189,6 +190,36 @@ impl Dir {
             }
         }
         Ok(Some(cur))
+    }
+
+    /// BuildStream's `CasBasedDirectory.open_directory(path)` (no symlink followed, nothing
+    /// created; `.` and `..` stay where they are): the directory, or the message of the
+    /// `DirectoryError` bst raises. `name` is this directory's path in messages (`/input`).
+    pub fn open_existing(
+        &mut self,
+        cas: &impl ReadDirectory,
+        path: &str,
+        name: &str,
+    ) -> Result<std::result::Result<&mut Dir, String>> {
+        let mut cur = self;
+        let mut at = name.to_owned();
+        for part in path.split('/').filter(|p| !matches!(*p, "" | "." | "..")) {
+            let what = match cur.entries(cas)?.get_mut(part) {
+                Some(Entry::Dir(d)) => {
+                    cur = d;
+                    at.push('/');
+                    at.push_str(part);
+                    continue;
+                }
+                Some(Entry::File(_)) => "regular file",
+                Some(Entry::Symlink(_)) => "symlink",
+                None => return Ok(Err(format!("'{part}' not found in [CAS:/{at}]"))),
+            };
+            return Ok(Err(format!(
+                "Cannot open {part}, which is a '{what}' in the directory [CAS:/{at}]"
+            )));
+        }
+        Ok(Ok(cur))
     }
 
     /// True when `path` (relative; this directory is the root) names an entry, symlinks
