@@ -992,7 +992,6 @@ async fn compose_element(env: &BuildEnv<'_>, el: &Element, log: &mut Log) -> Res
 
 /// `filter`: the selected split domains of the single build dependency's artifact.
 async fn filter_element(env: &BuildEnv<'_>, el: &Element, log: &mut Log) -> Result<Assembled> {
-    let cas = env.cas;
     let d = details(el)?;
     let bad = |e: crate::yaml::LoadError| AssembleError::Config(e.to_string());
     let include = str_list(d, "include")?;
@@ -1005,10 +1004,32 @@ async fn filter_element(env: &BuildEnv<'_>, el: &Element, log: &mut Log) -> Resu
             el.build_deps.len()
         )));
     };
+    // BuildStream checks the domains as it stages the dependency: in `Staging artifact`.
+    let activity = log.start("Staging artifact");
+    let staged = filter_staged(env, dep, &include, &exclude, orphans, d).await;
+    log.end(activity, staged.is_ok());
+    let files = staged?;
+    Ok(Assembled {
+        files: Some(files),
+        result: Ok(()),
+        public: dynamic_public(env, el, d),
+    })
+}
+
+/// The filter's dependency's files that pass its domains (an error naming unknown domains).
+async fn filter_staged(
+    env: &BuildEnv<'_>,
+    dep: ElementId,
+    include: &[String],
+    exclude: &[String],
+    orphans: bool,
+    d: &ElementDetails,
+) -> Result<Digest> {
+    let cas = env.cas;
     let dep_el = &env.pipeline.elements[&dep];
     let rules = split_rules(dep_el)?;
     let mut detail = Vec::new();
-    for (key, list) in [("include", &include), ("exclude", &exclude)] {
+    for (key, list) in [("include", include), ("exclude", exclude)] {
         let unknown: Vec<&String> = list.iter().filter(|x| !rules.has_domain(x)).collect();
         if !unknown.is_empty() {
             let prov = d
@@ -1021,16 +1042,16 @@ async fn filter_element(env: &BuildEnv<'_>, el: &Element, log: &mut Log) -> Resu
         }
     }
     if !detail.is_empty() {
+        // An ElementError with a detail, shown indented below the message.
         return Err(AssembleError::Config(format!(
-            "Unknown domains declared.\n\n{}",
-            detail.join("\n")
+            "Unknown domains declared.{}",
+            indented_detail(&detail.join("\n"))
         )));
     }
-    log.line(&format!("Staging {}", dep_el.full_name));
     let files = env.files.get(&dep).cloned().ok_or_else(|| {
         AssembleError::Config(format!("artifact of {} is not available", dep_el.full_name))
     })?;
-    let files = match rules.filter(&include, &exclude, orphans) {
+    Ok(match rules.filter(include, exclude, orphans) {
         None => files,
         Some(filter) => {
             let mut out = Dir::default();
@@ -1042,11 +1063,6 @@ async fn filter_element(env: &BuildEnv<'_>, el: &Element, log: &mut Log) -> Resu
             )?;
             seal(cas, out).await?
         }
-    };
-    Ok(Assembled {
-        files: Some(files),
-        result: Ok(()),
-        public: dynamic_public(env, el, d),
     })
 }
 
