@@ -1088,3 +1088,31 @@ fn import_of_a_missing_file_or_empty_source_directory_fails_as_in_bst() {
         text(&out)
     );
 }
+
+/// A filter naming a domain its dependency does not have fails in `Staging artifact` with
+/// BuildStream's message and its detail, indented (as bst 2.8.1 prints it).
+#[test]
+fn filter_with_an_unknown_domain_fails_as_in_bst() {
+    if can_build().is_none() {
+        return;
+    }
+    let cache = Cache::new();
+    let project = project_with(&[(
+        "f.bst",
+        "kind: filter\nbuild-depends:\n- hello.bst\nconfig:\n  include: [nosuch]\n",
+    )]);
+    let out = cache.bst_rs(project.path(), &["build", "f.bst"]);
+    assert_eq!(out.status.code(), Some(255), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for expected in [
+        "] FAILURE Staging artifact\n",
+        "] FAILURE Unknown domains declared.\n\n    Unknown domains were used in f.bst [line 5 \
+         column 11]\n     - nosuch\n",
+    ] {
+        assert!(
+            stderr.contains(expected),
+            "no '{expected}' in:\n{}",
+            text(&out)
+        );
+    }
+}
