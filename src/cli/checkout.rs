@@ -170,23 +170,19 @@ pub(super) fn checkout(s: &Session, args: &CheckoutArgs) -> i32 {
     };
     // Targets that do not end in `.bst` name artifacts (`_expand_and_classify_targets`).
     if !target.ends_with(".bst") {
-        return match checkout_named(s, args, target, &location) {
-            Ok(()) => 0,
-            Err(e) => {
-                eprintln!("\n{e}");
-                if let Some(detail) = &e.detail {
-                    super::print_detail(detail);
-                }
-                255
-            }
-        };
+        return exit_code(checkout_named(s, args, target, &location));
     }
     let (pipeline, strict, _) = match load_session(s, std::slice::from_ref(target), None) {
         Ok(loaded) => loaded,
         Err(code) => return code,
     };
     let integrate = !args.no_integrate;
-    match run(s, &pipeline, strict, args, &location, integrate) {
+    exit_code(run(s, &pipeline, strict, args, &location, integrate))
+}
+
+/// The exit code of a checkout; its error printed as bst prints it.
+fn exit_code(result: Result<(), CheckoutError>) -> i32 {
+    match result {
         Ok(()) => 0,
         Err(e) => {
             eprintln!("\n{e}");

@@ -649,14 +649,17 @@ impl Reindent {
     }
 }
 
-/// The 0-based line of the bracket that closes the flow collection opening at `line`, `col`
-/// (quoted scalars and comments skipped), if it is closed.
-fn flow_end_line(lines: &[&str], line: usize, col: usize) -> Option<usize> {
-    let mut depth = 0usize;
+/// Walks `lines` from `start` (0-based line and column) on, calling `visit` with the position
+/// of each character outside quoted scalars and comments until it returns `Break`.
+fn walk_unquoted<B>(
+    lines: &[&str],
+    start: (usize, usize),
+    mut visit: impl FnMut(usize, usize, char) -> std::ops::ControlFlow<B>,
+) -> Option<B> {
     let mut quote: Option<char> = None;
-    for (l, text) in lines.iter().enumerate().skip(line) {
+    for (l, text) in lines.iter().enumerate().skip(start.0) {
         let chars: Vec<char> = text.chars().collect();
-        let mut c = if l == line { col } else { 0 };
+        let mut c = if l == start.0 { start.1 } else { 0 };
         while c < chars.len() {
             let ch = chars[c];
             match quote {
@@ -667,20 +670,39 @@ fn flow_end_line(lines: &[&str], line: usize, col: usize) -> Option<usize> {
                 None => match ch {
                     '\'' | '"' => quote = Some(ch),
                     '#' if c == 0 || matches!(chars[c - 1], ' ' | '\t') => break,
-                    '[' | '{' => depth += 1,
-                    ']' | '}' => {
-                        depth = depth.saturating_sub(1);
-                        if depth == 0 {
-                            return Some(l);
+                    _ => {
+                        if let std::ops::ControlFlow::Break(b) = visit(l, c, ch) {
+                            return Some(b);
                         }
                     }
-                    _ => {}
                 },
             }
             c += 1;
         }
     }
     None
+}
+
+/// The 0-based line of the bracket that closes the flow collection opening at `line`, `col`
+/// (quoted scalars and comments skipped), if it is closed.
+fn flow_end_line(lines: &[&str], line: usize, col: usize) -> Option<usize> {
+    use std::ops::ControlFlow::{Break, Continue};
+    let mut depth = 0usize;
+    walk_unquoted(lines, (line, col), |l, _, ch| match ch {
+        '[' | '{' => {
+            depth += 1;
+            Continue(())
+        }
+        ']' | '}' => {
+            depth = depth.saturating_sub(1);
+            if depth == 0 {
+                Break(l)
+            } else {
+                Continue(())
+            }
+        }
+        _ => Continue(()),
+    })
 }
 
 /// A plain scalar starting at `start` inside a flow collection with a `:` that is not followed
@@ -771,33 +793,21 @@ fn stale_key_colon(lines: &mut Lines, span: &Span) -> Option<(usize, usize)> {
 /// lines and columns), if it is a plain scalar: after the last `,` (outside quotes and nested
 /// collections) before `at`, blanks, line breaks and comments skipped.
 fn entry_start(lines: &mut Lines, open: (usize, usize), at: (usize, usize)) -> Option<Provenance> {
+    use std::ops::ControlFlow::{Break, Continue};
     let mut entry = (open.0, open.1 + 1);
     let mut depth = 0usize;
-    let mut quote: Option<char> = None;
-    let (mut line, mut col) = entry;
-    while (line, col) < at && line < lines.count() {
-        let chars = lines.chars(line);
-        while col < chars.len() && (line, col) < at {
-            let ch = chars[col];
-            match quote {
-                Some('\'') if ch == '\'' && chars.get(col + 1) == Some(&'\'') => col += 1,
-                Some('"') if ch == '\\' => col += 1,
-                Some(q) if ch == q => quote = None,
-                Some(_) => {}
-                None => match ch {
-                    '\'' | '"' => quote = Some(ch),
-                    '#' if col == 0 || matches!(chars[col - 1], ' ' | '\t') => break,
-                    '[' | '{' => depth += 1,
-                    ']' | '}' => depth = depth.saturating_sub(1),
-                    ',' if depth == 0 => entry = (line, col + 1),
-                    _ => {}
-                },
-            }
-            col += 1;
+    walk_unquoted(lines.all(), entry, |line, col, ch| {
+        if (line, col) >= at {
+            return Break(());
         }
-        line += 1;
-        col = 0;
-    }
+        match ch {
+            '[' | '{' => depth += 1,
+            ']' | '}' => depth = depth.saturating_sub(1),
+            ',' if depth == 0 => entry = (line, col + 1),
+            _ => {}
+        }
+        Continue(())
+    });
     // The entry's first token.
     let (mut line, mut col) = entry;
     while line < lines.count() {
