@@ -1087,8 +1087,10 @@ async fn script_element(env: &BuildEnv<'_>, el: &Element, log: &mut Log) -> Resu
     let mut root = Dir::default();
     let mut overlaps = overlaps::Collector::default();
     for (location, deps) in &layout {
-        log.line(&format!("Staging dependencies at: {location}"));
-        stage_artifacts(env, el, &mut overlaps, &mut root, deps, location, log)?;
+        let activity = log.start(&format!("Staging dependencies at: {location}"));
+        let staged = stage_artifacts(env, el, &mut overlaps, &mut root, deps, location, log);
+        log.end(activity, staged.is_ok());
+        staged?;
     }
     let socket = ReapiSocket::start(env, d, &mut root).await?;
     let result = script_in(
@@ -1132,7 +1134,10 @@ async fn script_in(
 ) -> Result<Assembled> {
     let cas = env.cas;
     if let Some(at_root) = layout.get("/") {
-        match integrate(env, d, root, at_root, socket, log).await? {
+        let activity = log.start("Integrating sandbox");
+        let integrated = integrate(env, d, root, at_root, socket, log).await;
+        log.end(activity, matches!(integrated, Ok(Ok(_))));
+        match integrated? {
             Ok(integrated) => root = integrated,
             // BuildStream integrates while staging: a failure caches nothing.
             Err(code) => {
