@@ -1116,3 +1116,43 @@ fn filter_with_an_unknown_domain_fails_as_in_bst() {
         );
     }
 }
+
+/// A BuildElement that runs no command never gets its install root made: BuildStream caches
+/// an artifact without files, then fails the job for want of the directory (checked against
+/// bst 2.8.1).
+#[test]
+fn build_element_running_no_command_is_cached_and_fails() {
+    if can_build().is_none() {
+        return;
+    }
+    let cache = Cache::new();
+    let project = project_with(&[(
+        "m.bst",
+        "kind: manual\nbuild-depends:\n- base.bst\nconfig:\n  strip-commands: []\n",
+    )]);
+    let out = cache.bst_rs(project.path(), &["build", "m.bst"]);
+    assert_eq!(out.status.code(), Some(255), "{}", text(&out));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    for expected in [
+        "FAILURE Directory '/buildstream-install' was not found inside the sandbox, unable to \
+         collect artifact contents\n",
+        // base.bst is built too.
+        "Build Queue: processed 1, skipped 0, failed 1",
+    ] {
+        assert!(
+            stderr.contains(expected),
+            "no '{expected}' in:\n{}",
+            text(&out)
+        );
+    }
+    let out = cache.bst_rs(
+        project.path(),
+        &["show", "--deps", "none", "--format", "%{state}", "m.bst"],
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "cached\n",
+        "{}",
+        text(&out)
+    );
+}

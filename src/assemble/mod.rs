@@ -71,6 +71,9 @@ pub struct Assembled {
     pub result: std::result::Result<(), (String, String)>,
     /// Public data to store when the assembly changed it (a filter's `pass-integration`).
     pub public: Option<crate::yaml::Node>,
+    /// The error BuildStream raises after caching the artifact, when the directory to collect
+    /// was never made (a BuildElement that ran no command): the job fails, the artifact stays.
+    pub uncollected: Option<String>,
 }
 
 impl Assembled {
@@ -79,6 +82,7 @@ impl Assembled {
             files: Some(files),
             result: Ok(()),
             public: None,
+            uncollected: None,
         }
     }
 
@@ -87,6 +91,7 @@ impl Assembled {
             files,
             result: Err((description.to_owned(), detail)),
             public: None,
+            uncollected: None,
         }
     }
 }
@@ -646,6 +651,7 @@ async fn run_commands(
         files,
         result: Ok(()),
         public: None,
+        uncollected: None,
     })
 }
 
@@ -829,10 +835,17 @@ async fn build_in(
     )
     .await?;
     if batch.is_empty() {
-        // Nothing to run: the (empty) install root is the result.
-        return Ok(Assembled::ok(
-            crate::cas::empty_directory_digest_stored(cas).await?,
-        ));
+        // Nothing ran, so the sandbox never made the install root: BuildStream caches an
+        // artifact without files, then fails the job for want of the directory.
+        return Ok(Assembled {
+            files: None,
+            result: Ok(()),
+            public: None,
+            uncollected: Some(format!(
+                "Directory '{install_root}' was not found inside the sandbox, unable to collect \
+                 artifact contents"
+            )),
+        });
     }
     batch.clean_directory(&build_root);
     let mut assembled = run_commands(env, d, root, batch, &install_root, socket, log).await?;
@@ -1013,6 +1026,7 @@ async fn filter_element(env: &BuildEnv<'_>, el: &Element, log: &mut Log) -> Resu
         files: Some(files),
         result: Ok(()),
         public: dynamic_public(env, el, d),
+        uncollected: None,
     })
 }
 

@@ -1137,6 +1137,9 @@ async fn build_in_log(
         .await;
     log.end(caching, stored.is_ok());
     stored.map_err(|e| e.to_string())?;
+    if let Some(error) = assembled.uncollected {
+        return Err(error);
+    }
     match assembled.result {
         Ok(()) => Ok(assembled.files.unwrap_or_default()),
         Err((desc, detail)) if detail.is_empty() => Err(desc),
