@@ -176,7 +176,8 @@ pub async fn assemble(env: &BuildEnv<'_>, id: ElementId, log: &mut Log) -> Resul
 }
 
 /// Stages the artifacts of `selection` and their runtime dependencies (staging order) at
-/// `location` in `root`, logging overlaps.
+/// `location` in `root` for `owner`, as one session of its overlap collection: its warnings
+/// are raised (see [`warn`]) at the end.
 fn stage_artifacts(
     env: &BuildEnv<'_>,
     owner: &Element,
