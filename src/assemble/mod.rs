@@ -190,6 +190,7 @@ fn stage_artifacts(
     let cas = env.cas;
     let at = root.open_dir(cas, location)?;
     let mut session = overlaps::Collector::session(location);
+    let dirs = overlaps::Memo::new(cas);
     for dep in env.pipeline.dependencies(selection, Scope::Run) {
         let files = env.files.get(&dep).ok_or_else(|| {
             AssembleError::Config(format!(
@@ -199,9 +200,9 @@ fn stage_artifacts(
         })?;
         let mut result = ImportResult::default();
         at.import(cas, Dir::from_digest(files.clone()), &mut result)?;
-        session.collect(cas, dep, files, result)?;
+        session.collect(&dirs, dep, files, result)?;
     }
-    for w in overlaps.finish(session, env.pipeline, cas)? {
+    for w in overlaps.finish(session, env.pipeline, &dirs)? {
         warn(env.pipeline, owner, w, log)?;
     }
     Ok(())

@@ -4,12 +4,40 @@
 //! (`unstaged-files`). Each staging of dependencies at one location is a session; files that
 //! overwrite what an earlier session staged are reported as `Overlaps detected`.
 
-use crate::cas::proto::reapi::Digest;
+use crate::cas::proto::reapi::{Digest, Directory};
 use crate::cas::tree::{has_file_at, ImportResult};
 use crate::cas::ReadDirectory;
 use crate::graph::Pipeline;
 use crate::loader::ElementId;
 use indexmap::IndexMap;
+
+/// Directories read once per staging: an overwritten file is looked up in every earlier
+/// dependency's tree, and overlapping trees share most of their directories.
+pub struct Memo<'c, C: ReadDirectory> {
+    cas: &'c C,
+    seen: std::cell::RefCell<std::collections::HashMap<String, Directory>>,
+}
+
+impl<'c, C: ReadDirectory> Memo<'c, C> {
+    /// Reads through `cas`.
+    pub fn new(cas: &'c C) -> Self {
+        Memo {
+            cas,
+            seen: Default::default(),
+        }
+    }
+}
+
+impl<C: ReadDirectory> ReadDirectory for Memo<'_, C> {
+    fn directory(&self, d: &Digest) -> crate::cas::Result<Directory> {
+        if let Some(dir) = self.seen.borrow().get(&d.hash) {
+            return Ok(dir.clone());
+        }
+        let dir = self.cas.directory(d)?;
+        self.seen.borrow_mut().insert(d.hash.clone(), dir.clone());
+        Ok(dir)
+    }
+}
 
 /// A warning an element raises while staging: its token and BuildStream's words.
 pub struct Warning {
