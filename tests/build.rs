@@ -189,6 +189,21 @@ fn hello_builds_checks_out_and_is_cached() {
         "{}",
         text(&out)
     );
+    // `--long`, in BuildStream's `_get_filestats` columns (checked against bst 2.8.1).
+    let out = cache.bst_rs(
+        &project,
+        &["artifact", "list-contents", "--long", "hello.bst"],
+    );
+    let size = "#!/bin/sh\necho \"Hello from bst-rs\"\n".len();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        format!(
+            "  hello.bst:\n\tdrwxr-xr-x  dir    0           usr\n\tdrwxr-xr-x  dir    0           \
+             usr/bin\n\t-rwxr-xr-x  exe    {size:<11} usr/bin/hello\n\n"
+        ),
+        "{}",
+        text(&out)
+    );
     // Several elements: one blank line, after them all (BuildStream's
     // pretty_print_element_contents).
     let out = cache.bst_rs(

@@ -389,13 +389,13 @@ impl ArtifactCache {
     /// Every path in the files tree as `artifact list-contents` prints them: BuildStream's
     /// `list_relative_paths` order (per directory: the directory itself, its files and
     /// symlinks sorted by name, then its subdirectories sorted by name, recursively).
-    pub fn list_contents(&self, root: &Digest) -> Result<Vec<String>> {
+    pub fn list_contents(&self, root: &Digest) -> Result<Vec<Content>> {
         let mut out = Vec::new();
         self.list_into(root, "", &mut out)?;
         Ok(out)
     }
 
-    fn list_into(&self, root: &Digest, prefix: &str, out: &mut Vec<String>) -> Result<()> {
+    fn list_into(&self, root: &Digest, prefix: &str, out: &mut Vec<Content>) -> Result<()> {
         let dir = self.store.directory(root)?;
         let join = |n: &str| {
             if prefix.is_empty() {
@@ -404,22 +404,78 @@ impl ArtifactCache {
                 format!("{prefix}/{n}")
             }
         };
-        let mut leaves: Vec<&str> = dir
+        let mut leaves: Vec<Content> = dir
             .files
             .iter()
-            .map(|f| f.name.as_str())
-            .chain(dir.symlinks.iter().map(|s| s.name.as_str()))
+            .map(|f| Content {
+                path: join(&f.name),
+                kind: ContentKind::File {
+                    executable: f.is_executable,
+                    size: f.digest.as_ref().map_or(0, |d| d.size_bytes),
+                },
+            })
+            .chain(dir.symlinks.iter().map(|s| Content {
+                path: join(&s.name),
+                kind: ContentKind::Symlink(s.target.clone()),
+            }))
             .collect();
-        leaves.sort_unstable();
-        out.extend(leaves.into_iter().map(join));
+        leaves.sort_unstable_by(|a, b| a.path.cmp(&b.path));
+        out.extend(leaves);
         let mut dirs: Vec<_> = dir.directories.iter().collect();
         dirs.sort_by(|a, b| a.name.cmp(&b.name));
         for d in dirs {
-            let p = join(&d.name);
-            out.push(p.clone());
-            self.list_into(&d.digest.clone().unwrap_or_default(), &p, out)?;
+            let path = join(&d.name);
+            out.push(Content {
+                path: path.clone(),
+                kind: ContentKind::Directory,
+            });
+            self.list_into(&d.digest.clone().unwrap_or_default(), &path, out)?;
         }
         Ok(())
+    }
+}
+
+/// One entry of an artifact's files, as `artifact list-contents` lists it.
+pub struct Content {
+    /// Its path, relative to the artifact's root.
+    pub path: String,
+    /// What it is.
+    pub kind: ContentKind,
+}
+
+/// The kind of a [`Content`] entry, with what `--long` shows of it.
+pub enum ContentKind {
+    /// A regular file.
+    File {
+        /// Its executable bit.
+        executable: bool,
+        /// Its size in bytes.
+        size: i64,
+    },
+    /// A symbolic link and its target.
+    Symlink(String),
+    /// A directory.
+    Directory,
+}
+
+impl Content {
+    /// BuildStream's `--long` line (`_get_filestats`): mode, type, size padded to 11, path.
+    pub fn long(&self) -> String {
+        let (mode, kind, size, target) = match &self.kind {
+            ContentKind::Directory => ("drwxr-xr-x", "dir ", 0, String::new()),
+            ContentKind::Symlink(t) => (
+                "lrwxrwxrwx",
+                "link",
+                t.chars().count() as i64,
+                format!(" -> {t}"),
+            ),
+            ContentKind::File {
+                executable: true,
+                size,
+            } => ("-rwxr-xr-x", "exe ", *size, String::new()),
+            ContentKind::File { size, .. } => ("-rw-r--r--", "reg ", *size, String::new()),
+        };
+        format!("{mode}  {kind}   {size:<11} {}{target}", self.path)
     }
 }
 

@@ -34,6 +34,9 @@ pub(super) enum ArtifactCommand {
     },
     /// List the contents of an artifact
     ListContents {
+        /// Provide more information about the contents of the artifact.
+        #[arg(short = 'l', long)]
+        long: bool,
         /// Elements
         artifacts: Vec<String>,
     },
@@ -298,7 +301,7 @@ pub(super) fn fetch_session(
 pub(super) fn artifact(s: &Session, cmd: &ArtifactCommand) -> i32 {
     let (targets, deps) = match cmd {
         ArtifactCommand::Checkout(args) => return super::checkout::checkout(s, args),
-        ArtifactCommand::Log { artifacts } | ArtifactCommand::ListContents { artifacts } => {
+        ArtifactCommand::Log { artifacts } | ArtifactCommand::ListContents { artifacts, .. } => {
             (artifacts.clone(), super::Deps::None)
         }
         ArtifactCommand::Show { artifacts, deps } | ArtifactCommand::Delete { artifacts, deps } => {
@@ -557,17 +560,20 @@ fn artifact_run(
                 }
             }
         }
-        ArtifactCommand::ListContents { .. } => {
+        ArtifactCommand::ListContents { long, .. } => {
             // BuildStream's pretty_print_element_contents: each element's indented name and
             // tab-indented paths, then one blank line after them all.
             for (name, a) in &found {
                 println!("  {name}:");
-                let paths = cache.list_contents(&a.files.clone().unwrap_or_default())?;
-                if paths.is_empty() {
+                let contents = cache.list_contents(&a.files.clone().unwrap_or_default())?;
+                if contents.is_empty() {
                     println!("\tThis element has no associated artifacts");
                 }
-                for path in paths {
-                    println!("\t{path}");
+                for c in contents {
+                    match long {
+                        true => println!("\t{}", c.long()),
+                        false => println!("\t{}", c.path),
+                    }
                 }
             }
             println!();
