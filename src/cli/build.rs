@@ -342,12 +342,7 @@ pub(super) fn artifact(s: &Session, cmd: &ArtifactCommand) -> i32 {
             // runtime dependencies).
             super::Deps::Build => build_deps_of(&cache, &named)?,
             super::Deps::Run | super::Deps::All => {
-                let d = clap::ValueEnum::to_possible_value(&deps)
-                    .map(|v| v.get_name().to_owned())
-                    .unwrap_or_default();
-                return Err(anyhow!(
-                    "Error: '--deps {d}' is not supported for artifact names"
-                ));
+                return Err(anyhow!("{}", deps_not_supported(deps)));
             }
         };
         let loaded = loaded.as_ref().map(|(p, strict)| (p, *strict));
@@ -360,6 +355,15 @@ pub(super) fn artifact(s: &Session, cmd: &ArtifactCommand) -> i32 {
             255
         }
     }
+}
+
+/// BuildStream's refusal of `--deps run` and `--deps all` for artifact names (which record
+/// no runtime dependencies).
+pub(super) fn deps_not_supported(deps: super::Deps) -> String {
+    let d = clap::ValueEnum::to_possible_value(&deps)
+        .map(|v| v.get_name().to_owned())
+        .unwrap_or_default();
+    format!("Error: '--deps {d}' is not supported for artifact names")
 }
 
 /// An artifact given by name (`project/element/key`) rather than by its element.

@@ -9,8 +9,8 @@
 //! there are integration commands to run.
 
 use super::build::{
-    build_deps_of, expand_artifact_names, load, load_named, load_session, lookup_artifact, runtime,
-    start_casd, NamedArtifact, Session,
+    build_deps_of, deps_not_supported, expand_artifact_names, load, load_named, load_session,
+    lookup_artifact, runtime, start_casd, NamedArtifact, Session,
 };
 use super::{print_error, scope_of, Deps};
 use crate::artifact::ArtifactCache;
@@ -380,14 +380,7 @@ fn checkout_named(
     // pull what is missing, then load again with what was pulled.
     let named = Activity::core("Loading artifacts").run(load)?;
     if matches!(args.deps, Deps::Run | Deps::All) {
-        let d = args
-            .deps
-            .to_possible_value()
-            .map(|v| v.get_name().to_owned())
-            .unwrap_or_default();
-        return Err(error(format!(
-            "Error: '--deps {d}' is not supported for artifact names"
-        )));
+        return Err(error(deps_not_supported(args.deps)));
     }
     let Some(target) = named.into_iter().next() else {
         return Err(error(format!("No artifact names matched: {name}")));
